@@ -1,0 +1,51 @@
+//! The `gradproof` command: parse arguments, run one subcommand, print, exit with
+//! 0 (gradients agree), 1 (a gradient is wrong) or 2 (usage or input error). All the work is in
+//! the `gradproof` and `fraudnet` crates; this binary only parses and formats.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Gradient checking for hand-written backpropagation, and the fraud-detection network it proves.
+#[derive(Debug, Parser)]
+#[command(name = "gradproof", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Reproduce the seed notebook step by step (the default when no command is given).
+    Notebook(cmd::notebook::Args),
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    #[default]
+    Text,
+    /// One JSON object for machines.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::Notebook(args)) => cmd::notebook::run(&args),
+        None => cmd::notebook::run(&cmd::notebook::Args::default()),
+    }
+}

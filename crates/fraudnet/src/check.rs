@@ -1,0 +1,89 @@
+//! The single coupling point between the model and the gradient-checking engine: an MLP on a
+//! fixed data set, with optional injected bugs, is a [`gradproof::Problem`].
+
+use gradproof::{Layout, Problem, Tensors};
+use ndarray::Array2;
+
+use crate::error::{Error, Result};
+use crate::model::{Bug, Mlp};
+
+/// An MLP's cost on fixed data `(X, Y)`, as a function of its parameters, with a hand-written
+/// gradient that may carry injected bugs.
+///
+/// ```
+/// use fraudnet::{MlpProblem, Mlp, notebook};
+/// use gradproof::{Checker, Problem};
+/// let case = notebook::gradient_check_n_test_case();
+/// let problem = MlpProblem::new(case.mlp.clone(), case.x.clone(), case.y.clone())?;
+/// let report = Checker::new().check(&problem, case.parameters.values())?;
+/// assert!(report.passed());
+/// # Ok::<(), fraudnet::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct MlpProblem {
+    mlp: Mlp,
+    x: Array2<f64>,
+    y: Array2<f64>,
+    bugs: Vec<Bug>,
+}
+
+impl MlpProblem {
+    /// The MLP's cost on `x` (`(n_0, m)`) and `y` (`(1, m)`), with its correct gradient.
+    pub fn new(mlp: Mlp, x: Array2<f64>, y: Array2<f64>) -> Result<Self> {
+        let theta = vec![0.0; mlp.layout().len()];
+        // Validate the shapes once, up front, rather than on every evaluation.
+        mlp.cost(&theta, x.view(), y.view())?;
+        Ok(MlpProblem {
+            mlp,
+            x,
+            y,
+            bugs: Vec::new(),
+        })
+    }
+
+    /// The same problem, with `bugs` injected into its gradient.
+    pub fn with_bugs(mut self, bugs: Vec<Bug>) -> Result<Self> {
+        let mut probe = Tensors::zeros(self.mlp.layout().clone());
+        for bug in &bugs {
+            bug.apply(&mut probe)?;
+        }
+        self.bugs = bugs;
+        Ok(self)
+    }
+
+    /// The model.
+    pub fn mlp(&self) -> &Mlp {
+        &self.mlp
+    }
+}
+
+impl Problem for MlpProblem {
+    fn layout(&self) -> &Layout {
+        self.mlp.layout()
+    }
+
+    fn cost(&self, theta: &[f64]) -> gradproof::Result<f64> {
+        self.mlp
+            .cost(theta, self.x.view(), self.y.view())
+            .map_err(engine_error)
+    }
+
+    fn gradient(&self, theta: &[f64]) -> gradproof::Result<Tensors> {
+        let mut gradient = self
+            .mlp
+            .gradient(theta, self.x.view(), self.y.view())
+            .map_err(engine_error)?;
+        for bug in &self.bugs {
+            bug.apply(&mut gradient).map_err(engine_error)?;
+        }
+        Ok(gradient)
+    }
+}
+
+/// The engine's own errors pass through unchanged; the model's are wrapped.
+fn engine_error(error: Error) -> gradproof::Error {
+    match error {
+        Error::Engine(e) => e,
+        other => gradproof::Error::model(other),
+    }
+}

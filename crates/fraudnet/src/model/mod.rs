@@ -1,0 +1,10 @@
+//! The multilayer perceptron with its hand-written forward and backward passes, and the bugs one
+//! can inject into its gradient on purpose. Knows the gradient-checking engine only through its
+//! layout type; knows nothing of files or command lines.
+
+mod bugs;
+mod linalg;
+mod mlp;
+
+pub use bugs::Bug;
+pub use mlp::{Forward, Mlp};

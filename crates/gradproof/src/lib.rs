@@ -1,0 +1,44 @@
+//! # gradproof
+//!
+//! Gradient checking for people who write backpropagation by hand. Give the checker a model that
+//! implements [`Problem`] (a [`Layout`] of named parameter tensors, a cost `J(θ)` and the
+//! hand-written gradient); it compares every coordinate of the gradient with the centered finite
+//! difference `(J(θ+εeᵢ) − J(θ−εeᵢ)) / 2ε`, and reports the notebook's relative difference
+//! `‖g − ĝ‖₂ / (‖g‖₂ + ‖ĝ‖₂)` overall and per tensor, the worst element of each tensor, and a
+//! verdict judged against the roundoff the difference quotient really has (measured from the
+//! cost's floating-point noise) rather than a magic number.
+//!
+//! The engine knows nothing of neural networks: anything with named `f64` tensors fits.
+//!
+//! ```
+//! use gradproof::{Checker, FnProblem, Layout, TensorSpec, Tensors};
+//!
+//! // J(w) = ½‖w‖², so ∇J = w.
+//! let layout = Layout::new([TensorSpec::new("w", [2, 2])])?;
+//! let l = layout.clone();
+//! let problem = FnProblem::new(
+//!     layout,
+//!     |w| Ok(0.5 * w.iter().map(|x| x * x).sum::<f64>()),
+//!     move |w| Tensors::new(l.clone(), w.to_vec()),
+//! );
+//! let report = Checker::new().check(&problem, &[0.5, -1.0, 2.0, 0.25])?;
+//! assert!(report.passed(), "{report}");
+//! assert_eq!(report.tensors[0].gradient, "dw");
+//! # Ok::<(), gradproof::Error>(())
+//! ```
+
+mod check;
+mod difference;
+mod error;
+mod layout;
+mod noise;
+mod problem;
+mod report;
+
+pub use check::{Checker, NOISE_SAFETY_FACTOR, SEED_EPSILON, SEED_THRESHOLD};
+pub use difference::{norm2, relative_difference};
+pub use error::{Error, Result};
+pub use layout::{Layout, Location, TensorSpec, Tensors};
+pub use noise::{NoiseEstimate, NoiseStatus, estimate_noise};
+pub use problem::{FnProblem, Problem};
+pub use report::{Report, TensorReport, Worst};

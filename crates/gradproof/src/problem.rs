@@ -1,0 +1,77 @@
+//! The trait a model implements to be checked: its parameter layout, its cost `J(θ)` and its
+//! hand-written gradient `∇J(θ)`, both on the flat parameter buffer. It says nothing about how
+//! the model computes them.
+
+use crate::error::Result;
+use crate::layout::{Layout, Tensors};
+
+/// A differentiable scalar cost over named parameter tensors.
+///
+/// `theta` is always a flat buffer of [`Layout::len`] values laid out as
+/// [`Problem::layout`] says; use [`Layout::view`] to see one tensor of it. Implementations must be
+/// pure (same `theta`, same answer) and `Sync`: the checker evaluates the cost from several
+/// threads at once.
+pub trait Problem: Sync {
+    /// The parameter tensors, in order.
+    fn layout(&self) -> &Layout;
+
+    /// The cost `J(θ)`.
+    fn cost(&self, theta: &[f64]) -> Result<f64>;
+
+    /// The analytic gradient `∇J(θ)`, laid out like the parameters.
+    fn gradient(&self, theta: &[f64]) -> Result<Tensors>;
+}
+
+/// A [`Problem`] made of two closures: handy for tests, examples and small functions.
+///
+/// ```
+/// use gradproof::{Checker, FnProblem, Layout, TensorSpec, Tensors};
+/// // J(θ) = θx with x = 2, the notebook's 1-D case.
+/// let layout = Layout::new([TensorSpec::new("theta", [])])?;
+/// let problem = FnProblem::new(
+///     layout.clone(),
+///     |theta| Ok(theta[0] * 2.0),
+///     move |_theta| Tensors::new(layout.clone(), vec![2.0]),
+/// );
+/// let report = Checker::new().check(&problem, &[4.0])?;
+/// assert!(report.passed());
+/// # Ok::<(), gradproof::Error>(())
+/// ```
+pub struct FnProblem<C, G> {
+    layout: Layout,
+    cost: C,
+    gradient: G,
+}
+
+impl<C, G> FnProblem<C, G>
+where
+    C: Fn(&[f64]) -> Result<f64> + Sync,
+    G: Fn(&[f64]) -> Result<Tensors> + Sync,
+{
+    /// A problem over `layout` with the given cost and gradient.
+    pub fn new(layout: Layout, cost: C, gradient: G) -> Self {
+        FnProblem {
+            layout,
+            cost,
+            gradient,
+        }
+    }
+}
+
+impl<C, G> Problem for FnProblem<C, G>
+where
+    C: Fn(&[f64]) -> Result<f64> + Sync,
+    G: Fn(&[f64]) -> Result<Tensors> + Sync,
+{
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn cost(&self, theta: &[f64]) -> Result<f64> {
+        (self.cost)(theta)
+    }
+
+    fn gradient(&self, theta: &[f64]) -> Result<Tensors> {
+        (self.gradient)(theta)
+    }
+}

@@ -1,0 +1,207 @@
+//! What a check found: overall and per-tensor relative differences, the thresholds they were
+//! judged against, the worst element of each tensor, the cost's measured noise and the number of
+//! evaluations. `Display` prints a table for people; `serde` gives JSON for machines.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::IndexDisplay;
+use crate::noise::NoiseStatus;
+
+/// The outcome of a gradient check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The finite-difference method (`"central"`).
+    pub method: String,
+    /// The step ε.
+    pub epsilon: f64,
+    /// Number of parameters checked.
+    pub parameters: usize,
+    /// `J(θ)` at the checked parameters.
+    pub cost: f64,
+    /// Measured rounding noise of one evaluation of `J` (standard deviation).
+    pub noise: f64,
+    /// How the noise was measured.
+    pub noise_status: NoiseStatus,
+    /// The notebook's relative difference over all parameters.
+    pub difference: f64,
+    /// The relative difference that roundoff alone can produce over all parameters.
+    pub noise_threshold: f64,
+    /// The seed-style threshold on [`Report::difference`] (the notebook's 1e-7 by default).
+    pub seed_threshold: f64,
+    /// One row per parameter tensor, in layout order.
+    pub tensors: Vec<TensorReport>,
+    /// Cost evaluations spent.
+    pub evaluations: usize,
+    /// Wall time of the check, in seconds.
+    pub seconds: f64,
+}
+
+/// One parameter tensor's row of a [`Report`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TensorReport {
+    /// The parameter's name (`W2`).
+    pub name: String,
+    /// The gradient's name (`dW2`).
+    pub gradient: String,
+    /// The tensor's shape.
+    pub shape: Vec<usize>,
+    /// The notebook's relative difference over this tensor.
+    pub difference: f64,
+    /// The relative difference that roundoff alone can produce over this tensor (see
+    /// [`Checker`](crate::Checker)); the tensor passes when `difference <= threshold`.
+    pub threshold: f64,
+    /// The largest `|analytic − numeric|` over the tensor.
+    pub max_abs_error: f64,
+    /// Where that largest error is (absent for an empty tensor).
+    pub worst: Option<Worst>,
+    /// True if the tensor's gradient agrees with the finite differences.
+    pub passed: bool,
+}
+
+/// One element of a gradient: where it is, both values and the roundoff bound of the numeric one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Worst {
+    /// Row-major multi-index inside the tensor.
+    pub index: Vec<usize>,
+    /// The hand-written gradient's value.
+    pub analytic: f64,
+    /// The finite-difference value.
+    pub numeric: f64,
+    /// Estimated roundoff error of `numeric`.
+    pub bound: f64,
+}
+
+impl Report {
+    /// True if every tensor's gradient agrees with the finite differences.
+    pub fn passed(&self) -> bool {
+        self.tensors.iter().all(|t| t.passed)
+    }
+
+    /// The gradient names (`dW2`, ...) of the tensors that disagree, in layout order.
+    pub fn failing(&self) -> Vec<&str> {
+        self.tensors
+            .iter()
+            .filter(|t| !t.passed)
+            .map(|t| t.gradient.as_str())
+            .collect()
+    }
+
+    /// The notebook's verdict: is the overall relative difference below the seed threshold?
+    pub fn seed_passed(&self) -> bool {
+        self.difference < self.seed_threshold
+    }
+
+    /// One sentence on the verdict, reconciling the seed's threshold with the noise-aware one.
+    pub fn verdict(&self) -> String {
+        let seed = if self.seed_passed() {
+            format!(
+                "below the seed threshold {:e}",
+                self.seed_threshold
+            )
+        } else {
+            format!("above the seed threshold {:e}", self.seed_threshold)
+        };
+        if !self.passed() {
+            return format!(
+                "the gradient is WRONG in {} (overall difference {:.6e}, {seed})",
+                self.failing().join(", "),
+                self.difference
+            );
+        }
+        if self.seed_passed() {
+            format!(
+                "the gradient is correct (overall difference {:.6e}, {seed})",
+                self.difference
+            )
+        } else {
+            format!(
+                "the gradient is correct. The overall difference {:.6e} is {seed}, but roundoff \
+                 alone produces up to {:.2e} at ε = {:e} (the cost's noise {:.1e} divided by \
+                 the step): the excess is roundoff of the difference quotient, not a wrong \
+                 gradient",
+                self.difference, self.noise_threshold, self.epsilon, self.noise
+            )
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} differences, ε = {:e}: {} parameters, {} cost evaluations, {:.3} ms",
+            self.method,
+            self.epsilon,
+            self.parameters,
+            self.evaluations,
+            self.seconds * 1e3
+        )?;
+        writeln!(
+            f,
+            "J(θ) = {}, measured noise of J ≈ {:.2e}",
+            self.cost, self.noise
+        )?;
+        let rows: Vec<[String; 7]> = self
+            .tensors
+            .iter()
+            .map(|t| {
+                let at = t.worst.as_ref().map_or(String::new(), |w| {
+                    format!(
+                        "{}{}: {:.9} vs {:.9}",
+                        t.gradient,
+                        IndexDisplay(&w.index),
+                        w.analytic,
+                        w.numeric
+                    )
+                });
+                [
+                    t.gradient.clone(),
+                    format!("{:?}", t.shape),
+                    format!("{:.3e}", t.difference),
+                    format!("{:.2e}", t.threshold),
+                    format!("{:.2e}", t.max_abs_error),
+                    if t.passed { "ok" } else { "WRONG" }.to_string(),
+                    at,
+                ]
+            })
+            .collect();
+        let header = [
+            "gradient",
+            "shape",
+            "difference",
+            "threshold",
+            "max |error|",
+            "verdict",
+            "worst element: analytic vs numeric",
+        ];
+        let mut widths = header.map(str::len);
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |f: &mut fmt::Formatter<'_>, cells: &[&str]| -> fmt::Result {
+            let mut out = String::new();
+            for (k, cell) in cells.iter().enumerate() {
+                if k + 1 == cells.len() {
+                    out.push_str(cell);
+                } else {
+                    out.push_str(&format!("{cell:<width$}  ", width = widths[k]));
+                }
+            }
+            writeln!(f, "  {}", out.trim_end())
+        };
+        line(f, &header)?;
+        for row in &rows {
+            line(f, &row.each_ref().map(String::as_str))?;
+        }
+        writeln!(
+            f,
+            "  (threshold: the relative difference that roundoff alone produces, {}× its estimate)",
+            crate::check::NOISE_SAFETY_FACTOR
+        )?;
+        write!(f, "{}", self.verdict())
+    }
+}
