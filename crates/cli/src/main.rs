@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Reproduce the seed notebook step by step (the default when no command is given).
     Notebook(cmd::notebook::Args),
+    /// Check the hand-written gradient of an MLP on random data, optionally with injected bugs.
+    Check(cmd::check::Args),
 }
 
 /// How results are printed.
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Notebook(args)) => cmd::notebook::run(&args),
+        Some(Command::Check(args)) => cmd::check::run(&args),
         None => cmd::notebook::run(&cmd::notebook::Args::default()),
     }
 }

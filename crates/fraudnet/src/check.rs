@@ -6,6 +6,7 @@ use ndarray::Array2;
 
 use crate::error::{Error, Result};
 use crate::model::{Bug, Mlp};
+use crate::numpy_rng::NumpyRng;
 
 /// An MLP's cost on fixed data `(X, Y)`, as a function of its parameters, with a hand-written
 /// gradient that may carry injected bugs.
@@ -49,6 +50,45 @@ impl MlpProblem {
         }
         self.bugs = bugs;
         Ok(self)
+    }
+
+    /// A random problem for an MLP of the given sizes: `examples` inputs drawn from N(0, 1),
+    /// labels 0/1 with probability ½, weights drawn He-style (`N(0, 2/fan_in)`) and biases from
+    /// `N(0, 0.01)`, all from numpy's legacy generator seeded with `seed`. Returns the problem and
+    /// its parameters `θ`. Same seed, same numbers.
+    ///
+    /// ```
+    /// use fraudnet::MlpProblem;
+    /// let (problem, theta) = MlpProblem::random(&[4, 5, 3, 1], 3, 7)?;
+    /// assert_eq!(theta.values().len(), 47);
+    /// # Ok::<(), fraudnet::Error>(())
+    /// ```
+    pub fn random(sizes: &[usize], examples: usize, seed: u32) -> Result<(Self, Tensors)> {
+        let mlp = Mlp::new(sizes)?;
+        if examples == 0 {
+            return Err(Error::ShapeMismatch {
+                what: "X",
+                found: vec![sizes[0], 0],
+                expected: "at least one example".to_string(),
+            });
+        }
+        let mut rng = NumpyRng::new(seed);
+        let x = rng.randn_matrix(sizes[0], examples);
+        let y = Array2::from_shape_fn((1, examples), |_| {
+            if rng.random_sample() < 0.5 { 1.0 } else { 0.0 }
+        });
+        let mut values = Vec::with_capacity(mlp.layout().len());
+        for spec in mlp.layout().tensors() {
+            let (rows, cols) = (spec.shape[0], spec.shape[1]);
+            let scale = if spec.name.starts_with('W') {
+                (2.0 / cols as f64).sqrt()
+            } else {
+                0.1
+            };
+            values.extend(rng.randn_matrix(rows, cols).iter().map(|v| v * scale));
+        }
+        let theta = Tensors::new(mlp.layout().clone(), values)?;
+        Ok((MlpProblem::new(mlp, x, y)?, theta))
     }
 
     /// The model.

@@ -33,16 +33,9 @@ pub fn gradient_check(x: f64, theta: f64, epsilon: f64) -> Result<Report> {
     let problem = FnProblem::new(
         layout,
         move |t: &[f64]| Ok(forward_propagation(x, t[0])),
-        move |t: &[f64]| {
-            Tensors::new(
-                gradient_layout.clone(),
-                vec![backward_propagation(x, t[0])],
-            )
-        },
+        move |t: &[f64]| Tensors::new(gradient_layout.clone(), vec![backward_propagation(x, t[0])]),
     );
-    Ok(Checker::new()
-        .epsilon(epsilon)?
-        .check(&problem, &[theta])?)
+    Ok(Checker::new().epsilon(epsilon)?.check(&problem, &[theta])?)
 }
 
 /// The notebook's `gradient_check_n_test_case`: data and parameters drawn from numpy's legacy

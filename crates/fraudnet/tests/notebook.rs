@@ -48,7 +48,10 @@ fn the_test_case_draws_the_notebooks_numbers() {
     ];
     for (name, index, value) in expected {
         let got = g.at(name, &index).unwrap();
-        assert!(rel(got, value) < 1e-13, "d{name}{index:?}: {got} vs {value}");
+        assert!(
+            rel(got, value) < 1e-13,
+            "d{name}{index:?}: {got} vs {value}"
+        );
     }
 }
 
@@ -57,7 +60,11 @@ fn the_buggy_backward_pass_gives_the_notebooks_difference() {
     let run = notebook::run().unwrap();
     let buggy = &run.n_dim.buggy;
     // The notebook prints 0.285093156781; 9 significant digits at least.
-    assert!(rel(buggy.difference, 0.285093156781) < 5e-10, "{}", buggy.difference);
+    assert!(
+        rel(buggy.difference, 0.285093156781) < 5e-10,
+        "{}",
+        buggy.difference
+    );
     assert!(!buggy.seed_passed());
     assert!(!buggy.passed());
     assert_eq!(buggy.failing(), ["db1", "dW2"]);
@@ -67,7 +74,11 @@ fn the_buggy_backward_pass_gives_the_notebooks_difference() {
 fn the_fixed_backward_pass_is_correct_though_above_the_seed_threshold() {
     let run = notebook::run().unwrap();
     let fixed = &run.n_dim.fixed;
-    assert!(rel(fixed.difference, 1.19e-7) < 0.01, "{}", fixed.difference);
+    assert!(
+        rel(fixed.difference, 1.19e-7) < 0.01,
+        "{}",
+        fixed.difference
+    );
     assert!(!fixed.seed_passed(), "the seed's own procedure rejects it");
     assert!(fixed.passed(), "{fixed}");
     assert!(fixed.failing().is_empty());

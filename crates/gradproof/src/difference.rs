@@ -35,7 +35,11 @@ pub(crate) fn norm2_of(values: impl Iterator<Item = f64> + Clone) -> f64 {
 ///
 /// Panics if the slices differ in length.
 pub fn relative_difference(analytic: &[f64], numeric: &[f64]) -> f64 {
-    assert_eq!(analytic.len(), numeric.len(), "gradients of different lengths");
+    assert_eq!(
+        analytic.len(),
+        numeric.len(),
+        "gradients of different lengths"
+    );
     let error = norm2_of(analytic.iter().zip(numeric).map(|(a, n)| a - n));
     quotient(error, norm2(analytic) + norm2(numeric))
 }

@@ -169,8 +169,7 @@ impl Layout {
     pub fn flat_index(&self, name: &str, index: &[usize]) -> Result<usize> {
         let tensor = self.tensor_index(name)?;
         let spec = &self.specs[tensor];
-        if index.len() != spec.shape.len() || index.iter().zip(&spec.shape).any(|(i, d)| i >= d)
-        {
+        if index.len() != spec.shape.len() || index.iter().zip(&spec.shape).any(|(i, d)| i >= d) {
             return Err(Error::IndexOutOfRange {
                 name: name.to_string(),
                 index: index.to_vec(),
@@ -253,8 +252,11 @@ impl Layout {
     /// Panics if `values` is not of length [`Layout::len`] or `tensor` is out of range.
     pub fn view<'a>(&self, values: &'a [f64], tensor: usize) -> ArrayViewD<'a, f64> {
         assert_eq!(values.len(), self.len(), "buffer length != layout length");
-        ArrayViewD::from_shape(IxDyn(&self.specs[tensor].shape), &values[self.range(tensor)])
-            .expect("a layout's range always matches its shape")
+        ArrayViewD::from_shape(
+            IxDyn(&self.specs[tensor].shape),
+            &values[self.range(tensor)],
+        )
+        .expect("a layout's range always matches its shape")
     }
 
     /// A mutable view of tensor `tensor` (by position) inside `values`.

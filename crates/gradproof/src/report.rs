@@ -96,10 +96,7 @@ impl Report {
     /// One sentence on the verdict, reconciling the seed's threshold with the noise-aware one.
     pub fn verdict(&self) -> String {
         let seed = if self.seed_passed() {
-            format!(
-                "below the seed threshold {:e}",
-                self.seed_threshold
-            )
+            format!("below the seed threshold {:e}", self.seed_threshold)
         } else {
             format!("above the seed threshold {:e}", self.seed_threshold)
         };

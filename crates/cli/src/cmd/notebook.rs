@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn prints_like_python_2() {
-        assert_eq!(twelve_digits(0.2850931567806990), "0.285093156781");
+        assert_eq!(twelve_digits(0.285093156780699), "0.285093156781");
         assert_eq!(twelve_digits(1.189041787877932e-7), "1.18904178788e-07");
         assert_eq!(twelve_digits(2.0), "2");
     }

@@ -47,7 +47,9 @@ impl Mlp {
             return Err(invalid("every width must be at least 1"));
         }
         if sizes[sizes.len() - 1] != 1 {
-            return Err(invalid("the output layer (sigmoid, logistic cost) must have width 1"));
+            return Err(invalid(
+                "the output layer (sigmoid, logistic cost) must have width 1",
+            ));
         }
         let specs = sizes.windows(2).enumerate().flat_map(|(l, w)| {
             [
@@ -119,7 +121,7 @@ impl Mlp {
         for l in 1..=depth {
             let (w, b) = self.layer(theta, l);
             let input = if l == 1 { x } else { activations[l - 2].view() };
-            let z = matmul(w, input) + &b;
+            let z = matmul(w, input) + b;
             let a = if l == depth {
                 z.mapv(sigmoid)
             } else {
@@ -136,7 +138,12 @@ impl Mlp {
 
     /// The logistic cost `−(1/m) Σ [y·log(a) + (1 − y)·log(1 − a)]`, computed as the notebook does
     /// (from the sigmoid's output, summed in example order).
-    pub fn cost(&self, theta: &[f64], x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>) -> Result<f64> {
+    pub fn cost(
+        &self,
+        theta: &[f64],
+        x: ArrayView2<'_, f64>,
+        y: ArrayView2<'_, f64>,
+    ) -> Result<f64> {
         Self::expect_labels(x, y)?;
         let forward = self.forward(theta, x)?;
         Ok(logistic_cost(&forward.activations[self.depth() - 1], y))
@@ -177,9 +184,8 @@ impl Mlp {
             let dw = matmul(dz.view(), input.t()) * inv_m;
             let db = dz.sum_axis(Axis(1)).insert_axis(Axis(1)) * inv_m;
             let values = gradient.values_mut();
-            values[self.layout.range(2 * (l - 1))].copy_from_slice(
-                dw.as_slice().expect("a fresh array is contiguous"),
-            );
+            values[self.layout.range(2 * (l - 1))]
+                .copy_from_slice(dw.as_slice().expect("a fresh array is contiguous"));
             values[self.layout.range(2 * (l - 1) + 1)]
                 .copy_from_slice(db.as_slice().expect("a fresh array is contiguous"));
             if l > 1 {

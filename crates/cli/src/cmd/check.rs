@@ -1,0 +1,151 @@
+//! `gradproof check`: the exhaustive gradient check of the built-in MLP on random data, with
+//! optional injected bugs. Exit code 0: every gradient agrees; 1: some gradient is wrong.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use fraudnet::{Bug, MlpProblem};
+use gradproof::{Checker, Report};
+use serde::Serialize;
+
+use crate::Format;
+
+/// Arguments of `gradproof check`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Layer sizes, input first, output 1 last (ReLU hidden layers, sigmoid output, logistic
+    /// cost).
+    #[arg(long, default_value = "4,5,3,1", value_parser = parse_layers)]
+    pub layers: Layers,
+    /// Number of random examples.
+    #[arg(long, default_value_t = 3)]
+    pub examples: usize,
+    /// Seed of the random data and parameters (numpy's legacy generator).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u32,
+    /// Finite-difference step ε (finite, > 0).
+    #[arg(long, default_value_t = gradproof::SEED_EPSILON, allow_hyphen_values = true)]
+    pub step: f64,
+    /// The seed-style threshold on the overall relative difference (reported next to the
+    /// noise-aware verdict).
+    #[arg(long, default_value_t = gradproof::SEED_THRESHOLD, allow_hyphen_values = true)]
+    pub threshold: f64,
+    /// Worker threads (results are identical for any count).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Inject a bug into the hand-written gradient (repeatable): dW2:scale=2, dW1:sign,
+    /// db3:zero, dW2[1,3]:add=1e-3, dW1:swap, or notebook (dW2 × 2 and db1 × 4).
+    #[arg(long = "bug", value_name = "SPEC")]
+    pub bugs: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// Parsed `--layers`.
+#[derive(Clone, Debug)]
+pub struct Layers(pub Vec<usize>);
+
+fn parse_layers(text: &str) -> Result<Layers, String> {
+    let sizes = text
+        .split(',')
+        .map(|w| {
+            let w = w.trim();
+            match w.parse::<usize>() {
+                Ok(0) => Err("every width must be at least 1".to_string()),
+                Ok(n) => Ok(n),
+                Err(_) => Err(format!(
+                    "'{w}' is not a width (expected positive integers like 4,5,3,1)"
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if sizes.len() < 2 {
+        return Err("need an input size and at least one layer, like 4,5,3,1".to_string());
+    }
+    Ok(Layers(sizes))
+}
+
+/// Runs the check and prints the report.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if let Some(threads) = args.threads {
+        anyhow::ensure!(threads >= 1, "--threads must be at least 1, got 0");
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .context("could not start the worker threads")?;
+    }
+    let checker = Checker::new()
+        .epsilon(args.step)
+        .context("--step")?
+        .threshold(args.threshold)
+        .context("--threshold")?;
+    let bugs = Bug::parse_all(args.bugs.iter().map(String::as_str)).context("--bug")?;
+    let (problem, theta) = MlpProblem::random(&args.layers.0, args.examples, args.seed)?;
+    let problem = problem.with_bugs(bugs).context("--bug")?;
+    let report = checker.check(&problem, theta.values())?;
+    match args.format {
+        Format::Text => println!("{report}"),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&Json::from(&report))?),
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The JSON shape of `gradproof check --format json`.
+#[derive(Serialize)]
+struct Json<'a> {
+    verdict: &'static str,
+    failing: Vec<&'a str>,
+    difference: f64,
+    seed_threshold: f64,
+    seed_verdict: &'static str,
+    tensors: Vec<TensorJson<'a>>,
+    evaluations: usize,
+    seconds: f64,
+    report: &'a Report,
+}
+
+#[derive(Serialize)]
+struct TensorJson<'a> {
+    name: &'a str,
+    shape: &'a [usize],
+    difference: f64,
+    threshold: f64,
+    verdict: &'static str,
+    worst: Option<&'a gradproof::Worst>,
+}
+
+fn pass_fail(passed: bool) -> &'static str {
+    if passed { "pass" } else { "fail" }
+}
+
+impl<'a> From<&'a Report> for Json<'a> {
+    fn from(report: &'a Report) -> Self {
+        Json {
+            verdict: pass_fail(report.passed()),
+            failing: report.failing(),
+            difference: report.difference,
+            seed_threshold: report.seed_threshold,
+            seed_verdict: pass_fail(report.seed_passed()),
+            tensors: report
+                .tensors
+                .iter()
+                .map(|t| TensorJson {
+                    name: &t.gradient,
+                    shape: &t.shape,
+                    difference: t.difference,
+                    threshold: t.threshold,
+                    verdict: pass_fail(t.passed),
+                    worst: t.worst.as_ref(),
+                })
+                .collect(),
+            evaluations: report.evaluations,
+            seconds: report.seconds,
+            report,
+        }
+    }
+}

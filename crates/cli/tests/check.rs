@@ -1,0 +1,117 @@
+//! End-to-end runs of `gradproof check`: verdicts, names, exit codes, usage errors.
+
+use std::process::Command;
+
+fn gradproof(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_gradproof"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn check_json(extra: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let mut args = vec!["check", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = gradproof(&args);
+    let value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), value)
+}
+
+fn failing(v: &serde_json::Value) -> Vec<String> {
+    let mut names: Vec<String> = v["failing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_correct_gradient_passes_with_exit_0() {
+    let (code, v) = check_json(&["--layers", "3,4,1", "--examples", "5", "--seed", "9"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(v["verdict"], "pass");
+    assert!(failing(&v).is_empty());
+    assert_eq!(v["tensors"].as_array().unwrap().len(), 4);
+    assert_eq!(v["tensors"][0]["name"], "dW1");
+    assert_eq!(v["tensors"][0]["verdict"], "pass");
+    assert!(v["evaluations"].as_u64().unwrap() > 2 * 21);
+    assert!(v["seconds"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
+fn each_bug_kind_is_caught_and_named_with_exit_1() {
+    let cases: [(&[&str], &[&str]); 6] = [
+        (&["--bug", "notebook"], &["dW2", "db1"]),
+        (&["--bug", "dW1:sign"], &["dW1"]),
+        (&["--bug", "db3:zero"], &["db3"]),
+        (&["--bug", "dW2[1,3]:add=1e-3"], &["dW2"]),
+        (&["--bug", "dW1:swap"], &["dW1"]),
+        (
+            &["--bug", "W3:scale=1.001", "--bug", "db2:scale=4"],
+            &["dW3", "db2"],
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, v) = check_json(args);
+        assert_eq!(code, Some(1), "{args:?}");
+        assert_eq!(v["verdict"], "fail", "{args:?}");
+        let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        assert_eq!(failing(&v), expected, "{args:?}");
+    }
+}
+
+#[test]
+fn the_worst_element_of_an_added_bug_is_the_element() {
+    let (_, v) = check_json(&["--bug", "dW2[1,3]:add=1e-3"]);
+    let dw2 = v["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "dW2")
+        .unwrap();
+    assert_eq!(dw2["worst"]["index"], serde_json::json!([1, 3]));
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let strip = |mut v: serde_json::Value| {
+        v["seconds"] = 0.into();
+        v["report"]["seconds"] = 0.into();
+        v
+    };
+    let (_, one) = check_json(&["--layers", "6,8,4,1", "--examples", "16", "--threads", "1"]);
+    let (_, two) = check_json(&["--layers", "6,8,4,1", "--examples", "16", "--threads", "2"]);
+    assert_eq!(strip(one), strip(two));
+}
+
+#[test]
+fn bad_arguments_exit_2_with_a_clear_line() {
+    let cases: [(&[&str], &str); 8] = [
+        (&["--layers", "4,0,1"], "at least 1"),
+        (&["--layers", "4,x,1"], "'x' is not a width"),
+        (&["--layers", "4,3,2"], "width 1"),
+        (&["--step", "0"], "epsilon must be finite and > 0"),
+        (&["--step", "-1e-7"], "epsilon must be finite and > 0"),
+        (&["--step", "NaN"], "epsilon must be finite and > 0"),
+        (&["--bug", "dW9:zero"], "W9"),
+        (&["--bug", "dW2[7,7]:add=1"], "out of range"),
+    ];
+    for (args, needle) in cases {
+        let mut full = vec!["check"];
+        full.extend_from_slice(args);
+        let out = gradproof(&full);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let out = gradproof(&["check", "--threads", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
+}
