@@ -91,6 +91,16 @@ impl MlpProblem {
         Ok((MlpProblem::new(mlp, x, y)?, theta))
     }
 
+    /// The inputs `X`, one example per column.
+    pub fn x(&self) -> &Array2<f64> {
+        &self.x
+    }
+
+    /// The labels `Y`, a `(1, m)` row.
+    pub fn y(&self) -> &Array2<f64> {
+        &self.y
+    }
+
     /// The model.
     pub fn mlp(&self) -> &Mlp {
         &self.mlp
@@ -106,6 +116,14 @@ impl Problem for MlpProblem {
         self.mlp
             .cost(theta, self.x.view(), self.y.view())
             .map_err(engine_error)
+    }
+
+    fn cost_with_signature(&self, theta: &[f64]) -> gradproof::Result<(f64, Option<u64>)> {
+        let (cost, signature) = self
+            .mlp
+            .cost_with_signature(theta, self.x.view(), self.y.view())
+            .map_err(engine_error)?;
+        Ok((cost, Some(signature)))
     }
 
     fn gradient(&self, theta: &[f64]) -> gradproof::Result<Tensors> {

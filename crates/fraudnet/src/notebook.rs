@@ -8,7 +8,7 @@ use ndarray::{Array2, array};
 
 use crate::check::MlpProblem;
 use crate::error::Result;
-use crate::model::{Bug, Mlp};
+use crate::model::{Bug, CostForm, Mlp};
 use crate::numpy_rng::NumpyRng;
 
 /// The notebook's 1-D input, `x = 2`.
@@ -42,7 +42,7 @@ pub fn gradient_check(x: f64, theta: f64, epsilon: f64) -> Result<Report> {
 /// RNG with seed 1.
 #[derive(Clone, Debug)]
 pub struct TestCase {
-    /// The network `4 → 5 → 3 → 1`.
+    /// The network `4 → 5 → 3 → 1`, its cost computed as the notebook does.
     pub mlp: Mlp,
     /// `X = randn(4, 3)`: 3 examples of 4 features, one per column.
     pub x: Array2<f64>,
@@ -58,7 +58,9 @@ pub fn gradient_check_n_test_case() -> TestCase {
     let mut rng = NumpyRng::new(1);
     let x = rng.randn_matrix(4, 3);
     let y = array![[1.0, 1.0, 0.0]];
-    let mlp = Mlp::new(&[4, 5, 3, 1]).expect("a valid architecture");
+    let mlp = Mlp::new(&[4, 5, 3, 1])
+        .expect("a valid architecture")
+        .with_cost_form(CostForm::Notebook);
     let values = mlp
         .layout()
         .tensors()

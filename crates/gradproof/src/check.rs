@@ -7,14 +7,15 @@
 //! at the ε in use (see [`Checker`]), not against a bare magic number. Knows nothing of neural
 //! networks.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::difference::{norm2, quotient, relative_difference};
+use crate::difference::{norm2_of, quotient, relative_difference};
 use crate::error::{Error, Result};
-use crate::layout::Tensors;
-use crate::noise::estimate_noise;
+use crate::layout::{Layout, Tensors};
+use crate::noise::{NoiseEstimate, estimate_noise};
 use crate::problem::Problem;
 use crate::report::{Report, TensorReport, Worst};
 
@@ -121,7 +122,7 @@ impl Checker {
 
     /// Checks the problem's own gradient at `theta`.
     pub fn check<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Report> {
-        problem.layout().expect_len("parameters θ", theta.len())?;
+        expect_parameters(problem.layout(), theta)?;
         let analytic = problem.gradient(theta)?;
         self.check_gradient(problem, theta, &analytic)
     }
@@ -134,24 +135,25 @@ impl Checker {
         theta: &[f64],
         analytic: &Tensors,
     ) -> Result<Report> {
+        // Validate θ, then the gradient, before spending any cost evaluation on them.
+        expect_parameters(problem.layout(), theta)?;
+        problem.layout().expect_same(analytic.layout())?;
+        analytic.expect_finite("gradient")?;
+        self.oracle(problem, theta)?.judge(analytic)
+    }
+
+    /// Computes the finite-difference oracle at `theta` once: the numeric gradient, the cost's
+    /// noise and the roundoff bound of every coordinate. [`Oracle::judge`] then checks any number
+    /// of analytic gradients against it without evaluating the cost again.
+    pub fn oracle<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Oracle> {
         let start = Instant::now();
         let layout = problem.layout();
-        layout.expect_len("parameters θ", theta.len())?;
-        if let Some(i) = theta.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFinite {
-                what: format!("parameter {}", layout.locate(i)?),
-                value: theta[i],
-                location: "in the parameters given to the checker".to_string(),
-            });
-        }
-        layout.expect_same(analytic.layout())?;
-        analytic.expect_finite("gradient")?;
-
+        expect_parameters(layout, theta)?;
         let eps = self.epsilon;
         let cost = finite_cost(problem.cost(theta)?, || {
             "at the unperturbed parameters".to_string()
         })?;
-        let numeric = self.numeric_gradient(problem, theta)?;
+        let derivatives = self.derivatives(problem, theta)?;
         let noise = estimate_noise(
             |point| {
                 finite_cost(problem.cost(point)?, || {
@@ -161,101 +163,135 @@ impl Checker {
             theta,
             cost,
         )?;
-
-        let g = analytic.values();
-        let bound: Vec<f64> = numeric
+        let bound = derivatives
             .iter()
             .zip(theta)
-            .map(|(n, t)| (noise.sigma + n.abs() * f64::EPSILON * (t.abs() + eps)) / eps)
-            .collect();
-        let noise_threshold = |range: std::ops::Range<usize>| {
-            let denominator = norm2(&g[range.clone()]) + norm2(&numeric[range.clone()]);
-            quotient(NOISE_SAFETY_FACTOR * norm2(&bound[range]), denominator)
-        };
-
-        let tensors = layout
-            .tensors()
-            .iter()
-            .enumerate()
-            .map(|(k, spec)| {
-                let range = layout.range(k);
-                let (a, n) = (&g[range.clone()], &numeric[range.clone()]);
-                let difference = relative_difference(a, n);
-                let threshold = noise_threshold(range.clone());
-                let worst = (0..a.len())
-                    .max_by(|&i, &j| (a[i] - n[i]).abs().total_cmp(&(a[j] - n[j]).abs()))
-                    .map(|i| Worst {
-                        index: layout
-                            .locate(range.start + i)
-                            .expect("inside the layout")
-                            .index,
-                        analytic: a[i],
-                        numeric: n[i],
-                        bound: bound[range.start + i],
-                    });
-                TensorReport {
-                    name: spec.name.clone(),
-                    gradient: format!("d{}", spec.name),
-                    shape: spec.shape.clone(),
-                    difference,
-                    threshold,
-                    max_abs_error: worst
-                        .as_ref()
-                        .map_or(0.0, |w| (w.analytic - w.numeric).abs()),
-                    passed: difference <= threshold,
-                    worst,
-                }
+            .map(|(d, t)| {
+                (noise.sigma + d.value.abs() * f64::EPSILON * (t.abs() + d.step)) / d.step
             })
             .collect();
-
-        Ok(Report {
-            method: "central".to_string(),
+        Ok(Oracle {
+            layout: layout.clone(),
             epsilon: eps,
-            parameters: layout.len(),
-            cost,
-            noise: noise.sigma,
-            noise_status: noise.status,
-            difference: relative_difference(g, &numeric),
-            noise_threshold: noise_threshold(0..layout.len()),
             seed_threshold: self.threshold,
-            tensors,
-            evaluations: 1 + 2 * layout.len() + noise.evaluations,
+            cost,
+            noise,
+            numeric: derivatives.iter().map(|d| d.value).collect(),
+            kink: derivatives.iter().map(|d| d.kink).collect(),
+            bound,
+            evaluations: 1 + derivatives.iter().map(|d| d.evaluations).sum::<usize>(),
             seconds: start.elapsed().as_secs_f64(),
         })
     }
 
     /// `(J(θ + εeᵢ) − J(θ − εeᵢ)) / 2ε` for every coordinate, in parallel. The first failing
-    /// coordinate (in layout order, whatever the thread count) is the one reported.
+    /// coordinate (in layout order, whatever the thread count) is the one reported. Where the
+    /// problem reports a kink crossed (see [`Problem::cost_with_signature`]), the step is
+    /// shrunk as in [`Oracle`].
     pub fn numeric_gradient<P: Problem + ?Sized>(
         &self,
         problem: &P,
         theta: &[f64],
     ) -> Result<Vec<f64>> {
+        Ok(self
+            .derivatives(problem, theta)?
+            .into_iter()
+            .map(|d| d.value)
+            .collect())
+    }
+
+    fn derivatives<P: Problem + ?Sized>(
+        &self,
+        problem: &P,
+        theta: &[f64],
+    ) -> Result<Vec<Derivative>> {
         let layout = problem.layout();
         layout.expect_len("parameters θ", theta.len())?;
         let eps = self.epsilon;
-        let results: Vec<Result<f64>> = (0..theta.len())
+        let results: Vec<Result<Derivative>> = (0..theta.len())
             .into_par_iter()
             .map_init(
                 || theta.to_vec(),
                 |point, i| {
-                    let at = |sign: &str| {
-                        let loc = layout.locate(i).map(|l| l.to_string()).unwrap_or_default();
-                        format!("at {loc} {sign} ε (ε = {eps:e})")
-                    };
-                    let original = point[i];
-                    point[i] = original + eps;
-                    let plus = problem.cost(point);
-                    point[i] = original - eps;
-                    let minus = problem.cost(point);
-                    point[i] = original;
-                    let plus = finite_cost(plus?, || at("+"))?;
-                    let minus = finite_cost(minus?, || at("−"))?;
-                    Ok((plus - minus) / (2.0 * eps))
+                    let mut step = eps;
+                    let mut evaluations = 0;
+                    loop {
+                        let (value, crossed) = central(problem, point, i, step)?;
+                        evaluations += 2;
+                        if !crossed || evaluations > 2 * KINK_RETRIES {
+                            return Ok(Derivative {
+                                value,
+                                step,
+                                kink: crossed,
+                                evaluations,
+                            });
+                        }
+                        step /= KINK_STEP_DIVISOR;
+                    }
                 },
             )
             .collect();
         results.into_iter().collect()
+    }
+}
+
+/// Retries with a smaller step when a perturbation crosses a kink.
+const KINK_RETRIES: usize = 3;
+/// Each retry divides the step by this.
+const KINK_STEP_DIVISOR: f64 = 16.0;
+
+/// One coordinate of the numeric gradient.
+#[derive(Clone, Copy, Debug)]
+struct Derivative {
+    value: f64,
+    /// The step finally used.
+    step: f64,
+    /// True if even the smallest step tried crossed a kink.
+    kink: bool,
+    evaluations: usize,
+}
+
+/// The central difference of coordinate `i` with step `step`, and whether `θ ± step·eᵢ` lie on
+/// different pieces of a piecewise-smooth cost. `point` is `θ` and is restored.
+fn central<P: Problem + ?Sized>(
+    problem: &P,
+    point: &mut [f64],
+    i: usize,
+    step: f64,
+) -> Result<(f64, bool)> {
+    let at = |sign: &str| {
+        let loc = problem
+            .layout()
+            .locate(i)
+            .map(|l| l.to_string())
+            .unwrap_or_default();
+        format!("at {loc} {sign} ε (ε = {step:e})")
+    };
+    let original = point[i];
+    point[i] = original + step;
+    let plus = problem.cost_with_signature(point);
+    point[i] = original - step;
+    let minus = problem.cost_with_signature(point);
+    point[i] = original;
+    let (plus, plus_piece) = plus?;
+    let (minus, minus_piece) = minus?;
+    let plus = finite_cost(plus, || at("+"))?;
+    let minus = finite_cost(minus, || at("−"))?;
+    let crossed = matches!((plus_piece, minus_piece), (Some(a), Some(b)) if a != b);
+    Ok(((plus - minus) / (2.0 * step), crossed))
+}
+
+/// Fails unless `theta` has the layout's length and only finite values (naming the first that
+/// is not).
+fn expect_parameters(layout: &Layout, theta: &[f64]) -> Result<()> {
+    layout.expect_len("parameters θ", theta.len())?;
+    match theta.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::NonFinite {
+            what: format!("parameter {}", layout.locate(i)?),
+            value: theta[i],
+            location: "in the parameters given to the checker".to_string(),
+        }),
     }
 }
 
@@ -271,3 +307,131 @@ fn finite_cost(value: f64, location: impl FnOnce() -> String) -> Result<f64> {
         })
     }
 }
+
+/// The finite-difference side of a check, computed once by [`Checker::oracle`].
+#[derive(Clone, Debug)]
+pub struct Oracle {
+    layout: Layout,
+    epsilon: f64,
+    seed_threshold: f64,
+    cost: f64,
+    noise: NoiseEstimate,
+    numeric: Vec<f64>,
+    /// Coordinates whose perturbation crossed a kink even at the smallest step tried.
+    kink: Vec<bool>,
+    bound: Vec<f64>,
+    evaluations: usize,
+    seconds: f64,
+}
+
+impl Oracle {
+    /// The numeric gradient, laid out like the parameters.
+    pub fn numeric(&self) -> &[f64] {
+        &self.numeric
+    }
+
+    /// The estimated roundoff error of each coordinate of [`Oracle::numeric`].
+    pub fn bounds(&self) -> &[f64] {
+        &self.bound
+    }
+
+    /// For each coordinate, whether its perturbation crossed a kink even at the smallest step.
+    pub fn kinks(&self) -> &[bool] {
+        &self.kink
+    }
+
+    /// The measured noise of the cost.
+    pub fn noise(&self) -> &NoiseEstimate {
+        &self.noise
+    }
+
+    /// Judges an analytic gradient against the oracle.
+    ///
+    /// Coordinate `i` *agrees* when `|gᵢ − ĝᵢ| ≤ NOISE_SAFETY_FACTOR · bᵢ`; a tensor passes when
+    /// every coordinate agrees and its relative difference is within its roundoff threshold.
+    pub fn judge(&self, analytic: &Tensors) -> Result<Report> {
+        let start = Instant::now();
+        let layout = &self.layout;
+        layout.expect_same(analytic.layout())?;
+        analytic.expect_finite("gradient")?;
+        let (g, numeric, bound) = (analytic.values(), &self.numeric[..], &self.bound[..]);
+        let kink = &self.kink[..];
+        // Kink coordinates have no derivative to compare with: the verdict rests on the others.
+        let resolved = |range: Range<usize>| range.filter(|&i| !kink[i]);
+        let noise_threshold = |range: Range<usize>| {
+            let denominator = norm2_of(resolved(range.clone()).map(|i| g[i]))
+                + norm2_of(resolved(range.clone()).map(|i| numeric[i]));
+            quotient(
+                NOISE_SAFETY_FACTOR * norm2_of(resolved(range).map(|i| bound[i])),
+                denominator,
+            )
+        };
+        let resolved_difference = |range: Range<usize>| {
+            quotient(
+                norm2_of(resolved(range.clone()).map(|i| g[i] - numeric[i])),
+                norm2_of(resolved(range.clone()).map(|i| g[i]))
+                    + norm2_of(resolved(range).map(|i| numeric[i])),
+            )
+        };
+        let tensors = layout
+            .tensors()
+            .iter()
+            .enumerate()
+            .map(|(k, spec)| {
+                let range = layout.range(k);
+                let difference = relative_difference(&g[range.clone()], &numeric[range.clone()]);
+                let threshold = noise_threshold(range.clone());
+                let error = |i: usize| (g[i] - numeric[i]).abs();
+                let disagree = resolved(range.clone())
+                    .filter(|&i| error(i) > NOISE_SAFETY_FACTOR * bound[i])
+                    .count();
+                let kinks = range.clone().filter(|&i| kink[i]).count();
+                let mut order: Vec<usize> = resolved(range.clone()).collect();
+                // Largest error first; ties keep layout order, so the report is deterministic.
+                order.sort_by(|&i, &j| error(j).total_cmp(&error(i)));
+                let worst: Vec<Worst> = order
+                    .iter()
+                    .take(TOP_K)
+                    .map(|&i| Worst {
+                        index: layout.locate(i).expect("inside the layout").index,
+                        analytic: g[i],
+                        numeric: numeric[i],
+                        bound: NOISE_SAFETY_FACTOR * bound[i],
+                    })
+                    .collect();
+                TensorReport {
+                    name: spec.name.clone(),
+                    gradient: format!("d{}", spec.name),
+                    shape: spec.shape.clone(),
+                    checked: range.len(),
+                    agree: range.len() - disagree - kinks,
+                    disagree,
+                    kink: kinks,
+                    difference,
+                    threshold,
+                    max_abs_error: order.first().map_or(0.0, |&i| error(i)),
+                    passed: disagree == 0 && resolved_difference(range) <= threshold,
+                    worst: worst.first().cloned(),
+                    top: worst,
+                }
+            })
+            .collect();
+        Ok(Report {
+            method: "central".to_string(),
+            epsilon: self.epsilon,
+            parameters: layout.len(),
+            cost: self.cost,
+            noise: self.noise.sigma,
+            noise_status: self.noise.status,
+            difference: relative_difference(g, numeric),
+            noise_threshold: noise_threshold(0..layout.len()),
+            seed_threshold: self.seed_threshold,
+            tensors,
+            evaluations: self.evaluations + self.noise.evaluations,
+            seconds: self.seconds + start.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Elements listed per tensor in [`TensorReport::top`].
+pub const TOP_K: usize = 5;

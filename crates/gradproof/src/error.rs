@@ -76,7 +76,7 @@ pub enum Error {
     /// The model produced NaN or an infinity.
     #[error("{what} is {value} {location}")]
     NonFinite {
-        /// What was not finite ("cost", "gradient dW2[1, 3]", ...).
+        /// What was not finite ("cost", "gradient W2[1, 3]", "parameter b1[0, 0]", ...).
         what: String,
         /// The value (NaN, inf or -inf).
         value: f64,

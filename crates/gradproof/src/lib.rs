@@ -27,6 +27,7 @@
 //! # Ok::<(), gradproof::Error>(())
 //! ```
 
+mod assert;
 mod check;
 mod difference;
 mod error;
@@ -35,7 +36,8 @@ mod noise;
 mod problem;
 mod report;
 
-pub use check::{Checker, NOISE_SAFETY_FACTOR, SEED_EPSILON, SEED_THRESHOLD};
+pub use assert::{assert_gradient, assert_gradient_with};
+pub use check::{Checker, NOISE_SAFETY_FACTOR, Oracle, SEED_EPSILON, SEED_THRESHOLD, TOP_K};
 pub use difference::{norm2, relative_difference};
 pub use error::{Error, Result};
 pub use layout::{Layout, Location, TensorSpec, Tensors};

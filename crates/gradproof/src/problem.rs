@@ -20,6 +20,15 @@ pub trait Problem: Sync {
 
     /// The analytic gradient `∇J(θ)`, laid out like the parameters.
     fn gradient(&self, theta: &[f64]) -> Result<Tensors>;
+
+    /// The cost and, for a piecewise-smooth cost (ReLU, max, abs, …), a signature of the piece
+    /// `θ` lies on (for an MLP: a hash of which ReLUs are active). When `θ + h·eᵢ` and
+    /// `θ − h·eᵢ` have different signatures, the central difference straddles a kink: the
+    /// checker shrinks the step, and classifies the coordinate as a *kink* rather than a
+    /// failure if it still straddles one. The default has no signature.
+    fn cost_with_signature(&self, theta: &[f64]) -> Result<(f64, Option<u64>)> {
+        Ok((self.cost(theta)?, None))
+    }
 }
 
 /// A [`Problem`] made of two closures: handy for tests, examples and small functions.

@@ -47,6 +47,15 @@ pub struct TensorReport {
     pub gradient: String,
     /// The tensor's shape.
     pub shape: Vec<usize>,
+    /// Coordinates checked.
+    pub checked: usize,
+    /// Coordinates whose error is within their roundoff bound.
+    pub agree: usize,
+    /// Coordinates whose error exceeds their roundoff bound.
+    pub disagree: usize,
+    /// Coordinates whose perturbation crossed a kink of the cost (a ReLU switching), even
+    /// after shrinking the step: no derivative to compare there, so neither agree nor disagree.
+    pub kink: usize,
     /// The notebook's relative difference over this tensor.
     pub difference: f64,
     /// The relative difference that roundoff alone can produce over this tensor (see
@@ -56,6 +65,8 @@ pub struct TensorReport {
     pub max_abs_error: f64,
     /// Where that largest error is (absent for an empty tensor).
     pub worst: Option<Worst>,
+    /// The largest errors among coordinates without a kink, worst first (at most [`TOP_K`](crate::TOP_K)).
+    pub top: Vec<Worst>,
     /// True if the tensor's gradient agrees with the finite differences.
     pub passed: bool,
 }
@@ -69,7 +80,8 @@ pub struct Worst {
     pub analytic: f64,
     /// The finite-difference value.
     pub numeric: f64,
-    /// Estimated roundoff error of `numeric`.
+    /// How far `numeric` may be from the truth through roundoff alone (the tolerance this
+    /// element was judged against).
     pub bound: f64,
 }
 
@@ -91,6 +103,29 @@ impl Report {
     /// The notebook's verdict: is the overall relative difference below the seed threshold?
     pub fn seed_passed(&self) -> bool {
         self.difference < self.seed_threshold
+    }
+
+    /// One line per disagreeing tensor naming its worst element, e.g.
+    /// `dW2[1, 3]: analytic 0.53, numeric 0.27 (bound 3e-10)`; empty when the check passed.
+    pub fn failure_lines(&self) -> Vec<String> {
+        self.tensors
+            .iter()
+            .filter(|t| !t.passed)
+            .map(|t| match &t.worst {
+                Some(w) => format!(
+                    "{}{}: analytic {}, numeric {} (bound {:.1e}); {} of {} elements disagree, relative difference {:.3e}",
+                    t.gradient,
+                    IndexDisplay(&w.index),
+                    w.analytic,
+                    w.numeric,
+                    w.bound,
+                    t.disagree,
+                    t.checked,
+                    t.difference
+                ),
+                None => format!("{}: empty tensor", t.gradient),
+            })
+            .collect()
     }
 
     /// One sentence on the verdict, reconciling the seed's threshold with the noise-aware one.
@@ -140,7 +175,7 @@ impl fmt::Display for Report {
             "J(θ) = {}, measured noise of J ≈ {:.2e}",
             self.cost, self.noise
         )?;
-        let rows: Vec<[String; 7]> = self
+        let rows: Vec<[String; 8]> = self
             .tensors
             .iter()
             .map(|t| {
@@ -156,6 +191,11 @@ impl fmt::Display for Report {
                 [
                     t.gradient.clone(),
                     format!("{:?}", t.shape),
+                    if t.kink > 0 {
+                        format!("{}/{} ({} kink)", t.agree, t.checked, t.kink)
+                    } else {
+                        format!("{}/{}", t.agree, t.checked)
+                    },
                     format!("{:.3e}", t.difference),
                     format!("{:.2e}", t.threshold),
                     format!("{:.2e}", t.max_abs_error),
@@ -167,6 +207,7 @@ impl fmt::Display for Report {
         let header = [
             "gradient",
             "shape",
+            "agree",
             "difference",
             "threshold",
             "max |error|",

@@ -130,7 +130,10 @@ fn views_share_the_flat_buffer() {
     t.get_mut("W").unwrap()[[0, 2]] = -3.0;
     assert_eq!(t.values(), &[0.0, 0.0, -3.0, 0.0, 0.0, 0.0, 0.0, 7.0]);
     assert_eq!(t.at("b", &[1, 0]).unwrap(), 7.0);
-    assert_eq!(layout.view(t.values(), 0), array![[0.0, 0.0, -3.0], [0.0, 0.0, 0.0]].into_dyn());
+    assert_eq!(
+        layout.view(t.values(), 0),
+        array![[0.0, 0.0, -3.0], [0.0, 0.0, 0.0]].into_dyn()
+    );
     assert_eq!(t.into_values()[7], 7.0);
 }
 
@@ -214,7 +217,12 @@ fn assert_error<T: std::fmt::Debug>(
 
 #[test]
 fn layout_construction_errors() {
-    type Case = (&'static str, Vec<TensorSpec>, fn(&Error) -> bool, Vec<&'static str>);
+    type Case = (
+        &'static str,
+        Vec<TensorSpec>,
+        fn(&Error) -> bool,
+        Vec<&'static str>,
+    );
     let cases: Vec<Case> = vec![
         (
             "duplicate name",
@@ -265,7 +273,12 @@ fn layout_construction_errors() {
 #[test]
 fn lookup_errors() {
     let l = net();
-    type Case = (&'static str, Result<usize, Error>, fn(&Error) -> bool, Vec<&'static str>);
+    type Case = (
+        &'static str,
+        Result<usize, Error>,
+        fn(&Error) -> bool,
+        Vec<&'static str>,
+    );
     let cases: Vec<Case> = vec![
         (
             "unknown tensor",
@@ -312,7 +325,15 @@ fn lookup_errors() {
         (
             "flat index far out of range",
             l.locate(1000).map(|loc| loc.tensor),
-            |e| matches!(e, Error::FlatIndexOutOfRange { index: 1000, len: 43 }),
+            |e| {
+                matches!(
+                    e,
+                    Error::FlatIndexOutOfRange {
+                        index: 1000,
+                        len: 43
+                    }
+                )
+            },
             vec!["flat index 1000", "of 43 values"],
         ),
     ];
@@ -452,9 +473,15 @@ fn expect_same_errors() {
         ]))
         .unwrap_err()
         .to_string();
-    let (gradient_at, param_at) = (message.find("[5]").unwrap(), message.find("[5, 1]").unwrap());
+    let (gradient_at, param_at) = (
+        message.find("[5]").unwrap(),
+        message.find("[5, 1]").unwrap(),
+    );
     assert!(gradient_at < param_at, "{message}");
-    assert!(message.contains("gradient of 'b1' has shape [5]"), "{message}");
+    assert!(
+        message.contains("gradient of 'b1' has shape [5]"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -466,8 +493,18 @@ fn expect_finite_names_the_element_and_value() {
     type Case = (&'static str, usize, f64, Vec<&'static str>);
     let cases: Vec<Case> = vec![
         ("NaN in W1", 3, f64::NAN, vec!["gradient W1[1, 0]", "NaN"]),
-        ("inf in b1", 7, f64::INFINITY, vec!["gradient b1[1, 0]", "inf"]),
-        ("-inf in W1", 2, f64::NEG_INFINITY, vec!["gradient W1[0, 2]", "-inf"]),
+        (
+            "inf in b1",
+            7,
+            f64::INFINITY,
+            vec!["gradient b1[1, 0]", "inf"],
+        ),
+        (
+            "-inf in W1",
+            2,
+            f64::NEG_INFINITY,
+            vec!["gradient W1[0, 2]", "-inf"],
+        ),
         ("NaN in a scalar", 8, f64::NAN, vec!["gradient s is NaN"]),
     ];
     for (case, flat, value, needles) in cases {

@@ -3,6 +3,8 @@
 //! shape `(n_l, 1)`), and its hand-written backward pass. Data is stored one example per column,
 //! as in the notebook: `X` is `(n_0, m)`, `Y` is `(1, m)`.
 
+use std::hash::{DefaultHasher, Hasher};
+
 use gradproof::{Layout, TensorSpec, Tensors};
 use ndarray::{Array2, ArrayView2, Axis, Ix2};
 
@@ -21,6 +23,22 @@ use crate::error::{Error, Result};
 pub struct Mlp {
     sizes: Vec<usize>,
     layout: Layout,
+    cost_form: CostForm,
+}
+
+/// How the logistic cost is evaluated. Both have the same value and gradient in exact
+/// arithmetic; they differ in rounding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CostForm {
+    /// From the logits `z`: `max(z, 0) − z·y + log(1 + e^(−|z|))`. No `log(0)`, no overflow,
+    /// rounding noise of a few ulps however saturated the sigmoid. The default.
+    #[default]
+    Logits,
+    /// As the notebook computes it, from the sigmoid's output `a`:
+    /// `−y·log(a) − (1 − y)·log(1 − a)`. `1 − a` cancels catastrophically once `|z|` passes ~10
+    /// (the cost turns into a staircase, and into inf or NaN beyond ~37), but it is the form
+    /// that reproduces the notebook's printed digits.
+    Notebook,
 }
 
 /// What the forward pass keeps for the backward pass: every layer's pre-activation `Z` and
@@ -60,7 +78,19 @@ impl Mlp {
         Ok(Mlp {
             sizes: sizes.to_vec(),
             layout: Layout::new(specs)?,
+            cost_form: CostForm::default(),
         })
+    }
+
+    /// The same network with its cost evaluated in the given form.
+    pub fn with_cost_form(mut self, cost_form: CostForm) -> Self {
+        self.cost_form = cost_form;
+        self
+    }
+
+    /// How the cost is evaluated.
+    pub fn cost_form(&self) -> CostForm {
+        self.cost_form
     }
 
     /// Layer sizes, input first.
@@ -136,8 +166,8 @@ impl Mlp {
         })
     }
 
-    /// The logistic cost `−(1/m) Σ [y·log(a) + (1 − y)·log(1 − a)]`, computed as the notebook does
-    /// (from the sigmoid's output, summed in example order).
+    /// The logistic cost `−(1/m) Σ [y·log(a) + (1 − y)·log(1 − a)]`, summed in example order, in
+    /// the network's [`CostForm`].
     pub fn cost(
         &self,
         theta: &[f64],
@@ -146,7 +176,38 @@ impl Mlp {
     ) -> Result<f64> {
         Self::expect_labels(x, y)?;
         let forward = self.forward(theta, x)?;
-        Ok(logistic_cost(&forward.activations[self.depth() - 1], y))
+        Ok(self.logistic_cost(&forward, y))
+    }
+
+    /// The cost and a signature of the piece of the cost `θ` lies on: a hash of which hidden
+    /// ReLUs are active for which example. Two parameter vectors with the same signature lie on
+    /// the same smooth piece (up to hash collisions); a different signature means a kink between.
+    pub fn cost_with_signature(
+        &self,
+        theta: &[f64],
+        x: ArrayView2<'_, f64>,
+        y: ArrayView2<'_, f64>,
+    ) -> Result<(f64, u64)> {
+        Self::expect_labels(x, y)?;
+        let forward = self.forward(theta, x)?;
+        let cost = self.logistic_cost(&forward, y);
+        let mut hasher = DefaultHasher::new();
+        for z in &forward.pre_activations[..self.depth() - 1] {
+            let mut bits = 0u64;
+            for (k, &v) in z.iter().enumerate() {
+                bits |= u64::from(v > 0.0) << (k % 64);
+                if k % 64 == 63 {
+                    hasher.write_u64(bits);
+                    bits = 0;
+                }
+            }
+            hasher.write_u64(bits);
+        }
+        Ok((cost, hasher.finish()))
+    }
+
+    fn logistic_cost(&self, forward: &Forward, y: ArrayView2<'_, f64>) -> f64 {
+        logistic_cost(self.cost_form, forward, y)
     }
 
     /// The hand-written backward pass: the gradient of [`Mlp::cost`], laid out like the parameters.
@@ -162,7 +223,7 @@ impl Mlp {
     }
 
     /// The backward pass from a forward pass's cache:
-    /// `dZL = AL − Y`, `dWl = (1/m)·dZl·A(l−1)ᵀ`, `dbl = (1/m)·Σ dZl`,
+    /// `dZL = AL − Y` (computed without cancellation in [`CostForm::Logits`]), `dWl = (1/m)·dZl·A(l−1)ᵀ`, `dbl = (1/m)·Σ dZl`,
     /// `dZ(l−1) = Wlᵀ·dZl ⊙ [A(l−1) > 0]`.
     pub fn backward(
         &self,
@@ -174,7 +235,24 @@ impl Mlp {
         let depth = self.depth();
         let inv_m = 1.0 / x.ncols() as f64;
         let mut gradient = Tensors::zeros(self.layout.clone());
-        let mut dz = &forward.activations[depth - 1] - &y;
+        let mut dz = match self.cost_form {
+            // The notebook's `A − Y`: cancels to 0 when the sigmoid saturates.
+            CostForm::Notebook => &forward.activations[depth - 1] - &y,
+            // `σ(z) − y` without cancellation: `−σ(−z)` for y = 1, `σ(z)` for y = 0.
+            CostForm::Logits => {
+                let mut dz = forward.pre_activations[depth - 1].clone();
+                dz.zip_mut_with(&y, |z, &y| {
+                    *z = if y == 1.0 {
+                        -sigmoid(-*z)
+                    } else if y == 0.0 {
+                        sigmoid(*z)
+                    } else {
+                        sigmoid(*z) - y
+                    }
+                });
+                dz
+            }
+        };
         for l in (1..=depth).rev() {
             let input = if l == 1 {
                 x
@@ -208,13 +286,24 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// The notebook's logistic cost from sigmoid outputs `a` and labels `y`, both `(1, m)`.
-fn logistic_cost(a: &Array2<f64>, y: ArrayView2<'_, f64>) -> f64 {
+/// The logistic cost of labels `y` (`(1, m)`), in the given form.
+fn logistic_cost(form: CostForm, forward: &Forward, y: ArrayView2<'_, f64>) -> f64 {
+    let (z, a) = (
+        forward.pre_activations.last().expect("at least one layer"),
+        forward.activations.last().expect("at least one layer"),
+    );
     let m = a.ncols() as f64;
-    let sum = a
-        .iter()
-        .zip(y.iter())
-        .map(|(&a, &y)| -a.ln() * y + -(1.0 - a).ln() * (1.0 - y))
-        .fold(0.0, |s, v| s + v);
+    let sum = match form {
+        CostForm::Notebook => a
+            .iter()
+            .zip(y.iter())
+            .map(|(&a, &y)| -a.ln() * y + -(1.0 - a).ln() * (1.0 - y))
+            .fold(0.0, |s, v| s + v),
+        CostForm::Logits => z
+            .iter()
+            .zip(y.iter())
+            .map(|(&z, &y)| z.max(0.0) - z * y + (-z.abs()).exp().ln_1p())
+            .fold(0.0, |s, v| s + v),
+    };
     1.0 / m * sum
 }

@@ -1,0 +1,902 @@
+//! Integration tests of the checker on closed-form problems: correct gradients pass, every kind of
+//! wrong gradient is caught and pinned on the right tensor and element, bad inputs and non-finite
+//! values are reported with their location, reports round-trip through JSON, and the numeric
+//! gradient does not depend on the thread count.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use approx::assert_relative_eq;
+use gradproof::{
+    Checker, Error, FnProblem, Layout, NoiseStatus, Problem, Report, SEED_EPSILON, SEED_THRESHOLD,
+    TensorSpec, Tensors, norm2, relative_difference,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Problems
+// ---------------------------------------------------------------------------------------------
+
+/// How a test spoils the analytic gradient.
+#[derive(Clone, Debug)]
+enum Mutation {
+    /// Leave it alone.
+    None,
+    /// Multiply one tensor's gradient by a factor.
+    Scale(&'static str, f64),
+    /// Negate one tensor's gradient.
+    Flip(&'static str),
+    /// Zero one tensor's gradient.
+    Zero(&'static str),
+    /// Multiply one element by `1 + relative`.
+    Element(&'static str, Vec<usize>, f64),
+}
+
+impl Mutation {
+    fn apply(&self, g: &mut Tensors) {
+        match self {
+            Mutation::None => {}
+            Mutation::Scale(name, factor) => g.get_mut(name).unwrap().mapv_inplace(|v| v * factor),
+            Mutation::Flip(name) => g.get_mut(name).unwrap().mapv_inplace(|v| -v),
+            Mutation::Zero(name) => g.get_mut(name).unwrap().fill(0.0),
+            Mutation::Element(name, index, relative) => {
+                let flat = g.layout().flat_index(name, index).unwrap();
+                g.values_mut()[flat] *= 1.0 + relative;
+            }
+        }
+    }
+
+    /// The tensor it spoils, if any.
+    fn target(&self) -> Option<&'static str> {
+        match self {
+            Mutation::None => None,
+            Mutation::Scale(n, _) | Mutation::Flip(n) | Mutation::Zero(n) => Some(n),
+            Mutation::Element(n, _, _) => Some(n),
+        }
+    }
+}
+
+/// All the ways of spoiling tensor `name`, with `index` the element to nudge.
+fn mutations_of(name: &'static str, index: &[usize]) -> Vec<Mutation> {
+    vec![
+        Mutation::Scale(name, 1.01),
+        Mutation::Scale(name, 0.99),
+        Mutation::Flip(name),
+        Mutation::Zero(name),
+        Mutation::Element(name, index.to_vec(), 1e-4),
+        Mutation::Element(name, index.to_vec(), -1e-4),
+    ]
+}
+
+/// `J(w) = ½‖w‖²` over `W1[3, 2]` and `b1[3, 1]`; `∇J = w`, spoiled by `mutation`.
+fn half_square(mutation: Mutation) -> impl Problem {
+    let layout =
+        Layout::new([TensorSpec::new("W1", [3, 2]), TensorSpec::new("b1", [3, 1])]).unwrap();
+    let l = layout.clone();
+    FnProblem::new(
+        layout,
+        |w: &[f64]| Ok(0.5 * w.iter().map(|x| x * x).sum::<f64>()),
+        move |w: &[f64]| {
+            let mut g = Tensors::new(l.clone(), w.to_vec())?;
+            mutation.apply(&mut g);
+            Ok(g)
+        },
+    )
+}
+
+const HALF_SQUARE_THETA: [f64; 9] = [0.5, -1.25, 2.0, 0.75, -0.3, 1.1, 0.9, -0.6, 1.7];
+
+/// `J(W, b) = ½‖W x + b − y‖²` with `W[2, 3]`, `b[2]`: `∇_W J = r xᵀ`, `∇_b J = r`, `r = Wx + b − y`.
+fn least_squares(mutation: Mutation) -> impl Problem {
+    const X: [f64; 3] = [0.7, -1.3, 0.4];
+    const Y: [f64; 2] = [0.25, -0.8];
+    fn residual(t: &[f64]) -> [f64; 2] {
+        let mut r = [0.0; 2];
+        for (i, ri) in r.iter_mut().enumerate() {
+            *ri = (0..3).map(|j| t[3 * i + j] * X[j]).sum::<f64>() + t[6 + i] - Y[i];
+        }
+        r
+    }
+    let layout = Layout::new([TensorSpec::new("W", [2, 3]), TensorSpec::new("b", [2])]).unwrap();
+    let l = layout.clone();
+    FnProblem::new(
+        layout,
+        |t: &[f64]| Ok(0.5 * residual(t).iter().map(|r| r * r).sum::<f64>()),
+        move |t: &[f64]| {
+            let r = residual(t);
+            let mut values = Vec::with_capacity(8);
+            for ri in r {
+                values.extend(X.iter().map(|x| ri * x));
+            }
+            values.extend(r);
+            let mut g = Tensors::new(l.clone(), values)?;
+            mutation.apply(&mut g);
+            Ok(g)
+        },
+    )
+}
+
+const LEAST_SQUARES_THETA: [f64; 8] = [0.3, -0.2, 1.1, -0.9, 0.5, 0.8, 0.1, -0.4];
+
+/// `J(a, b) = a²·b` over two scalars: `∂J/∂a = 2ab`, `∂J/∂b = a²`.
+fn a_squared_b(mutation: Mutation) -> impl Problem {
+    let layout = Layout::new([TensorSpec::new("a", []), TensorSpec::new("b", [])]).unwrap();
+    let l = layout.clone();
+    FnProblem::new(
+        layout,
+        |t: &[f64]| Ok(t[0] * t[0] * t[1]),
+        move |t: &[f64]| {
+            let mut g = Tensors::new(l.clone(), vec![2.0 * t[0] * t[1], t[0] * t[0]])?;
+            mutation.apply(&mut g);
+            Ok(g)
+        },
+    )
+}
+
+/// The notebook's 1-D case `J(θ) = θx` with `x = 2`, and a gradient of `dtheta`.
+fn theta_x(dtheta: f64) -> impl Problem {
+    let layout = Layout::new([TensorSpec::new("theta", [])]).unwrap();
+    let l = layout.clone();
+    FnProblem::new(
+        layout,
+        |t: &[f64]| Ok(t[0] * 2.0),
+        move |_t: &[f64]| Tensors::new(l.clone(), vec![dtheta]),
+    )
+}
+
+/// Asserts that the correct gradient passes every check, with tiny differences.
+fn assert_passes(report: &Report) {
+    assert!(report.passed(), "{report}");
+    assert!(report.failing().is_empty(), "{report}");
+    assert!(report.difference < 1e-6, "{report}");
+    for t in &report.tensors {
+        assert!(t.passed, "{report}");
+        assert!(t.difference <= t.threshold, "{report}");
+        assert!(t.difference < 1e-6, "{report}");
+    }
+}
+
+/// Asserts the report blames exactly the tensor `mutation` spoils, and for a single-element
+/// mutation, that element.
+fn assert_caught(report: &Report, mutation: &Mutation) {
+    let target = mutation.target().expect("a real mutation");
+    let gradient = format!("d{target}");
+    assert!(!report.passed(), "{mutation:?} not caught:\n{report}");
+    assert_eq!(
+        report.failing(),
+        [gradient.as_str()],
+        "{mutation:?}:\n{report}"
+    );
+    assert!(!report.seed_passed(), "{mutation:?}:\n{report}");
+    for t in &report.tensors {
+        assert_eq!(t.passed, t.name != target, "{mutation:?}:\n{report}");
+        if t.name == target {
+            assert!(t.difference > t.threshold, "{mutation:?}:\n{report}");
+        }
+    }
+    if let Mutation::Element(_, index, relative) = mutation {
+        let row = report.tensors.iter().find(|t| t.name == target).unwrap();
+        let worst = row
+            .worst
+            .as_ref()
+            .expect("a non-empty tensor has a worst element");
+        assert_eq!(&worst.index, index, "{mutation:?}:\n{report}");
+        // The worst element's analytic value is the spoiled one.
+        assert_relative_eq!(
+            worst.analytic,
+            worst.numeric * (1.0 + relative),
+            max_relative = 1e-6
+        );
+        assert_eq!(row.max_abs_error, (worst.analytic - worst.numeric).abs());
+    }
+    assert!(report.verdict().contains("WRONG"), "{}", report.verdict());
+    assert!(report.verdict().contains(&gradient), "{}", report.verdict());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Closed-form problems
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn half_square_correct_gradient_passes() {
+    let report = Checker::new()
+        .check(&half_square(Mutation::None), &HALF_SQUARE_THETA)
+        .unwrap();
+    assert_passes(&report);
+    assert_eq!(report.method, "central");
+    assert_eq!(report.parameters, 9);
+    assert_eq!(report.epsilon, SEED_EPSILON);
+    assert_eq!(report.seed_threshold, SEED_THRESHOLD);
+    let expected_cost = 0.5 * HALF_SQUARE_THETA.iter().map(|x| x * x).sum::<f64>();
+    assert_eq!(report.cost, expected_cost);
+    let names: Vec<(&str, &str, &[usize])> = report
+        .tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.gradient.as_str(), t.shape.as_slice()))
+        .collect();
+    assert_eq!(
+        names,
+        [("W1", "dW1", &[3, 2][..]), ("b1", "db1", &[3, 1][..])]
+    );
+    assert!(report.noise > 0.0 && report.noise < 1e-12, "{report}");
+    assert!(report.seed_passed(), "{report}");
+}
+
+#[test]
+fn half_square_wrong_gradients_are_caught() {
+    let mut mutations = mutations_of("W1", &[1, 0]);
+    mutations.extend(mutations_of("b1", &[2, 0]));
+    mutations.push(Mutation::Element("W1", vec![2, 1], 1e-4));
+    mutations.push(Mutation::Element("b1", vec![0, 0], 1e-4));
+    for mutation in mutations {
+        let report = Checker::new()
+            .check(&half_square(mutation.clone()), &HALF_SQUARE_THETA)
+            .unwrap();
+        assert_caught(&report, &mutation);
+    }
+}
+
+#[test]
+fn least_squares_correct_and_wrong_gradients() {
+    assert_passes(
+        &Checker::new()
+            .check(&least_squares(Mutation::None), &LEAST_SQUARES_THETA)
+            .unwrap(),
+    );
+    let mut mutations = mutations_of("W", &[1, 2]);
+    mutations.extend(mutations_of("b", &[0]));
+    mutations.push(Mutation::Element("W", vec![0, 1], 1e-4));
+    for mutation in mutations {
+        let report = Checker::new()
+            .check(&least_squares(mutation.clone()), &LEAST_SQUARES_THETA)
+            .unwrap();
+        assert_caught(&report, &mutation);
+    }
+}
+
+#[test]
+fn a_squared_b_correct_and_wrong_gradients() {
+    let theta = [1.5, -0.5];
+    let report = Checker::new()
+        .check(&a_squared_b(Mutation::None), &theta)
+        .unwrap();
+    assert_passes(&report);
+    assert_eq!(report.cost, 1.5 * 1.5 * -0.5);
+    let worst_a = report.tensors[0].worst.as_ref().unwrap();
+    assert_eq!(worst_a.index, Vec::<usize>::new());
+    assert_eq!(worst_a.analytic, -1.5);
+    assert_relative_eq!(worst_a.numeric, -1.5, max_relative = 1e-7);
+
+    for name in ["a", "b"] {
+        for mutation in mutations_of(name, &[]) {
+            let report = Checker::new()
+                .check(&a_squared_b(mutation.clone()), &theta)
+                .unwrap();
+            assert_caught(&report, &mutation);
+        }
+    }
+}
+
+#[test]
+fn theta_x_one_dimensional() {
+    let report = Checker::new().check(&theta_x(2.0), &[4.0]).unwrap();
+    assert_passes(&report);
+    assert_eq!(report.cost, 8.0);
+    assert_eq!(report.tensors[0].gradient, "dtheta");
+
+    for wrong in [2.02, 1.98, -2.0, 0.0, 2.0 * (1.0 + 1e-4)] {
+        let report = Checker::new().check(&theta_x(wrong), &[4.0]).unwrap();
+        assert!(!report.passed(), "dtheta = {wrong}:\n{report}");
+        assert_eq!(report.failing(), ["dtheta"]);
+    }
+}
+
+#[test]
+fn check_gradient_takes_an_external_gradient() {
+    let problem = a_squared_b(Mutation::None);
+    let theta = [1.5, -0.5];
+    let good = Tensors::new(problem.layout().clone(), vec![-1.5, 2.25]).unwrap();
+    assert_passes(
+        &Checker::new()
+            .check_gradient(&problem, &theta, &good)
+            .unwrap(),
+    );
+    let bad = Tensors::new(problem.layout().clone(), vec![-1.5, 2.5]).unwrap();
+    let report = Checker::new()
+        .check_gradient(&problem, &theta, &bad)
+        .unwrap();
+    assert_eq!(report.failing(), ["db"]);
+}
+
+#[test]
+fn evaluations_counts_every_cost_call() {
+    let calls = AtomicUsize::new(0);
+    let inner = half_square(Mutation::None);
+    let problem = FnProblem::new(
+        inner.layout().clone(),
+        |t: &[f64]| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            inner.cost(t)
+        },
+        |t: &[f64]| inner.gradient(t),
+    );
+    let report = Checker::new().check(&problem, &HALF_SQUARE_THETA).unwrap();
+    assert_eq!(report.evaluations, calls.load(Ordering::Relaxed));
+    assert!(report.evaluations > 1 + 2 * 9, "{}", report.evaluations);
+}
+
+/// Large parameters push the roundoff of the difference quotient above the notebook's 1e-7: the
+/// seed verdict fails, the noise-aware verdict knows it is roundoff and passes, and a real error
+/// is still caught.
+#[test]
+fn roundoff_above_the_seed_threshold_is_not_a_wrong_gradient() {
+    let theta: Vec<f64> = HALF_SQUARE_THETA.iter().map(|x| x * 3e3).collect();
+    let report = Checker::new()
+        .check(&half_square(Mutation::None), &theta)
+        .unwrap();
+    assert!(!report.seed_passed(), "{report}");
+    assert!(report.passed(), "{report}");
+    assert!(report.difference <= report.noise_threshold, "{report}");
+    assert!(
+        report.verdict().contains("roundoff"),
+        "{}",
+        report.verdict()
+    );
+
+    let mutation = Mutation::Scale("b1", 1.01);
+    let report = Checker::new()
+        .check(&half_square(mutation.clone()), &theta)
+        .unwrap();
+    assert_caught(&report, &mutation);
+}
+
+#[test]
+fn an_empty_tensor_passes_and_has_no_worst_element() {
+    let layout = Layout::new([TensorSpec::new("w", [2]), TensorSpec::new("e", [0, 3])]).unwrap();
+    let l = layout.clone();
+    let problem = FnProblem::new(
+        layout,
+        |t: &[f64]| Ok(t[0] * t[1]),
+        move |t: &[f64]| Tensors::new(l.clone(), vec![t[1], t[0]]),
+    );
+    let report = Checker::new().check(&problem, &[0.5, 2.0]).unwrap();
+    assert_passes(&report);
+    assert_eq!(report.tensors[1].gradient, "de");
+    assert_eq!(report.tensors[1].worst, None);
+    assert_eq!(report.tensors[1].max_abs_error, 0.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// relative_difference
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn relative_difference_values() {
+    // 0/0 is defined as 0.
+    assert_eq!(relative_difference(&[], &[]), 0.0);
+    assert_eq!(relative_difference(&[0.0, 0.0, 0.0], &[0.0, 0.0, 0.0]), 0.0);
+    // Identical gradients.
+    assert_eq!(
+        relative_difference(&[1.0, -2.0, 3.5], &[1.0, -2.0, 3.5]),
+        0.0
+    );
+    // Opposite gradients: ‖2g‖ / 2‖g‖.
+    assert_eq!(relative_difference(&[1.0], &[-1.0]), 1.0);
+    assert_relative_eq!(relative_difference(&[3.0, -4.0], &[-3.0, 4.0]), 1.0);
+    // One side zero.
+    assert_eq!(relative_difference(&[0.0, 0.0], &[3.0, 4.0]), 1.0);
+    // By hand: g = (1, 2), ĝ = (1, 3): ‖(0, −1)‖ / (√5 + √10).
+    let expected = 1.0 / (5f64.sqrt() + 10f64.sqrt());
+    assert_relative_eq!(
+        relative_difference(&[1.0, 2.0], &[1.0, 3.0]),
+        expected,
+        max_relative = 1e-15
+    );
+    // g = (3, 4), ĝ = (3, 4.5): 0.5 / (5 + √29.25).
+    assert_relative_eq!(
+        relative_difference(&[3.0, 4.0], &[3.0, 4.5]),
+        0.5 / (5.0 + 29.25f64.sqrt()),
+        max_relative = 1e-15
+    );
+    // Scale invariant, and neither overflows nor underflows.
+    for scale in [1e-300, 1e-150, 1e150, 1e300] {
+        assert_relative_eq!(
+            relative_difference(&[scale, 2.0 * scale], &[scale, 3.0 * scale]),
+            expected,
+            max_relative = 1e-14
+        );
+    }
+    assert_eq!(norm2(&[3.0, 4.0]), 5.0);
+    assert_eq!(norm2(&[]), 0.0);
+    assert_relative_eq!(norm2(&[3e-300, 4e-300]), 5e-300, max_relative = 1e-15);
+}
+
+#[test]
+#[should_panic(expected = "different lengths")]
+fn relative_difference_of_different_lengths_panics() {
+    relative_difference(&[1.0, 2.0], &[1.0]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn invalid_settings_are_rejected() {
+    let bad = [
+        0.0,
+        -0.0,
+        -1e-7,
+        -1.0,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    for value in bad {
+        for (setting, result) in [
+            ("epsilon", Checker::new().epsilon(value)),
+            ("threshold", Checker::new().threshold(value)),
+        ] {
+            let err = result.expect_err(&format!("{setting} = {value} accepted"));
+            assert!(
+                matches!(&err, Error::InvalidSetting { name, .. } if *name == setting),
+                "{err:?}"
+            );
+            let message = err.to_string();
+            assert!(message.contains(setting), "{message}");
+            assert!(message.contains("finite and > 0"), "{message}");
+            assert!(message.contains(&value.to_string()), "{message}");
+        }
+    }
+
+    let checker = Checker::new()
+        .epsilon(1e-5)
+        .unwrap()
+        .threshold(1e-3)
+        .unwrap();
+    assert_eq!(checker.step(), 1e-5);
+    assert_eq!(checker.seed_threshold(), 1e-3);
+    let report = checker.check(&theta_x(2.0), &[4.0]).unwrap();
+    assert_eq!(report.epsilon, 1e-5);
+    assert_eq!(report.seed_threshold, 1e-3);
+
+    assert_eq!(Checker::default(), Checker::new());
+    assert_eq!(Checker::new().step(), SEED_EPSILON);
+    assert_eq!(Checker::new().seed_threshold(), SEED_THRESHOLD);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Non-finite values and bad inputs
+// ---------------------------------------------------------------------------------------------
+
+/// Layout `W1[2, 3], b1[2]` and a point in it.
+fn small_layout() -> Layout {
+    Layout::new([TensorSpec::new("W1", [2, 3]), TensorSpec::new("b1", [2])]).unwrap()
+}
+
+const SMALL_THETA: [f64; 8] = [0.4, -0.7, 1.2, 0.3, -1.5, 0.9, 0.2, -0.6];
+
+/// `J = ½‖θ‖²` over [`small_layout`], except where `cost_override` says otherwise.
+fn small_problem(
+    cost_override: impl Fn(&[f64]) -> Option<f64> + Sync,
+    gradient_override: impl Fn(&mut Tensors) + Sync,
+) -> impl Problem {
+    let l = small_layout();
+    FnProblem::new(
+        small_layout(),
+        move |t: &[f64]| {
+            Ok(cost_override(t).unwrap_or_else(|| 0.5 * t.iter().map(|x| x * x).sum::<f64>()))
+        },
+        move |t: &[f64]| {
+            let mut g = Tensors::new(l.clone(), t.to_vec())?;
+            gradient_override(&mut g);
+            Ok(g)
+        },
+    )
+}
+
+/// The check's error message, asserting it is `Error::NonFinite`.
+fn non_finite_message(result: Result<Report, Error>) -> String {
+    let err = result.expect_err("a non-finite value must be an error");
+    assert!(matches!(err, Error::NonFinite { .. }), "{err:?}");
+    err.to_string()
+}
+
+fn assert_contains(message: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(
+            message.contains(needle),
+            "{message:?} does not contain {needle:?}"
+        );
+    }
+}
+
+#[test]
+fn nan_cost_when_one_coordinate_is_perturbed_upward() {
+    // W1[0, 1] is flat index 1.
+    let problem = small_problem(
+        |t| (t[1] > SMALL_THETA[1] + SEED_EPSILON / 2.0).then_some(f64::NAN),
+        |_| {},
+    );
+    let message = non_finite_message(Checker::new().check(&problem, &SMALL_THETA));
+    assert_contains(&message, &["cost", "NaN", "W1[0, 1] + ε", "1e-7"]);
+    assert!(!message.contains('−'), "{message}");
+}
+
+#[test]
+fn infinite_cost_when_one_coordinate_is_perturbed_downward() {
+    // b1[1] is flat index 7.
+    let problem = small_problem(
+        |t| (t[7] < SMALL_THETA[7] - SEED_EPSILON / 2.0).then_some(f64::NEG_INFINITY),
+        |_| {},
+    );
+    let message = non_finite_message(Checker::new().check(&problem, &SMALL_THETA));
+    assert_contains(&message, &["cost", "-inf", "b1[1] − ε"]);
+}
+
+#[test]
+fn the_first_failing_coordinate_is_reported_whatever_the_thread_count() {
+    // NaN when W1[1, 2] (flat 5) or b1[0] (flat 6) or W1[0, 0] (flat 0) moves down.
+    let problem = small_problem(
+        |t| {
+            [0, 5, 6]
+                .iter()
+                .any(|&i| t[i] < SMALL_THETA[i] - SEED_EPSILON / 2.0)
+                .then_some(f64::NAN)
+        },
+        |_| {},
+    );
+    for threads in [1, 2, 3, 8] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let message =
+            non_finite_message(pool.install(|| Checker::new().check(&problem, &SMALL_THETA)));
+        assert_contains(&message, &["W1[0, 0] − ε", "NaN"]);
+        let err = pool
+            .install(|| Checker::new().numeric_gradient(&problem, &SMALL_THETA))
+            .unwrap_err();
+        assert_eq!(err.to_string(), message, "{threads} threads");
+    }
+}
+
+#[test]
+fn nan_cost_at_the_unperturbed_point() {
+    let problem = small_problem(|t| (t == SMALL_THETA).then_some(f64::NAN), |_| {});
+    let message = non_finite_message(Checker::new().check(&problem, &SMALL_THETA));
+    assert_contains(&message, &["cost is NaN", "unperturbed"]);
+}
+
+#[test]
+fn nan_cost_while_measuring_the_noise() {
+    // Only the noise measurement moves every coordinate at once (by far less than ε).
+    let problem = small_problem(
+        |t| {
+            let moved = t.iter().zip(&SMALL_THETA).all(|(a, b)| a != b);
+            let near = t
+                .iter()
+                .zip(&SMALL_THETA)
+                .all(|(a, b)| (a - b).abs() < SEED_EPSILON / 10.0);
+            (moved && near).then_some(f64::NAN)
+        },
+        |_| {},
+    );
+    // The numeric gradient alone is fine...
+    assert!(
+        Checker::new()
+            .numeric_gradient(&problem, &SMALL_THETA)
+            .is_ok()
+    );
+    // ...the check is not, and says where.
+    let message = non_finite_message(Checker::new().check(&problem, &SMALL_THETA));
+    assert_contains(&message, &["cost is NaN", "noise"]);
+}
+
+#[test]
+fn non_finite_gradient_names_the_element() {
+    type Case = (usize, f64, &'static str);
+    let cases: [Case; 4] = [
+        (3, f64::INFINITY, "gradient W1[1, 0] is inf"),
+        (6, f64::NEG_INFINITY, "gradient b1[0] is -inf"),
+        (2, f64::NAN, "gradient W1[0, 2] is NaN"),
+        (7, f64::NAN, "gradient b1[1] is NaN"),
+    ];
+    for (flat, value, expected) in cases {
+        let problem = small_problem(|_| None, move |g| g.values_mut()[flat] = value);
+        let message = non_finite_message(Checker::new().check(&problem, &SMALL_THETA));
+        assert_contains(&message, &[expected]);
+    }
+}
+
+#[test]
+fn non_finite_theta_names_the_parameter() {
+    // A gradient that does not depend on θ, so only θ itself is non-finite.
+    let problem = small_problem(|_| None, |g| g.values_mut().fill(0.0));
+    for (flat, value, expected) in NON_FINITE_THETA {
+        let mut theta = SMALL_THETA;
+        theta[flat] = value;
+        let message = non_finite_message(Checker::new().check(&problem, &theta));
+        assert_contains(&message, &[expected, "in the parameters"]);
+        let good = Tensors::zeros(small_layout());
+        let message = non_finite_message(Checker::new().check_gradient(&problem, &theta, &good));
+        assert_contains(&message, &[expected, "in the parameters"]);
+    }
+}
+
+/// Non-finite entries of θ and the message that must name them.
+const NON_FINITE_THETA: [(usize, f64, &str); 3] = [
+    (4, f64::NAN, "parameter W1[1, 1] is NaN"),
+    (7, f64::INFINITY, "parameter b1[1] is inf"),
+    (0, f64::NEG_INFINITY, "parameter W1[0, 0] is -inf"),
+];
+
+/// The usual case: the model's gradient at a non-finite θ is itself non-finite (here ∇J = θ).
+/// The cause is θ, so θ is what the error must name, not the gradient it poisoned.
+#[test]
+fn non_finite_theta_is_blamed_before_the_gradient_it_poisons() {
+    let problem = small_problem(|_| None, |_| {});
+    for (flat, value, expected) in NON_FINITE_THETA {
+        let mut theta = SMALL_THETA;
+        theta[flat] = value;
+        let message = non_finite_message(Checker::new().check(&problem, &theta));
+        assert_contains(&message, &[expected]);
+    }
+}
+
+#[test]
+fn a_model_error_is_passed_through() {
+    let layout = small_layout();
+    let problem = FnProblem::new(
+        layout.clone(),
+        |_t: &[f64]| Err(Error::model("weights not loaded")),
+        move |_t: &[f64]| Ok(Tensors::zeros(layout.clone())),
+    );
+    let err = Checker::new().check(&problem, &SMALL_THETA).unwrap_err();
+    assert!(matches!(err, Error::Model(_)), "{err:?}");
+    assert_eq!(err.to_string(), "the model failed: weights not loaded");
+}
+
+#[test]
+fn gradient_layout_mismatch_names_the_tensor_and_both_shapes() {
+    let wrong =
+        Layout::new([TensorSpec::new("W1", [2, 3]), TensorSpec::new("b1", [2, 1])]).unwrap();
+    let problem = FnProblem::new(
+        small_layout(),
+        |t: &[f64]| Ok(0.5 * t.iter().map(|x| x * x).sum::<f64>()),
+        move |t: &[f64]| Tensors::new(wrong.clone(), t.to_vec()),
+    );
+    let err = Checker::new().check(&problem, &SMALL_THETA).unwrap_err();
+    assert!(matches!(err, Error::LayoutMismatch { .. }), "{err:?}");
+    assert_contains(&err.to_string(), &["'b1'", "[2, 1]", "[2]"]);
+
+    let renamed = Layout::new([TensorSpec::new("W1", [2, 3]), TensorSpec::new("c1", [2])]).unwrap();
+    let problem = FnProblem::new(
+        small_layout(),
+        |t: &[f64]| Ok(0.5 * t.iter().map(|x| x * x).sum::<f64>()),
+        move |t: &[f64]| Tensors::new(renamed.clone(), t.to_vec()),
+    );
+    let err = Checker::new().check(&problem, &SMALL_THETA).unwrap_err();
+    assert!(matches!(err, Error::LayoutMismatch { .. }), "{err:?}");
+    assert_contains(&err.to_string(), &["'c1'", "'b1'"]);
+}
+
+#[test]
+fn theta_of_the_wrong_length() {
+    let problem = small_problem(|_| None, |_| {});
+    for len in [0, 5, 9] {
+        let theta = vec![0.5; len];
+        let expected = format!("parameters θ has {len} values but the layout holds 8");
+        for err in [
+            Checker::new().check(&problem, &theta).unwrap_err(),
+            Checker::new()
+                .check_gradient(&problem, &theta, &Tensors::zeros(small_layout()))
+                .unwrap_err(),
+            Checker::new()
+                .numeric_gradient(&problem, &theta)
+                .unwrap_err(),
+        ] {
+            assert!(
+                matches!(err, Error::LengthMismatch { expected: 8, found, .. } if found == len),
+                "{err:?}"
+            );
+            assert_contains(&err.to_string(), &[&expected, "W1[2, 3], b1[2]"]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report output
+// ---------------------------------------------------------------------------------------------
+
+/// How many representable doubles lie between `a` and `b` (same sign assumed).
+fn ulps_apart(a: f64, b: f64) -> u64 {
+    assert_eq!(a.is_sign_negative(), b.is_sign_negative(), "{a} vs {b}");
+    a.to_bits().abs_diff(b.to_bits())
+}
+
+/// Asserts two JSON values are equal, except that floats may differ by one ulp: serde_json
+/// (without its `float_roundtrip` feature, which this workspace does not enable) parses some
+/// shortest-form decimals to a neighbour of the written double.
+fn assert_json_close(back: &serde_json::Value, original: &serde_json::Value, path: &str) {
+    use serde_json::Value;
+    match (back, original) {
+        (Value::Number(b), Value::Number(o)) if o.is_f64() => {
+            let (b, o) = (b.as_f64().unwrap(), o.as_f64().unwrap());
+            assert!(ulps_apart(b, o) <= 1, "{path}: {b:e} vs {o:e}");
+        }
+        (Value::Array(b), Value::Array(o)) => {
+            assert_eq!(b.len(), o.len(), "{path}");
+            for (k, (b, o)) in b.iter().zip(o).enumerate() {
+                assert_json_close(b, o, &format!("{path}[{k}]"));
+            }
+        }
+        (Value::Object(b), Value::Object(o)) => {
+            assert_eq!(
+                b.keys().collect::<Vec<_>>(),
+                o.keys().collect::<Vec<_>>(),
+                "{path}"
+            );
+            for (key, o) in o {
+                assert_json_close(&b[key], o, &format!("{path}.{key}"));
+            }
+        }
+        (b, o) => assert_eq!(b, o, "{path}"),
+    }
+}
+
+#[test]
+fn report_round_trips_through_json() {
+    for mutation in [
+        Mutation::None,
+        Mutation::Flip("W"),
+        Mutation::Element("b", vec![1], 1e-4),
+    ] {
+        let report = Checker::new()
+            .check(&least_squares(mutation), &LEAST_SQUARES_THETA)
+            .unwrap();
+        // Through a JSON value (no decimal text): exactly equal.
+        let value = serde_json::to_value(&report).unwrap();
+        let back: Report = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(back, report);
+        // Through JSON text: equal up to serde_json's float parsing.
+        let json = serde_json::to_string(&report).unwrap();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_json_close(&serde_json::to_value(&back).unwrap(), &value, "report");
+        assert_eq!(back.passed(), report.passed());
+        assert_eq!(back.failing(), report.failing());
+        assert_eq!(
+            back.tensors[0].worst.as_ref().unwrap().index,
+            report.tensors[0].worst.as_ref().unwrap().index
+        );
+
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["method"], "central");
+        assert_eq!(value["parameters"], 8);
+        assert_eq!(value["tensors"][0]["gradient"], "dW");
+        assert_eq!(value["tensors"][1]["gradient"], "db");
+        assert_eq!(value["tensors"][0]["shape"], serde_json::json!([2, 3]));
+        assert!(
+            value["noise_status"].is_string() || value["noise_status"].is_object(),
+            "{json}"
+        );
+    }
+    // The noise status round-trips in every form.
+    for status in [
+        NoiseStatus::Measured { level: 3 },
+        NoiseStatus::Constant,
+        NoiseStatus::Unsettled,
+    ] {
+        let json = serde_json::to_string(&status).unwrap();
+        assert_eq!(
+            serde_json::from_str::<NoiseStatus>(&json).unwrap(),
+            status,
+            "{json}"
+        );
+    }
+}
+
+#[test]
+fn report_display_names_every_gradient_and_marks_wrong_ones() {
+    let report = Checker::new()
+        .check(
+            &half_square(Mutation::Scale("b1", 1.01)),
+            &HALF_SQUARE_THETA,
+        )
+        .unwrap();
+    let text = report.to_string();
+    let row = |gradient: &str| {
+        text.lines()
+            .find(|line| line.trim_start().starts_with(&format!("{gradient} ")))
+            .unwrap_or_else(|| panic!("no row for {gradient} in\n{text}"))
+            .to_string()
+    };
+    let (w1, b1) = (row("dW1"), row("db1"));
+    assert!(b1.contains("WRONG"), "{text}");
+    assert!(b1.contains("[3, 1]"), "{text}");
+    assert!(!w1.contains("WRONG"), "{text}");
+    assert!(w1.contains("ok"), "{text}");
+    assert!(w1.contains("[3, 2]"), "{text}");
+    assert!(text.contains("the gradient is WRONG in db1"), "{text}");
+    assert!(text.contains("9 parameters"), "{text}");
+    assert!(text.ends_with(&report.verdict()), "{text}");
+
+    let correct = Checker::new()
+        .check(&half_square(Mutation::None), &HALF_SQUARE_THETA)
+        .unwrap()
+        .to_string();
+    assert!(
+        correct.contains("dW1") && correct.contains("db1"),
+        "{correct}"
+    );
+    assert!(!correct.contains("WRONG"), "{correct}");
+    assert!(correct.contains("the gradient is correct"), "{correct}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread-count independence
+// ---------------------------------------------------------------------------------------------
+
+/// A cost over a few hundred parameters whose value is sensitive to the last bit of every input.
+fn wiggly() -> impl Problem {
+    let layout = Layout::new([
+        TensorSpec::new("W1", [16, 12]),
+        TensorSpec::new("b1", [16, 1]),
+        TensorSpec::new("W2", [3, 16]),
+    ])
+    .unwrap();
+    let l = layout.clone();
+    FnProblem::new(
+        layout,
+        |t: &[f64]| {
+            Ok(t.iter()
+                .enumerate()
+                .map(|(i, x)| (x * (1.0 + i as f64 / 7.0)).sin() * x.exp() / 3.0)
+                .sum::<f64>())
+        },
+        move |t: &[f64]| {
+            let g = t
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let c = 1.0 + i as f64 / 7.0;
+                    ((x * c).cos() * c + (x * c).sin()) * x.exp() / 3.0
+                })
+                .collect();
+            Tensors::new(l.clone(), g)
+        },
+    )
+}
+
+#[test]
+fn numeric_gradient_does_not_depend_on_the_thread_count() {
+    let problem = wiggly();
+    let n = problem.layout().len();
+    let theta: Vec<f64> = (0..n)
+        .map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0)
+        .collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            assert_eq!(rayon::current_num_threads(), threads);
+            let numeric = Checker::new().numeric_gradient(&problem, &theta).unwrap();
+            let report = Checker::new().check(&problem, &theta).unwrap();
+            (numeric, report)
+        })
+    };
+    let (one, report_one) = run(1);
+    let (two, report_two) = run(2);
+    let (four, _) = run(4);
+    assert_eq!(one.len(), n);
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+    assert_eq!(bits(&one), bits(&two));
+    assert_eq!(bits(&one), bits(&four));
+    // The numeric gradient is a real one (the analytic gradient agrees), not a constant.
+    assert_passes(&report_one);
+    // Whole reports agree too, apart from the wall time.
+    let (mut a, mut b) = (report_one, report_two);
+    a.seconds = 0.0;
+    b.seconds = 0.0;
+    assert_eq!(a, b);
+}
