@@ -389,7 +389,7 @@ impl Oracle {
                 let mut order: Vec<usize> = resolved(range.clone()).collect();
                 // Largest error first; ties keep layout order, so the report is deterministic.
                 order.sort_by(|&i, &j| error(j).total_cmp(&error(i)));
-                let worst: Vec<Worst> = order
+                let top: Vec<Worst> = order
                     .iter()
                     .take(TOP_K)
                     .map(|&i| Worst {
@@ -411,8 +411,7 @@ impl Oracle {
                     threshold,
                     max_abs_error: order.first().map_or(0.0, |&i| error(i)),
                     passed: disagree == 0 && resolved_difference(range) <= threshold,
-                    worst: worst.first().cloned(),
-                    top: worst,
+                    top,
                 }
             })
             .collect();

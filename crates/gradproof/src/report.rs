@@ -63,8 +63,6 @@ pub struct TensorReport {
     pub threshold: f64,
     /// The largest `|analytic − numeric|` over the tensor.
     pub max_abs_error: f64,
-    /// Where that largest error is (absent for an empty tensor).
-    pub worst: Option<Worst>,
     /// The largest errors among coordinates without a kink, worst first (at most [`TOP_K`](crate::TOP_K)).
     pub top: Vec<Worst>,
     /// True if the tensor's gradient agrees with the finite differences.
@@ -83,6 +81,14 @@ pub struct Worst {
     /// How far `numeric` may be from the truth through roundoff alone (the tolerance this
     /// element was judged against).
     pub bound: f64,
+}
+
+impl TensorReport {
+    /// The element with the largest error among coordinates without a kink (absent for an
+    /// empty tensor, or one made only of kinks).
+    pub fn worst(&self) -> Option<&Worst> {
+        self.top.first()
+    }
 }
 
 impl Report {
@@ -111,7 +117,7 @@ impl Report {
         self.tensors
             .iter()
             .filter(|t| !t.passed)
-            .map(|t| match &t.worst {
+            .map(|t| match t.worst() {
                 Some(w) => format!(
                     "{}{}: analytic {}, numeric {} (bound {:.1e}); {} of {} elements disagree, relative difference {:.3e}",
                     t.gradient,
@@ -123,7 +129,7 @@ impl Report {
                     t.checked,
                     t.difference
                 ),
-                None => format!("{}: empty tensor", t.gradient),
+                None => format!("{}: no element to compare", t.gradient),
             })
             .collect()
     }
@@ -179,7 +185,7 @@ impl fmt::Display for Report {
             .tensors
             .iter()
             .map(|t| {
-                let at = t.worst.as_ref().map_or(String::new(), |w| {
+                let at = t.worst().map_or(String::new(), |w| {
                     format!(
                         "{}{}: {:.9} vs {:.9}",
                         t.gradient,

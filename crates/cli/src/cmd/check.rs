@@ -140,7 +140,7 @@ impl<'a> From<&'a Report> for Json<'a> {
                     difference: t.difference,
                     threshold: t.threshold,
                     verdict: pass_fail(t.passed),
-                    worst: t.worst.as_ref(),
+                    worst: t.worst(),
                 })
                 .collect(),
             evaluations: report.evaluations,

@@ -51,6 +51,26 @@ pub struct Forward {
     pub activations: Vec<Array2<f64>>,
 }
 
+impl Forward {
+    /// A hash of which hidden ReLUs are active (`Z > 0`) for which example.
+    pub fn relu_signature(&self) -> u64 {
+        let hidden = &self.pre_activations[..self.pre_activations.len() - 1];
+        let mut hasher = DefaultHasher::new();
+        for z in hidden {
+            let mut bits = 0u64;
+            for (k, &v) in z.iter().enumerate() {
+                bits |= u64::from(v > 0.0) << (k % 64);
+                if k % 64 == 63 {
+                    hasher.write_u64(bits);
+                    bits = 0;
+                }
+            }
+            hasher.write_u64(bits);
+        }
+        hasher.finish()
+    }
+}
+
 impl Mlp {
     /// An MLP with the given layer sizes (input size first, output size 1 last).
     pub fn new(sizes: &[usize]) -> Result<Self> {
@@ -190,20 +210,7 @@ impl Mlp {
     ) -> Result<(f64, u64)> {
         Self::expect_labels(x, y)?;
         let forward = self.forward(theta, x)?;
-        let cost = self.logistic_cost(&forward, y);
-        let mut hasher = DefaultHasher::new();
-        for z in &forward.pre_activations[..self.depth() - 1] {
-            let mut bits = 0u64;
-            for (k, &v) in z.iter().enumerate() {
-                bits |= u64::from(v > 0.0) << (k % 64);
-                if k % 64 == 63 {
-                    hasher.write_u64(bits);
-                    bits = 0;
-                }
-            }
-            hasher.write_u64(bits);
-        }
-        Ok((cost, hasher.finish()))
+        Ok((self.logistic_cost(&forward, y), forward.relu_signature()))
     }
 
     fn logistic_cost(&self, forward: &Forward, y: ArrayView2<'_, f64>) -> f64 {
