@@ -115,3 +115,45 @@ fn bad_arguments_exit_2_with_a_clear_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
 }
+
+#[test]
+fn every_method_and_step_rule_passes_the_correct_gradient_and_catches_the_notebook_bugs() {
+    for method in ["forward", "central", "central4", "richardson"] {
+        for step in ["scaled", "auto", "1e-7", "1e-3"] {
+            let base = [
+                "--layers",
+                "5,6,4,1",
+                "--examples",
+                "8",
+                "--method",
+                method,
+                "--step",
+                step,
+            ];
+            let (code, v) = check_json(&base);
+            assert_eq!(code, Some(0), "{method} {step}: {v}");
+            let mut buggy = base.to_vec();
+            buggy.extend(["--bug", "notebook"]);
+            let (code, v) = check_json(&buggy);
+            assert_eq!(code, Some(1), "{method} {step}");
+            assert_eq!(failing(&v), ["dW2", "db1"], "{method} {step}");
+            assert_eq!(v["report"]["method"], method);
+        }
+    }
+}
+
+#[test]
+fn unknown_methods_and_step_rules_exit_2() {
+    for (args, needle) in [
+        (["--method", "simpson"], "richardson"),
+        (["--step", "tiny"], "auto, scaled"),
+        (["--step", "scaled=-1"], "step scale must be finite and > 0"),
+    ] {
+        let mut full = vec!["check"];
+        full.extend_from_slice(&args);
+        let out = gradproof(&full);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

@@ -6,7 +6,7 @@
 //! `--nocapture` to see the counts.
 
 use fraudnet::{Bug, MlpProblem, NumpyRng};
-use gradproof::{Checker, Tensors, relative_difference};
+use gradproof::{Checker, StepRule, Tensors, relative_difference};
 use ndarray::Ix2;
 
 const CASES: u32 = 2000;
@@ -76,8 +76,17 @@ struct Tally {
 }
 
 #[test]
-fn correct_gradients_pass_and_every_bug_is_caught_and_named() {
-    let checker = Checker::new();
+fn with_the_notebooks_fixed_step_correct_gradients_pass_and_every_bug_is_caught() {
+    meta_test("central, fixed 1e-7", &Checker::new());
+}
+
+#[test]
+fn with_scaled_steps_correct_gradients_pass_and_every_bug_is_caught() {
+    let checker = Checker::new().step_rule(StepRule::Scaled(1.0)).unwrap();
+    meta_test("central, scaled", &checker);
+}
+
+fn meta_test(label: &str, checker: &Checker) {
     let mut false_alarms = Vec::new();
     let mut seed_rejects_correct = (0, 0);
     let mut tallies: std::collections::BTreeMap<&str, Tally> = Default::default();
@@ -190,16 +199,16 @@ fn correct_gradients_pass_and_every_bug_is_caught_and_named() {
             }
         }
     }
-    eprintln!("cases: {kinds:?}, coordinates classified as kinks: {kink_coordinates}");
+    eprintln!("[{label}] cases: {kinds:?}, coordinates classified as kinks: {kink_coordinates}");
     eprintln!(
-        "correct gradient: gradproof false alarms {} of {CASES}; seed procedure rejects {} (1e-7) / {} (2e-7)",
+        "[{label}] correct gradient: gradproof false alarms {} of {CASES}; seed procedure rejects {} (1e-7) / {} (2e-7)",
         false_alarms.len(),
         seed_rejects_correct.0,
         seed_rejects_correct.1
     );
     for (name, t) in &tallies {
         eprintln!(
-            "bug {name:>26}: caught and named {}, misattributed {}, missed {}, not a resolvable bug {}; seed procedure flags {} (1e-7) / {} (2e-7)",
+            "[{label}] bug {name:>26}: caught and named {}, misattributed {}, missed {}, not a resolvable bug {}; seed procedure flags {} (1e-7) / {} (2e-7)",
             t.caught, t.wrong_tensor, t.missed, t.skipped, t.seed_1e7, t.seed_2e7
         );
     }

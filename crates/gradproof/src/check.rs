@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use crate::difference::{norm2_of, quotient, relative_difference};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, Tensors};
+use crate::method::{Method, StepRule};
 use crate::noise::{NoiseEstimate, estimate_noise};
 use crate::problem::Problem;
 use crate::report::{Report, TensorReport, Worst};
@@ -45,8 +46,8 @@ pub const NOISE_SAFETY_FACTOR: f64 = 8.0;
 ///   `NOISE_SAFETY_FACTOR · ‖b_t‖ / (‖g_t‖ + ‖ĝ_t‖)` — the relative difference that roundoff
 ///   alone can produce.
 ///
-/// Truncation error (`ε²/6 · J‴`) is not in the bound: at the notebook's ε it is ~1e-15 and
-/// negligible; a large ε is the user's call.
+/// To that roundoff bound the checker adds each coordinate's estimated truncation error
+/// (see [`StepRule`]), so a large step or a low-order method does not raise false alarms.
 ///
 /// ```
 /// use gradproof::{Checker, FnProblem, Layout, TensorSpec, Tensors};
@@ -65,7 +66,8 @@ pub const NOISE_SAFETY_FACTOR: f64 = 8.0;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checker {
-    epsilon: f64,
+    method: Method,
+    step: StepRule,
     threshold: f64,
 }
 
@@ -79,22 +81,27 @@ impl Checker {
     /// A checker with the notebook's settings (`ε = 1e-7`, threshold `1e-7`).
     pub fn new() -> Self {
         Checker {
-            epsilon: SEED_EPSILON,
+            method: Method::Central,
+            step: StepRule::Fixed(SEED_EPSILON),
             threshold: SEED_THRESHOLD,
         }
     }
 
-    /// Sets the step ε; it must be finite and > 0.
-    pub fn epsilon(mut self, epsilon: f64) -> Result<Self> {
-        if !(epsilon.is_finite() && epsilon > 0.0) {
-            return Err(Error::InvalidSetting {
-                name: "epsilon",
-                expected: "finite and > 0",
-                value: epsilon,
-            });
-        }
-        self.epsilon = epsilon;
+    /// Sets a fixed step ε (the notebook's rule); it must be finite and > 0.
+    pub fn epsilon(self, epsilon: f64) -> Result<Self> {
+        self.step_rule(StepRule::Fixed(epsilon))
+    }
+
+    /// Sets the step rule (validated).
+    pub fn step_rule(mut self, step: StepRule) -> Result<Self> {
+        self.step = step.validated()?;
         Ok(self)
+    }
+
+    /// Sets the finite-difference method.
+    pub fn method(mut self, method: Method) -> Self {
+        self.method = method;
+        self
     }
 
     /// Sets the seed-style threshold on the relative difference; it must be finite and > 0.
@@ -110,9 +117,9 @@ impl Checker {
         Ok(self)
     }
 
-    /// The step ε.
+    /// The nominal step: the fixed ε, or for the other rules the step at `|θᵢ| ≤ 1`.
     pub fn step(&self) -> f64 {
-        self.epsilon
+        self.step.step(self.method, 0.0)
     }
 
     /// The seed-style threshold on the relative difference.
@@ -149,30 +156,48 @@ impl Checker {
         let start = Instant::now();
         let layout = problem.layout();
         expect_parameters(layout, theta)?;
-        let eps = self.epsilon;
-        let cost = finite_cost(problem.cost(theta)?, || {
-            "at the unperturbed parameters".to_string()
-        })?;
-        let derivatives = self.derivatives(problem, theta)?;
-        let noise = estimate_noise(
-            |point| {
-                finite_cost(problem.cost(point)?, || {
-                    "near the parameters (while measuring its noise)".to_string()
-                })
-            },
-            theta,
+        let (cost, signature) = problem.cost_with_signature(theta)?;
+        let cost = finite_cost(cost, || "at the unperturbed parameters".to_string())?;
+        let measure_noise = || {
+            estimate_noise(
+                |point| {
+                    finite_cost(problem.cost(point)?, || {
+                        "near the parameters (while measuring its noise)".to_string()
+                    })
+                },
+                theta,
+                cost,
+            )
+        };
+        let mut base = Base {
             cost,
-        )?;
+            signature,
+            sigma: 0.0,
+        };
+        // The adaptive rule needs the noise to pick its steps; the others measure it after, so
+        // that a cost failing at a perturbed coordinate is reported at that coordinate.
+        let (derivatives, noise) = if self.step == StepRule::Adaptive {
+            let noise = measure_noise()?;
+            base.sigma = noise.sigma;
+            (self.derivatives_from(problem, theta, base)?, noise)
+        } else {
+            let derivatives = self.derivatives_from(problem, theta, base)?;
+            (derivatives, measure_noise()?)
+        };
+        let gain = self.method.noise_gain();
         let bound = derivatives
             .iter()
             .zip(theta)
             .map(|(d, t)| {
-                (noise.sigma + d.value.abs() * f64::EPSILON * (t.abs() + d.step)) / d.step
+                (gain * noise.sigma + d.value.abs() * f64::EPSILON * (t.abs() + d.step)) / d.step
+                    + d.truncation
             })
             .collect();
         Ok(Oracle {
             layout: layout.clone(),
-            epsilon: eps,
+            method: self.method,
+            step: self.step,
+            epsilon: self.step(),
             seed_threshold: self.threshold,
             cost,
             noise,
@@ -205,33 +230,90 @@ impl Checker {
         problem: &P,
         theta: &[f64],
     ) -> Result<Vec<Derivative>> {
-        let layout = problem.layout();
-        layout.expect_len("parameters θ", theta.len())?;
-        let eps = self.epsilon;
+        expect_parameters(problem.layout(), theta)?;
+        let (cost, signature) = problem.cost_with_signature(theta)?;
+        let cost = finite_cost(cost, || "at the unperturbed parameters".to_string())?;
+        let sigma = if self.step == StepRule::Adaptive {
+            estimate_noise(|p| problem.cost(p), theta, cost)?.sigma
+        } else {
+            0.0
+        };
+        let base = Base {
+            cost,
+            signature,
+            sigma,
+        };
+        self.derivatives_from(problem, theta, base)
+    }
+
+    fn derivatives_from<P: Problem + ?Sized>(
+        &self,
+        problem: &P,
+        theta: &[f64],
+        base: Base,
+    ) -> Result<Vec<Derivative>> {
         let results: Vec<Result<Derivative>> = (0..theta.len())
             .into_par_iter()
             .map_init(
                 || theta.to_vec(),
                 |point, i| {
-                    let mut step = eps;
-                    let mut evaluations = 0;
-                    loop {
-                        let (value, crossed) = central(problem, point, i, step)?;
-                        evaluations += 2;
-                        if !crossed || evaluations > 2 * KINK_RETRIES {
-                            return Ok(Derivative {
-                                value,
-                                step,
-                                kink: crossed,
-                                evaluations,
-                            });
-                        }
-                        step /= KINK_STEP_DIVISOR;
-                    }
+                    let mut coordinate = Coordinate {
+                        problem,
+                        point,
+                        i,
+                        base,
+                        evaluations: 0,
+                    };
+                    self.derivative(&mut coordinate)
                 },
             )
             .collect();
         results.into_iter().collect()
+    }
+
+    /// One coordinate: pick the step, difference, and shrink the step while a kink is crossed.
+    fn derivative<P: Problem + ?Sized>(&self, c: &mut Coordinate<'_, P>) -> Result<Derivative> {
+        let theta_i = c.point[c.i];
+        let exact = |h: f64| (theta_i + h) - theta_i;
+        let mut step = match self.step {
+            StepRule::Fixed(h) => h,
+            StepRule::Scaled(_) => exact(self.step.step(self.method, theta_i)),
+            StepRule::Adaptive => exact(self.adaptive_step(c)?),
+        };
+        let mut tries = 0;
+        loop {
+            let (value, truncation, crossed) = c.difference(self.method, step)?;
+            tries += 1;
+            if !crossed || tries > KINK_RETRIES {
+                return Ok(Derivative {
+                    value,
+                    step,
+                    truncation,
+                    kink: crossed,
+                    evaluations: c.evaluations,
+                });
+            }
+            step = match self.step {
+                StepRule::Fixed(_) => step / KINK_STEP_DIVISOR,
+                _ => exact(step / KINK_STEP_DIVISOR),
+            };
+        }
+    }
+
+    /// The step minimising `C·hᵖ + gain·σ/h`, with `C` read off a pilot difference at the
+    /// scaled step and twice it. Falls back to the pilot step when the pilot straddles a kink
+    /// or shows no truncation at all.
+    fn adaptive_step<P: Problem + ?Sized>(&self, c: &mut Coordinate<'_, P>) -> Result<f64> {
+        let pilot = self.step.step(self.method, c.point[c.i]);
+        let (_, truncation, crossed) = c.difference(self.method, pilot)?;
+        let p = f64::from(self.method.order());
+        if crossed || truncation == 0.0 || c.base.sigma == 0.0 {
+            return Ok(pilot);
+        }
+        let scale = truncation / pilot.powf(p);
+        let best = (self.method.noise_gain() * c.base.sigma / (p * scale)).powf(1.0 / (p + 1.0));
+        // Trust the model of the error only within a few decades of the pilot.
+        Ok(best.clamp(pilot * 1e-3, pilot * 1e2))
     }
 }
 
@@ -246,39 +328,96 @@ struct Derivative {
     value: f64,
     /// The step finally used.
     step: f64,
+    /// Estimated truncation error.
+    truncation: f64,
     /// True if even the smallest step tried crossed a kink.
     kink: bool,
     evaluations: usize,
 }
 
-/// The central difference of coordinate `i` with step `step`, and whether `θ ± step·eᵢ` lie on
-/// different pieces of a piecewise-smooth cost. `point` is `θ` and is restored.
-fn central<P: Problem + ?Sized>(
-    problem: &P,
-    point: &mut [f64],
+/// What every coordinate shares: `J(θ)`, its piece signature and the cost's noise (used by the
+/// adaptive rule only).
+#[derive(Clone, Copy, Debug)]
+struct Base {
+    cost: f64,
+    signature: Option<u64>,
+    sigma: f64,
+}
+
+/// The state of one coordinate's differencing: `point` is `θ` and is always restored.
+struct Coordinate<'a, P: ?Sized> {
+    problem: &'a P,
+    point: &'a mut Vec<f64>,
     i: usize,
-    step: f64,
-) -> Result<(f64, bool)> {
-    let at = |sign: &str| {
-        let loc = problem
-            .layout()
-            .locate(i)
-            .map(|l| l.to_string())
-            .unwrap_or_default();
-        format!("at {loc} {sign} ε (ε = {step:e})")
-    };
-    let original = point[i];
-    point[i] = original + step;
-    let plus = problem.cost_with_signature(point);
-    point[i] = original - step;
-    let minus = problem.cost_with_signature(point);
-    point[i] = original;
-    let (plus, plus_piece) = plus?;
-    let (minus, minus_piece) = minus?;
-    let plus = finite_cost(plus, || at("+"))?;
-    let minus = finite_cost(minus, || at("−"))?;
-    let crossed = matches!((plus_piece, minus_piece), (Some(a), Some(b)) if a != b);
-    Ok(((plus - minus) / (2.0 * step), crossed))
+    base: Base,
+    evaluations: usize,
+}
+
+impl<P: Problem + ?Sized> Coordinate<'_, P> {
+    /// `J` and its signature at `θ + offset·h·eᵢ`.
+    fn sample(&mut self, offset: f64, h: f64) -> Result<(f64, Option<u64>)> {
+        if offset == 0.0 {
+            return Ok((self.base.cost, self.base.signature));
+        }
+        let original = self.point[self.i];
+        self.point[self.i] = original + offset * h;
+        let result = self.problem.cost_with_signature(self.point);
+        self.point[self.i] = original;
+        self.evaluations += 1;
+        let (value, signature) = result?;
+        let value = finite_cost(value, || {
+            let loc = self
+                .problem
+                .layout()
+                .locate(self.i)
+                .map(|l| l.to_string())
+                .unwrap_or_default();
+            let sign = if offset > 0.0 { "+" } else { "−" };
+            let times = if offset.abs() == 1.0 {
+                String::new()
+            } else {
+                offset.abs().to_string()
+            };
+            format!("at {loc} {sign} {times}ε (ε = {h:e})")
+        })?;
+        Ok((value, signature))
+    }
+
+    /// The method's derivative at step `h`, its truncation estimate (the method's own, or from
+    /// repeating the difference at `2h`), and whether the points used lie on different pieces
+    /// of the cost.
+    fn difference(&mut self, method: Method, h: f64) -> Result<(f64, f64, bool)> {
+        let stencil = method.stencil();
+        let mut samples: Vec<(f64, f64, Option<u64>)> = Vec::new();
+        let mut combine = |this: &mut Self, stencil: &[(f64, f64)], scale: f64| -> Result<f64> {
+            let mut sum = 0.0;
+            for &(offset, weight) in stencil {
+                let at = offset * scale;
+                let value = match samples.iter().find(|(o, _, _)| *o == at) {
+                    Some(&(_, v, _)) => v,
+                    None => {
+                        let (v, s) = this.sample(at, h)?;
+                        samples.push((at, v, s));
+                        v
+                    }
+                };
+                sum += weight * value;
+            }
+            Ok(sum / (scale * h))
+        };
+        let value = combine(self, &stencil, 1.0)?;
+        let truncation = match method.error_stencil() {
+            Some(error) => combine(self, &error, 1.0)?.abs(),
+            None => {
+                let wide = combine(self, &stencil, 2.0)?;
+                (wide - value).abs() / (2f64.powi(method.order()) - 1.0)
+            }
+        };
+        let mut pieces = samples.iter().map(|(_, _, s)| *s);
+        let first = pieces.next().flatten();
+        let crossed = pieces.any(|s| matches!((first, s), (Some(a), Some(b)) if a != b));
+        Ok((value, truncation, crossed))
+    }
 }
 
 /// Fails unless `theta` has the layout's length and only finite values (naming the first that
@@ -312,6 +451,8 @@ fn finite_cost(value: f64, location: impl FnOnce() -> String) -> Result<f64> {
 #[derive(Clone, Debug)]
 pub struct Oracle {
     layout: Layout,
+    method: Method,
+    step: StepRule,
     epsilon: f64,
     seed_threshold: f64,
     cost: f64,
@@ -330,7 +471,7 @@ impl Oracle {
         &self.numeric
     }
 
-    /// The estimated roundoff error of each coordinate of [`Oracle::numeric`].
+    /// The estimated error (roundoff + truncation) of each coordinate of [`Oracle::numeric`].
     pub fn bounds(&self) -> &[f64] {
         &self.bound
     }
@@ -348,7 +489,7 @@ impl Oracle {
     /// Judges an analytic gradient against the oracle.
     ///
     /// Coordinate `i` *agrees* when `|gᵢ − ĝᵢ| ≤ NOISE_SAFETY_FACTOR · bᵢ`; a tensor passes when
-    /// every coordinate agrees and its relative difference is within its roundoff threshold.
+    /// every coordinate agrees and its relative difference is within its error threshold.
     pub fn judge(&self, analytic: &Tensors) -> Result<Report> {
         let start = Instant::now();
         let layout = &self.layout;
@@ -416,7 +557,8 @@ impl Oracle {
             })
             .collect();
         Ok(Report {
-            method: "central".to_string(),
+            method: self.method,
+            step: self.step,
             epsilon: self.epsilon,
             parameters: layout.len(),
             cost: self.cost,

@@ -73,6 +73,16 @@ pub enum Error {
         /// The value given.
         value: f64,
     },
+    /// A named choice that is not one of the allowed ones.
+    #[error("{name} must be one of {expected}, got '{value}'")]
+    InvalidChoice {
+        /// The setting.
+        name: &'static str,
+        /// The value given.
+        value: String,
+        /// The allowed values, in words.
+        expected: &'static str,
+    },
     /// The model produced NaN or an infinity.
     #[error("{what} is {value} {location}")]
     NonFinite {

@@ -32,6 +32,7 @@ mod check;
 mod difference;
 mod error;
 mod layout;
+mod method;
 mod noise;
 mod problem;
 mod report;
@@ -41,6 +42,7 @@ pub use check::{Checker, NOISE_SAFETY_FACTOR, Oracle, SEED_EPSILON, SEED_THRESHO
 pub use difference::{norm2, relative_difference};
 pub use error::{Error, Result};
 pub use layout::{Layout, Location, TensorSpec, Tensors};
+pub use method::{Estimate, Method, StepRule};
 pub use noise::{NoiseEstimate, NoiseStatus, estimate_noise};
 pub use problem::{FnProblem, Problem};
 pub use report::{Report, TensorReport, Worst};

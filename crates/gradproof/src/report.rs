@@ -7,14 +7,17 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::IndexDisplay;
+use crate::method::{Method, StepRule};
 use crate::noise::NoiseStatus;
 
 /// The outcome of a gradient check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
-    /// The finite-difference method (`"central"`).
-    pub method: String,
-    /// The step ε.
+    /// The finite-difference method.
+    pub method: Method,
+    /// The step rule.
+    pub step: StepRule,
+    /// The nominal step: the fixed ε, or the step at `|θᵢ| ≤ 1` for the other rules.
     pub epsilon: f64,
     /// Number of parameters checked.
     pub parameters: usize,
@@ -26,7 +29,7 @@ pub struct Report {
     pub noise_status: NoiseStatus,
     /// The notebook's relative difference over all parameters.
     pub difference: f64,
-    /// The relative difference that roundoff alone can produce over all parameters.
+    /// The relative difference that roundoff and truncation alone can produce over all parameters.
     pub noise_threshold: f64,
     /// The seed-style threshold on [`Report::difference`] (the notebook's 1e-7 by default).
     pub seed_threshold: f64,
@@ -49,16 +52,16 @@ pub struct TensorReport {
     pub shape: Vec<usize>,
     /// Coordinates checked.
     pub checked: usize,
-    /// Coordinates whose error is within their roundoff bound.
+    /// Coordinates whose error is within their error bound.
     pub agree: usize,
-    /// Coordinates whose error exceeds their roundoff bound.
+    /// Coordinates whose error exceeds their error bound.
     pub disagree: usize,
     /// Coordinates whose perturbation crossed a kink of the cost (a ReLU switching), even
     /// after shrinking the step: no derivative to compare there, so neither agree nor disagree.
     pub kink: usize,
     /// The notebook's relative difference over this tensor.
     pub difference: f64,
-    /// The relative difference that roundoff alone can produce over this tensor (see
+    /// The relative difference that roundoff and truncation alone can produce over this tensor (see
     /// [`Checker`](crate::Checker)); the tensor passes when `difference <= threshold`.
     pub threshold: f64,
     /// The largest `|analytic − numeric|` over the tensor.
@@ -69,7 +72,7 @@ pub struct TensorReport {
     pub passed: bool,
 }
 
-/// One element of a gradient: where it is, both values and the roundoff bound of the numeric one.
+/// One element of a gradient: where it is, both values and the error bound of the numeric one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Worst {
     /// Row-major multi-index inside the tensor.
@@ -78,7 +81,7 @@ pub struct Worst {
     pub analytic: f64,
     /// The finite-difference value.
     pub numeric: f64,
-    /// How far `numeric` may be from the truth through roundoff alone (the tolerance this
+    /// How far `numeric` may be from the truth through roundoff and truncation alone (the tolerance this
     /// element was judged against).
     pub bound: f64,
 }
@@ -169,9 +172,9 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} differences, ε = {:e}: {} parameters, {} cost evaluations, {:.3} ms",
+            "{} differences, step {}: {} parameters, {} cost evaluations, {:.3} ms",
             self.method,
-            self.epsilon,
+            self.step,
             self.parameters,
             self.evaluations,
             self.seconds * 1e3
@@ -243,7 +246,7 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "  (threshold: the relative difference that roundoff alone produces, {}× its estimate)",
+            "  (threshold: the relative difference that roundoff and truncation alone produce, {}× their estimate)",
             crate::check::NOISE_SAFETY_FACTOR
         )?;
         write!(f, "{}", self.verdict())

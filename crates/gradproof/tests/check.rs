@@ -198,7 +198,7 @@ fn half_square_correct_gradient_passes() {
         .check(&half_square(Mutation::None), &HALF_SQUARE_THETA)
         .unwrap();
     assert_passes(&report);
-    assert_eq!(report.method, "central");
+    assert_eq!(report.method.name(), "central");
     assert_eq!(report.parameters, 9);
     assert_eq!(report.epsilon, SEED_EPSILON);
     assert_eq!(report.seed_threshold, SEED_THRESHOLD);

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use fraudnet::{Bug, MlpProblem};
-use gradproof::{Checker, Report};
+use gradproof::{Checker, Method, Report, StepRule};
 use serde::Serialize;
 
 use crate::Format;
@@ -23,9 +23,14 @@ pub struct Args {
     /// Seed of the random data and parameters (numpy's legacy generator).
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
-    /// Finite-difference step ε (finite, > 0).
-    #[arg(long, default_value_t = gradproof::SEED_EPSILON, allow_hyphen_values = true)]
-    pub step: f64,
+    /// Finite-difference method: forward, central, central4 or richardson.
+    #[arg(long, default_value = "central", value_parser = parse_method)]
+    pub method: Method,
+    /// Step rule: `scaled` (c·max(1, |θᵢ|)·ε_mach^(1/(order+1)), truncation estimated),
+    /// `scaled=C`, `auto` (adaptive: minimise truncation + roundoff per coordinate), or a fixed
+    /// step such as 1e-7 (the notebook's).
+    #[arg(long, default_value = "scaled", value_parser = parse_step, allow_hyphen_values = true)]
+    pub step: StepRule,
     /// The seed-style threshold on the overall relative difference (reported next to the
     /// noise-aware verdict).
     #[arg(long, default_value_t = gradproof::SEED_THRESHOLD, allow_hyphen_values = true)]
@@ -45,6 +50,14 @@ pub struct Args {
 /// Parsed `--layers`.
 #[derive(Clone, Debug)]
 pub struct Layers(pub Vec<usize>);
+
+fn parse_method(text: &str) -> Result<Method, String> {
+    text.parse().map_err(|e: gradproof::Error| e.to_string())
+}
+
+fn parse_step(text: &str) -> Result<StepRule, String> {
+    text.parse().map_err(|e: gradproof::Error| e.to_string())
+}
 
 fn parse_layers(text: &str) -> Result<Layers, String> {
     let sizes = text
@@ -76,7 +89,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .context("could not start the worker threads")?;
     }
     let checker = Checker::new()
-        .epsilon(args.step)
+        .method(args.method)
+        .step_rule(args.step)
         .context("--step")?
         .threshold(args.threshold)
         .context("--threshold")?;

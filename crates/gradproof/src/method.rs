@@ -1,0 +1,350 @@
+//! Finite-difference methods and step rules as values. A [`Method`] is a stencil — the offsets
+//! (in steps) where `J` is evaluated and the weights that combine those values into a first
+//! derivative — plus, for Richardson extrapolation, a second stencil that estimates its own
+//! error. A [`StepRule`] says how large the step is for each coordinate. Both print, compare and
+//! serialise; neither knows what `J` is. Whatever the rule, the checker estimates the
+//! truncation error of every coordinate (Richardson's own estimate, or the same method repeated
+//! at `2h`: `|D(2h) − D(h)| / (2ᵖ − 1)`) and adds it to the roundoff bound.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A finite-difference formula for a first derivative.
+///
+/// ```
+/// use gradproof::Method;
+/// // (J(θ+h) − J(θ−h)) / 2h on J = sin at θ = 1
+/// let d = Method::Central.apply(|x| x.sin(), 1.0, 1e-5);
+/// assert!((d.value - 1f64.cos()).abs() < 1e-10);
+/// // Richardson: an estimate and an error estimate
+/// let r = Method::Richardson.apply(|x| x.sin(), 1.0, 1e-2);
+/// assert!((r.value - 1f64.cos()).abs() < 1e-11);
+/// assert!(r.error.unwrap() < 1e-9);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// `(J(θ+h) − J(θ)) / h`: first order, one evaluation per coordinate.
+    Forward,
+    /// `(J(θ+h) − J(θ−h)) / 2h`: second order, the notebook's formula.
+    #[default]
+    Central,
+    /// `(−J(θ+2h) + 8J(θ+h) − 8J(θ−h) + J(θ−2h)) / 12h`: fourth order.
+    Central4,
+    /// Central differences at `h`, `h/2`, `h/4` extrapolated (Richardson) to sixth order, with
+    /// the difference between the last two extrapolations as an error estimate.
+    Richardson,
+}
+
+/// One derivative estimate from [`Method::apply`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    /// The derivative.
+    pub value: f64,
+    /// The method's own estimate of its truncation error (Richardson only).
+    pub error: Option<f64>,
+}
+
+/// `(offset in steps, weight)`: the derivative is `Σ weight · J(θ + offset·h) / h`.
+type Stencil = Vec<(f64, f64)>;
+
+impl Method {
+    /// Every method, in order of accuracy.
+    pub const ALL: [Method; 4] = [
+        Method::Forward,
+        Method::Central,
+        Method::Central4,
+        Method::Richardson,
+    ];
+
+    /// Order of the truncation error in `h`.
+    pub fn order(self) -> i32 {
+        match self {
+            Method::Forward => 1,
+            Method::Central => 2,
+            Method::Central4 => 4,
+            Method::Richardson => 6,
+        }
+    }
+
+    /// The method's name, as `--method` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Forward => "forward",
+            Method::Central => "central",
+            Method::Central4 => "central4",
+            Method::Richardson => "richardson",
+        }
+    }
+
+    /// The stencil of the derivative, sorted by offset.
+    pub(crate) fn stencil(self) -> Stencil {
+        match self {
+            Method::Forward => vec![(0.0, -1.0), (1.0, 1.0)],
+            Method::Central => central(1.0),
+            Method::Central4 => vec![
+                (-2.0, 1.0 / 12.0),
+                (-1.0, -8.0 / 12.0),
+                (1.0, 8.0 / 12.0),
+                (2.0, -1.0 / 12.0),
+            ],
+            Method::Richardson => richardson().0,
+        }
+    }
+
+    /// The stencil of the method's error estimate, if it has one.
+    pub(crate) fn error_stencil(self) -> Option<Stencil> {
+        (self == Method::Richardson).then(|| richardson().1)
+    }
+
+    /// How much the method amplifies noise in `J`: `Σ |weight|` (an error `δ` in every value
+    /// becomes at most `gain · δ / h` in the derivative).
+    pub fn noise_gain(self) -> f64 {
+        self.stencil().iter().map(|(_, w)| w.abs()).sum()
+    }
+
+    /// The step that balances truncation against roundoff for a smooth function of unit scale,
+    /// `ε_mach^(1/(order+1))` (6.1e-6 for central differences).
+    pub fn natural_step(self) -> f64 {
+        f64::EPSILON.powf(1.0 / f64::from(self.order() + 1))
+    }
+
+    /// Applies the method to a scalar function `f` at `x` with step `h`.
+    pub fn apply(self, f: impl Fn(f64) -> f64, x: f64, h: f64) -> Estimate {
+        let combine = |stencil: &Stencil| {
+            stencil
+                .iter()
+                .map(|&(offset, weight)| weight * f(x + offset * h))
+                .sum::<f64>()
+                / h
+        };
+        Estimate {
+            value: combine(&self.stencil()),
+            error: self.error_stencil().map(|s| combine(&s).abs()),
+        }
+    }
+}
+
+/// `(J(θ+sh) − J(θ−sh)) / 2sh` as a stencil in units of `h`.
+fn central(s: f64) -> Stencil {
+    vec![(-s, -0.5 / s), (s, 0.5 / s)]
+}
+
+/// Adds `factor · b` into `a`, merging equal offsets.
+fn axpy(a: &mut Stencil, factor: f64, b: &Stencil) {
+    for &(offset, weight) in b {
+        match a.iter_mut().find(|(o, _)| *o == offset) {
+            Some((_, w)) => *w += factor * weight,
+            None => a.push((offset, factor * weight)),
+        }
+    }
+    a.sort_by(|x, y| x.0.total_cmp(&y.0));
+}
+
+/// The Richardson stencil and its error stencil: `D(h)`, `D(h/2)`, `D(h/4)` central;
+/// `R1 = (4D(h/2) − D(h))/3`, `R2 = (4D(h/4) − D(h/2))/3`, `R = (16R2 − R1)/15`, error `R − R2`.
+fn richardson() -> (Stencil, Stencil) {
+    let (d1, d2, d4) = (central(1.0), central(0.5), central(0.25));
+    let mut r1 = Stencil::new();
+    axpy(&mut r1, 4.0 / 3.0, &d2);
+    axpy(&mut r1, -1.0 / 3.0, &d1);
+    let mut r2 = Stencil::new();
+    axpy(&mut r2, 4.0 / 3.0, &d4);
+    axpy(&mut r2, -1.0 / 3.0, &d2);
+    let mut r = Stencil::new();
+    axpy(&mut r, 16.0 / 15.0, &r2);
+    axpy(&mut r, -1.0 / 15.0, &r1);
+    let mut error = r.clone();
+    axpy(&mut error, -1.0, &r2);
+    (r, error)
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Method {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == text.trim())
+            .ok_or_else(|| Error::InvalidChoice {
+                name: "method",
+                value: text.to_string(),
+                expected: "forward, central, central4 or richardson",
+            })
+    }
+}
+
+/// How large the step is for coordinate `i`.
+///
+/// ```
+/// use gradproof::{Method, StepRule};
+/// assert_eq!(StepRule::Fixed(1e-7).step(Method::Central, 123.0), 1e-7);
+/// // scaled: c · max(1, |θᵢ|) · ε_mach^(1/3) for central differences
+/// let h = StepRule::Scaled(1.0).step(Method::Central, 100.0);
+/// assert!((h - 100.0 * f64::EPSILON.cbrt()).abs() < 1e-12);
+/// assert_eq!("1e-7".parse::<StepRule>()?, StepRule::Fixed(1e-7));
+/// assert_eq!("auto".parse::<StepRule>()?, StepRule::Adaptive);
+/// # Ok::<(), gradproof::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepRule {
+    /// The same absolute step for every coordinate (the notebook's `epsilon = 1e-7`).
+    Fixed(f64),
+    /// `c · max(1, |θᵢ|) · ε_mach^(1/(order+1))`, rounded so that `θᵢ ± h` is exact.
+    Scaled(f64),
+    /// Per coordinate, estimate the next derivative of `J` from a pilot stencil, then take the
+    /// step that minimises the bound `truncation(h) + roundoff(h)` given the measured noise.
+    Adaptive,
+}
+
+impl StepRule {
+    /// Validates the rule's number (finite and > 0).
+    pub fn validated(self) -> Result<Self> {
+        let (name, value) = match self {
+            StepRule::Fixed(v) => ("epsilon", v),
+            StepRule::Scaled(c) => ("step scale", c),
+            StepRule::Adaptive => return Ok(self),
+        };
+        if value.is_finite() && value > 0.0 {
+            Ok(self)
+        } else {
+            Err(Error::InvalidSetting {
+                name,
+                expected: "finite and > 0",
+                value,
+            })
+        }
+    }
+
+    /// The nominal step for a coordinate whose value is `theta` (for `Adaptive`, the pilot step
+    /// of its search, the scaled step).
+    pub fn step(self, method: Method, theta: f64) -> f64 {
+        match self {
+            StepRule::Fixed(h) => h,
+            StepRule::Scaled(c) => c * theta.abs().max(1.0) * method.natural_step(),
+            StepRule::Adaptive => theta.abs().max(1.0) * method.natural_step(),
+        }
+    }
+}
+
+impl fmt::Display for StepRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepRule::Fixed(h) => write!(f, "fixed {h:e}"),
+            StepRule::Scaled(c) => write!(f, "scaled (c = {c})"),
+            StepRule::Adaptive => f.write_str("adaptive"),
+        }
+    }
+}
+
+impl FromStr for StepRule {
+    type Err = Error;
+
+    /// `auto` (adaptive), `scaled` (c = 1), `scaled=C`, or a number (fixed).
+    fn from_str(text: &str) -> Result<Self> {
+        let text = text.trim();
+        let invalid = || Error::InvalidChoice {
+            name: "step",
+            value: text.to_string(),
+            expected: "auto, scaled, scaled=C or a positive number such as 1e-7",
+        };
+        let rule = match text {
+            "auto" | "adaptive" => StepRule::Adaptive,
+            "scaled" => StepRule::Scaled(1.0),
+            _ => match text.strip_prefix("scaled=") {
+                Some(c) => StepRule::Scaled(c.parse().map_err(|_| invalid())?),
+                None => StepRule::Fixed(text.parse().map_err(|_| invalid())?),
+            },
+        };
+        rule.validated()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every stencil differentiates polynomials up to its order exactly (to rounding).
+    #[test]
+    fn stencils_are_exact_on_polynomials_of_their_order() {
+        for method in Method::ALL {
+            for degree in 0..=method.order() {
+                let f = |x: f64| x.powi(degree);
+                let exact = if degree == 0 {
+                    0.0
+                } else {
+                    f64::from(degree) * 0.7f64.powi(degree - 1)
+                };
+                let got = method.apply(f, 0.7, 0.01).value;
+                assert!(
+                    (got - exact).abs() < 1e-9,
+                    "{method} degree {degree}: {got} vs {exact}"
+                );
+            }
+        }
+    }
+
+    /// Halving the step divides the error by about 2^order.
+    #[test]
+    fn errors_shrink_with_the_order() {
+        for method in [Method::Forward, Method::Central, Method::Central4] {
+            let err = |h: f64| (method.apply(f64::exp, 0.3, h).value - 0.3f64.exp()).abs();
+            let ratio = err(0.02) / err(0.01);
+            let expected = 2f64.powi(method.order());
+            assert!(
+                (ratio / expected - 1.0).abs() < 0.1,
+                "{method}: {ratio} vs {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn richardson_error_estimate_covers_the_error() {
+        for h in [0.2, 0.1, 0.05] {
+            let e = Method::Richardson.apply(f64::exp, 0.3, h);
+            let actual = (e.value - 0.3f64.exp()).abs();
+            assert!(
+                actual <= e.error.unwrap(),
+                "h = {h}: {actual} > {:?}",
+                e.error
+            );
+        }
+    }
+
+    #[test]
+    fn noise_gains() {
+        assert_eq!(Method::Forward.noise_gain(), 2.0);
+        assert_eq!(Method::Central.noise_gain(), 1.0);
+        assert!((Method::Central4.noise_gain() - 18.0 / 12.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn names_round_trip_and_bad_ones_say_what_is_expected() {
+        for method in Method::ALL {
+            assert_eq!(method.name().parse::<Method>().unwrap(), method);
+        }
+        let err = "simpson".parse::<Method>().unwrap_err().to_string();
+        assert!(
+            err.contains("simpson") && err.contains("richardson"),
+            "{err}"
+        );
+        for bad in ["0", "-1e-7", "NaN", "inf", "scaled=0", "tiny"] {
+            let err = bad.parse::<StepRule>().unwrap_err().to_string();
+            assert!(
+                err.contains("> 0") || err.contains("must be one of"),
+                "{bad}: {err}"
+            );
+        }
+    }
+}
