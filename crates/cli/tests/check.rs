@@ -157,3 +157,51 @@ fn unknown_methods_and_step_rules_exit_2() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn directional_mode_names_the_element_with_far_fewer_evaluations() {
+    let net = ["--layers", "20,64,32,1", "--examples", "64"];
+    let with = |extra: &[&str]| {
+        let mut args = net.to_vec();
+        args.extend_from_slice(extra);
+        check_json(&args)
+    };
+    let (code, clean) = with(&["--mode", "directional"]);
+    assert_eq!(code, Some(0), "{clean}");
+    let (code, v) = with(&["--mode", "directional", "--bug", "dW2[1,3]:add=1e-3"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(failing(&v), ["dW2"]);
+    let dw2 = &v["tensors"][2];
+    assert_eq!(dw2["name"], "dW2");
+    assert_eq!(dw2["worst"]["index"], serde_json::json!([1, 3]));
+    let (_, exhaustive) = with(&["--bug", "dW2[1,3]:add=1e-3"]);
+    let (d, e) = (
+        v["evaluations"].as_u64().unwrap(),
+        exhaustive["evaluations"].as_u64().unwrap(),
+    );
+    assert!(d * 20 < e, "directional {d} vs exhaustive {e} evaluations");
+}
+
+#[test]
+fn sampled_mode_covers_every_tensor() {
+    let (code, v) = check_json(&[
+        "--layers",
+        "20,64,32,1",
+        "--mode",
+        "sampled=4",
+        "--bug",
+        "db3:zero",
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(failing(&v), ["db3"]);
+    let checked: Vec<u64> = v["report"]["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["checked"].as_u64().unwrap())
+        .collect();
+    assert_eq!(checked, [4, 4, 4, 4, 4, 1]);
+    let out = gradproof(&["check", "--mode", "sampled=0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mode must be one of"));
+}

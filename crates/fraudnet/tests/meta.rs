@@ -6,7 +6,9 @@
 //! `--nocapture` to see the counts.
 
 use fraudnet::{Bug, MlpProblem, NumpyRng};
-use gradproof::{Checker, StepRule, Tensors, relative_difference};
+use std::ops::Range;
+
+use gradproof::{Checker, Layout, Mode, Oracle, StepRule, Tensors, relative_difference};
 use ndarray::Ix2;
 
 const CASES: u32 = 2000;
@@ -86,6 +88,168 @@ fn with_scaled_steps_correct_gradients_pass_and_every_bug_is_caught() {
     meta_test("central, scaled", &checker);
 }
 
+/// The bug catalogue for one tensor: scale by 1.001…4, sign, zero, swap, missing 1/m (when
+/// m > 1), one element off by 1e-4 relative (the `target` element). `None` where the bug cannot
+/// be made.
+fn catalogue(
+    tensor: &str,
+    layout: &Layout,
+    gradient: &[f64],
+    target: Option<usize>,
+    m: f64,
+    rng: &mut NumpyRng,
+) -> Vec<(&'static str, Option<Bug>)> {
+    let tensor = tensor.to_string();
+    let factor = [1.001, 1.01, 1.5, 2.0, 4.0][(rng.random_sample() * 5.0) as usize];
+    vec![
+        ("scale", Some(Bug::scale(tensor.clone(), factor))),
+        (
+            "sign",
+            Some(Bug::Sign {
+                tensor: tensor.clone(),
+            }),
+        ),
+        (
+            "zero",
+            Some(Bug::Zero {
+                tensor: tensor.clone(),
+            }),
+        ),
+        (
+            "swap",
+            Some(Bug::Swap {
+                tensor: tensor.clone(),
+            }),
+        ),
+        (
+            "missing 1/m",
+            (m > 1.0).then(|| Bug::scale(tensor.clone(), m)),
+        ),
+        (
+            "one element 1e-4 relative",
+            target.map(|i| Bug::Add {
+                tensor: tensor.clone(),
+                index: layout.locate(i).unwrap().index,
+                delta: 1e-4 * gradient[i].abs(),
+            }),
+        ),
+    ]
+}
+
+/// A bug that changes nothing (all-zero gradient, equal elements) or changes the tensor by less
+/// than any finite difference can resolve (100× the oracle's bound, away from kinks) is not a bug
+/// to catch.
+fn resolvable(oracle: &Oracle, correct: &[f64], buggy: &[f64], range: Range<usize>) -> bool {
+    buggy
+        .iter()
+        .zip(correct)
+        .zip(&oracle.bounds()[range.clone()])
+        .zip(&oracle.kinks()[range])
+        .any(|(((b, g), bound), kink)| !kink && (b - g).abs() > 100.0 * bound)
+}
+
+/// The element a single-element bug hits: the largest |g| of the tensor away from kinks.
+fn target(oracle: &Oracle, gradient: &[f64], range: Range<usize>) -> Option<usize> {
+    range
+        .filter(|&i| !oracle.kinks()[i])
+        .max_by(|&i, &j| gradient[i].abs().total_cmp(&gradient[j].abs()))
+}
+
+#[test]
+fn directional_mode_passes_correct_gradients_and_localises_every_bug() {
+    // Kinked cases send the bisection down to single coordinates (as costly as an exhaustive
+    // check, per bug): 80 cases keep this test near a minute.
+    const DIRECTIONAL_CASES: u32 = 80;
+    let exhaustive = Checker::new();
+    let mut false_alarms = Vec::new();
+    let mut tallies: std::collections::BTreeMap<&str, Tally> = Default::default();
+    let (mut localised, mut single_element_bugs) = (0, 0);
+    // Cost evaluations of the correct gradient's check, by kind of case: (directional, exhaustive).
+    let mut evaluations = std::collections::BTreeMap::<&str, (usize, usize)>::new();
+    for seed in 0..DIRECTIONAL_CASES {
+        let (problem, theta, kind) = case(seed);
+        let directional = Checker::new()
+            .step_rule(StepRule::Scaled(1.0))
+            .unwrap()
+            .mode(Mode::Directional { top: 1 })
+            .unwrap()
+            .seed(u64::from(seed));
+        let oracle = exhaustive.oracle(&problem, theta.values()).unwrap();
+        let correct = gradproof::Problem::gradient(&problem, theta.values()).unwrap();
+        let report = directional.check(&problem, theta.values()).unwrap();
+        let counts = evaluations.entry(kind).or_default();
+        counts.0 += report.evaluations;
+        counts.1 += oracle.judge(&correct).unwrap().evaluations;
+        if !report.passed() {
+            false_alarms.push(format!(
+                "case {seed} ({kind}): {}",
+                report.failure_lines().join("; ")
+            ));
+        }
+        let m = problem.x().ncols() as f64;
+        let mut rng = NumpyRng::new(seed ^ 0xB06);
+        let layout = correct.layout().clone();
+        for (k, spec) in layout.tensors().iter().enumerate() {
+            let range = layout.range(k);
+            let g = &correct.values()[range.clone()];
+            let target = target(&oracle, correct.values(), range.clone());
+            for (name, bug) in catalogue(&spec.name, &layout, correct.values(), target, m, &mut rng)
+            {
+                let tally = tallies.entry(name).or_default();
+                let Some(bug) = bug else {
+                    tally.skipped += 1;
+                    continue;
+                };
+                let mut buggy = correct.clone();
+                bug.apply(&mut buggy).unwrap();
+                if !resolvable(&oracle, g, &buggy.values()[range.clone()], range.clone()) {
+                    tally.skipped += 1;
+                    continue;
+                }
+                let buggy_problem = problem.clone().with_bugs(vec![bug.clone()]).unwrap();
+                let report = directional.check(&buggy_problem, theta.values()).unwrap();
+                let failing = report.failing();
+                if failing == [format!("d{}", spec.name)] {
+                    tally.caught += 1;
+                } else if failing.is_empty() {
+                    tally.missed += 1;
+                    eprintln!("directional missed: case {seed} ({kind}) {bug}");
+                } else {
+                    tally.wrong_tensor += 1;
+                    eprintln!("directional misattributed: case {seed} ({kind}) {bug}: {failing:?}");
+                }
+                if let Bug::Add { index, .. } = &bug {
+                    single_element_bugs += 1;
+                    let named = report.tensors[k].worst().map(|w| &w.index);
+                    if named == Some(index) {
+                        localised += 1;
+                    } else {
+                        eprintln!("directional: case {seed} ({kind}) {bug} localised at {named:?}");
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "[directional] correct gradient: false alarms {} of {DIRECTIONAL_CASES}; cost evaluations (directional, exhaustive) by kind of case: {evaluations:?}",
+        false_alarms.len()
+    );
+    eprintln!(
+        "[directional] single-element bugs localised to the element: {localised} of {single_element_bugs}"
+    );
+    for (name, t) in &tallies {
+        eprintln!(
+            "[directional] bug {name:>26}: caught and named {}, misattributed {}, missed {}, not a resolvable bug {}",
+            t.caught, t.wrong_tensor, t.missed, t.skipped
+        );
+    }
+    assert!(false_alarms.is_empty(), "{false_alarms:#?}");
+    for (name, t) in &tallies {
+        assert_eq!(t.missed + t.wrong_tensor, 0, "bug {name}: {t:?}");
+    }
+    assert_eq!(localised, single_element_bugs);
+}
+
 fn meta_test(label: &str, checker: &Checker) {
     let mut false_alarms = Vec::new();
     let mut seed_rejects_correct = (0, 0);
@@ -115,49 +279,8 @@ fn meta_test(label: &str, checker: &Checker) {
         for (k, spec) in layout.tensors().iter().enumerate() {
             let range = layout.range(k);
             let g = &correct.values()[range.clone()];
-            // The element the single-element bug hits: the largest |g| away from kinks.
-            let target = range
-                .clone()
-                .filter(|&i| !oracle.kinks()[i])
-                .max_by(|&i, &j| {
-                    correct.values()[i]
-                        .abs()
-                        .total_cmp(&correct.values()[j].abs())
-                });
-            let factor = [1.001, 1.01, 1.5, 2.0, 4.0][(rng.random_sample() * 5.0) as usize];
-            let mut bugs: Vec<(&str, Option<Bug>)> = vec![
-                ("scale", Some(Bug::scale(spec.name.clone(), factor))),
-                (
-                    "sign",
-                    Some(Bug::Sign {
-                        tensor: spec.name.clone(),
-                    }),
-                ),
-                (
-                    "zero",
-                    Some(Bug::Zero {
-                        tensor: spec.name.clone(),
-                    }),
-                ),
-                (
-                    "swap",
-                    Some(Bug::Swap {
-                        tensor: spec.name.clone(),
-                    }),
-                ),
-                (
-                    "missing 1/m",
-                    (m > 1.0).then(|| Bug::scale(spec.name.clone(), m)),
-                ),
-            ];
-            bugs.push((
-                "one element 1e-4 relative",
-                target.map(|i| Bug::Add {
-                    tensor: spec.name.clone(),
-                    index: layout.locate(i).unwrap().index,
-                    delta: 1e-4 * correct.values()[i].abs(),
-                }),
-            ));
+            let target = target(&oracle, correct.values(), range.clone());
+            let bugs = catalogue(&spec.name, &layout, correct.values(), target, m, &mut rng);
             for (name, bug) in bugs {
                 let tally = tallies.entry(name).or_default();
                 let Some(bug) = bug else {
@@ -166,19 +289,7 @@ fn meta_test(label: &str, checker: &Checker) {
                 };
                 let mut buggy = correct.clone();
                 bug.apply(&mut buggy).unwrap();
-                // A bug that changes nothing (all-zero gradient, equal elements) or changes it
-                // by less than any finite difference can resolve is not a bug to catch.
-                let change: Vec<f64> = buggy.values()[range.clone()]
-                    .iter()
-                    .zip(g)
-                    .map(|(b, g)| (b - g).abs())
-                    .collect();
-                let resolvable = change
-                    .iter()
-                    .zip(&oracle.bounds()[range.clone()])
-                    .zip(&oracle.kinks()[range.clone()])
-                    .any(|((c, b), kink)| !kink && *c > 100.0 * b);
-                if !resolvable {
+                if !resolvable(&oracle, g, &buggy.values()[range.clone()], range.clone()) {
                     tally.skipped += 1;
                     continue;
                 }

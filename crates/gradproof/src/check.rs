@@ -16,6 +16,7 @@ use crate::difference::{norm2_of, quotient, relative_difference};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, Tensors};
 use crate::method::{Method, StepRule};
+use crate::mode::{Mode, SplitMix64};
 use crate::noise::{NoiseEstimate, estimate_noise};
 use crate::problem::Problem;
 use crate::report::{Report, TensorReport, Worst};
@@ -66,9 +67,11 @@ pub const NOISE_SAFETY_FACTOR: f64 = 8.0;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checker {
-    method: Method,
-    step: StepRule,
-    threshold: f64,
+    pub(crate) method: Method,
+    pub(crate) step: StepRule,
+    pub(crate) threshold: f64,
+    pub(crate) mode: Mode,
+    pub(crate) seed: u64,
 }
 
 impl Default for Checker {
@@ -84,6 +87,8 @@ impl Checker {
             method: Method::Central,
             step: StepRule::Fixed(SEED_EPSILON),
             threshold: SEED_THRESHOLD,
+            mode: Mode::Exhaustive,
+            seed: 0,
         }
     }
 
@@ -96,6 +101,28 @@ impl Checker {
     pub fn step_rule(mut self, step: StepRule) -> Result<Self> {
         self.step = step.validated()?;
         Ok(self)
+    }
+
+    /// Sets the mode (exhaustive, sampled, directional); counts must be ≥ 1.
+    pub fn mode(mut self, mode: Mode) -> Result<Self> {
+        if matches!(
+            mode,
+            Mode::Sampled { per_tensor: 0 } | Mode::Directional { top: 0 }
+        ) {
+            return Err(Error::InvalidSetting {
+                name: "mode count",
+                expected: "at least 1",
+                value: 0.0,
+            });
+        }
+        self.mode = mode;
+        Ok(self)
+    }
+
+    /// Seeds the private random generator of the sampled and directional modes.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
     }
 
     /// Sets the finite-difference method.
@@ -146,11 +173,16 @@ impl Checker {
         expect_parameters(problem.layout(), theta)?;
         problem.layout().expect_same(analytic.layout())?;
         analytic.expect_finite("gradient")?;
+        if let Mode::Directional { top } = self.mode {
+            return crate::directional::check(self, problem, theta, analytic, top);
+        }
         self.oracle(problem, theta)?.judge(analytic)
     }
 
     /// Computes the finite-difference oracle at `theta` once: the numeric gradient, the cost's
-    /// noise and the roundoff bound of every coordinate. [`Oracle::judge`] then checks any number
+    /// noise and the error bound of every coordinate checked (all of them, or the sample of
+    /// [`Mode::Sampled`]; the directional mode needs the analytic gradient, so an oracle of a
+    /// directional checker is exhaustive). [`Oracle::judge`] then checks any number
     /// of analytic gradients against it without evaluating the cost again.
     pub fn oracle<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Oracle> {
         let start = Instant::now();
@@ -176,23 +208,27 @@ impl Checker {
         };
         // The adaptive rule needs the noise to pick its steps; the others measure it after, so
         // that a cost failing at a perturbed coordinate is reported at that coordinate.
+        let coordinates = self.coordinates(layout);
         let (derivatives, noise) = if self.step == StepRule::Adaptive {
             let noise = measure_noise()?;
             base.sigma = noise.sigma;
-            (self.derivatives_from(problem, theta, base)?, noise)
+            (
+                self.derivatives_from(problem, theta, base, &coordinates)?,
+                noise,
+            )
         } else {
-            let derivatives = self.derivatives_from(problem, theta, base)?;
+            let derivatives = self.derivatives_from(problem, theta, base, &coordinates)?;
             (derivatives, measure_noise()?)
         };
-        let gain = self.method.noise_gain();
-        let bound = derivatives
-            .iter()
-            .zip(theta)
-            .map(|(d, t)| {
-                (gain * noise.sigma + d.value.abs() * f64::EPSILON * (t.abs() + d.step)) / d.step
-                    + d.truncation
-            })
-            .collect();
+        let n = layout.len();
+        let (mut numeric, mut bound) = (vec![0.0; n], vec![0.0; n]);
+        let (mut checked, mut kink) = (vec![false; n], vec![false; n]);
+        for (&i, d) in coordinates.iter().zip(&derivatives) {
+            numeric[i] = d.value;
+            bound[i] = self.error_bound(d, noise.sigma, theta[i].abs(), d.value.abs());
+            checked[i] = true;
+            kink[i] = d.kink;
+        }
         Ok(Oracle {
             layout: layout.clone(),
             method: self.method,
@@ -201,8 +237,10 @@ impl Checker {
             seed_threshold: self.threshold,
             cost,
             noise,
-            numeric: derivatives.iter().map(|d| d.value).collect(),
-            kink: derivatives.iter().map(|d| d.kink).collect(),
+            mode: self.mode,
+            numeric,
+            checked,
+            kink,
             bound,
             evaluations: 1 + derivatives.iter().map(|d| d.evaluations).sum::<usize>(),
             seconds: start.elapsed().as_secs_f64(),
@@ -243,7 +281,24 @@ impl Checker {
             signature,
             sigma,
         };
-        self.derivatives_from(problem, theta, base)
+        let all: Vec<usize> = (0..theta.len()).collect();
+        self.derivatives_from(problem, theta, base, &all)
+    }
+
+    /// The coordinates the mode checks, in layout order.
+    fn coordinates(&self, layout: &Layout) -> Vec<usize> {
+        match self.mode {
+            Mode::Sampled { per_tensor } => (0..layout.tensors().len())
+                .flat_map(|k| {
+                    let range = layout.range(k);
+                    SplitMix64::new(self.seed, k as u64)
+                        .sample(range.len(), per_tensor)
+                        .into_iter()
+                        .map(move |i| range.start + i)
+                })
+                .collect(),
+            Mode::Exhaustive | Mode::Directional { .. } => (0..layout.len()).collect(),
+        }
     }
 
     fn derivatives_from<P: Problem + ?Sized>(
@@ -251,30 +306,52 @@ impl Checker {
         problem: &P,
         theta: &[f64],
         base: Base,
+        coordinates: &[usize],
     ) -> Result<Vec<Derivative>> {
-        let results: Vec<Result<Derivative>> = (0..theta.len())
-            .into_par_iter()
+        let results: Vec<Result<Derivative>> = coordinates
+            .par_iter()
             .map_init(
                 || theta.to_vec(),
-                |point, i| {
-                    let mut coordinate = Coordinate {
+                |point, &i| {
+                    let mut line = Line {
                         problem,
                         point,
-                        i,
+                        direction: vec![(i, 1.0)],
                         base,
                         evaluations: 0,
                     };
-                    self.derivative(&mut coordinate)
+                    self.derivative(&mut line)
                 },
             )
             .collect();
         results.into_iter().collect()
     }
 
-    /// One coordinate: pick the step, difference, and shrink the step while a kink is crossed.
-    fn derivative<P: Problem + ?Sized>(&self, c: &mut Coordinate<'_, P>) -> Result<Derivative> {
-        let theta_i = c.point[c.i];
-        let exact = |h: f64| (theta_i + h) - theta_i;
+    /// The error bound of a numeric derivative: the noise of `J` amplified by the stencil and
+    /// divided by the step, the error of representing `θ ± h`, and the truncation estimate.
+    pub(crate) fn error_bound(
+        &self,
+        d: &Derivative,
+        sigma: f64,
+        theta_scale: f64,
+        derivative_scale: f64,
+    ) -> f64 {
+        (self.method.noise_gain() * sigma
+            + derivative_scale * f64::EPSILON * (theta_scale + d.step))
+            / d.step
+            + d.truncation
+    }
+
+    /// The derivative along one line (a coordinate, or a direction): pick the step,
+    /// difference, and shrink the step while a kink is crossed.
+    pub(crate) fn derivative<P: Problem + ?Sized>(
+        &self,
+        c: &mut Line<'_, P>,
+    ) -> Result<Derivative> {
+        let theta_i = c.scale();
+        // On a single coordinate, round the step so that θᵢ + h is exactly θᵢ + h.
+        let single = c.direction.len() == 1;
+        let exact = |h: f64| if single { (theta_i + h) - theta_i } else { h };
         let mut step = match self.step {
             StepRule::Fixed(h) => h,
             StepRule::Scaled(_) => exact(self.step.step(self.method, theta_i)),
@@ -303,8 +380,8 @@ impl Checker {
     /// The step minimising `C·hᵖ + gain·σ/h`, with `C` read off a pilot difference at the
     /// scaled step and twice it. Falls back to the pilot step when the pilot straddles a kink
     /// or shows no truncation at all.
-    fn adaptive_step<P: Problem + ?Sized>(&self, c: &mut Coordinate<'_, P>) -> Result<f64> {
-        let pilot = self.step.step(self.method, c.point[c.i]);
+    fn adaptive_step<P: Problem + ?Sized>(&self, c: &mut Line<'_, P>) -> Result<f64> {
+        let pilot = self.step.step(self.method, c.scale());
         let (_, truncation, crossed) = c.difference(self.method, pilot)?;
         let p = f64::from(self.method.order());
         if crossed || truncation == 0.0 || c.base.sigma == 0.0 {
@@ -322,56 +399,74 @@ const KINK_RETRIES: usize = 3;
 /// Each retry divides the step by this.
 const KINK_STEP_DIVISOR: f64 = 16.0;
 
-/// One coordinate of the numeric gradient.
+/// One numeric derivative along a line.
 #[derive(Clone, Copy, Debug)]
-struct Derivative {
-    value: f64,
+pub(crate) struct Derivative {
+    pub(crate) value: f64,
     /// The step finally used.
-    step: f64,
+    pub(crate) step: f64,
     /// Estimated truncation error.
-    truncation: f64,
+    pub(crate) truncation: f64,
     /// True if even the smallest step tried crossed a kink.
-    kink: bool,
-    evaluations: usize,
+    pub(crate) kink: bool,
+    pub(crate) evaluations: usize,
 }
 
 /// What every coordinate shares: `J(θ)`, its piece signature and the cost's noise (used by the
 /// adaptive rule only).
 #[derive(Clone, Copy, Debug)]
-struct Base {
-    cost: f64,
-    signature: Option<u64>,
-    sigma: f64,
+pub(crate) struct Base {
+    pub(crate) cost: f64,
+    pub(crate) signature: Option<u64>,
+    pub(crate) sigma: f64,
 }
 
-/// The state of one coordinate's differencing: `point` is `θ` and is always restored.
-struct Coordinate<'a, P: ?Sized> {
-    problem: &'a P,
-    point: &'a mut Vec<f64>,
-    i: usize,
-    base: Base,
-    evaluations: usize,
+/// The state of differencing along one line `t ↦ θ + t·d`, with `d` given as
+/// `(coordinate, weight)` pairs: `point` is `θ` and is always restored.
+pub(crate) struct Line<'a, P: ?Sized> {
+    pub(crate) problem: &'a P,
+    pub(crate) point: &'a mut Vec<f64>,
+    pub(crate) direction: Vec<(usize, f64)>,
+    pub(crate) base: Base,
+    pub(crate) evaluations: usize,
 }
 
-impl<P: Problem + ?Sized> Coordinate<'_, P> {
-    /// `J` and its signature at `θ + offset·h·eᵢ`.
+impl<P: Problem + ?Sized> Line<'_, P> {
+    /// `max |θⱼ|` over the coordinates the line moves.
+    fn scale(&self) -> f64 {
+        self.direction
+            .iter()
+            .fold(0.0_f64, |m, &(j, _)| m.max(self.point[j].abs()))
+    }
+
+    /// `J` and its signature at `θ + offset·h·d`.
     fn sample(&mut self, offset: f64, h: f64) -> Result<(f64, Option<u64>)> {
         if offset == 0.0 {
             return Ok((self.base.cost, self.base.signature));
         }
-        let original = self.point[self.i];
-        self.point[self.i] = original + offset * h;
+        let originals: Vec<f64> = self.direction.iter().map(|&(j, _)| self.point[j]).collect();
+        for (&(j, w), &original) in self.direction.iter().zip(&originals) {
+            self.point[j] = original + offset * h * w;
+        }
         let result = self.problem.cost_with_signature(self.point);
-        self.point[self.i] = original;
+        for (&(j, _), &original) in self.direction.iter().zip(&originals) {
+            self.point[j] = original;
+        }
         self.evaluations += 1;
         let (value, signature) = result?;
         let value = finite_cost(value, || {
-            let loc = self
-                .problem
-                .layout()
-                .locate(self.i)
-                .map(|l| l.to_string())
-                .unwrap_or_default();
+            let loc = match self.direction.as_slice() {
+                [(j, _)] => self
+                    .problem
+                    .layout()
+                    .locate(*j)
+                    .map(|l| l.to_string())
+                    .unwrap_or_default(),
+                _ => format!(
+                    "θ along a check direction over {} coordinates",
+                    self.direction.len()
+                ),
+            };
             let sign = if offset > 0.0 { "+" } else { "−" };
             let times = if offset.abs() == 1.0 {
                 String::new()
@@ -435,7 +530,7 @@ fn expect_parameters(layout: &Layout, theta: &[f64]) -> Result<()> {
 }
 
 /// Passes a finite cost through; NaN or ±inf becomes [`Error::NonFinite`] saying where.
-fn finite_cost(value: f64, location: impl FnOnce() -> String) -> Result<f64> {
+pub(crate) fn finite_cost(value: f64, location: impl FnOnce() -> String) -> Result<f64> {
     if value.is_finite() {
         Ok(value)
     } else {
@@ -451,6 +546,7 @@ fn finite_cost(value: f64, location: impl FnOnce() -> String) -> Result<f64> {
 #[derive(Clone, Debug)]
 pub struct Oracle {
     layout: Layout,
+    mode: Mode,
     method: Method,
     step: StepRule,
     epsilon: f64,
@@ -458,6 +554,8 @@ pub struct Oracle {
     cost: f64,
     noise: NoiseEstimate,
     numeric: Vec<f64>,
+    /// Coordinates evaluated (all, or the sample).
+    checked: Vec<bool>,
     /// Coordinates whose perturbation crossed a kink even at the smallest step tried.
     kink: Vec<bool>,
     bound: Vec<f64>,
@@ -496,9 +594,10 @@ impl Oracle {
         layout.expect_same(analytic.layout())?;
         analytic.expect_finite("gradient")?;
         let (g, numeric, bound) = (analytic.values(), &self.numeric[..], &self.bound[..]);
-        let kink = &self.kink[..];
+        let (kink, checked) = (&self.kink[..], &self.checked[..]);
         // Kink coordinates have no derivative to compare with: the verdict rests on the others.
-        let resolved = |range: Range<usize>| range.filter(|&i| !kink[i]);
+        let resolved = |range: Range<usize>| range.filter(|&i| checked[i] && !kink[i]);
+        let sampled = |range: Range<usize>| range.filter(|&i| checked[i]);
         let noise_threshold = |range: Range<usize>| {
             let denominator = norm2_of(resolved(range.clone()).map(|i| g[i]))
                 + norm2_of(resolved(range.clone()).map(|i| numeric[i]));
@@ -520,13 +619,14 @@ impl Oracle {
             .enumerate()
             .map(|(k, spec)| {
                 let range = layout.range(k);
-                let difference = relative_difference(&g[range.clone()], &numeric[range.clone()]);
+                let difference = sampled_difference(g, numeric, sampled(range.clone()));
                 let threshold = noise_threshold(range.clone());
                 let error = |i: usize| (g[i] - numeric[i]).abs();
                 let disagree = resolved(range.clone())
                     .filter(|&i| error(i) > NOISE_SAFETY_FACTOR * bound[i])
                     .count();
-                let kinks = range.clone().filter(|&i| kink[i]).count();
+                let kinks = sampled(range.clone()).filter(|&i| kink[i]).count();
+                let count = sampled(range.clone()).count();
                 let mut order: Vec<usize> = resolved(range.clone()).collect();
                 // Largest error first; ties keep layout order, so the report is deterministic.
                 order.sort_by(|&i, &j| error(j).total_cmp(&error(i)));
@@ -544,8 +644,8 @@ impl Oracle {
                     name: spec.name.clone(),
                     gradient: format!("d{}", spec.name),
                     shape: spec.shape.clone(),
-                    checked: range.len(),
-                    agree: range.len() - disagree - kinks,
+                    checked: count,
+                    agree: count - disagree - kinks,
                     disagree,
                     kink: kinks,
                     difference,
@@ -557,6 +657,7 @@ impl Oracle {
             })
             .collect();
         Ok(Report {
+            mode: self.mode,
             method: self.method,
             step: self.step,
             epsilon: self.epsilon,
@@ -564,7 +665,7 @@ impl Oracle {
             cost: self.cost,
             noise: self.noise.sigma,
             noise_status: self.noise.status,
-            difference: relative_difference(g, numeric),
+            difference: sampled_difference(g, numeric, sampled(0..layout.len())),
             noise_threshold: noise_threshold(0..layout.len()),
             seed_threshold: self.seed_threshold,
             tensors,
@@ -572,6 +673,13 @@ impl Oracle {
             seconds: self.seconds + start.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// The notebook's relative difference over the coordinates `indices`.
+fn sampled_difference(g: &[f64], numeric: &[f64], indices: impl Iterator<Item = usize>) -> f64 {
+    let indices: Vec<usize> = indices.collect();
+    let (a, n): (Vec<f64>, Vec<f64>) = indices.iter().map(|&i| (g[i], numeric[i])).unzip();
+    relative_difference(&a, &n)
 }
 
 /// Elements listed per tensor in [`TensorReport::top`].

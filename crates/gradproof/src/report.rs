@@ -8,11 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::IndexDisplay;
 use crate::method::{Method, StepRule};
+use crate::mode::Mode;
 use crate::noise::NoiseStatus;
 
 /// The outcome of a gradient check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// Which coordinates were checked.
+    pub mode: Mode,
     /// The finite-difference method.
     pub method: Method,
     /// The step rule.
@@ -172,7 +175,8 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} differences, step {}: {} parameters, {} cost evaluations, {:.3} ms",
+            "{} check, {} differences, step {}: {} parameters, {} cost evaluations, {:.3} ms",
+            self.mode,
             self.method,
             self.step,
             self.parameters,

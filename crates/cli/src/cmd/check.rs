@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use fraudnet::{Bug, MlpProblem};
-use gradproof::{Checker, Method, Report, StepRule};
+use gradproof::{Checker, Method, Mode, Report, StepRule};
 use serde::Serialize;
 
 use crate::Format;
@@ -20,9 +20,14 @@ pub struct Args {
     /// Number of random examples.
     #[arg(long, default_value_t = 3)]
     pub examples: usize,
-    /// Seed of the random data and parameters (numpy's legacy generator).
+    /// Seed of the random data and parameters (numpy's legacy generator) and of the sampled and
+    /// directional modes' private generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
+    /// Which coordinates to check: exhaustive, sampled[=K per tensor], or directional[=K]
+    /// (random-direction checks per tensor, then bisection to name K wrong elements each).
+    #[arg(long, default_value = "exhaustive", value_parser = parse_mode)]
+    pub mode: Mode,
     /// Finite-difference method: forward, central, central4 or richardson.
     #[arg(long, default_value = "central", value_parser = parse_method)]
     pub method: Method,
@@ -50,6 +55,10 @@ pub struct Args {
 /// Parsed `--layers`.
 #[derive(Clone, Debug)]
 pub struct Layers(pub Vec<usize>);
+
+fn parse_mode(text: &str) -> Result<Mode, String> {
+    text.parse().map_err(|e: gradproof::Error| e.to_string())
+}
 
 fn parse_method(text: &str) -> Result<Method, String> {
     text.parse().map_err(|e: gradproof::Error| e.to_string())
@@ -90,6 +99,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let checker = Checker::new()
         .method(args.method)
+        .seed(u64::from(args.seed))
+        .mode(args.mode)
+        .context("--mode")?
         .step_rule(args.step)
         .context("--step")?
         .threshold(args.threshold)
