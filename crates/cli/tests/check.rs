@@ -205,3 +205,27 @@ fn sampled_mode_covers_every_tensor() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("mode must be one of"));
 }
+
+#[test]
+fn allclose_tolerances_replace_the_error_bounds() {
+    // A loose tolerance lets a 1e-3 relative error through; the error bound does not.
+    let bug = ["--bug", "dW2:scale=1.001"];
+    let (code, _) = check_json(&bug);
+    assert_eq!(code, Some(1));
+    let mut loose = bug.to_vec();
+    loose.extend(["--rtol", "1e-2", "--atol", "1e-8"]);
+    let (code, v) = check_json(&loose);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["report"]["tolerance"]["rtol"], 1e-2);
+    // A tolerance tighter than the noise allows is the user's call: it fails a correct gradient.
+    let (code, _) = check_json(&["--step", "1e-7", "--rtol", "1e-12"]);
+    assert_eq!(code, Some(1));
+    for bad in [["--rtol", "-1"], ["--atol", "NaN"], ["--rtol", "0"]] {
+        let mut args = vec!["check"];
+        args.extend_from_slice(&bad);
+        let out = gradproof(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(err.contains("tol"), "{bad:?}: {err}");
+    }
+}

@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::time::Instant;
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::difference::{norm2_of, quotient, relative_difference};
 use crate::error::{Error, Result};
@@ -72,6 +73,7 @@ pub struct Checker {
     pub(crate) threshold: f64,
     pub(crate) mode: Mode,
     pub(crate) seed: u64,
+    pub(crate) tolerance: Option<Tolerance>,
 }
 
 impl Default for Checker {
@@ -89,6 +91,7 @@ impl Checker {
             threshold: SEED_THRESHOLD,
             mode: Mode::Exhaustive,
             seed: 0,
+            tolerance: None,
         }
     }
 
@@ -116,6 +119,31 @@ impl Checker {
             });
         }
         self.mode = mode;
+        Ok(self)
+    }
+
+    /// Judges coordinates allclose-style instead of by their error bound: coordinate `i` agrees
+    /// when `|gᵢ − ĝᵢ| ≤ atol + rtol·|ĝᵢ|`, and a tensor passes when all its coordinates agree.
+    /// Both must be finite and ≥ 0, not both 0. (The directional mode always judges by error
+    /// bounds: a directional derivative has no per-element value to hold a tolerance against.)
+    pub fn tolerance(mut self, rtol: f64, atol: f64) -> Result<Self> {
+        for (name, value) in [("rtol", rtol), ("atol", atol)] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(Error::InvalidSetting {
+                    name,
+                    expected: "finite and >= 0",
+                    value,
+                });
+            }
+        }
+        if rtol == 0.0 && atol == 0.0 {
+            return Err(Error::InvalidSetting {
+                name: "rtol + atol",
+                expected: "> 0 (one of them at least)",
+                value: 0.0,
+            });
+        }
+        self.tolerance = Some(Tolerance { rtol, atol });
         Ok(self)
     }
 
@@ -238,6 +266,7 @@ impl Checker {
             cost,
             noise,
             mode: self.mode,
+            tolerance: self.tolerance,
             numeric,
             checked,
             kink,
@@ -547,6 +576,7 @@ pub(crate) fn finite_cost(value: f64, location: impl FnOnce() -> String) -> Resu
 pub struct Oracle {
     layout: Layout,
     mode: Mode,
+    tolerance: Option<Tolerance>,
     method: Method,
     step: StepRule,
     epsilon: f64,
@@ -622,8 +652,19 @@ impl Oracle {
                 let difference = sampled_difference(g, numeric, sampled(range.clone()));
                 let threshold = noise_threshold(range.clone());
                 let error = |i: usize| (g[i] - numeric[i]).abs();
+                let allowed = |i: usize| match self.tolerance {
+                    Some(t) => t.atol + t.rtol * numeric[i].abs(),
+                    None => NOISE_SAFETY_FACTOR * bound[i],
+                };
                 let disagree = resolved(range.clone())
-                    .filter(|&i| error(i) > NOISE_SAFETY_FACTOR * bound[i])
+                    .filter(|&i| error(i) > allowed(i))
+                    .count();
+                // Agreeing only because the tolerance is as large as the values themselves.
+                let unresolved = resolved(range.clone())
+                    .filter(|&i| {
+                        let size = g[i].abs().max(numeric[i].abs());
+                        error(i) <= allowed(i) && size > 0.0 && allowed(i) >= size
+                    })
                     .count();
                 let kinks = sampled(range.clone()).filter(|&i| kink[i]).count();
                 let count = sampled(range.clone()).count();
@@ -637,27 +678,31 @@ impl Oracle {
                         index: layout.locate(i).expect("inside the layout").index,
                         analytic: g[i],
                         numeric: numeric[i],
-                        bound: NOISE_SAFETY_FACTOR * bound[i],
+                        bound: allowed(i),
                     })
                     .collect();
+                let within_threshold =
+                    self.tolerance.is_some() || resolved_difference(range.clone()) <= threshold;
                 TensorReport {
                     name: spec.name.clone(),
                     gradient: format!("d{}", spec.name),
                     shape: spec.shape.clone(),
                     checked: count,
-                    agree: count - disagree - kinks,
+                    agree: count - disagree - kinks - unresolved,
                     disagree,
+                    unresolved,
                     kink: kinks,
                     difference,
                     threshold,
                     max_abs_error: order.first().map_or(0.0, |&i| error(i)),
-                    passed: disagree == 0 && resolved_difference(range) <= threshold,
+                    passed: disagree == 0 && within_threshold,
                     top,
                 }
             })
             .collect();
         Ok(Report {
             mode: self.mode,
+            tolerance: self.tolerance,
             method: self.method,
             step: self.step,
             epsilon: self.epsilon,
@@ -680,6 +725,15 @@ fn sampled_difference(g: &[f64], numeric: &[f64], indices: impl Iterator<Item = 
     let indices: Vec<usize> = indices.collect();
     let (a, n): (Vec<f64>, Vec<f64>) = indices.iter().map(|&i| (g[i], numeric[i])).unzip();
     relative_difference(&a, &n)
+}
+
+/// An allclose-style tolerance set by the user (see [`Checker::tolerance`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Tolerance {
+    /// Relative tolerance.
+    pub rtol: f64,
+    /// Absolute tolerance.
+    pub atol: f64,
 }
 
 /// Elements listed per tensor in [`TensorReport::top`].

@@ -287,6 +287,7 @@ pub(crate) fn check<P: Problem + ?Sized>(
                 checked: group.len(),
                 agree: found.agreeing,
                 disagree: found.wrong.len(),
+                unresolved: 0,
                 kink: found.kinks,
                 difference: quotient(probe.error(), scale),
                 threshold: quotient(NOISE_SAFETY_FACTOR * probe.bound, scale),
@@ -311,6 +312,7 @@ pub(crate) fn check<P: Problem + ?Sized>(
     let scale = whole.analytic.abs() + whole.numeric.abs();
     Ok(Report {
         mode: checker.mode,
+        tolerance: None,
         method: checker.method,
         step: checker.step,
         epsilon: checker.step(),

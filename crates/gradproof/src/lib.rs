@@ -40,7 +40,9 @@ mod problem;
 mod report;
 
 pub use assert::{assert_gradient, assert_gradient_with};
-pub use check::{Checker, NOISE_SAFETY_FACTOR, Oracle, SEED_EPSILON, SEED_THRESHOLD, TOP_K};
+pub use check::{
+    Checker, NOISE_SAFETY_FACTOR, Oracle, SEED_EPSILON, SEED_THRESHOLD, TOP_K, Tolerance,
+};
 pub use difference::{norm2, relative_difference};
 pub use error::{Error, Result};
 pub use layout::{Layout, Location, TensorSpec, Tensors};

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::Tolerance;
 use crate::error::IndexDisplay;
 use crate::method::{Method, StepRule};
 use crate::mode::Mode;
@@ -16,6 +17,8 @@ use crate::noise::NoiseStatus;
 pub struct Report {
     /// Which coordinates were checked.
     pub mode: Mode,
+    /// The user's allclose tolerance, if one replaced the error bounds.
+    pub tolerance: Option<Tolerance>,
     /// The finite-difference method.
     pub method: Method,
     /// The step rule.
@@ -59,6 +62,9 @@ pub struct TensorReport {
     pub agree: usize,
     /// Coordinates whose error exceeds their error bound.
     pub disagree: usize,
+    /// Coordinates within their tolerance only because it is as large as the values themselves:
+    /// the finite differences cannot tell this gradient from zero.
+    pub unresolved: usize,
     /// Coordinates whose perturbation crossed a kink of the cost (a ReLU switching), even
     /// after shrinking the step: no derivative to compare there, so neither agree nor disagree.
     pub kink: usize,
@@ -204,10 +210,15 @@ impl fmt::Display for Report {
                 [
                     t.gradient.clone(),
                     format!("{:?}", t.shape),
-                    if t.kink > 0 {
-                        format!("{}/{} ({} kink)", t.agree, t.checked, t.kink)
-                    } else {
-                        format!("{}/{}", t.agree, t.checked)
+                    {
+                        let mut cell = format!("{}/{}", t.agree, t.checked);
+                        if t.unresolved > 0 {
+                            cell.push_str(&format!(" ({} unresolved)", t.unresolved));
+                        }
+                        if t.kink > 0 {
+                            cell.push_str(&format!(" ({} kink)", t.kink));
+                        }
+                        cell
                     },
                     format!("{:.3e}", t.difference),
                     format!("{:.2e}", t.threshold),

@@ -897,3 +897,21 @@ fn numeric_gradient_does_not_depend_on_the_thread_count() {
     b.seconds = 0.0;
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_gradient_below_the_noise_floor_is_unresolved_not_agreeing() {
+    // J(θ) = 1 + 1e-12·θ: the slope 1e-12 is far below what a difference quotient of a cost of
+    // size 1 can resolve at ε = 1e-7 (its roundoff is ~1e-9).
+    let layout = Layout::new([TensorSpec::new("t", [2])]).unwrap();
+    let l = layout.clone();
+    let problem = FnProblem::new(
+        layout,
+        |t| Ok(1.0 + 1e-12 * t[0] + t[1] * t[1]),
+        move |t| Tensors::new(l.clone(), vec![1e-12, 2.0 * t[1]]),
+    );
+    let report = Checker::new().check(&problem, &[0.3, 0.7]).unwrap();
+    assert!(report.passed(), "{report}");
+    let row = &report.tensors[0];
+    assert_eq!((row.checked, row.agree, row.unresolved, row.disagree), (2, 1, 1, 0), "{report}");
+    assert!(report.to_string().contains("1 unresolved"), "{report}");
+}

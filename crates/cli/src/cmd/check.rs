@@ -40,6 +40,13 @@ pub struct Args {
     /// noise-aware verdict).
     #[arg(long, default_value_t = gradproof::SEED_THRESHOLD, allow_hyphen_values = true)]
     pub threshold: f64,
+    /// Relative tolerance, allclose-style: with --rtol and/or --atol, coordinate i agrees when
+    /// |analytic − numeric| ≤ atol + rtol·|numeric| (instead of the estimated error bound).
+    #[arg(long, allow_hyphen_values = true)]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance (see --rtol).
+    #[arg(long, allow_hyphen_values = true)]
+    pub atol: Option<f64>,
     /// Worker threads (results are identical for any count).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -106,6 +113,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .context("--step")?
         .threshold(args.threshold)
         .context("--threshold")?;
+    let checker = match (args.rtol, args.atol) {
+        (None, None) => checker,
+        (rtol, atol) => checker
+            .tolerance(rtol.unwrap_or(0.0), atol.unwrap_or(0.0))
+            .context("--rtol/--atol")?,
+    };
     let bugs = Bug::parse_all(args.bugs.iter().map(String::as_str)).context("--bug")?;
     let (problem, theta) = MlpProblem::random(&args.layers.0, args.examples, args.seed)?;
     let problem = problem.with_bugs(bugs).context("--bug")?;
