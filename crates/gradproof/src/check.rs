@@ -237,17 +237,11 @@ impl Checker {
         // The adaptive rule needs the noise to pick its steps; the others measure it after, so
         // that a cost failing at a perturbed coordinate is reported at that coordinate.
         let coordinates = self.coordinates(layout);
-        let (derivatives, noise) = if self.step == StepRule::Adaptive {
-            let noise = measure_noise()?;
-            base.sigma = noise.sigma;
-            (
-                self.derivatives_from(problem, theta, base, &coordinates)?,
-                noise,
-            )
-        } else {
-            let derivatives = self.derivatives_from(problem, theta, base, &coordinates)?;
-            (derivatives, measure_noise()?)
-        };
+        // The noise first: the adaptive rule picks its steps from it, and the generic kink test
+        // measures one-sided slopes against it.
+        let noise = measure_noise()?;
+        base.sigma = noise.sigma;
+        let derivatives = self.derivatives_from(problem, theta, base, &coordinates)?;
         let n = layout.len();
         let (mut numeric, mut bound) = (vec![0.0; n], vec![0.0; n]);
         let (mut checked, mut kink) = (vec![false; n], vec![false; n]);
@@ -300,11 +294,7 @@ impl Checker {
         expect_parameters(problem.layout(), theta)?;
         let (cost, signature) = problem.cost_with_signature(theta)?;
         let cost = finite_cost(cost, || "at the unperturbed parameters".to_string())?;
-        let sigma = if self.step == StepRule::Adaptive {
-            estimate_noise(|p| problem.cost(p), theta, cost)?.sigma
-        } else {
-            0.0
-        };
+        let sigma = estimate_noise(|p| problem.cost(p), theta, cost)?.sigma;
         let base = Base {
             cost,
             signature,
@@ -537,10 +527,40 @@ impl<P: Problem + ?Sized> Line<'_, P> {
                 (wide - value).abs() / (2f64.powi(method.order()) - 1.0)
             }
         };
-        let mut pieces = samples.iter().map(|(_, _, s)| *s);
-        let first = pieces.next().flatten();
-        let crossed = pieces.any(|s| matches!((first, s), (Some(a), Some(b)) if a != b));
+        let crossed = if samples.iter().any(|(_, _, s)| s.is_some()) {
+            let mut pieces = samples.iter().map(|(_, _, s)| *s);
+            let first = pieces.next().flatten();
+            pieces.any(|s| matches!((first, s), (Some(a), Some(b)) if a != b))
+        } else {
+            self.one_sided_slopes_jump(&samples, h)
+        };
         Ok((value, truncation, crossed))
+    }
+
+    /// The generic kink test, for costs without a signature. The gap between the one-sided
+    /// slopes at distance `o·h`, `r(o) = (J(θ+oh) − 2J(θ) + J(θ−oh)) / oh`, is `o·h·J''` on a
+    /// smooth cost, so doubling `o` doubles it; across a kink it is the jump of the slope, which
+    /// does not grow. A kink is reported when `r(2o)` differs from `2·r(o)` by more than a quarter
+    /// of `r(2o)` and by more than the noise allows.
+    fn one_sided_slopes_jump(&self, samples: &[(f64, f64, Option<u64>)], h: f64) -> bool {
+        let at = |o: f64| samples.iter().find(|(x, _, _)| *x == o).map(|&(_, v, _)| v);
+        let gap =
+            |o: f64| -> Option<f64> { Some((at(o)? - 2.0 * self.base.cost + at(-o)?) / (o * h)) };
+        let mut offsets: Vec<f64> = samples
+            .iter()
+            .map(|(o, _, _)| *o)
+            .filter(|o| *o > 0.0)
+            .collect();
+        offsets.sort_by(f64::total_cmp);
+        offsets.iter().any(|&o| match (gap(o), gap(2.0 * o)) {
+            (Some(near), Some(far)) => {
+                let noise =
+                    4.0 * self.base.sigma.max(f64::EPSILON * self.base.cost.abs()) / (o * h);
+                let excess = (far - 2.0 * near).abs();
+                excess > 0.25 * far.abs() && excess > NOISE_SAFETY_FACTOR * noise
+            }
+            _ => false,
+        })
     }
 }
 

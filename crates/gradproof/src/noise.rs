@@ -50,13 +50,17 @@ pub enum NoiseStatus {
     Unsettled,
 }
 
+/// How much louder one side of θ must be than the other to be taken for a kink rather than for
+/// the spread of two noise estimates (which stay within ~4× of each other).
+const KINK_CONTRAST: f64 = 16.0;
+
 /// Independent directions measured. One direction's 9 points give an estimate that varies by up
 /// to ~4× from direction to direction (seen on the notebook's network); the largest of three is a
 /// steadier, cautious figure.
 const DIRECTIONS: u64 = 3;
 
-/// Measures the noise of `cost` around `theta` along a few fixed pseudo-random ±1 directions and
-/// keeps the largest estimate. It is floored at half an ulp of `J(θ)` (`J` is at least rounded
+/// Measures the noise of `cost` around `theta` along a few fixed pseudo-random ±1 directions (on
+/// each, the quieter of the two sides of `θ`) and keeps the largest estimate. It is floored at half an ulp of `J(θ)` (`J` is at least rounded
 /// once).
 pub fn estimate_noise<F>(cost: F, theta: &[f64], cost_at_theta: f64) -> Result<NoiseEstimate>
 where
@@ -67,34 +71,55 @@ where
     let h = RELATIVE_SPACING * scale / (theta.len().max(1) as f64).sqrt();
     let mut point = theta.to_vec();
     let mut best: Option<(f64, NoiseStatus)> = None;
-    for direction in 0..DIRECTIONS {
-        let mut values = [0.0; POINTS];
-        for (k, value) in values.iter_mut().enumerate() {
-            let offset = (k as f64 - (POINTS / 2) as f64) * h;
-            for (i, p) in point.iter_mut().enumerate() {
-                *p = theta[i] + offset * direction_sign(direction, i);
-            }
-            *value = cost(&point)?;
+    let mut evaluate = |offset: f64, direction: u64| -> Result<f64> {
+        for (i, p) in point.iter_mut().enumerate() {
+            *p = theta[i] + offset * direction_sign(direction, i);
         }
-        let (sigma, status) = ecnoise(&values);
-        if best.is_none_or(|(s, _)| sigma > s) {
-            best = Some((sigma, status));
+        cost(&point)
+    };
+    for direction in 0..DIRECTIONS {
+        // Points on both sides of θ, read whole and side by side. A kink's jump in slope would
+        // pass for noise: if the whole series is far louder than either side, the kink is at θ
+        // itself (a ReLU exactly at 0, say) and the sides are read; if one side is far louder
+        // than the other, the kink is on it and the quieter side is read.
+        let mut values = [0.0; 2 * POINTS - 1];
+        for (k, value) in values.iter_mut().enumerate() {
+            let offset = (k as f64 - (POINTS - 1) as f64) * h;
+            *value = if offset == 0.0 {
+                cost_at_theta
+            } else {
+                evaluate(offset, direction)?
+            };
+        }
+        let (l, r) = (ecnoise(&values[..POINTS]), ecnoise(&values[POINTS - 1..]));
+        let (quiet, loud) = if r.0 < l.0 { (r, l) } else { (l, r) };
+        let full = ecnoise(&values);
+        let estimate = if full.0 > KINK_CONTRAST * loud.0 {
+            // Both sides quiet, the whole loud: the kink is at θ.
+            loud
+        } else if loud.0 > KINK_CONTRAST * quiet.0 {
+            quiet
+        } else {
+            full
+        };
+        if best.is_none_or(|(s, _)| estimate.0 > s) {
+            best = Some(estimate);
         }
     }
     let (sigma, status) = best.expect("at least one direction");
     Ok(NoiseEstimate {
         sigma: sigma.max(floor),
         status,
-        evaluations: POINTS * DIRECTIONS as usize,
+        evaluations: 2 * (POINTS - 1) * DIRECTIONS as usize,
     })
 }
 
-/// ECnoise on equally spaced values: the noise level and how it was found.
-fn ecnoise(values: &[f64; POINTS]) -> (f64, NoiseStatus) {
+/// ECnoise on equally spaced values (at least 4): the noise level and how it was found.
+fn ecnoise(values: &[f64]) -> (f64, NoiseStatus) {
     if values.iter().all(|&v| v == values[0]) {
         return (0.0, NoiseStatus::Constant);
     }
-    let levels = POINTS - 1;
+    let levels = (POINTS - 1).min(values.len() - 1);
     let mut diffs = values.to_vec();
     let mut sigma = vec![0.0; levels + 1];
     let mut changes_sign = vec![false; levels + 1];
@@ -155,13 +180,16 @@ mod tests {
 
     #[test]
     fn white_noise_is_measured_to_within_a_factor_of_two() {
-        // A smooth function plus deterministic pseudo-noise of known size 1e-10.
+        // A smooth function plus deterministic pseudo-noise of standard deviation 1e-10: uniform
+        // on ±√3·1e-10, a well-mixed hash of the point.
         let noisy = |x: &[f64]| -> Result<f64> {
-            let bits = (x[0] * 1e12).round() as i64 as u64;
-            let u = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
-            Ok(x[0].sin() + 1e-10 * 3f64.sqrt() * (2.0 * u - 1.0))
+            let key = x.iter().fold(0u64, |h, v| h.rotate_left(17) ^ v.to_bits());
+            let u = crate::mode::SplitMix64::new(key, 0).unit();
+            let smooth: f64 = x.iter().map(|v| v.sin()).sum();
+            Ok(smooth + 1e-10 * 3f64.sqrt() * (2.0 * u - 1.0))
         };
-        let est = estimate_noise(noisy, &[0.3], 0.3f64.sin()).unwrap();
+        let theta = [0.3, -1.2, 0.8, 2.0];
+        let est = estimate_noise(noisy, &theta, noisy(&theta).unwrap()).unwrap();
         assert!(est.sigma > 0.5e-10 && est.sigma < 2e-10, "{est:?}");
     }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use approx::assert_relative_eq;
 use gradproof::{
     Checker, Error, FnProblem, Layout, NoiseStatus, Problem, Report, SEED_EPSILON, SEED_THRESHOLD,
-    TensorSpec, Tensors, norm2, relative_difference,
+    StepRule, TensorSpec, Tensors, norm2, relative_difference,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -912,6 +912,52 @@ fn a_gradient_below_the_noise_floor_is_unresolved_not_agreeing() {
     let report = Checker::new().check(&problem, &[0.3, 0.7]).unwrap();
     assert!(report.passed(), "{report}");
     let row = &report.tensors[0];
-    assert_eq!((row.checked, row.agree, row.unresolved, row.disagree), (2, 1, 1, 0), "{report}");
+    assert_eq!(
+        (row.checked, row.agree, row.unresolved, row.disagree),
+        (2, 1, 1, 0),
+        "{report}"
+    );
     assert!(report.to_string().contains("1 unresolved"), "{report}");
+}
+
+/// J(a, b) = 3·max(a, 0) + b², a cost with a kink at a = 0 and no signature: the generic
+/// one-sided-slope test must find it.
+fn relu_like(analytic_slope_at_zero: f64) -> impl Problem {
+    let layout = Layout::new([TensorSpec::new("a", []), TensorSpec::new("b", [])]).unwrap();
+    let l = layout.clone();
+    FnProblem::new(
+        layout,
+        |t| Ok(3.0 * t[0].max(0.0) + t[1] * t[1]),
+        move |t| {
+            let slope = if t[0] > 0.0 {
+                3.0
+            } else if t[0] < 0.0 {
+                0.0
+            } else {
+                analytic_slope_at_zero
+            };
+            Tensors::new(l.clone(), vec![slope, 2.0 * t[1]])
+        },
+    )
+}
+
+#[test]
+fn a_kink_without_a_signature_is_found_by_the_one_sided_slopes() {
+    for step in [StepRule::Fixed(1e-7), StepRule::Scaled(1.0)] {
+        let checker = Checker::new().step_rule(step).unwrap();
+        // Exactly on the kink: no step avoids it; a kink, not a failure, whatever the analytic
+        // side.
+        for slope in [0.0, 3.0] {
+            let report = checker.check(&relu_like(slope), &[0.0, 0.5]).unwrap();
+            assert!(report.passed(), "{step:?}\n{report}");
+            assert_eq!(report.tensors[0].kink, 1, "{step:?}\n{report}");
+        }
+        // Just off the kink: a smaller step resolves it, and a wrong slope is caught there.
+        let report = checker.check(&relu_like(0.0), &[1e-8, 0.5]).unwrap();
+        assert_eq!(report.tensors[0].kink, 0, "{step:?}\n{report}");
+        assert!(report.passed(), "{step:?}\n{report}");
+    }
+    // Smooth costs never look kinked.
+    let report = Checker::new().check(&relu_like(0.0), &[0.7, 0.5]).unwrap();
+    assert_eq!(report.tensors.iter().map(|t| t.kink).sum::<usize>(), 0);
 }
