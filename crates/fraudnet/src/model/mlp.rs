@@ -3,12 +3,13 @@
 //! shape `(n_l, 1)`), and its hand-written backward pass. Data is stored one example per column,
 //! as in the notebook: `X` is `(n_0, m)`, `Y` is `(1, m)`.
 
+use std::cell::RefCell;
 use std::hash::{DefaultHasher, Hasher};
 
 use gradproof::{Layout, TensorSpec, Tensors};
 use ndarray::{Array2, ArrayView2, Axis, Ix2};
 
-use super::linalg::matmul;
+use super::linalg::{add_bias_relu, matmul, matmul_into};
 use crate::error::{Error, Result};
 
 /// The architecture of an MLP: its layer sizes, input first.
@@ -139,6 +140,14 @@ impl Mlp {
         (as_2d(2 * (l - 1)), as_2d(2 * (l - 1) + 1))
     }
 
+    /// Layer `l`'s (1-based) weights (row-major `n_l × n_{l−1}`) and bias inside `theta`.
+    fn layer_slices<'a>(&self, theta: &'a [f64], l: usize) -> (&'a [f64], &'a [f64]) {
+        (
+            &theta[self.layout.range(2 * (l - 1))],
+            &theta[self.layout.range(2 * (l - 1) + 1)],
+        )
+    }
+
     fn expect_data(&self, theta: &[f64], x: ArrayView2<'_, f64>) -> Result<()> {
         self.layout.expect_len("parameters θ", theta.len())?;
         if x.nrows() != self.sizes[0] {
@@ -195,8 +204,8 @@ impl Mlp {
         y: ArrayView2<'_, f64>,
     ) -> Result<f64> {
         Self::expect_labels(x, y)?;
-        let forward = self.forward(theta, x)?;
-        Ok(self.logistic_cost(&forward, y))
+        self.expect_data(theta, x)?;
+        Ok(self.evaluate(theta, x, y, None))
     }
 
     /// The cost and a signature of the piece of the cost `θ` lies on: a hash of which hidden
@@ -209,12 +218,68 @@ impl Mlp {
         y: ArrayView2<'_, f64>,
     ) -> Result<(f64, u64)> {
         Self::expect_labels(x, y)?;
-        let forward = self.forward(theta, x)?;
-        Ok((self.logistic_cost(&forward, y), forward.relu_signature()))
+        self.expect_data(theta, x)?;
+        let mut hasher = DefaultHasher::new();
+        let cost = self.evaluate(theta, x, y, Some(&mut hasher));
+        Ok((cost, hasher.finish()))
     }
 
-    fn logistic_cost(&self, forward: &Forward, y: ArrayView2<'_, f64>) -> f64 {
-        logistic_cost(self.cost_form, forward, y)
+    /// The forward pass and the cost without keeping a [`Forward`]: each layer's activations
+    /// overwrite a thread-local buffer, bias and activation are applied in one pass, and the
+    /// output layer goes straight into the cost. Every value is computed by the same operations,
+    /// in the same order, as [`Mlp::forward`] then the cost from its cache, so the result is the
+    /// same to the last bit; with a `hasher`, the hidden layers' ReLU pattern is written to it
+    /// exactly as [`Forward::relu_signature`] does. The shapes must have been checked.
+    fn evaluate(
+        &self,
+        theta: &[f64],
+        x: ArrayView2<'_, f64>,
+        y: ArrayView2<'_, f64>,
+        mut hasher: Option<&mut DefaultHasher>,
+    ) -> f64 {
+        thread_local! {
+            // A row-major copy of X when it is not row-major, and two activation buffers.
+            static SCRATCH: RefCell<[Vec<f64>; 3]> =
+                const { RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
+        }
+        let depth = self.depth();
+        let m = x.ncols();
+        SCRATCH.with_borrow_mut(|[input_copy, ping, pong]| {
+            let mut input: &[f64] = match x.as_slice() {
+                Some(x) => x,
+                None => {
+                    // A transposed or strided X: a row-major copy of it (same values).
+                    input_copy.clear();
+                    input_copy.extend(x.iter());
+                    input_copy
+                }
+            };
+            for l in 1..depth {
+                let (w, b) = self.layer_slices(theta, l);
+                let (rows, cols) = (self.sizes[l], self.sizes[l - 1]);
+                ping.resize(rows * m, 0.0);
+                matmul_into(w, input, ping, rows, cols, m);
+                add_bias_relu(ping, b, m, hasher.as_deref_mut());
+                std::mem::swap(ping, pong);
+                input = pong;
+            }
+            let (w, b) = self.layer_slices(theta, depth);
+            ping.resize(m, 0.0);
+            matmul_into(w, input, ping, 1, self.sizes[depth - 1], m);
+            let b = b[0];
+            let z = ping.iter().map(|&c| c + b);
+            let sum = match self.cost_form {
+                CostForm::Notebook => z
+                    .zip(y.iter())
+                    .map(|(z, &y)| notebook_term(sigmoid(z), y))
+                    .fold(0.0, |s, v| s + v),
+                CostForm::Logits => z
+                    .zip(y.iter())
+                    .map(|(z, &y)| logits_term(z, y))
+                    .fold(0.0, |s, v| s + v),
+            };
+            1.0 / m as f64 * sum
+        })
     }
 
     /// The hand-written backward pass: the gradient of [`Mlp::cost`], laid out like the parameters.
@@ -293,24 +358,75 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// The logistic cost of labels `y` (`(1, m)`), in the given form.
-fn logistic_cost(form: CostForm, forward: &Forward, y: ArrayView2<'_, f64>) -> f64 {
-    let (z, a) = (
-        forward.pre_activations.last().expect("at least one layer"),
-        forward.activations.last().expect("at least one layer"),
-    );
-    let m = a.ncols() as f64;
-    let sum = match form {
-        CostForm::Notebook => a
-            .iter()
-            .zip(y.iter())
-            .map(|(&a, &y)| -a.ln() * y + -(1.0 - a).ln() * (1.0 - y))
-            .fold(0.0, |s, v| s + v),
-        CostForm::Logits => z
-            .iter()
-            .zip(y.iter())
-            .map(|(&z, &y)| z.max(0.0) - z * y + (-z.abs()).exp().ln_1p())
-            .fold(0.0, |s, v| s + v),
-    };
-    1.0 / m * sum
+/// One example's cost as the notebook computes it, from the sigmoid's output `a`.
+#[inline(always)]
+fn notebook_term(a: f64, y: f64) -> f64 {
+    -a.ln() * y + -(1.0 - a).ln() * (1.0 - y)
+}
+
+/// One example's cost from its logit `z`, stably.
+#[inline(always)]
+fn logits_term(z: f64, y: f64) -> f64 {
+    z.max(0.0) - z * y + (-z.abs()).exp().ln_1p()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MlpProblem;
+
+    /// The cost from a [`Forward`] cache, as the notebook computes it: the reference that
+    /// [`Mlp::cost`]'s fused pass must match bit for bit.
+    fn cost_from_forward(form: CostForm, forward: &Forward, y: ArrayView2<'_, f64>) -> f64 {
+        let (z, a) = (
+            forward.pre_activations.last().unwrap(),
+            forward.activations.last().unwrap(),
+        );
+        let sum = match form {
+            CostForm::Notebook => a
+                .iter()
+                .zip(y.iter())
+                .map(|(&a, &y)| -a.ln() * y + -(1.0 - a).ln() * (1.0 - y))
+                .fold(0.0, |s, v| s + v),
+            CostForm::Logits => z
+                .iter()
+                .zip(y.iter())
+                .map(|(&z, &y)| z.max(0.0) - z * y + (-z.abs()).exp().ln_1p())
+                .fold(0.0, |s, v| s + v),
+        };
+        1.0 / a.ncols() as f64 * sum
+    }
+
+    #[test]
+    fn the_fused_cost_and_signature_match_the_forward_pass_bit_for_bit() {
+        let sizes: [&[usize]; 5] = [
+            &[3, 1],
+            &[4, 5, 3, 1],
+            &[7, 13, 1],
+            &[5, 9, 17, 3, 1],
+            &[2, 65, 1],
+        ];
+        for (s, sizes) in sizes.into_iter().enumerate() {
+            for m in [1, 3, 8, 17, 64, 65] {
+                let (problem, theta) = MlpProblem::random(sizes, m, s as u32).unwrap();
+                // Saturated outputs and exact kinks (all-zero parameters) as well.
+                for scale in [1.0, 30.0, 0.0] {
+                    let theta: Vec<f64> = theta.values().iter().map(|v| v * scale).collect();
+                    let (x, y) = (problem.x().view(), problem.y().view());
+                    // X also as a transposed copy: not row-major in memory.
+                    let xt = problem.x().t().to_owned();
+                    for form in [CostForm::Logits, CostForm::Notebook] {
+                        let mlp = problem.mlp().clone().with_cost_form(form);
+                        let forward = mlp.forward(&theta, x).unwrap();
+                        let expected = cost_from_forward(form, &forward, y).to_bits();
+                        let (cost, signature) = mlp.cost_with_signature(&theta, x, y).unwrap();
+                        assert_eq!(cost.to_bits(), expected, "{sizes:?}, m = {m}, {form:?}");
+                        assert_eq!(signature, forward.relu_signature());
+                        assert_eq!(mlp.cost(&theta, x, y).unwrap().to_bits(), expected);
+                        assert_eq!(mlp.cost(&theta, xt.t(), y).unwrap().to_bits(), expected);
+                    }
+                }
+            }
+        }
+    }
 }
