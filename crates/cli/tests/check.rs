@@ -229,3 +229,19 @@ fn allclose_tolerances_replace_the_error_bounds() {
         assert!(err.contains("tol"), "{bad:?}: {err}");
     }
 }
+
+#[test]
+fn mistakes_inside_the_backward_pass_are_caught() {
+    let (code, v) = check_json(&["--examples", "8", "--bug", "db2:unsummed"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(failing(&v), ["db2"]);
+    // Layer 2's ReLU differentiated as a sigmoid spoils layers 2 and 1, never layer 3.
+    let (code, v) = check_json(&["--examples", "8", "--bug", "dW2:sigmoid-derivative"]);
+    assert_eq!(code, Some(1));
+    let wrong = failing(&v);
+    assert!(wrong.iter().any(|g| g == "dW2" || g == "db2"), "{wrong:?}");
+    assert!(wrong.iter().all(|g| !g.ends_with('3')), "{wrong:?}");
+    let out = gradproof(&["check", "--bug", "dW3:sigmoid-derivative"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a hidden layer"));
+}

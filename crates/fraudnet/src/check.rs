@@ -5,7 +5,7 @@ use gradproof::{Layout, Problem, Tensors};
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
-use crate::model::{Bug, Mlp};
+use crate::model::{BackwardFault, Bug, Mlp};
 use crate::numpy_rng::NumpyRng;
 
 /// An MLP's cost on fixed data `(X, Y)`, as a function of its parameters, with a hand-written
@@ -42,11 +42,28 @@ impl MlpProblem {
         })
     }
 
-    /// The same problem, with `bugs` injected into its gradient.
+    /// The same problem, with `bugs` injected into its gradient (or its backward pass).
     pub fn with_bugs(mut self, bugs: Vec<Bug>) -> Result<Self> {
         let mut probe = Tensors::zeros(self.mlp.layout().clone());
+        let depth = self.mlp.depth();
         for bug in &bugs {
-            bug.apply(&mut probe)?;
+            match bug.backward_fault() {
+                Some(BackwardFault::SigmoidDerivative { layer })
+                    if !(1..depth).contains(&layer) =>
+                {
+                    return Err(Error::InvalidBug(format!(
+                        "{bug}: layer {layer} is not a hidden layer (this network has hidden layers 1 to {})",
+                        depth - 1
+                    )));
+                }
+                Some(BackwardFault::BiasNotSummed { layer }) if !(1..=depth).contains(&layer) => {
+                    return Err(Error::InvalidBug(format!(
+                        "{bug}: no layer {layer} (this network has layers 1 to {depth})"
+                    )));
+                }
+                Some(_) => {}
+                None => bug.apply(&mut probe)?,
+            }
         }
         self.bugs = bugs;
         Ok(self)
@@ -127,11 +144,16 @@ impl Problem for MlpProblem {
     }
 
     fn gradient(&self, theta: &[f64]) -> gradproof::Result<Tensors> {
-        let mut gradient = self
-            .mlp
-            .gradient(theta, self.x.view(), self.y.view())
-            .map_err(engine_error)?;
-        for bug in &self.bugs {
+        let faults: Vec<BackwardFault> = self.bugs.iter().filter_map(Bug::backward_fault).collect();
+        let (x, y) = (self.x.view(), self.y.view());
+        let mut gradient = if faults.is_empty() {
+            self.mlp.gradient(theta, x, y).map_err(engine_error)?
+        } else {
+            let forward = self.mlp.forward(theta, x).map_err(engine_error)?;
+            self.mlp
+                .backward_with_faults(theta, x, y, &forward, &faults)
+        };
+        for bug in self.bugs.iter().filter(|b| b.backward_fault().is_none()) {
             bug.apply(&mut gradient).map_err(engine_error)?;
         }
         Ok(gradient)

@@ -21,5 +21,5 @@ mod numpy_rng;
 
 pub use check::MlpProblem;
 pub use error::{Error, Result};
-pub use model::{Bug, CostForm, Forward, Mlp};
+pub use model::{BackwardFault, Bug, CostForm, Forward, Mlp};
 pub use numpy_rng::NumpyRng;

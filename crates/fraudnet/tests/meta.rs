@@ -309,6 +309,56 @@ fn meta_test(label: &str, checker: &Checker) {
                 tally.seed_2e7 += usize::from(d >= 2e-7);
             }
         }
+
+        // Mistakes inside the backward pass: a ReLU differentiated as a sigmoid spoils its
+        // layer's gradients and every layer below; an unsummed bias gradient spoils only itself.
+        let depth = problem.mlp().depth();
+        let structural = (1..depth)
+            .map(|layer| {
+                (
+                    "sigmoid derivative for ReLU",
+                    Bug::SigmoidDerivative { layer },
+                    layer,
+                )
+            })
+            .chain(
+                (1..=depth)
+                    .filter(|_| m > 1.0)
+                    .map(|layer| ("bias not summed", Bug::BiasNotSummed { layer }, layer)),
+            );
+        for (name, bug, layer) in structural {
+            let tally = tallies.entry(name).or_default();
+            let buggy_problem = problem.clone().with_bugs(vec![bug.clone()]).unwrap();
+            let buggy = gradproof::Problem::gradient(&buggy_problem, theta.values()).unwrap();
+            let all = 0..layout.len();
+            if !resolvable(&oracle, correct.values(), buggy.values(), all) {
+                tally.skipped += 1;
+                continue;
+            }
+            let report = oracle.judge(&buggy).unwrap();
+            let failing = report.failing();
+            let own = [format!("dW{layer}"), format!("db{layer}")];
+            let at_or_below = |g: &&str| g[2..].parse::<usize>().is_ok_and(|l| l <= layer);
+            let named = match bug {
+                Bug::BiasNotSummed { .. } => failing == [own[1].as_str()],
+                _ => {
+                    failing.iter().any(|g| own.iter().any(|o| o == g))
+                        && failing.iter().all(at_or_below)
+                }
+            };
+            if named {
+                tally.caught += 1;
+            } else if failing.is_empty() {
+                tally.missed += 1;
+                eprintln!("missed: case {seed} ({kind}) {bug}");
+            } else {
+                tally.wrong_tensor += 1;
+                eprintln!("misattributed: case {seed} ({kind}) {bug}: {failing:?}");
+            }
+            let d = relative_difference(buggy.values(), oracle.numeric());
+            tally.seed_1e7 += usize::from(d >= 1e-7);
+            tally.seed_2e7 += usize::from(d >= 2e-7);
+        }
     }
     eprintln!("[{label}] cases: {kinds:?}, coordinates classified as kinks: {kink_coordinates}");
     eprintln!(
@@ -326,6 +376,6 @@ fn meta_test(label: &str, checker: &Checker) {
     assert!(false_alarms.is_empty(), "{false_alarms:#?}");
     for (name, t) in &tallies {
         assert_eq!(t.missed + t.wrong_tensor, 0, "bug {name}: {t:?}");
-        assert!(t.caught > 1000, "bug {name}: {t:?}");
+        assert!(t.caught > 500, "bug {name}: {t:?}");
     }
 }

@@ -1,7 +1,9 @@
 //! Bugs injected into a hand-written gradient on purpose, so that a gradient check can be shown
 //! to catch them and name the right tensor. The notebook's buggy backward pass is the correct one
 //! with two of these (`dW2 × 2`, `db1 × 4`). Specs read like `dW2:scale=2`, `dW1:sign`,
-//! `db3:zero`, `dW2[1,3]:add=1e-3`, `dW1:swap` or `notebook`.
+//! `db3:zero`, `dW2[1,3]:add=1e-3`, `dW1:swap`, `notebook`, or — mistakes inside the backward
+//! pass — `dW2:sigmoid-derivative` (hidden layer 2's ReLU differentiated as a sigmoid) and
+//! `db2:unsummed` (the bias gradient taken from the first example instead of the sum).
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +11,7 @@ use std::str::FromStr;
 use gradproof::Tensors;
 
 use crate::error::{Error, Result};
+use crate::model::BackwardFault;
 
 /// A deliberate mistake applied to a computed gradient. Tensors are named by their parameter
 /// (`W2`); specs may use either the parameter or the gradient name (`dW2`).
@@ -44,6 +47,16 @@ pub enum Bug {
     Swap {
         /// The parameter whose gradient is wrong.
         tensor: String,
+    },
+    /// Inside the backward pass: hidden layer `layer`'s ReLU differentiated as a sigmoid.
+    SigmoidDerivative {
+        /// The hidden layer (1-based).
+        layer: usize,
+    },
+    /// Inside the backward pass: `db{layer}` from the first example instead of the sum.
+    BiasNotSummed {
+        /// The layer (1-based).
+        layer: usize,
     },
 }
 
@@ -82,20 +95,37 @@ impl Bug {
         Ok(bugs)
     }
 
-    /// The parameter whose gradient the bug changes.
-    pub fn tensor(&self) -> &str {
+    /// The parameter whose gradient the bug changes (first, for a mistake inside the backward
+    /// pass, which spoils the layers below too).
+    pub fn tensor(&self) -> String {
         match self {
             Bug::Scale { tensor, .. }
             | Bug::Sign { tensor }
             | Bug::Zero { tensor }
             | Bug::Add { tensor, .. }
-            | Bug::Swap { tensor } => tensor,
+            | Bug::Swap { tensor } => tensor.clone(),
+            Bug::SigmoidDerivative { layer } => format!("W{layer}"),
+            Bug::BiasNotSummed { layer } => format!("b{layer}"),
+        }
+    }
+
+    /// The mistake inside the backward pass this bug stands for, if it is one.
+    pub fn backward_fault(&self) -> Option<BackwardFault> {
+        match *self {
+            Bug::SigmoidDerivative { layer } => Some(BackwardFault::SigmoidDerivative { layer }),
+            Bug::BiasNotSummed { layer } => Some(BackwardFault::BiasNotSummed { layer }),
+            _ => None,
         }
     }
 
     /// Applies the bug to `gradient`; fails if the tensor or index does not exist.
     pub fn apply(&self, gradient: &mut Tensors) -> Result<()> {
         let invalid = |e: gradproof::Error| Error::InvalidBug(format!("{self}: {e}"));
+        if self.backward_fault().is_some() {
+            return Err(Error::InvalidBug(format!(
+                "{self} happens inside the backward pass and cannot be applied to a computed gradient"
+            )));
+        }
         if let Bug::Add {
             tensor,
             index,
@@ -109,7 +139,7 @@ impl Bug {
             gradient.values_mut()[flat] += delta;
             return Ok(());
         }
-        let mut view = gradient.get_mut(self.tensor()).map_err(invalid)?;
+        let mut view = gradient.get_mut(&self.tensor()).map_err(invalid)?;
         match self {
             Bug::Scale { factor, .. } => view.mapv_inplace(|g| g * factor),
             Bug::Sign { .. } => view.mapv_inplace(|g| -g),
@@ -123,7 +153,9 @@ impl Bug {
                     values.swap(hi, lo);
                 }
             }
-            Bug::Add { .. } => unreachable!("handled above"),
+            Bug::Add { .. } | Bug::SigmoidDerivative { .. } | Bug::BiasNotSummed { .. } => {
+                unreachable!("handled above")
+            }
         }
         Ok(())
     }
@@ -136,6 +168,8 @@ impl fmt::Display for Bug {
             Bug::Sign { tensor } => write!(f, "d{tensor}:sign"),
             Bug::Zero { tensor } => write!(f, "d{tensor}:zero"),
             Bug::Swap { tensor } => write!(f, "d{tensor}:swap"),
+            Bug::SigmoidDerivative { layer } => write!(f, "dW{layer}:sigmoid-derivative"),
+            Bug::BiasNotSummed { layer } => write!(f, "db{layer}:unsummed"),
             Bug::Add {
                 tensor,
                 index,
@@ -156,7 +190,7 @@ impl FromStr for Bug {
     fn from_str(spec: &str) -> Result<Self> {
         let invalid = |why: &str| {
             Error::InvalidBug(format!(
-                "'{spec}': {why} (expected e.g. dW2:scale=2, dW1:sign, db3:zero, dW2[1,3]:add=1e-3, dW1:swap or notebook)"
+                "'{spec}': {why} (expected e.g. dW2:scale=2, dW1:sign, db3:zero, dW2[1,3]:add=1e-3, dW1:swap, dW2:sigmoid-derivative, db2:unsummed or notebook)"
             ))
         };
         let (target, kind) = spec
@@ -200,6 +234,14 @@ impl FromStr for Bug {
             ("sign", None, None) => Bug::Sign { tensor },
             ("zero", None, None) => Bug::Zero { tensor },
             ("swap", None, None) => Bug::Swap { tensor },
+            ("sigmoid-derivative", None, None) => Bug::SigmoidDerivative {
+                layer: layer_of(&tensor, 'W')
+                    .ok_or_else(|| invalid("sigmoid-derivative names a weight, as in dW2"))?,
+            },
+            ("unsummed", None, None) => Bug::BiasNotSummed {
+                layer: layer_of(&tensor, 'b')
+                    .ok_or_else(|| invalid("unsummed names a bias, as in db2"))?,
+            },
             ("add", Some(v), Some(index)) => Bug::Add {
                 tensor,
                 index,
@@ -210,13 +252,22 @@ impl FromStr for Bug {
                 return Err(invalid("add needs an element, as in dW2[1,3]:add=1e-3"));
             }
             (_, _, Some(_)) => return Err(invalid("only add takes an element index")),
-            ("sign" | "zero" | "swap", Some(_), _) => {
+            ("sign" | "zero" | "swap" | "sigmoid-derivative" | "unsummed", Some(_), _) => {
                 return Err(invalid("this kind takes no value"));
             }
             _ => return Err(invalid("unknown kind")),
         };
         Ok(bug)
     }
+}
+
+/// The layer number of a tensor named `{prefix}{layer}` (`W2` → 2), if it is one.
+fn layer_of(tensor: &str, prefix: char) -> Option<usize> {
+    tensor
+        .strip_prefix(prefix)?
+        .parse::<usize>()
+        .ok()
+        .filter(|&l| l >= 1)
 }
 
 #[cfg(test)]
@@ -287,5 +338,40 @@ mod tests {
             .apply(&mut g)
             .unwrap_err();
         assert!(err.to_string().contains("[2, 2]"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod structural_tests {
+    use super::*;
+
+    #[test]
+    fn backward_pass_bugs_parse_round_trip_and_refuse_to_be_applied_afterwards() {
+        let bug: Bug = "dW2:sigmoid-derivative".parse().unwrap();
+        assert_eq!(bug, Bug::SigmoidDerivative { layer: 2 });
+        assert_eq!(bug.to_string().parse::<Bug>().unwrap(), bug);
+        let bug: Bug = "db3:unsummed".parse().unwrap();
+        assert_eq!(
+            bug.backward_fault(),
+            Some(BackwardFault::BiasNotSummed { layer: 3 })
+        );
+        assert_eq!(bug.to_string(), "db3:unsummed");
+        for bad in [
+            "db2:sigmoid-derivative",
+            "dW2:unsummed",
+            "dW0:sigmoid-derivative",
+            "db2:unsummed=1",
+        ] {
+            let err = bad.parse::<Bug>().unwrap_err().to_string();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+        let layout = gradproof::Layout::new([gradproof::TensorSpec::new("b3", [1, 1])]).unwrap();
+        let mut g = Tensors::zeros(layout);
+        assert!(
+            bug.apply(&mut g)
+                .unwrap_err()
+                .to_string()
+                .contains("inside the backward pass")
+        );
     }
 }

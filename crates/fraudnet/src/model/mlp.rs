@@ -304,6 +304,20 @@ impl Mlp {
         y: ArrayView2<'_, f64>,
         forward: &Forward,
     ) -> Tensors {
+        self.backward_with_faults(theta, x, y, forward, &[])
+    }
+
+    /// [`Mlp::backward`] with mistakes made on purpose inside it (see [`BackwardFault`]), for
+    /// showing that a gradient check catches them. Faults naming a layer the network does not
+    /// have are ignored; [`MlpProblem::with_bugs`](crate::MlpProblem::with_bugs) refuses them.
+    pub fn backward_with_faults(
+        &self,
+        theta: &[f64],
+        x: ArrayView2<'_, f64>,
+        y: ArrayView2<'_, f64>,
+        forward: &Forward,
+        faults: &[BackwardFault],
+    ) -> Tensors {
         let depth = self.depth();
         let inv_m = 1.0 / x.ncols() as f64;
         let mut gradient = Tensors::zeros(self.layout.clone());
@@ -332,7 +346,11 @@ impl Mlp {
                 forward.activations[l - 2].view()
             };
             let dw = matmul(dz.view(), input.t()) * inv_m;
-            let db = dz.sum_axis(Axis(1)).insert_axis(Axis(1)) * inv_m;
+            let db = if faults.contains(&BackwardFault::BiasNotSummed { layer: l }) {
+                dz.column(0).to_owned().insert_axis(Axis(1)) * inv_m
+            } else {
+                dz.sum_axis(Axis(1)).insert_axis(Axis(1)) * inv_m
+            };
             let values = gradient.values_mut();
             values[self.layout.range(2 * (l - 1))]
                 .copy_from_slice(dw.as_slice().expect("a fresh array is contiguous"));
@@ -341,16 +359,36 @@ impl Mlp {
             if l > 1 {
                 let (w, _) = self.layer(theta, l);
                 let mut da = matmul(w.t(), dz.view());
-                da.zip_mut_with(&forward.activations[l - 2], |d, &a| {
-                    if a <= 0.0 {
-                        *d = 0.0;
-                    }
-                });
+                if faults.contains(&BackwardFault::SigmoidDerivative { layer: l - 1 }) {
+                    da.zip_mut_with(&forward.activations[l - 2], |d, &a| *d *= a * (1.0 - a));
+                } else {
+                    da.zip_mut_with(&forward.activations[l - 2], |d, &a| {
+                        if a <= 0.0 {
+                            *d = 0.0;
+                        }
+                    });
+                }
                 dz = da;
             }
         }
         gradient
     }
+}
+
+/// A mistake made inside the backward pass, where no correction of its output can imitate it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackwardFault {
+    /// Hidden layer `layer`'s ReLU is differentiated as if it were a sigmoid, `a·(1 − a)`
+    /// instead of `[a > 0]`: `dW{layer}`, `db{layer}` and every gradient below are wrong.
+    SigmoidDerivative {
+        /// The hidden layer (1-based).
+        layer: usize,
+    },
+    /// `db{layer}` takes the first example's `dZ` instead of the sum over examples.
+    BiasNotSummed {
+        /// The layer (1-based).
+        layer: usize,
+    },
 }
 
 /// The logistic sigmoid as the notebook writes it, `1 / (1 + e^(−z))`.

@@ -7,4 +7,4 @@ mod linalg;
 mod mlp;
 
 pub use bugs::Bug;
-pub use mlp::{CostForm, Forward, Mlp};
+pub use mlp::{BackwardFault, CostForm, Forward, Mlp};
