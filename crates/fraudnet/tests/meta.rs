@@ -77,6 +77,24 @@ struct Tally {
     seed_2e7: usize,
 }
 
+impl Tally {
+    /// Counts one resolvable bug: caught and `named` right, misattributed, or missed; and whether
+    /// the notebook's procedure (its relative difference `seed_difference`) would flag it.
+    fn record(&mut self, named: bool, failing: &[&str], seed_difference: f64, case: &str) {
+        if named {
+            self.caught += 1;
+        } else if failing.is_empty() {
+            self.missed += 1;
+            eprintln!("missed: {case}");
+        } else {
+            self.wrong_tensor += 1;
+            eprintln!("misattributed: {case}: {failing:?}");
+        }
+        self.seed_1e7 += usize::from(seed_difference >= 1e-7);
+        self.seed_2e7 += usize::from(seed_difference >= 2e-7);
+    }
+}
+
 #[test]
 fn with_the_notebooks_fixed_step_correct_gradients_pass_and_every_bug_is_caught() {
     meta_test("central, fixed 1e-7", &Checker::new());
@@ -295,18 +313,10 @@ fn meta_test(label: &str, checker: &Checker) {
                 }
                 let report = oracle.judge(&buggy).unwrap();
                 let failing = report.failing();
-                if failing == [format!("d{}", spec.name)] {
-                    tally.caught += 1;
-                } else if failing.is_empty() {
-                    tally.missed += 1;
-                    eprintln!("missed: case {seed} ({kind}) {bug}");
-                } else {
-                    tally.wrong_tensor += 1;
-                    eprintln!("misattributed: case {seed} ({kind}) {bug}: {failing:?}");
-                }
-                let d = relative_difference(buggy.values(), oracle.numeric());
-                tally.seed_1e7 += usize::from(d >= 1e-7);
-                tally.seed_2e7 += usize::from(d >= 2e-7);
+                let named = failing == [format!("d{}", spec.name)];
+                let seed_difference = relative_difference(buggy.values(), oracle.numeric());
+                let case = format!("case {seed} ({kind}) {bug}");
+                tally.record(named, &failing, seed_difference, &case);
             }
         }
 
@@ -346,18 +356,9 @@ fn meta_test(label: &str, checker: &Checker) {
                         && failing.iter().all(at_or_below)
                 }
             };
-            if named {
-                tally.caught += 1;
-            } else if failing.is_empty() {
-                tally.missed += 1;
-                eprintln!("missed: case {seed} ({kind}) {bug}");
-            } else {
-                tally.wrong_tensor += 1;
-                eprintln!("misattributed: case {seed} ({kind}) {bug}: {failing:?}");
-            }
-            let d = relative_difference(buggy.values(), oracle.numeric());
-            tally.seed_1e7 += usize::from(d >= 1e-7);
-            tally.seed_2e7 += usize::from(d >= 2e-7);
+            let seed_difference = relative_difference(buggy.values(), oracle.numeric());
+            let case = format!("case {seed} ({kind}) {bug}");
+            tally.record(named, &failing, seed_difference, &case);
         }
     }
     eprintln!("[{label}] cases: {kinds:?}, coordinates classified as kinks: {kink_coordinates}");
