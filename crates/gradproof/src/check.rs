@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::layout::{Layout, Tensors};
 use crate::method::{Method, StepRule};
 use crate::mode::{Mode, SplitMix64};
-use crate::noise::{NoiseEstimate, estimate_noise};
+use crate::noise::{NoiseEstimate, NoiseStatus, estimate_noise};
 use crate::problem::Problem;
 use crate::report::{Report, TensorReport, Worst};
 
@@ -215,32 +215,9 @@ impl Checker {
     pub fn oracle<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Oracle> {
         let start = Instant::now();
         let layout = problem.layout();
-        expect_parameters(layout, theta)?;
-        let (cost, signature) = problem.cost_with_signature(theta)?;
-        let cost = finite_cost(cost, || "at the unperturbed parameters".to_string())?;
-        let measure_noise = || {
-            estimate_noise(
-                |point| {
-                    finite_cost(problem.cost(point)?, || {
-                        "near the parameters (while measuring its noise)".to_string()
-                    })
-                },
-                theta,
-                cost,
-            )
-        };
-        let mut base = Base {
-            cost,
-            signature,
-            sigma: 0.0,
-        };
-        // The adaptive rule needs the noise to pick its steps; the others measure it after, so
-        // that a cost failing at a perturbed coordinate is reported at that coordinate.
+        let (base, noise) = base(problem, theta, true)?;
+        let cost = base.cost;
         let coordinates = self.coordinates(layout);
-        // The noise first: the adaptive rule picks its steps from it, and the generic kink test
-        // measures one-sided slopes against it.
-        let noise = measure_noise()?;
-        base.sigma = noise.sigma;
         let derivatives = self.derivatives_from(problem, theta, base, &coordinates)?;
         let n = layout.len();
         let (mut numeric, mut bound) = (vec![0.0; n], vec![0.0; n]);
@@ -291,15 +268,7 @@ impl Checker {
         problem: &P,
         theta: &[f64],
     ) -> Result<Vec<Derivative>> {
-        expect_parameters(problem.layout(), theta)?;
-        let (cost, signature) = problem.cost_with_signature(theta)?;
-        let cost = finite_cost(cost, || "at the unperturbed parameters".to_string())?;
-        let sigma = estimate_noise(|p| problem.cost(p), theta, cost)?.sigma;
-        let base = Base {
-            cost,
-            signature,
-            sigma,
-        };
+        let (base, _) = base(problem, theta, false)?;
         let all: Vec<usize> = (0..theta.len()).collect();
         self.derivatives_from(problem, theta, base, &all)
     }
@@ -327,8 +296,12 @@ impl Checker {
         base: Base,
         coordinates: &[usize],
     ) -> Result<Vec<Derivative>> {
+        // Enough coordinates per task to amortise rayon's bookkeeping on cheap costs; the numbers
+        // do not depend on it (each coordinate is computed on its own).
+        let per_task = (MIN_TASK_SECONDS / (4.0 * base.seconds_per_evaluation)).ceil();
         let results: Vec<Result<Derivative>> = coordinates
             .par_iter()
+            .with_min_len(per_task.clamp(1.0, 1e6) as usize)
             .map_init(
                 || theta.to_vec(),
                 |point, &i| {
@@ -438,6 +411,53 @@ pub(crate) struct Base {
     pub(crate) cost: f64,
     pub(crate) signature: Option<u64>,
     pub(crate) sigma: f64,
+    /// Wall time of one cost evaluation, as the noise probe saw it.
+    pub(crate) seconds_per_evaluation: f64,
+}
+
+/// Work worth one parallel task: below it, rayon's bookkeeping costs more than it saves.
+const MIN_TASK_SECONDS: f64 = 200e-6;
+
+/// Checks `theta`, evaluates `J(θ)` with its signature and measures the cost's noise: what every
+/// check needs before it differences anything (the adaptive rule picks its steps from the noise,
+/// the generic kink test compares one-sided slopes with it). A check fails on a cost that is not
+/// finite near θ; [`Checker::numeric_gradient`], which only differences along coordinates, falls
+/// back to the cost's own rounding as its noise (`strict = false`).
+pub(crate) fn base<P: Problem + ?Sized>(
+    problem: &P,
+    theta: &[f64],
+    strict: bool,
+) -> Result<(Base, NoiseEstimate)> {
+    expect_parameters(problem.layout(), theta)?;
+    let (cost, signature) = problem.cost_with_signature(theta)?;
+    let cost = finite_cost(cost, || "at the unperturbed parameters".to_string())?;
+    let start = Instant::now();
+    let measured = estimate_noise(
+        |point| {
+            finite_cost(problem.cost(point)?, || {
+                "near the parameters (while measuring its noise)".to_string()
+            })
+        },
+        theta,
+        cost,
+    );
+    let noise = match measured {
+        Ok(noise) => noise,
+        Err(error) if strict => return Err(error),
+        Err(_) => NoiseEstimate {
+            sigma: f64::EPSILON / 2.0 * cost.abs(),
+            status: NoiseStatus::Unsettled,
+            evaluations: 0,
+        },
+    };
+    let seconds_per_evaluation = start.elapsed().as_secs_f64() / noise.evaluations.max(1) as f64;
+    let base = Base {
+        cost,
+        signature,
+        sigma: noise.sigma,
+        seconds_per_evaluation,
+    };
+    Ok((base, noise))
 }
 
 /// The state of differencing along one line `t ↦ θ + t·d`, with `d` given as

@@ -14,12 +14,11 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::check::{Base, Checker, Line, NOISE_SAFETY_FACTOR, finite_cost};
+use crate::check::{Base, Checker, Line, NOISE_SAFETY_FACTOR};
 use crate::difference::quotient;
 use crate::error::Result;
 use crate::layout::Tensors;
 use crate::mode::SplitMix64;
-use crate::noise::estimate_noise;
 use crate::problem::Problem;
 use crate::report::{Report, TensorReport, Worst};
 
@@ -215,17 +214,8 @@ pub(crate) fn check<P: Problem + ?Sized>(
 ) -> Result<Report> {
     let start = Instant::now();
     let layout = problem.layout();
-    let (cost, signature) = problem.cost_with_signature(theta)?;
-    let cost = finite_cost(cost, || "at the unperturbed parameters".to_string())?;
-    let noise = estimate_noise(
-        |point| {
-            finite_cost(problem.cost(point)?, || {
-                "near the parameters (while measuring its noise)".to_string()
-            })
-        },
-        theta,
-        cost,
-    )?;
+    let (base, noise) = crate::check::base(problem, theta, true)?;
+    let cost = base.cost;
     let mut rng = SplitMix64::new(checker.seed, u64::MAX);
     let weights = (0..layout.len())
         .map(|_| rng.sign() * (0.5 + rng.unit()))
@@ -236,11 +226,7 @@ pub(crate) fn check<P: Problem + ?Sized>(
         theta,
         gradient: analytic.values(),
         weights,
-        base: Base {
-            cost,
-            signature,
-            sigma: noise.sigma,
-        },
+        base,
     };
     let everything: Vec<usize> = (0..layout.len()).collect();
     let whole = context.probe(&everything)?;
