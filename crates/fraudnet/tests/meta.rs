@@ -166,6 +166,38 @@ fn resolvable(oracle: &Oracle, correct: &[f64], buggy: &[f64], range: Range<usiz
         .any(|(((b, g), bound), kink)| !kink && (b - g).abs() > 100.0 * bound)
 }
 
+/// Every bug of the catalogue, for every tensor, that is resolvable: `(kind, tensor position,
+/// bug, the gradient with the bug)`. The others are counted as skipped in `tallies`.
+fn resolvable_bugs(
+    oracle: &Oracle,
+    correct: &Tensors,
+    m: f64,
+    rng: &mut NumpyRng,
+    tallies: &mut std::collections::BTreeMap<&'static str, Tally>,
+) -> Vec<(&'static str, usize, Bug, Tensors)> {
+    let layout = correct.layout();
+    let mut bugs = Vec::new();
+    for (k, spec) in layout.tensors().iter().enumerate() {
+        let range = layout.range(k);
+        let g = &correct.values()[range.clone()];
+        let target = target(oracle, correct.values(), range.clone());
+        for (name, bug) in catalogue(&spec.name, layout, correct.values(), target, m, rng) {
+            let Some(bug) = bug else {
+                tallies.entry(name).or_default().skipped += 1;
+                continue;
+            };
+            let mut buggy = correct.clone();
+            bug.apply(&mut buggy).unwrap();
+            if resolvable(oracle, g, &buggy.values()[range.clone()], range.clone()) {
+                bugs.push((name, k, bug, buggy));
+            } else {
+                tallies.entry(name).or_default().skipped += 1;
+            }
+        }
+    }
+    bugs
+}
+
 /// The element a single-element bug hits: the largest |g| of the tensor away from kinks.
 fn target(oracle: &Oracle, gradient: &[f64], range: Range<usize>) -> Option<usize> {
     range
@@ -180,7 +212,7 @@ fn directional_mode_passes_correct_gradients_and_localises_every_bug() {
     const DIRECTIONAL_CASES: u32 = 80;
     let exhaustive = Checker::new();
     let mut false_alarms = Vec::new();
-    let mut tallies: std::collections::BTreeMap<&str, Tally> = Default::default();
+    let mut tallies: std::collections::BTreeMap<&'static str, Tally> = Default::default();
     let (mut localised, mut single_element_bugs) = (0, 0);
     // Cost evaluations of the correct gradient's check, by kind of case: (directional, exhaustive).
     let mut evaluations = std::collections::BTreeMap::<&str, (usize, usize)>::new();
@@ -206,44 +238,28 @@ fn directional_mode_passes_correct_gradients_and_localises_every_bug() {
         }
         let m = problem.x().ncols() as f64;
         let mut rng = NumpyRng::new(seed ^ 0xB06);
-        let layout = correct.layout().clone();
-        for (k, spec) in layout.tensors().iter().enumerate() {
-            let range = layout.range(k);
-            let g = &correct.values()[range.clone()];
-            let target = target(&oracle, correct.values(), range.clone());
-            for (name, bug) in catalogue(&spec.name, &layout, correct.values(), target, m, &mut rng)
-            {
-                let tally = tallies.entry(name).or_default();
-                let Some(bug) = bug else {
-                    tally.skipped += 1;
-                    continue;
-                };
-                let mut buggy = correct.clone();
-                bug.apply(&mut buggy).unwrap();
-                if !resolvable(&oracle, g, &buggy.values()[range.clone()], range.clone()) {
-                    tally.skipped += 1;
-                    continue;
-                }
-                let buggy_problem = problem.clone().with_bugs(vec![bug.clone()]).unwrap();
-                let report = directional.check(&buggy_problem, theta.values()).unwrap();
-                let failing = report.failing();
-                if failing == [format!("d{}", spec.name)] {
-                    tally.caught += 1;
-                } else if failing.is_empty() {
-                    tally.missed += 1;
-                    eprintln!("directional missed: case {seed} ({kind}) {bug}");
+        for (name, k, bug, _) in resolvable_bugs(&oracle, &correct, m, &mut rng, &mut tallies) {
+            let spec = &correct.layout().tensors()[k];
+            let tally = tallies.entry(name).or_default();
+            let buggy_problem = problem.clone().with_bugs(vec![bug.clone()]).unwrap();
+            let report = directional.check(&buggy_problem, theta.values()).unwrap();
+            let failing = report.failing();
+            if failing == [format!("d{}", spec.name)] {
+                tally.caught += 1;
+            } else if failing.is_empty() {
+                tally.missed += 1;
+                eprintln!("directional missed: case {seed} ({kind}) {bug}");
+            } else {
+                tally.wrong_tensor += 1;
+                eprintln!("directional misattributed: case {seed} ({kind}) {bug}: {failing:?}");
+            }
+            if let Bug::Add { index, .. } = &bug {
+                single_element_bugs += 1;
+                let named = report.tensors[k].worst().map(|w| &w.index);
+                if named == Some(index) {
+                    localised += 1;
                 } else {
-                    tally.wrong_tensor += 1;
-                    eprintln!("directional misattributed: case {seed} ({kind}) {bug}: {failing:?}");
-                }
-                if let Bug::Add { index, .. } = &bug {
-                    single_element_bugs += 1;
-                    let named = report.tensors[k].worst().map(|w| &w.index);
-                    if named == Some(index) {
-                        localised += 1;
-                    } else {
-                        eprintln!("directional: case {seed} ({kind}) {bug} localised at {named:?}");
-                    }
+                    eprintln!("directional: case {seed} ({kind}) {bug} localised at {named:?}");
                 }
             }
         }
@@ -271,7 +287,7 @@ fn directional_mode_passes_correct_gradients_and_localises_every_bug() {
 fn meta_test(label: &str, checker: &Checker) {
     let mut false_alarms = Vec::new();
     let mut seed_rejects_correct = (0, 0);
-    let mut tallies: std::collections::BTreeMap<&str, Tally> = Default::default();
+    let mut tallies: std::collections::BTreeMap<&'static str, Tally> = Default::default();
     let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
     let mut kink_coordinates = 0;
     for seed in 0..CASES {
@@ -294,30 +310,15 @@ fn meta_test(label: &str, checker: &Checker) {
         let m = problem.x().ncols() as f64;
         let mut rng = NumpyRng::new(seed ^ 0xB06);
         let layout = correct.layout().clone();
-        for (k, spec) in layout.tensors().iter().enumerate() {
-            let range = layout.range(k);
-            let g = &correct.values()[range.clone()];
-            let target = target(&oracle, correct.values(), range.clone());
-            let bugs = catalogue(&spec.name, &layout, correct.values(), target, m, &mut rng);
-            for (name, bug) in bugs {
-                let tally = tallies.entry(name).or_default();
-                let Some(bug) = bug else {
-                    tally.skipped += 1;
-                    continue;
-                };
-                let mut buggy = correct.clone();
-                bug.apply(&mut buggy).unwrap();
-                if !resolvable(&oracle, g, &buggy.values()[range.clone()], range.clone()) {
-                    tally.skipped += 1;
-                    continue;
-                }
-                let report = oracle.judge(&buggy).unwrap();
-                let failing = report.failing();
-                let named = failing == [format!("d{}", spec.name)];
-                let seed_difference = relative_difference(buggy.values(), oracle.numeric());
-                let case = format!("case {seed} ({kind}) {bug}");
-                tally.record(named, &failing, seed_difference, &case);
-            }
+        for (name, k, bug, buggy) in resolvable_bugs(&oracle, &correct, m, &mut rng, &mut tallies) {
+            let spec = &layout.tensors()[k];
+            let tally = tallies.entry(name).or_default();
+            let report = oracle.judge(&buggy).unwrap();
+            let failing = report.failing();
+            let named = failing == [format!("d{}", spec.name)];
+            let seed_difference = relative_difference(buggy.values(), oracle.numeric());
+            let case = format!("case {seed} ({kind}) {bug}");
+            tally.record(named, &failing, seed_difference, &case);
         }
 
         // Mistakes inside the backward pass: a ReLU differentiated as a sigmoid spoils its

@@ -656,8 +656,10 @@ impl Oracle {
 
     /// Judges an analytic gradient against the oracle.
     ///
-    /// Coordinate `i` *agrees* when `|gᵢ − ĝᵢ| ≤ NOISE_SAFETY_FACTOR · bᵢ`; a tensor passes when
-    /// every coordinate agrees and its relative difference is within its error threshold.
+    /// Coordinate `i` *agrees* when `|gᵢ − ĝᵢ| ≤ NOISE_SAFETY_FACTOR · bᵢ` (or, with a
+    /// [`Checker::tolerance`], when `|gᵢ − ĝᵢ| ≤ atol + rtol·|ĝᵢ|`); a tensor passes when every
+    /// coordinate agrees and, without a tolerance, its relative difference is within its error
+    /// threshold.
     pub fn judge(&self, analytic: &Tensors) -> Result<Report> {
         let start = Instant::now();
         let layout = &self.layout;
