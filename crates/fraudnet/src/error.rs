@@ -26,6 +26,40 @@ pub enum Error {
     /// A bug injection that names a tensor the model does not have, or is otherwise invalid.
     #[error("invalid bug: {0}")]
     InvalidBug(String),
+    /// A bad row or value in a data file, with where it is (1-based line and column; column 0
+    /// when the fault is the row as a whole) and what is wrong.
+    #[error("{file}:{line}:{column}: {message}")]
+    Data {
+        /// The file's path as given.
+        file: String,
+        /// 1-based line number.
+        line: u64,
+        /// 1-based column (field) number, 0 for the whole row.
+        column: u64,
+        /// What is wrong, naming the field and the value found.
+        message: String,
+    },
+    /// A file that cannot be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file's path.
+        path: String,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A model file that is truncated, corrupt, tampered with, of an unknown format version, or
+    /// made for other data than it is used on.
+    #[error("model file {path}: {reason}")]
+    ModelFile {
+        /// The file's path.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A setting out of its allowed range, with the range.
+    #[error("invalid setting: {0}")]
+    InvalidSetting(String),
     /// An error of the gradient-checking engine.
     #[error(transparent)]
     Engine(#[from] gradproof::Error),
