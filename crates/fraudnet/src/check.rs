@@ -1,11 +1,12 @@
 //! The single coupling point between the model and the gradient-checking engine: an MLP on a
-//! fixed data set, with optional injected bugs, is a [`gradproof::Problem`].
+//! fixed data set, with an optional frozen dropout mask and optional injected bugs, is a
+//! [`gradproof::Problem`].
 
 use gradproof::{Layout, Problem, Tensors};
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
-use crate::model::{BackwardFault, Bug, Mlp};
+use crate::model::{BackwardFault, Bug, DropoutMask, Mlp};
 use crate::numpy_rng::NumpyRng;
 
 /// An MLP's cost on fixed data `(X, Y)`, as a function of its parameters, with a hand-written
@@ -25,6 +26,7 @@ pub struct MlpProblem {
     mlp: Mlp,
     x: Array2<f64>,
     y: Array2<f64>,
+    mask: Option<DropoutMask>,
     bugs: Vec<Bug>,
 }
 
@@ -38,8 +40,40 @@ impl MlpProblem {
             mlp,
             x,
             y,
+            mask: None,
             bugs: Vec::new(),
         })
+    }
+
+    /// The same problem seen through inverted dropout at `rate` on every hidden layer, with one
+    /// mask drawn from `seed` and frozen: every cost evaluation and the backward pass use it, so
+    /// the cost is a deterministic function of `θ` and its gradient can be checked.
+    ///
+    /// ```
+    /// use fraudnet::MlpProblem;
+    /// use gradproof::Checker;
+    /// let (problem, theta) = MlpProblem::random(&[6, 8, 4, 1], 16, 5)?;
+    /// let problem = problem.with_dropout(0.3, 11)?;
+    /// assert!(Checker::new().check(&problem, theta.values())?.passed());
+    /// # Ok::<(), fraudnet::Error>(())
+    /// ```
+    pub fn with_dropout(self, rate: f64, seed: u32) -> Result<Self> {
+        let mask = DropoutMask::sample(&self.mlp, self.x.ncols(), rate, &mut NumpyRng::new(seed))?;
+        self.with_mask(mask)
+    }
+
+    /// The same problem seen through a given dropout mask (frozen).
+    pub fn with_mask(mut self, mask: DropoutMask) -> Result<Self> {
+        let theta = vec![0.0; self.mlp.layout().len()];
+        self.mlp
+            .cost_masked(&theta, self.x.view(), self.y.view(), Some(&mask))?;
+        self.mask = Some(mask);
+        Ok(self)
+    }
+
+    /// The frozen dropout mask, if any.
+    pub fn mask(&self) -> Option<&DropoutMask> {
+        self.mask.as_ref()
     }
 
     /// The same problem, with `bugs` injected into its gradient (or its backward pass).
@@ -54,6 +88,19 @@ impl MlpProblem {
                     return Err(Error::InvalidBug(format!(
                         "{bug}: layer {layer} is not a hidden layer (this network has hidden layers 1 to {})",
                         depth - 1
+                    )));
+                }
+                Some(BackwardFault::DropoutUnmasked { layer }) if !(1..depth).contains(&layer) => {
+                    return Err(Error::InvalidBug(format!(
+                        "{bug}: layer {layer} is not a hidden layer (this network has hidden layers 1 to {})",
+                        depth - 1
+                    )));
+                }
+                Some(BackwardFault::DropoutUnmasked { .. })
+                    if self.mask.as_ref().is_none_or(|m| m.rate() == 0.0) =>
+                {
+                    return Err(Error::InvalidBug(format!(
+                        "{bug}: the problem has no dropout, so there is no mask to forget (set a dropout rate first)"
                     )));
                 }
                 Some(BackwardFault::BiasNotSummed { layer }) if !(1..=depth).contains(&layer) => {
@@ -131,28 +178,30 @@ impl Problem for MlpProblem {
 
     fn cost(&self, theta: &[f64]) -> gradproof::Result<f64> {
         self.mlp
-            .cost(theta, self.x.view(), self.y.view())
+            .cost_masked(theta, self.x.view(), self.y.view(), self.mask.as_ref())
             .map_err(engine_error)
     }
 
     fn cost_with_signature(&self, theta: &[f64]) -> gradproof::Result<(f64, Option<u64>)> {
         let (cost, signature) = self
             .mlp
-            .cost_with_signature(theta, self.x.view(), self.y.view())
+            .cost_with_signature_masked(theta, self.x.view(), self.y.view(), self.mask.as_ref())
             .map_err(engine_error)?;
-        Ok((cost, Some(signature)))
+        // Smooth activations have no kinks to sign.
+        Ok((cost, self.mlp.activation().is_kinked().then_some(signature)))
     }
 
     fn gradient(&self, theta: &[f64]) -> gradproof::Result<Tensors> {
         let faults: Vec<BackwardFault> = self.bugs.iter().filter_map(Bug::backward_fault).collect();
         let (x, y) = (self.x.view(), self.y.view());
-        let mut gradient = if faults.is_empty() {
-            self.mlp.gradient(theta, x, y).map_err(engine_error)?
-        } else {
-            let forward = self.mlp.forward(theta, x).map_err(engine_error)?;
-            self.mlp
-                .backward_with_faults(theta, x, y, &forward, &faults)
-        };
+        let mask = self.mask.as_ref();
+        let forward = self
+            .mlp
+            .forward_masked(theta, x, mask)
+            .map_err(engine_error)?;
+        let mut gradient = self
+            .mlp
+            .backward_with_faults(theta, x, y, &forward, mask, &faults);
         for bug in self.bugs.iter().filter(|b| b.backward_fault().is_none()) {
             bug.apply(&mut gradient).map_err(engine_error)?;
         }

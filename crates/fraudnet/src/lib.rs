@@ -18,8 +18,9 @@ mod error;
 pub mod model;
 pub mod notebook;
 mod numpy_rng;
+pub mod optim;
 
 pub use check::MlpProblem;
 pub use error::{Error, Result};
-pub use model::{BackwardFault, Bug, CostForm, Forward, Mlp};
+pub use model::{Activation, BackwardFault, Bug, CostForm, DropoutMask, Forward, Mlp};
 pub use numpy_rng::NumpyRng;

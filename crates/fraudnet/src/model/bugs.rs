@@ -3,7 +3,8 @@
 //! with two of these (`dW2 × 2`, `db1 × 4`). Specs read like `dW2:scale=2`, `dW1:sign`,
 //! `db3:zero`, `dW2[1,3]:add=1e-3`, `dW1:swap`, `notebook`, or — mistakes inside the backward
 //! pass — `dW2:sigmoid-derivative` (hidden layer 2's ReLU differentiated as a sigmoid) and
-//! `db2:unsummed` (the bias gradient taken from the first example instead of the sum).
+//! `db2:unsummed` (the bias gradient taken from the first example instead of the sum) and
+//! `dW1:dropout-unmasked` (hidden layer 1's dropout mask forgotten in the backward pass).
 
 use std::fmt;
 use std::str::FromStr;
@@ -58,6 +59,11 @@ pub enum Bug {
         /// The layer (1-based).
         layer: usize,
     },
+    /// Inside the backward pass: hidden layer `layer`'s dropout mask not applied.
+    DropoutUnmasked {
+        /// The hidden layer (1-based).
+        layer: usize,
+    },
 }
 
 impl Bug {
@@ -104,7 +110,9 @@ impl Bug {
             | Bug::Zero { tensor }
             | Bug::Add { tensor, .. }
             | Bug::Swap { tensor } => tensor.clone(),
-            Bug::SigmoidDerivative { layer } => format!("W{layer}"),
+            Bug::SigmoidDerivative { layer } | Bug::DropoutUnmasked { layer } => {
+                format!("W{layer}")
+            }
             Bug::BiasNotSummed { layer } => format!("b{layer}"),
         }
     }
@@ -114,6 +122,7 @@ impl Bug {
         match *self {
             Bug::SigmoidDerivative { layer } => Some(BackwardFault::SigmoidDerivative { layer }),
             Bug::BiasNotSummed { layer } => Some(BackwardFault::BiasNotSummed { layer }),
+            Bug::DropoutUnmasked { layer } => Some(BackwardFault::DropoutUnmasked { layer }),
             _ => None,
         }
     }
@@ -153,7 +162,10 @@ impl Bug {
                     values.swap(hi, lo);
                 }
             }
-            Bug::Add { .. } | Bug::SigmoidDerivative { .. } | Bug::BiasNotSummed { .. } => {
+            Bug::Add { .. }
+            | Bug::SigmoidDerivative { .. }
+            | Bug::BiasNotSummed { .. }
+            | Bug::DropoutUnmasked { .. } => {
                 unreachable!("handled above")
             }
         }
@@ -170,6 +182,7 @@ impl fmt::Display for Bug {
             Bug::Swap { tensor } => write!(f, "d{tensor}:swap"),
             Bug::SigmoidDerivative { layer } => write!(f, "dW{layer}:sigmoid-derivative"),
             Bug::BiasNotSummed { layer } => write!(f, "db{layer}:unsummed"),
+            Bug::DropoutUnmasked { layer } => write!(f, "dW{layer}:dropout-unmasked"),
             Bug::Add {
                 tensor,
                 index,
@@ -190,7 +203,7 @@ impl FromStr for Bug {
     fn from_str(spec: &str) -> Result<Self> {
         let invalid = |why: &str| {
             Error::InvalidBug(format!(
-                "'{spec}': {why} (expected e.g. dW2:scale=2, dW1:sign, db3:zero, dW2[1,3]:add=1e-3, dW1:swap, dW2:sigmoid-derivative, db2:unsummed or notebook)"
+                "'{spec}': {why} (expected e.g. dW2:scale=2, dW1:sign, db3:zero, dW2[1,3]:add=1e-3, dW1:swap, dW2:sigmoid-derivative, db2:unsummed, dW1:dropout-unmasked or notebook)"
             ))
         };
         let (target, kind) = spec
@@ -238,6 +251,10 @@ impl FromStr for Bug {
                 layer: layer_of(&tensor, 'W')
                     .ok_or_else(|| invalid("sigmoid-derivative names a weight, as in dW2"))?,
             },
+            ("dropout-unmasked", None, None) => Bug::DropoutUnmasked {
+                layer: layer_of(&tensor, 'W')
+                    .ok_or_else(|| invalid("dropout-unmasked names a weight, as in dW1"))?,
+            },
             ("unsummed", None, None) => Bug::BiasNotSummed {
                 layer: layer_of(&tensor, 'b')
                     .ok_or_else(|| invalid("unsummed names a bias, as in db2"))?,
@@ -252,7 +269,11 @@ impl FromStr for Bug {
                 return Err(invalid("add needs an element, as in dW2[1,3]:add=1e-3"));
             }
             (_, _, Some(_)) => return Err(invalid("only add takes an element index")),
-            ("sign" | "zero" | "swap" | "sigmoid-derivative" | "unsummed", Some(_), _) => {
+            (
+                "sign" | "zero" | "swap" | "sigmoid-derivative" | "unsummed" | "dropout-unmasked",
+                Some(_),
+                _,
+            ) => {
                 return Err(invalid("this kind takes no value"));
             }
             _ => return Err(invalid("unknown kind")),

@@ -2,9 +2,11 @@
 //! can inject into its gradient on purpose. Knows the gradient-checking engine only through its
 //! layout type; knows nothing of files or command lines.
 
+mod activation;
 mod bugs;
 mod linalg;
 mod mlp;
 
+pub use activation::{Activation, DropoutMask, LEAKY_SLOPE};
 pub use bugs::Bug;
 pub use mlp::{BackwardFault, CostForm, Forward, Mlp};
