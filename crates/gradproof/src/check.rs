@@ -204,7 +204,11 @@ impl Checker {
         if let Mode::Directional { top } = self.mode {
             return crate::directional::check(self, problem, theta, analytic, top);
         }
-        self.oracle(problem, theta)?.judge(analytic)
+        // Knowing the analytic gradient, a coordinate that agrees within its roundoff bound needs
+        // no truncation estimate (it can only widen the bound): half the evaluations of a
+        // correct gradient. A user's tolerance replaces the bounds, so it gets the full oracle.
+        let hints = self.tolerance.is_none().then_some(analytic.values());
+        self.oracle_with(problem, theta, hints)?.judge(analytic)
     }
 
     /// Computes the finite-difference oracle at `theta` once: the numeric gradient, the cost's
@@ -213,12 +217,23 @@ impl Checker {
     /// directional checker is exhaustive). [`Oracle::judge`] then checks any number
     /// of analytic gradients against it without evaluating the cost again.
     pub fn oracle<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Oracle> {
+        self.oracle_with(problem, theta, None)
+    }
+
+    /// [`Checker::oracle`], skipping the truncation estimate of coordinates that already agree
+    /// with `hints` (the analytic gradient) within their roundoff bound.
+    fn oracle_with<P: Problem + ?Sized>(
+        &self,
+        problem: &P,
+        theta: &[f64],
+        hints: Option<&[f64]>,
+    ) -> Result<Oracle> {
         let start = Instant::now();
         let layout = problem.layout();
         let (base, noise) = base(problem, theta, true)?;
         let cost = base.cost;
         let coordinates = self.coordinates(layout);
-        let derivatives = self.derivatives_from(problem, theta, base, &coordinates)?;
+        let derivatives = self.derivatives_from(problem, theta, base, &coordinates, hints)?;
         let n = layout.len();
         let (mut numeric, mut bound) = (vec![0.0; n], vec![0.0; n]);
         let (mut checked, mut kink) = (vec![false; n], vec![false; n]);
@@ -270,7 +285,7 @@ impl Checker {
     ) -> Result<Vec<Derivative>> {
         let (base, _) = base(problem, theta, false)?;
         let all: Vec<usize> = (0..theta.len()).collect();
-        self.derivatives_from(problem, theta, base, &all)
+        self.derivatives_from(problem, theta, base, &all, None)
     }
 
     /// The coordinates the mode checks, in layout order.
@@ -295,6 +310,7 @@ impl Checker {
         theta: &[f64],
         base: Base,
         coordinates: &[usize],
+        hints: Option<&[f64]>,
     ) -> Result<Vec<Derivative>> {
         // Enough coordinates per task to amortise rayon's bookkeeping on cheap costs; the numbers
         // do not depend on it (each coordinate is computed on its own).
@@ -312,7 +328,7 @@ impl Checker {
                         base,
                         evaluations: 0,
                     };
-                    self.derivative(&mut line)
+                    self.derivative(&mut line, hints.map(|h| h[i]))
                 },
             )
             .collect();
@@ -335,10 +351,13 @@ impl Checker {
     }
 
     /// The derivative along one line (a coordinate, or a direction): pick the step,
-    /// difference, and shrink the step while a kink is crossed.
+    /// difference, and shrink the step while a kink is crossed. With the analytic value as a
+    /// `hint`, a difference that agrees with it within its roundoff bound is taken as it is,
+    /// without a truncation estimate.
     pub(crate) fn derivative<P: Problem + ?Sized>(
         &self,
         c: &mut Line<'_, P>,
+        hint: Option<f64>,
     ) -> Result<Derivative> {
         let theta_i = c.scale();
         // On a single coordinate, round the step so that θᵢ + h is exactly θᵢ + h.
@@ -350,8 +369,22 @@ impl Checker {
             StepRule::Adaptive => exact(self.adaptive_step(c)?),
         };
         let mut tries = 0;
+        let sigma = c.base.sigma;
         loop {
-            let (value, truncation, crossed) = c.difference(self.method, step)?;
+            let settled = |value: f64| {
+                hint.is_some_and(|g| {
+                    let roundoff = Derivative {
+                        value,
+                        step,
+                        truncation: 0.0,
+                        kink: false,
+                        evaluations: 0,
+                    };
+                    let bound = self.error_bound(&roundoff, sigma, theta_i, value.abs());
+                    (g - value).abs() <= NOISE_SAFETY_FACTOR * bound
+                })
+            };
+            let (value, truncation, crossed) = c.difference(self.method, step, &settled)?;
             tries += 1;
             if !crossed || tries > KINK_RETRIES {
                 return Ok(Derivative {
@@ -374,7 +407,7 @@ impl Checker {
     /// or shows no truncation at all.
     fn adaptive_step<P: Problem + ?Sized>(&self, c: &mut Line<'_, P>) -> Result<f64> {
         let pilot = self.step.step(self.method, c.scale());
-        let (_, truncation, crossed) = c.difference(self.method, pilot)?;
+        let (_, truncation, crossed) = c.difference(self.method, pilot, &|_| false)?;
         let p = f64::from(self.method.order());
         if crossed || truncation == 0.0 || c.base.sigma == 0.0 {
             return Ok(pilot);
@@ -519,11 +552,21 @@ impl<P: Problem + ?Sized> Line<'_, P> {
 
     /// The method's derivative at step `h`, its truncation estimate (the method's own, or from
     /// repeating the difference at `2h`), and whether the points used lie on different pieces
-    /// of the cost.
-    fn difference(&mut self, method: Method, h: f64) -> Result<(f64, f64, bool)> {
+    /// of the cost. When `settled(value)` says the value needs no error estimate, and its points
+    /// lie on one piece, the truncation estimate is skipped (reported as 0).
+    fn difference(
+        &mut self,
+        method: Method,
+        h: f64,
+        settled: &dyn Fn(f64) -> bool,
+    ) -> Result<(f64, f64, bool)> {
         let stencil = method.stencil();
         let mut samples: Vec<(f64, f64, Option<u64>)> = Vec::new();
-        let mut combine = |this: &mut Self, stencil: &[(f64, f64)], scale: f64| -> Result<f64> {
+        let combine = |this: &mut Self,
+                       samples: &mut Vec<(f64, f64, Option<u64>)>,
+                       stencil: &[(f64, f64)],
+                       scale: f64|
+         -> Result<f64> {
             let mut sum = 0.0;
             for &(offset, weight) in stencil {
                 let at = offset * scale;
@@ -539,11 +582,19 @@ impl<P: Problem + ?Sized> Line<'_, P> {
             }
             Ok(sum / (scale * h))
         };
-        let value = combine(self, &stencil, 1.0)?;
+        let value = combine(self, &mut samples, &stencil, 1.0)?;
+        let one_piece = {
+            let mut pieces = samples.iter().map(|(_, _, s)| *s);
+            let first = pieces.next().flatten();
+            pieces.all(|s| s == first)
+        };
+        if one_piece && settled(value) {
+            return Ok((value, 0.0, false));
+        }
         let truncation = match method.error_stencil() {
-            Some(error) => combine(self, &error, 1.0)?.abs(),
+            Some(error) => combine(self, &mut samples, &error, 1.0)?.abs(),
             None => {
-                let wide = combine(self, &stencil, 2.0)?;
+                let wide = combine(self, &mut samples, &stencil, 2.0)?;
                 (wide - value).abs() / (2f64.powi(method.order()) - 1.0)
             }
         };

@@ -76,7 +76,7 @@ impl<P: Problem + ?Sized> Context<'_, P> {
             base: self.base,
             evaluations: 0,
         };
-        let d = self.checker.derivative(&mut line)?;
+        let d = self.checker.derivative(&mut line, None)?;
         let analytic: f64 = group
             .iter()
             .map(|&i| self.gradient[i] * self.weights[i])
