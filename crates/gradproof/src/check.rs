@@ -315,22 +315,26 @@ impl Checker {
         // Enough coordinates per task to amortise rayon's bookkeeping on cheap costs; the numbers
         // do not depend on it (each coordinate is computed on its own).
         let per_task = (MIN_TASK_SECONDS / (4.0 * base.seconds_per_evaluation)).ceil();
+        let per_task = per_task.clamp(1.0, 1e6) as usize;
+        let one = |point: &mut Vec<f64>, &i: &usize| {
+            let mut line = Line {
+                problem,
+                point,
+                direction: vec![(i, 1.0)],
+                base,
+                evaluations: 0,
+            };
+            self.derivative(&mut line, hints.map(|h| h[i]))
+        };
+        if coordinates.len() <= per_task {
+            // One task's worth: waking another thread would cost more than the work.
+            let mut point = theta.to_vec();
+            return coordinates.iter().map(|i| one(&mut point, i)).collect();
+        }
         let results: Vec<Result<Derivative>> = coordinates
             .par_iter()
-            .with_min_len(per_task.clamp(1.0, 1e6) as usize)
-            .map_init(
-                || theta.to_vec(),
-                |point, &i| {
-                    let mut line = Line {
-                        problem,
-                        point,
-                        direction: vec![(i, 1.0)],
-                        base,
-                        evaluations: 0,
-                    };
-                    self.derivative(&mut line, hints.map(|h| h[i]))
-                },
-            )
+            .with_min_len(per_task)
+            .map_init(|| theta.to_vec(), one)
             .collect();
         results.into_iter().collect()
     }
