@@ -14,6 +14,7 @@
 //! ```
 
 mod check;
+pub mod data;
 mod error;
 pub mod model;
 pub mod notebook;
