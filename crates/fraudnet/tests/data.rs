@@ -453,3 +453,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn generated_file_on_disk_loads_by_path() {
+    let path = std::env::temp_dir().join(format!("fraudnet-data-{}.csv", std::process::id()));
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let summary = fraudnet::data::generate_to_path(&path, 2_000, 0.1, &mut rng).unwrap();
+    let data = Dataset::load(&path, Schema::PaySim);
+    let mut streamed = RecordReader::open(&path, Schema::PaySim).unwrap();
+    let first = streamed.next().unwrap().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let data = data.unwrap();
+    assert_eq!((summary.rows, summary.fraud_rows), (2_000, 200));
+    assert_eq!((data.len(), data.positives()), (2_000, 200));
+    assert_eq!(first.features, data.features.column(0).to_vec());
+    assert_eq!((first.row, first.line), (1, 2));
+}
