@@ -2,8 +2,9 @@
 //!
 //! The fraud-detection network that gradproof proves correct: a multilayer perceptron with a
 //! hand-written backward pass ([`Mlp`]), the seed notebook's exact cases ([`notebook`]), numpy's
-//! legacy random generator so those cases have the notebook's very numbers ([`NumpyRng`]), and
-//! the bridge to the gradient-checking engine ([`MlpProblem`]).
+//! legacy random generator so those cases have the notebook's very numbers ([`NumpyRng`]),
+//! the bridge to the gradient-checking engine ([`MlpProblem`]), and payment data to train it on:
+//! CSV schemas, a streaming reader, features, splits and a synthetic generator ([`data`]).
 //!
 //! ```
 //! let run = fraudnet::notebook::run()?;
@@ -14,6 +15,7 @@
 //! ```
 
 mod check;
+pub mod data;
 mod error;
 pub mod model;
 pub mod notebook;

@@ -1,0 +1,95 @@
+//! Feature engineering: turns the parsed, validated values of one row into the feature vector
+//! documented on [`Schema`](super::Schema). Pure arithmetic; knows nothing of files or text.
+
+use std::f64::consts::TAU;
+
+/// The signed logarithm `sign(x)·ln(1+|x|)`: compresses money amounts over many orders of
+/// magnitude while keeping the sign and mapping 0 to 0.
+///
+/// ```
+/// use fraudnet::data::signed_log;
+/// assert_eq!(signed_log(0.0), 0.0);
+/// assert!((signed_log(std::f64::consts::E - 1.0) - 1.0).abs() < 1e-15);
+/// assert_eq!(signed_log(-3.0), -signed_log(3.0));
+/// ```
+pub fn signed_log(x: f64) -> f64 {
+    if x == 0.0 {
+        0.0
+    } else {
+        x.signum() * x.abs().ln_1p()
+    }
+}
+
+/// The validated values of one PaySim row that the features are made from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PaySimValues {
+    pub step: f64,
+    /// Index into [`PAYSIM_TYPES`](super::schema::PAYSIM_TYPES).
+    pub kind: usize,
+    pub amount: f64,
+    pub old_orig: f64,
+    pub new_orig: f64,
+    pub old_dest: f64,
+    pub new_dest: f64,
+}
+
+/// Writes the 13 PaySim features into `out` (whose length the caller has checked).
+pub(crate) fn paysim_features(v: &PaySimValues, out: &mut [f64]) {
+    out[..5].fill(0.0);
+    out[v.kind] = 1.0;
+    out[5] = signed_log(v.amount);
+    out[6] = signed_log(v.old_orig - v.new_orig);
+    out[7] = signed_log(v.new_dest - v.old_dest);
+    out[8] = signed_log(v.new_orig + v.amount - v.old_orig);
+    out[9] = signed_log(v.old_dest + v.amount - v.new_dest);
+    out[10] = if v.old_orig > 0.0 && v.new_orig == 0.0 {
+        1.0
+    } else {
+        0.0
+    };
+    let angle = TAU * v.step.rem_euclid(24.0) / 24.0;
+    out[11] = angle.sin();
+    out[12] = angle.cos();
+}
+
+/// Writes the 31 card features into `out`: `v` (V1..V28) must already be in `out[..28]`.
+pub(crate) fn card_features(time: f64, amount: f64, out: &mut [f64]) {
+    out[28] = signed_log(amount);
+    let angle = TAU * time.rem_euclid(86_400.0) / 86_400.0;
+    out[29] = angle.sin();
+    out[30] = angle.cos();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_log_values() {
+        assert_eq!(signed_log(1.0), 2f64.ln());
+        assert_eq!(signed_log(-1.0), -(2f64.ln()));
+        assert_eq!(signed_log(999.0), 1000f64.ln());
+    }
+
+    #[test]
+    fn paysim_vector() {
+        let v = PaySimValues {
+            step: 30.0,
+            kind: 4,
+            amount: 100.0,
+            old_orig: 100.0,
+            new_orig: 0.0,
+            old_dest: 0.0,
+            new_dest: 0.0,
+        };
+        let mut out = [f64::NAN; 13];
+        paysim_features(&v, &mut out);
+        let ln101 = 101f64.ln();
+        let expected = [
+            0.0, 0.0, 0.0, 0.0, 1.0, ln101, ln101, 0.0, 0.0, ln101, 1.0, 1.0, 0.0,
+        ];
+        for (i, (a, b)) in out.iter().zip(expected).enumerate() {
+            assert!((a - b).abs() < 1e-12, "feature {i}: {a} vs {b}");
+        }
+    }
+}

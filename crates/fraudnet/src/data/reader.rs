@@ -1,0 +1,386 @@
+//! Streaming reader of payment CSV files: finds the schema's columns by header name, then parses,
+//! validates and turns one row at a time into its feature vector, in constant memory. Every bad
+//! row becomes an [`Error::Data`] with the file, physical line and 1-based column. Knows nothing
+//! of models or training.
+
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+use csv::ByteRecord;
+
+use super::features::{PaySimValues, card_features, paysim_features};
+use super::schema::{PAYSIM_TYPES, Schema};
+use crate::{Error, Result};
+
+/// Where a row came from and its label, as returned by [`RecordReader::read_into`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowInfo {
+    /// 1-based data row number (the header is not counted): the row's id when scoring.
+    pub row: u64,
+    /// 1-based physical line where the row starts (the header is line 1).
+    pub line: u64,
+    /// The label, 0 or 1, or `None` when the file has no label column or the field is empty.
+    pub label: Option<f64>,
+}
+
+/// One parsed row: its position, engineered features and label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// 1-based data row number (the header is not counted).
+    pub row: u64,
+    /// 1-based physical line where the row starts.
+    pub line: u64,
+    /// The engineered features, named by [`Schema::feature_names`].
+    pub features: Vec<f64>,
+    /// The label, 0 or 1, if known.
+    pub label: Option<f64>,
+}
+
+/// Reads a payment CSV file row by row.
+///
+/// Use [`read_into`](Self::read_into) to fill a caller's buffer without allocating, or iterate
+/// for owned [`Record`]s.
+///
+/// ```
+/// use fraudnet::data::{RecordReader, Schema};
+/// let text = "step,type,amount,nameOrig,oldbalanceOrg,newbalanceOrig,nameDest,oldbalanceDest,newbalanceDest,isFraud\n\
+///             1,PAYMENT,9.5,C1,100,90.5,M2,0,0,0\n";
+/// let mut reader = RecordReader::from_reader(text.as_bytes(), "mem.csv", Schema::PaySim)?;
+/// let mut features = vec![0.0; Schema::PaySim.n_features()];
+/// let info = reader.read_into(&mut features)?.expect("one row");
+/// assert_eq!((info.row, info.line, info.label), (1, 2, Some(0.0)));
+/// assert_eq!(features[3], 1.0); // type_PAYMENT
+/// assert!(reader.read_into(&mut features)?.is_none());
+/// # Ok::<(), fraudnet::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RecordReader<R: io::Read> {
+    file: String,
+    schema: Schema,
+    csv: csv::Reader<R>,
+    record: ByteRecord,
+    header_len: usize,
+    /// Row index of each of the schema's required columns, in their order.
+    columns: Vec<usize>,
+    label: Option<usize>,
+    rows: u64,
+    /// Set after an error the CSV layer cannot resume from (I/O); iteration then stops.
+    broken: bool,
+}
+
+impl RecordReader<File> {
+    /// Opens a file and reads its header.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be opened or read; [`Error::Data`] (line 1) when the
+    /// header lacks a required column.
+    pub fn open(path: impl AsRef<Path>, schema: Schema) -> Result<Self> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|source| Error::Io {
+            path: name.clone(),
+            source,
+        })?;
+        Self::from_reader(file, name, schema)
+    }
+}
+
+impl<R: io::Read> RecordReader<R> {
+    /// Reads the header from any reader; `name` stands for the file in error messages.
+    ///
+    /// # Errors
+    /// As [`RecordReader::open`].
+    pub fn from_reader(reader: R, name: impl Into<String>, schema: Schema) -> Result<Self> {
+        let file = name.into();
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(reader);
+        let header: Vec<String> = csv
+            .byte_headers()
+            .map_err(|e| csv_error(&file, e))?
+            .iter()
+            .map(|h| {
+                String::from_utf8_lossy(h)
+                    .trim_start_matches('\u{feff}')
+                    .trim()
+                    .to_string()
+            })
+            .collect();
+        let at_header = |column: usize, message: String| Error::Data {
+            file: file.clone(),
+            line: 1,
+            column: column as u64,
+            message,
+        };
+        if header.iter().all(String::is_empty) {
+            return Err(at_header(0, "no header: the file is empty".into()));
+        }
+        let find = |name: &str| -> Result<Option<usize>> {
+            let mut hits = header.iter().enumerate().filter(|(_, h)| *h == name);
+            let first = hits.next().map(|(i, _)| i);
+            if let Some((i, _)) = hits.next() {
+                return Err(at_header(i + 1, format!("duplicate column `{name}`")));
+            }
+            Ok(first)
+        };
+        let mut columns = Vec::with_capacity(schema.required_columns().len());
+        for name in schema.required_columns() {
+            match find(name)? {
+                Some(i) => columns.push(i),
+                None => {
+                    return Err(at_header(
+                        0,
+                        format!("missing column `{name}` (schema {schema})"),
+                    ));
+                }
+            }
+        }
+        let label = find(schema.label_column())?;
+        Ok(RecordReader {
+            header_len: header.len(),
+            file,
+            schema,
+            csv,
+            record: ByteRecord::new(),
+            columns,
+            label,
+            rows: 0,
+            broken: false,
+        })
+    }
+
+    /// The schema rows are parsed with.
+    pub fn schema(&self) -> Schema {
+        self.schema
+    }
+
+    /// The file's name as used in error messages.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// Whether the file has a label column.
+    pub fn has_labels(&self) -> bool {
+        self.label.is_some()
+    }
+
+    /// The length of a feature vector, `schema().n_features()`.
+    pub fn n_features(&self) -> usize {
+        self.schema.n_features()
+    }
+
+    /// Reads the next row into `features` (length [`n_features`](Self::n_features)), returning
+    /// its position and label, or `None` at the end of the file. Allocates nothing per row.
+    ///
+    /// After a [`Error::Data`] for a bad row, the next call reads the following row.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] for a buffer of the wrong length; [`Error::Data`] for a bad row
+    /// (too few or too many fields, a value that is not a number, not finite, negative where
+    /// that is impossible, an unknown transaction type, a label other than 0 or 1);
+    /// [`Error::Io`] when reading fails.
+    pub fn read_into(&mut self, features: &mut [f64]) -> Result<Option<RowInfo>> {
+        if features.len() != self.n_features() {
+            return Err(Error::ShapeMismatch {
+                what: "feature buffer",
+                found: vec![features.len()],
+                expected: format!("{} features ({})", self.n_features(), self.schema),
+            });
+        }
+        if self.broken {
+            return Ok(None);
+        }
+        match self.csv.read_byte_record(&mut self.record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) => {
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    self.broken = true;
+                }
+                return Err(csv_error(&self.file, e));
+            }
+        }
+        self.rows += 1;
+        let row = Row {
+            file: &self.file,
+            line: self.record.position().map_or(0, |p| p.line()),
+            record: &self.record,
+        };
+        let n = row.record.len();
+        if n < self.header_len {
+            return Err(row.error(
+                n + 1,
+                format!(
+                    "missing field: the row has {n} fields, the header has {}",
+                    self.header_len
+                ),
+            ));
+        }
+        if n > self.header_len {
+            return Err(row.error(
+                self.header_len + 1,
+                format!(
+                    "extra field: the row has {n} fields, the header has {}",
+                    self.header_len
+                ),
+            ));
+        }
+        let cols = &self.columns;
+        let names = self.schema.required_columns();
+        let field = |k: usize, check: Check| row.number(cols[k], names[k], check);
+        match self.schema {
+            Schema::PaySim => {
+                let values = PaySimValues {
+                    step: field(0, Check::NonNegative)?,
+                    kind: row.kind(cols[1])?,
+                    amount: field(2, Check::NonNegative)?,
+                    old_orig: field(3, Check::Finite)?,
+                    new_orig: field(4, Check::Finite)?,
+                    old_dest: field(5, Check::Finite)?,
+                    new_dest: field(6, Check::Finite)?,
+                };
+                paysim_features(&values, features);
+            }
+            Schema::Card => {
+                let time = field(0, Check::NonNegative)?;
+                for (k, slot) in features[..28].iter_mut().enumerate() {
+                    *slot = field(k + 1, Check::Finite)?;
+                }
+                let amount = field(29, Check::NonNegative)?;
+                card_features(time, amount, features);
+            }
+        }
+        let label = match self.label {
+            None => None,
+            Some(i) => row.label(i, self.schema.label_column())?,
+        };
+        Ok(Some(RowInfo {
+            row: self.rows,
+            line: row.line,
+            label,
+        }))
+    }
+}
+
+impl<R: io::Read> Iterator for RecordReader<R> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut features = vec![0.0; self.n_features()];
+        match self.read_into(&mut features) {
+            Ok(Some(info)) => Some(Ok(Record {
+                row: info.row,
+                line: info.line,
+                features,
+                label: info.label,
+            })),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// What a numeric field must satisfy besides being a number.
+#[derive(Clone, Copy)]
+enum Check {
+    Finite,
+    NonNegative,
+}
+
+/// One raw row with its place in the file, for parsing fields and building errors.
+struct Row<'a> {
+    file: &'a str,
+    line: u64,
+    record: &'a ByteRecord,
+}
+
+impl Row<'_> {
+    fn error(&self, column: usize, message: String) -> Error {
+        Error::Data {
+            file: self.file.to_string(),
+            line: self.line,
+            column: column as u64,
+            message,
+        }
+    }
+
+    /// The trimmed text of field `i`; `None` when it is not UTF-8.
+    fn text(&self, i: usize) -> std::result::Result<&str, String> {
+        let bytes = self.record.get(i).unwrap_or_default();
+        std::str::from_utf8(bytes)
+            .map(str::trim)
+            .map_err(|_| String::from_utf8_lossy(bytes).into_owned())
+    }
+
+    fn number(&self, i: usize, name: &str, check: Check) -> Result<f64> {
+        let text = self
+            .text(i)
+            .map_err(|raw| self.error(i + 1, format!("`{name}` is not valid UTF-8: {raw:?}")))?;
+        if text.is_empty() {
+            return Err(self.error(i + 1, format!("`{name}` is empty")));
+        }
+        let value: f64 = text
+            .parse()
+            .map_err(|_| self.error(i + 1, format!("`{name}` is not a number: {text:?}")))?;
+        if !value.is_finite() {
+            return Err(self.error(i + 1, format!("`{name}` must be finite, found {text:?}")));
+        }
+        if matches!(check, Check::NonNegative) && value < 0.0 {
+            return Err(self.error(
+                i + 1,
+                format!("`{name}` must not be negative, found {text:?}"),
+            ));
+        }
+        Ok(value)
+    }
+
+    fn kind(&self, i: usize) -> Result<usize> {
+        let text = self.text(i).unwrap_or_default();
+        PAYSIM_TYPES
+            .iter()
+            .position(|t| t.eq_ignore_ascii_case(text))
+            .ok_or_else(|| {
+                let raw = self.text(i).map_or_else(|raw| raw, str::to_string);
+                self.error(
+                    i + 1,
+                    format!(
+                        "`type` is {raw:?}, expected one of {}",
+                        PAYSIM_TYPES.join(", ")
+                    ),
+                )
+            })
+    }
+
+    fn label(&self, i: usize, name: &str) -> Result<Option<f64>> {
+        if matches!(self.text(i), Ok("")) {
+            return Ok(None);
+        }
+        let value = self.number(i, name, Check::Finite)?;
+        if value == 0.0 || value == 1.0 {
+            Ok(Some(value))
+        } else {
+            let text = self.text(i).unwrap_or_default();
+            Err(self.error(i + 1, format!("`{name}` must be 0 or 1, found {text:?}")))
+        }
+    }
+}
+
+/// Turns an error of the CSV layer into the crate's error, with the line where known.
+pub(crate) fn csv_error(file: &str, e: csv::Error) -> Error {
+    let line = e.position().map_or(0, |p| p.line());
+    let message = e.to_string();
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => Error::Io {
+            path: file.to_string(),
+            source,
+        },
+        _ => Error::Data {
+            file: file.to_string(),
+            line,
+            column: 0,
+            message,
+        },
+    }
+}
