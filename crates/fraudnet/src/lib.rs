@@ -2,8 +2,9 @@
 //!
 //! The fraud-detection network that gradproof proves correct: a multilayer perceptron with a
 //! hand-written backward pass ([`Mlp`]), the seed notebook's exact cases ([`notebook`]), numpy's
-//! legacy random generator so those cases have the notebook's very numbers ([`NumpyRng`]), and
-//! the bridge to the gradient-checking engine ([`MlpProblem`]).
+//! legacy random generator so those cases have the notebook's very numbers ([`NumpyRng`]),
+//! the bridge to the gradient-checking engine ([`MlpProblem`]), and the classification metrics a
+//! fraud team judges its scores by ([`metrics`]).
 //!
 //! ```
 //! let run = fraudnet::notebook::run()?;
@@ -15,6 +16,7 @@
 
 mod check;
 mod error;
+pub mod metrics;
 pub mod model;
 pub mod notebook;
 mod numpy_rng;
