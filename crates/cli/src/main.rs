@@ -1,8 +1,10 @@
 //! The `gradproof` command: parse arguments, run one subcommand, print, exit with
-//! 0 (gradients agree), 1 (a gradient is wrong) or 2 (usage or input error). All the work is in
+//! 0 (success: gradients agree, model trained), 1 (a gradient is wrong, or a guardrail check
+//! stopped training) or 2 (usage or input error). All the work is in
 //! the `gradproof` and `fraudnet` crates; this binary only parses and formats.
 
 mod cmd;
+mod plot;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,14 @@ enum Command {
     Notebook(cmd::notebook::Args),
     /// Check the hand-written gradient of an MLP on random data, optionally with injected bugs.
     Check(cmd::check::Args),
+    /// Write a synthetic mobile-money file (PaySim schema) with account-takeover fraud.
+    Generate(cmd::generate::Args),
+    /// Train the fraud MLP on a labelled payment file, with gradient checks as guardrails.
+    Train(cmd::train::Args),
+    /// A trained model's metrics on a labelled payment file.
+    Evaluate(cmd::evaluate::Args),
+    /// Score every row of a payment file with a trained model (streaming).
+    Score(cmd::score::Args),
 }
 
 /// How results are printed.
@@ -49,6 +59,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Notebook(args)) => cmd::notebook::run(&args),
         Some(Command::Check(args)) => cmd::check::run(&args),
+        Some(Command::Generate(args)) => cmd::generate::run(&args),
+        Some(Command::Train(args)) => cmd::train::run(&args),
+        Some(Command::Evaluate(args)) => cmd::evaluate::run(&args),
+        Some(Command::Score(args)) => cmd::score::run(&args),
         None => cmd::notebook::run(&cmd::notebook::Args::default()),
     }
 }

@@ -60,6 +60,14 @@ pub enum Error {
     /// A setting out of its allowed range, with the range.
     #[error("invalid setting: {0}")]
     InvalidSetting(String),
+    /// Training stopped: the hand-written gradient disagreed with the numerical one.
+    #[error("gradient check failed before epoch {epoch}; training stopped\n{report}")]
+    GradientCheckFailed {
+        /// The epoch that was about to start (1-based).
+        epoch: usize,
+        /// The engine's full report.
+        report: Box<gradproof::Report>,
+    },
     /// An error of the gradient-checking engine.
     #[error(transparent)]
     Engine(#[from] gradproof::Error),

@@ -3,8 +3,11 @@
 //! The fraud-detection network that gradproof proves correct: a multilayer perceptron with a
 //! hand-written backward pass ([`Mlp`]), the seed notebook's exact cases ([`notebook`]), numpy's
 //! legacy random generator so those cases have the notebook's very numbers ([`NumpyRng`]),
-//! the bridge to the gradient-checking engine ([`MlpProblem`]), and payment data to train it on:
-//! CSV schemas, a streaming reader, features, splits and a synthetic generator ([`data`]).
+//! the bridge to the gradient-checking engine ([`MlpProblem`]), payment data to train it on (CSV
+//! schemas, a streaming reader, features, splits and a synthetic generator: [`data`]), training
+//! with gradient-check guardrails ([`train`], [`fit`]), the model file ([`model_file`]),
+//! streaming scoring ([`score`]) and the classification metrics a fraud team judges its scores
+//! by ([`metrics`]).
 //!
 //! ```
 //! let run = fraudnet::notebook::run()?;
@@ -17,10 +20,15 @@
 mod check;
 pub mod data;
 mod error;
+pub mod fit;
+pub mod metrics;
 pub mod model;
+pub mod model_file;
 pub mod notebook;
 mod numpy_rng;
 pub mod optim;
+pub mod score;
+pub mod train;
 
 pub use check::MlpProblem;
 pub use error::{Error, Result};

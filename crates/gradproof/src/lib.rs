@@ -38,6 +38,7 @@ mod mode;
 mod noise;
 mod problem;
 mod report;
+mod sweep;
 
 pub use assert::{assert_gradient, assert_gradient_with};
 pub use check::{
@@ -51,3 +52,6 @@ pub use mode::Mode;
 pub use noise::{NoiseEstimate, NoiseStatus, estimate_noise};
 pub use problem::{FnProblem, Problem};
 pub use report::{Report, TensorReport, Worst};
+pub use sweep::{
+    SWEEP_FROM, SWEEP_POINTS, SWEEP_TO, Sweep, SweepPoint, default_steps, log_steps, step_sweep,
+};

@@ -1,10 +1,12 @@
 //! `gradproof check`: the exhaustive gradient check of the built-in MLP on random data, with
 //! optional injected bugs. Exit code 0: every gradient agrees; 1: some gradient is wrong.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use fraudnet::{Bug, MlpProblem};
+
+use fraudnet::{Activation, Bug, MlpProblem};
 use gradproof::{Checker, Method, Mode, Report, StepRule};
 use serde::Serialize;
 
@@ -54,9 +56,26 @@ pub struct Args {
     /// db3:zero, dW2[1,3]:add=1e-3, dW1:swap, or notebook (dW2 × 2 and db1 × 4).
     #[arg(long = "bug", value_name = "SPEC")]
     pub bugs: Vec<String>,
+    /// Hidden activation of the MLP: relu, leaky_relu, tanh or sigmoid.
+    #[arg(long, default_value = "relu", value_parser = parse_activation)]
+    pub activation: Activation,
+    /// L2 strength λ in the cost.
+    #[arg(long, default_value_t = 0.0)]
+    pub l2: f64,
+    /// Dropout rate on hidden layers, with one mask drawn from --seed and frozen for the check.
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// Also write the error-versus-step curve (a PNG, log-log: the V of truncation against
+    /// roundoff) of the method along a random direction.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+fn parse_activation(text: &str) -> Result<Activation, String> {
+    text.parse().map_err(|e: fraudnet::Error| e.to_string())
 }
 
 /// Parsed `--layers`.
@@ -120,12 +139,41 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .context("--rtol/--atol")?,
     };
     let bugs = Bug::parse_all(args.bugs.iter().map(String::as_str)).context("--bug")?;
-    let (problem, theta) = MlpProblem::random(&args.layers.0, args.examples, args.seed)?;
+    let (random, theta) = MlpProblem::random(&args.layers.0, args.examples, args.seed)?;
+    let mlp = random
+        .mlp()
+        .clone()
+        .with_activation(args.activation)
+        .with_l2(args.l2)
+        .context("--l2")?;
+    let mut problem = MlpProblem::new(mlp, random.x().clone(), random.y().clone())?;
+    if args.dropout > 0.0 {
+        problem = problem
+            .with_dropout(args.dropout, args.seed)
+            .context("--dropout")?;
+    }
     let problem = problem.with_bugs(bugs).context("--bug")?;
     let report = checker.check(&problem, theta.values())?;
     match args.format {
         Format::Text => println!("{report}"),
         Format::Json => println!("{}", serde_json::to_string_pretty(&Json::from(&report))?),
+    }
+    if let Some(path) = &args.plot {
+        let sweep = gradproof::step_sweep(
+            &problem,
+            theta.values(),
+            args.method,
+            &gradproof::default_steps(),
+            u64::from(args.seed),
+        )?;
+        crate::plot::sweep_plot(path, &sweep)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "wrote {}: smallest error {:.2e} at step {:.1e}",
+            path.display(),
+            sweep.best.abs_error,
+            sweep.best.h
+        );
     }
     Ok(if report.passed() {
         ExitCode::SUCCESS

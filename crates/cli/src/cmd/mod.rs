@@ -1,4 +1,8 @@
 //! One module per subcommand.
 
 pub mod check;
+pub mod evaluate;
+pub mod generate;
 pub mod notebook;
+pub mod score;
+pub mod train;

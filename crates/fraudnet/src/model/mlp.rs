@@ -399,6 +399,28 @@ impl Mlp {
         Ok((cost, hasher.finish()))
     }
 
+    /// The cost of a forward pass already made ([`Mlp::forward_masked`] on `x` with labels `y`),
+    /// without running it again: what training reports as the batch loss. The same value as
+    /// [`Mlp::cost_masked`] in [`CostForm::Logits`].
+    pub fn cost_from_forward(
+        &self,
+        theta: &[f64],
+        forward: &Forward,
+        y: ArrayView2<'_, f64>,
+    ) -> f64 {
+        let z = forward
+            .pre_activations
+            .last()
+            .expect("a network has at least one layer");
+        let m = z.ncols();
+        let sum = z
+            .iter()
+            .zip(y.iter())
+            .map(|(&z, &y)| logits_term(z, y) * self.example_weight(y))
+            .fold(0.0, |s, v| s + v);
+        1.0 / m as f64 * sum + self.l2_penalty(theta, m)
+    }
+
     /// The predicted probability of the positive class for each example (column) of `x`.
     pub fn predict(&self, theta: &[f64], x: ArrayView2<'_, f64>) -> Result<Vec<f64>> {
         let mut out = vec![0.0; x.ncols()];

@@ -1,0 +1,333 @@
+//! The trained fraud model as a file: versioned JSON holding the architecture, the weights, the
+//! standardiser, the feature schema, the decision threshold and how the model was trained, with
+//! a SHA-256 checksum of its content. Saving is atomic (a temporary file in the same directory,
+//! flushed to disk, then renamed over the old one), so an interrupted save never leaves a
+//! half-written model; loading validates everything and says precisely what is wrong.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use gradproof::{TensorSpec, Tensors};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::data::{Schema, Standardizer};
+use crate::error::{Error, Result};
+use crate::model::{Activation, Mlp};
+
+/// What the file says it is, so that another JSON file is refused at once.
+pub const FORMAT: &str = "gradproof-fraud-model";
+/// The format version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// A trained fraud model: everything needed to score a raw payment row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FraudModel {
+    /// The network (architecture, activation, class weight, L2).
+    pub mlp: Mlp,
+    /// Its trained parameters.
+    pub theta: Tensors,
+    /// The feature standardiser fitted on the training split.
+    pub scaler: Standardizer,
+    /// The data schema the model reads.
+    pub schema: Schema,
+    /// Flag a payment when its probability is at least this.
+    pub threshold: f64,
+    /// How the model was made (free-form JSON: settings, history, metrics).
+    pub training: serde_json::Value,
+}
+
+/// The file as stored: a header, a checksum and the content it covers.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    format: String,
+    version: u32,
+    /// Hex SHA-256 of the compact JSON of `content`.
+    sha256: String,
+    content: serde_json::Value,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Content {
+    architecture: Architecture,
+    parameters: Vec<Parameter>,
+    scaler: ScalerFields,
+    schema: Schema,
+    features: Vec<String>,
+    threshold: f64,
+    training: serde_json::Value,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Architecture {
+    sizes: Vec<usize>,
+    activation: Activation,
+    positive_weight: f64,
+    l2: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Parameter {
+    name: String,
+    shape: Vec<usize>,
+    values: Vec<f64>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScalerFields {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+}
+
+impl FraudModel {
+    /// Checks that the parts fit together: the network reads the schema's features, the scaler
+    /// has one entry per feature, the weights are finite, the threshold is a probability.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| Err(Error::InvalidSetting(reason));
+        let features = self.schema.n_features();
+        if self.mlp.sizes()[0] != features {
+            return invalid(format!(
+                "the network reads {} features but the {} schema has {features}",
+                self.mlp.sizes()[0],
+                self.schema
+            ));
+        }
+        if self.scaler.n_features() != features {
+            return invalid(format!(
+                "the standardiser has {} features but the {} schema has {features}",
+                self.scaler.n_features(),
+                self.schema
+            ));
+        }
+        self.mlp.layout().expect_same(self.theta.layout())?;
+        self.theta.expect_finite("model parameters")?;
+        if !(0.0..=1.0).contains(&self.threshold) {
+            return invalid(format!(
+                "the threshold must be a probability in [0, 1], got {}",
+                self.threshold
+            ));
+        }
+        Ok(())
+    }
+
+    /// The model as the JSON text of a model file.
+    pub fn to_json(&self) -> Result<String> {
+        self.validate()?;
+        let parameters = self
+            .mlp
+            .layout()
+            .tensors()
+            .iter()
+            .enumerate()
+            .map(|(k, spec)| Parameter {
+                name: spec.name.clone(),
+                shape: spec.shape.clone(),
+                values: self.theta.values()[self.mlp.layout().range(k)].to_vec(),
+            })
+            .collect();
+        let content = Content {
+            architecture: Architecture {
+                sizes: self.mlp.sizes().to_vec(),
+                activation: self.mlp.activation(),
+                positive_weight: self.mlp.positive_weight(),
+                l2: self.mlp.l2(),
+            },
+            parameters,
+            scaler: ScalerFields {
+                mean: self.scaler.mean().to_vec(),
+                std: self.scaler.std().to_vec(),
+            },
+            schema: self.schema,
+            features: self
+                .schema
+                .feature_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            threshold: self.threshold,
+            training: self.training.clone(),
+        };
+        let content = serde_json::to_value(content).map_err(|e| model_error("<memory>", e))?;
+        let envelope = Envelope {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            sha256: checksum(&content),
+            content,
+        };
+        serde_json::to_string_pretty(&envelope).map_err(|e| model_error("<memory>", e))
+    }
+
+    /// Reads a model from the JSON text of a model file; `path` names it in errors.
+    pub fn from_json(text: &str, path: &str) -> Result<Self> {
+        let refuse = |reason: String| Error::ModelFile {
+            path: path.to_string(),
+            reason,
+        };
+        let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
+            refuse(if e.is_eof() {
+                format!("truncated: the JSON ends early ({e})")
+            } else {
+                format!("not a model file: {e}")
+            })
+        })?;
+        if envelope.format != FORMAT {
+            return Err(refuse(format!(
+                "format is '{}', expected '{FORMAT}'",
+                envelope.format
+            )));
+        }
+        if envelope.version != VERSION {
+            return Err(refuse(format!(
+                "format version {} is not supported (this build reads version {VERSION}{})",
+                envelope.version,
+                if envelope.version > VERSION {
+                    ": the file was written by a newer gradproof"
+                } else {
+                    ""
+                }
+            )));
+        }
+        let found = checksum(&envelope.content);
+        if found != envelope.sha256 {
+            return Err(refuse(format!(
+                "checksum mismatch: the content hashes to {found} but the file says {}; it was \
+                 edited or damaged after it was written",
+                envelope.sha256
+            )));
+        }
+        let content: Content = serde_json::from_value(envelope.content)
+            .map_err(|e| refuse(format!("bad content: {e}")))?;
+        let a = content.architecture;
+        let mlp = Mlp::new(&a.sizes)
+            .and_then(|m| m.with_positive_weight(a.positive_weight))
+            .and_then(|m| m.with_l2(a.l2))
+            .map_err(|e| refuse(e.to_string()))?
+            .with_activation(a.activation);
+        let layout = mlp.layout();
+        let names: Vec<&str> = content.parameters.iter().map(|p| p.name.as_str()).collect();
+        if names != layout.names() {
+            return Err(refuse(format!(
+                "parameters {names:?} do not match the architecture's {:?}",
+                layout.names()
+            )));
+        }
+        let mut values = Vec::with_capacity(layout.len());
+        for (p, spec) in content.parameters.iter().zip(layout.tensors()) {
+            let expected = TensorSpec::new(spec.name.clone(), spec.shape.clone());
+            if p.shape != expected.shape || p.values.len() != spec.shape.iter().product::<usize>() {
+                return Err(refuse(format!(
+                    "{} has shape {:?} and {} values; the architecture needs {:?}",
+                    p.name,
+                    p.shape,
+                    p.values.len(),
+                    spec.shape
+                )));
+            }
+            values.extend(&p.values);
+        }
+        let theta = Tensors::new(layout.clone(), values).map_err(|e| refuse(e.to_string()))?;
+        let expected: Vec<&str> = content.schema.feature_names().to_vec();
+        if content.features != expected {
+            return Err(refuse(format!(
+                "features {:?} are not the {} schema's {expected:?}: the model was made for other data",
+                content.features, content.schema
+            )));
+        }
+        let scaler = Standardizer::new(content.scaler.mean, content.scaler.std)
+            .map_err(|e| refuse(e.to_string()))?;
+        let model = FraudModel {
+            mlp,
+            theta,
+            scaler,
+            schema: content.schema,
+            threshold: content.threshold,
+            training: content.training,
+        };
+        model.validate().map_err(|e| refuse(e.to_string()))?;
+        Ok(model)
+    }
+
+    /// Writes the model to `path` atomically: a reader of `path` sees the old model or the new
+    /// one, whole, never a mixture, even if the process dies midway.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let text = self.to_json()?;
+        write_atomically(path.as_ref(), text.as_bytes(), || Ok(()))
+    }
+
+    /// Reads and validates a model file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_json(&text, &path.display().to_string())
+    }
+
+    /// The probability of fraud for each example (column) of already standardised features.
+    pub fn predict(&self, x: ndarray::ArrayView2<'_, f64>) -> Result<Vec<f64>> {
+        self.mlp.predict(self.theta.values(), x)
+    }
+}
+
+/// The hex SHA-256 of the compact JSON of `content`.
+fn checksum(content: &serde_json::Value) -> String {
+    let bytes = serde_json::to_vec(content).expect("a JSON value serialises");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn model_error(path: &str, error: serde_json::Error) -> Error {
+    Error::ModelFile {
+        path: path.to_string(),
+        reason: error.to_string(),
+    }
+}
+
+/// Writes `bytes` to a temporary file next to `path`, flushes it to disk, calls
+/// `before_rename` (a test hook: an error there is an interrupted save), and renames it over
+/// `path`. On any failure the temporary file is removed and `path` is untouched.
+pub(crate) fn write_atomically(
+    path: &Path,
+    bytes: &[u8],
+    before_rename: impl FnOnce() -> std::io::Result<()>,
+) -> Result<()> {
+    let io_error = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let temporary = temporary_path(path);
+    let result = (|| {
+        let mut file = fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        before_rename()?;
+        fs::rename(&temporary, path)?;
+        // Make the rename itself durable where directories can be synced.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(dir) = fs::File::open(dir)
+        {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    result.map_err(io_error)
+}
+
+/// `dir/.name.tmp-PID`: in the same directory, so the rename cannot cross file systems.
+pub(crate) fn temporary_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
