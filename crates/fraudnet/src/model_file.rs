@@ -331,3 +331,31 @@ pub(crate) fn temporary_path(path: &Path) -> PathBuf {
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_save_leaves_the_previous_file_whole_and_no_temporary_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        write_atomically(&path, b"old model", || Ok(())).unwrap();
+        let crash = || Err(std::io::Error::other("simulated crash before the rename"));
+        let error = write_atomically(&path, b"new model, half", crash).unwrap_err();
+        assert!(error.to_string().contains("simulated crash"), "{error}");
+        assert_eq!(fs::read(&path).unwrap(), b"old model");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["model.json"]);
+        // A directory that does not exist: an I/O error naming the path, nothing written.
+        let missing = dir.path().join("no/such/dir/model.json");
+        let error = write_atomically(&missing, b"x", || Ok(())).unwrap_err();
+        assert!(
+            error.to_string().contains("no/such/dir/model.json"),
+            "{error}"
+        );
+    }
+}

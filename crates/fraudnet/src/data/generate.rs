@@ -115,7 +115,8 @@ pub fn generate(
     generate_named(rows, fraud_rate, rng, writer, "<output>")
 }
 
-/// [`generate`] into a new file at `path` (replacing it).
+/// [`generate`] into a new file at `path`, replacing it atomically (a temporary file renamed
+/// into place once complete).
 ///
 /// # Errors
 /// As [`generate`], with the path in [`Error::Io`].
@@ -128,11 +129,25 @@ pub fn generate_to_path(
     let path = path.as_ref();
     let name = path.display().to_string();
     validate(rows, fraud_rate)?;
-    let file = File::create(path).map_err(|source| Error::Io {
+    let io_error = |source| Error::Io {
         path: name.clone(),
         source,
-    })?;
-    generate_named(rows, fraud_rate, rng, file, &name)
+    };
+    // Into a temporary file renamed into place at the end: an interrupted run leaves any
+    // previous file whole and no partial one.
+    let temporary = crate::model_file::temporary_path(path);
+    let result = File::create(&temporary)
+        .map_err(io_error)
+        .and_then(|file| generate_named(rows, fraud_rate, rng, &file, &name).map(|s| (s, file)))
+        .and_then(|(summary, file)| {
+            file.sync_all().map_err(io_error)?;
+            std::fs::rename(&temporary, path).map_err(io_error)?;
+            Ok(summary)
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
 }
 
 fn validate(rows: u64, fraud_rate: f64) -> Result<()> {
