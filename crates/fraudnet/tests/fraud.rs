@@ -164,6 +164,9 @@ fn every_activation_trains_with_l2_dropout_and_class_weights_under_its_checks() 
     }
 }
 
+/// An edit of a model file's JSON.
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+
 /// The model file's JSON with its content edited by `edit`, re-signed when `resign`.
 fn edited(text: &str, resign: bool, edit: impl FnOnce(&mut serde_json::Value)) -> String {
     let mut envelope: serde_json::Value = serde_json::from_str(text).unwrap();
@@ -217,7 +220,7 @@ fn a_damaged_tampered_or_foreign_model_file_is_refused_with_the_reason() {
     assert!(error.contains("'other'"), "{error}");
 
     // Consistent checksums but inconsistent content: each named.
-    let cases: [(&str, Box<dyn Fn(&mut serde_json::Value)>); 5] = [
+    let cases: [(&str, Edit); 5] = [
         (
             "other data",
             Box::new(|e| e["content"]["features"][0] = "V1".into()),
