@@ -2,11 +2,11 @@
 //! fixed data set, with an optional frozen dropout mask and optional injected bugs, is a
 //! [`gradproof::Problem`].
 
-use gradproof::{Layout, Problem, Tensors};
+use gradproof::{CoordinateCosts, Layout, Problem, Tensors};
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
-use crate::model::{BackwardFault, Bug, DropoutMask, Mlp};
+use crate::model::{BackwardFault, Bug, DropoutMask, Incremental, Mlp};
 use crate::numpy_rng::NumpyRng;
 
 /// An MLP's cost on fixed data `(X, Y)`, as a function of its parameters, with a hand-written
@@ -191,6 +191,29 @@ impl Problem for MlpProblem {
         Ok((cost, self.mlp.activation().is_kinked().then_some(signature)))
     }
 
+    fn coordinate_costs(
+        &self,
+        theta: &[f64],
+    ) -> Option<gradproof::Result<Box<dyn CoordinateCosts + '_>>> {
+        let cache = Incremental::new(
+            &self.mlp,
+            theta,
+            self.x.view(),
+            self.y.view(),
+            self.mask.as_ref(),
+        );
+        Some(
+            cache
+                .map(|cache| {
+                    Box::new(FastCosts {
+                        cache,
+                        kinked: self.mlp.activation().is_kinked(),
+                    }) as Box<dyn CoordinateCosts>
+                })
+                .map_err(engine_error),
+        )
+    }
+
     fn gradient(&self, theta: &[f64]) -> gradproof::Result<Tensors> {
         let faults: Vec<BackwardFault> = self.bugs.iter().filter_map(Bug::backward_fault).collect();
         let (x, y) = (self.x.view(), self.y.view());
@@ -206,6 +229,23 @@ impl Problem for MlpProblem {
             bug.apply(&mut gradient).map_err(engine_error)?;
         }
         Ok(gradient)
+    }
+}
+
+/// The MLP's incremental costs as the engine's fast path.
+struct FastCosts<'a> {
+    cache: Incremental<'a>,
+    kinked: bool,
+}
+
+impl CoordinateCosts for FastCosts<'_> {
+    fn cost(&self, coordinate: usize, value: f64) -> gradproof::Result<(f64, Option<u64>)> {
+        let (cost, signature) = self.cache.cost(coordinate, value);
+        Ok((cost, self.kinked.then_some(signature)))
+    }
+
+    fn base_signature(&self) -> Option<u64> {
+        self.kinked.then(|| self.cache.base_signature())
     }
 }
 

@@ -202,3 +202,53 @@ fn initialisation_is_seeded_and_scaled_by_fan_in() {
     let j = random.cost(a.values()).unwrap();
     assert!(j.is_finite() && j > 0.1 && j < 3.0, "{j}");
 }
+
+#[test]
+fn the_incremental_fast_path_gives_the_verdicts_of_full_recomputation() {
+    let shapes: [&[usize]; 4] = [
+        &[4, 5, 3, 1],
+        &[7, 12, 1],
+        &[6, 10, 8, 4, 1],
+        &[3, 16, 16, 1],
+    ];
+    let mut cases = 0;
+    for (s, sizes) in shapes.into_iter().enumerate() {
+        for activation in Activation::ALL {
+            for (scale, dropout) in [(1.0, 0.0), (0.0, 0.0), (25.0, 0.0), (1.0, 0.4)] {
+                let seed = (s * 10) as u32 + activation as u32;
+                let (random, theta) = MlpProblem::random(sizes, 20, seed).unwrap();
+                // Scale 0: every pre-activation exactly on a kink; 25: saturated sigmoids.
+                let theta: Vec<f64> = theta.values().iter().map(|v| v * scale).collect();
+                let mlp = random.mlp().clone().with_activation(activation);
+                let mut problem =
+                    MlpProblem::new(mlp, random.x().clone(), random.y().clone()).unwrap();
+                if dropout > 0.0 {
+                    problem = problem.with_dropout(dropout, seed).unwrap();
+                }
+                for bugs in [
+                    vec![],
+                    Bug::notebook().into_iter().take(1).collect::<Vec<_>>(),
+                ] {
+                    let problem = problem.clone().with_bugs(bugs.clone()).unwrap();
+                    let fast = Checker::new().check(&problem, &theta).unwrap();
+                    let full = Checker::new()
+                        .incremental(false)
+                        .check(&problem, &theta)
+                        .unwrap();
+                    let what =
+                        format!("{sizes:?} {activation} ×{scale} dropout {dropout} {bugs:?}");
+                    assert_eq!(fast.passed(), full.passed(), "{what}\n{fast}\n{full}");
+                    assert_eq!(fast.failing(), full.failing(), "{what}");
+                    for (a, b) in fast.tensors.iter().zip(&full.tensors) {
+                        assert_eq!(a.disagree, b.disagree, "{what} {}", a.name);
+                        assert_eq!(a.kink, b.kink, "{what} {}", a.name);
+                        assert_eq!(a.passed, b.passed, "{what} {}", a.name);
+                    }
+                    assert_eq!(fast.evaluations, full.evaluations, "{what}");
+                    cases += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(cases, 128);
+}

@@ -19,7 +19,7 @@ use crate::layout::{Layout, Tensors};
 use crate::method::{Method, StepRule};
 use crate::mode::{Mode, SplitMix64};
 use crate::noise::{NoiseEstimate, NoiseStatus, estimate_noise};
-use crate::problem::Problem;
+use crate::problem::{CoordinateCosts, Problem};
 use crate::report::{Report, TensorReport, Worst};
 
 /// The notebook's step, `epsilon = 1e-7`.
@@ -74,6 +74,7 @@ pub struct Checker {
     pub(crate) mode: Mode,
     pub(crate) seed: u64,
     pub(crate) tolerance: Option<Tolerance>,
+    pub(crate) incremental: bool,
 }
 
 impl Default for Checker {
@@ -86,6 +87,7 @@ impl Checker {
     /// A checker with the notebook's settings (`ε = 1e-7`, threshold `1e-7`).
     pub fn new() -> Self {
         Checker {
+            incremental: true,
             method: Method::Central,
             step: StepRule::Fixed(SEED_EPSILON),
             threshold: SEED_THRESHOLD,
@@ -182,6 +184,14 @@ impl Checker {
         self.threshold
     }
 
+    /// Whether coordinate checks may use the problem's fast path for `J(θ ± h·eₖ)`
+    /// ([`Problem::coordinate_costs`]) when it has one (the default), or must recompute the
+    /// whole cost every time (for comparisons and benchmarks).
+    pub fn incremental(mut self, incremental: bool) -> Self {
+        self.incremental = incremental;
+        self
+    }
+
     /// Checks the problem's own gradient at `theta`.
     pub fn check<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Report> {
         expect_parameters(problem.layout(), theta)?;
@@ -233,7 +243,9 @@ impl Checker {
         let (base, noise) = base(problem, theta, true)?;
         let cost = base.cost;
         let coordinates = self.coordinates(layout);
-        let derivatives = self.derivatives_from(problem, theta, base, &coordinates, hints)?;
+        let fast = self.fast_path(problem, theta)?;
+        let derivatives =
+            self.derivatives_from(problem, theta, base, fast.as_deref(), &coordinates, hints)?;
         let n = layout.len();
         let (mut numeric, mut bound) = (vec![0.0; n], vec![0.0; n]);
         let (mut checked, mut kink) = (vec![false; n], vec![false; n]);
@@ -285,7 +297,8 @@ impl Checker {
     ) -> Result<Vec<Derivative>> {
         let (base, _) = base(problem, theta, false)?;
         let all: Vec<usize> = (0..theta.len()).collect();
-        self.derivatives_from(problem, theta, base, &all, None)
+        let fast = self.fast_path(problem, theta)?;
+        self.derivatives_from(problem, theta, base, fast.as_deref(), &all, None)
     }
 
     /// The coordinates the mode checks, in layout order.
@@ -309,9 +322,18 @@ impl Checker {
         problem: &P,
         theta: &[f64],
         base: Base,
+        fast: Option<&dyn CoordinateCosts>,
         coordinates: &[usize],
         hints: Option<&[f64]>,
     ) -> Result<Vec<Derivative>> {
+        // The fast path's signatures follow its own convention, the unperturbed one included.
+        let base = match fast {
+            Some(fast) => Base {
+                signature: fast.base_signature(),
+                ..base
+            },
+            None => base,
+        };
         // Enough coordinates per task to amortise rayon's bookkeeping on cheap costs; the numbers
         // do not depend on it (each coordinate is computed on its own).
         let per_task = (MIN_TASK_SECONDS / (4.0 * base.seconds_per_evaluation)).ceil();
@@ -322,6 +344,7 @@ impl Checker {
                 point,
                 direction: vec![(i, 1.0)],
                 base,
+                fast,
                 evaluations: 0,
             };
             self.derivative(&mut line, hints.map(|h| h[i]))
@@ -352,6 +375,18 @@ impl Checker {
             + derivative_scale * f64::EPSILON * (theta_scale + d.step))
             / d.step
             + d.truncation
+    }
+
+    /// The problem's fast path for single-coordinate costs, if it has one and it is allowed.
+    fn fast_path<'p, P: Problem + ?Sized>(
+        &self,
+        problem: &'p P,
+        theta: &[f64],
+    ) -> Result<Option<Box<dyn CoordinateCosts + 'p>>> {
+        if !self.incremental {
+            return Ok(None);
+        }
+        problem.coordinate_costs(theta).transpose()
     }
 
     /// The derivative along one line (a coordinate, or a direction): pick the step,
@@ -504,6 +539,8 @@ pub(crate) struct Line<'a, P: ?Sized> {
     pub(crate) point: &'a mut Vec<f64>,
     pub(crate) direction: Vec<(usize, f64)>,
     pub(crate) base: Base,
+    /// The problem's fast path for single-coordinate lines, if any.
+    pub(crate) fast: Option<&'a dyn CoordinateCosts>,
     pub(crate) evaluations: usize,
 }
 
@@ -520,14 +557,21 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         if offset == 0.0 {
             return Ok((self.base.cost, self.base.signature));
         }
-        let originals: Vec<f64> = self.direction.iter().map(|&(j, _)| self.point[j]).collect();
-        for (&(j, w), &original) in self.direction.iter().zip(&originals) {
-            self.point[j] = original + offset * h * w;
-        }
-        let result = self.problem.cost_with_signature(self.point);
-        for (&(j, _), &original) in self.direction.iter().zip(&originals) {
-            self.point[j] = original;
-        }
+        let result = match (self.fast, self.direction.as_slice()) {
+            (Some(fast), &[(j, w)]) => fast.cost(j, self.point[j] + offset * h * w),
+            _ => {
+                let originals: Vec<f64> =
+                    self.direction.iter().map(|&(j, _)| self.point[j]).collect();
+                for (&(j, w), &original) in self.direction.iter().zip(&originals) {
+                    self.point[j] = original + offset * h * w;
+                }
+                let result = self.problem.cost_with_signature(self.point);
+                for (&(j, _), &original) in self.direction.iter().zip(&originals) {
+                    self.point[j] = original;
+                }
+                result
+            }
+        };
         self.evaluations += 1;
         let (value, signature) = result?;
         let value = finite_cost(value, || {

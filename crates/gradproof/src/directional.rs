@@ -74,6 +74,7 @@ impl<P: Problem + ?Sized> Context<'_, P> {
             point: &mut point,
             direction,
             base: self.base,
+            fast: None,
             evaluations: 0,
         };
         let d = self.checker.derivative(&mut line, None)?;

@@ -50,7 +50,7 @@ pub use layout::{Layout, Location, TensorSpec, Tensors};
 pub use method::{Estimate, Method, StepRule};
 pub use mode::Mode;
 pub use noise::{NoiseEstimate, NoiseStatus, estimate_noise};
-pub use problem::{FnProblem, Problem};
+pub use problem::{CoordinateCosts, FnProblem, Problem};
 pub use report::{Report, TensorReport, Worst};
 pub use sweep::{
     SWEEP_FROM, SWEEP_POINTS, SWEEP_TO, Sweep, SweepPoint, default_steps, log_steps, step_sweep,

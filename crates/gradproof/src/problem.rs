@@ -29,6 +29,34 @@ pub trait Problem: Sync {
     fn cost_with_signature(&self, theta: &[f64]) -> Result<(f64, Option<u64>)> {
         Ok((self.cost(theta)?, None))
     }
+
+    /// An optional fast path for the costs an exhaustive check needs, `J(θ + δ·eₖ)`: prepared
+    /// once at `θ` (e.g. by caching the unperturbed forward pass), then asked for one coordinate
+    /// at a time from several threads. A model where one parameter touches only part of the
+    /// computation (a weight of an MLP changes one row of one layer, then what lies downstream)
+    /// can answer far faster than a full evaluation. The default, `None`, means full
+    /// recomputation through [`Problem::cost_with_signature`].
+    ///
+    /// The fast path must agree with the full cost to within a few ulps of `J` (it is allowed
+    /// to round differently), and its signatures must follow one convention among themselves
+    /// (see [`CoordinateCosts`]).
+    fn coordinate_costs(&self, theta: &[f64]) -> Option<Result<Box<dyn CoordinateCosts + '_>>> {
+        let _ = theta;
+        None
+    }
+}
+
+/// The costs of a model at `θ` with one coordinate changed, from a cache of the unperturbed
+/// computation (see [`Problem::coordinate_costs`]).
+pub trait CoordinateCosts: Sync {
+    /// `J` and the piece signature at `θ` with coordinate `coordinate` set to `value`.
+    /// Signatures need not equal those of [`Problem::cost_with_signature`], but two points on
+    /// the same smooth piece must get equal signatures, and [`CoordinateCosts::base_signature`]
+    /// is the unperturbed point's.
+    fn cost(&self, coordinate: usize, value: f64) -> Result<(f64, Option<u64>)>;
+
+    /// The signature of the unperturbed `θ` in this fast path's convention.
+    fn base_signature(&self) -> Option<u64>;
 }
 
 /// A [`Problem`] made of two closures: handy for tests, examples and small functions.

@@ -188,7 +188,7 @@ impl Mlp {
 
     /// A positive example's weight is `positive_weight`, a negative one's 1.
     #[inline(always)]
-    fn example_weight(&self, y: f64) -> f64 {
+    pub(crate) fn example_weight(&self, y: f64) -> f64 {
         if self.positive_weight == 1.0 {
             1.0
         } else {
@@ -740,7 +740,7 @@ fn notebook_term(a: f64, y: f64) -> f64 {
 
 /// One example's cost from its logit `z`, stably.
 #[inline(always)]
-fn logits_term(z: f64, y: f64) -> f64 {
+pub(crate) fn logits_term(z: f64, y: f64) -> f64 {
     z.max(0.0) - z * y + (-z.abs()).exp().ln_1p()
 }
 

@@ -4,9 +4,11 @@
 
 mod activation;
 mod bugs;
+mod incremental;
 mod linalg;
 mod mlp;
 
 pub use activation::{Activation, DropoutMask, LEAKY_SLOPE};
 pub use bugs::Bug;
+pub use incremental::Incremental;
 pub use mlp::{BackwardFault, CostForm, Forward, Mlp};
