@@ -49,6 +49,10 @@ pub struct Args {
     /// Absolute tolerance (see --rtol).
     #[arg(long, allow_hyphen_values = true)]
     pub atol: Option<f64>,
+    /// Recompute the whole cost for every perturbed parameter instead of using the model's
+    /// incremental fast path (same verdicts; for comparisons).
+    #[arg(long)]
+    pub no_incremental: bool,
     /// Worker threads (results are identical for any count).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -131,7 +135,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .step_rule(args.step)
         .context("--step")?
         .threshold(args.threshold)
-        .context("--threshold")?;
+        .context("--threshold")?
+        .incremental(!args.no_incremental);
     let checker = match (args.rtol, args.atol) {
         (None, None) => checker,
         (rtol, atol) => checker
