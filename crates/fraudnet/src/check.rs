@@ -6,7 +6,7 @@ use gradproof::{CoordinateCosts, Layout, Problem, Tensors};
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
-use crate::model::{BackwardFault, Bug, DropoutMask, Incremental, Mlp};
+use crate::model::{BackwardFault, Bug, CostForm, DropoutMask, Incremental, Mlp};
 use crate::numpy_rng::NumpyRng;
 
 /// An MLP's cost on fixed data `(X, Y)`, as a function of its parameters, with a hand-written
@@ -195,6 +195,10 @@ impl Problem for MlpProblem {
         &self,
         theta: &[f64],
     ) -> Option<gradproof::Result<Box<dyn CoordinateCosts + '_>>> {
+        // The notebook's cost form is kept for its exact digits: full recomputation only.
+        if self.mlp.cost_form() != CostForm::Logits {
+            return None;
+        }
         let cache = Incremental::new(
             &self.mlp,
             theta,
