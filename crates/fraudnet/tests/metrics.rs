@@ -307,6 +307,7 @@ fn metrics_serialise_to_json() {
     assert_eq!(json["rows"], 10);
     assert_eq!(json["roc_auc"], 0.7);
     assert_eq!(json["confusion"]["fn"], 1);
+    assert!(json["confusion"].get("fn_").is_none());
     let back: Metrics = serde_json::from_value(json).unwrap();
     assert_eq!(back, m);
     let none = Metrics::compute(&[0.3], &[0.0], 0.5).unwrap();
