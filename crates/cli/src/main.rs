@@ -3,6 +3,15 @@
 //! stopped training) or 2 (usage or input error). All the work is in
 //! the `gradproof` and `fraudnet` crates; this binary only parses and formats.
 
+/// `println!` that returns the write's `io::Result` instead of panicking (a closed pipe, as in
+/// `gradproof check | head`, is not a crash).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod cmd;
 mod plot;
 
@@ -49,6 +58,13 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
+            let broken_pipe = error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+            if broken_pipe {
+                // The reader went away (`| head`): nothing left to say to anyone.
+                return ExitCode::SUCCESS;
+            }
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }

@@ -245,3 +245,24 @@ fn mistakes_inside_the_backward_pass_are_caught() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a hidden layer"));
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_crash() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // A report much longer than the pipe's buffer (80 layers: 160 tensors, ≈ 240 kB of JSON),
+    // its reader gone after a few bytes.
+    let layers = format!("{}1", "3,".repeat(80));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gradproof"))
+        .args(["check", "--layers", &layers, "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 8];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

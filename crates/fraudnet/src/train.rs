@@ -276,7 +276,12 @@ pub fn train(
     let mut stopped_early = false;
     for epoch in 1..=config.epochs {
         if config.check_every > 0 && (epoch - 1) % config.check_every == 0 {
-            let summary = guard(config, &mlp, &theta, train, epoch, &mut rng)?;
+            // The check draws from its own generator, so that checking (or not, or how
+            // often) never changes the model that is trained.
+            let mut check_rng = NumpyRng::new(
+                config.seed.wrapping_mul(31).wrapping_add(epoch as u32) ^ 0x5eed_c4ec,
+            );
+            let summary = guard(config, &mlp, &theta, train, epoch, &mut check_rng)?;
             progress(&Progress::Check(summary.clone()));
             checks.push(summary);
         }

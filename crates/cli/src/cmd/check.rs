@@ -160,8 +160,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let problem = problem.with_bugs(bugs).context("--bug")?;
     let report = checker.check(&problem, theta.values())?;
     match args.format {
-        Format::Text => println!("{report}"),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&Json::from(&report))?),
+        Format::Text => outln!("{report}")?,
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&Json::from(&report))?)?,
     }
     if let Some(path) = &args.plot {
         let sweep = gradproof::step_sweep(

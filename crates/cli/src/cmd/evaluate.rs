@@ -30,14 +30,18 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let metrics = fraudnet::score::evaluate_file(&model, &args.data)
         .with_context(|| format!("evaluating {}", args.data.display()))?;
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&metrics)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&metrics)?)?,
         Format::Text => {
-            println!("{}: {}", args.data.display(), one_line(&metrics));
+            outln!("{}: {}", args.data.display(), one_line(&metrics))?;
             let c = &metrics.confusion;
-            println!(
+            outln!(
                 "confusion at threshold {:.4}: {} true positives, {} false positives, {} true negatives, {} false negatives",
-                metrics.threshold, c.tp, c.fp, c.tn, c.fn_
-            );
+                metrics.threshold,
+                c.tp,
+                c.fp,
+                c.tn,
+                c.fn_
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -32,13 +32,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let summary = fraudnet::data::generate_to_path(&args.out, args.rows, args.fraud_rate, &mut rng)
         .with_context(|| format!("generating {}", args.out.display()))?;
     let seconds = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "wrote {} rows ({} fraudulent, {:.3}%) to {} in {seconds:.2} s ({:.0} rows/s)",
         summary.rows,
         summary.fraud_rows,
         100.0 * summary.fraud_rate(),
         args.out.display(),
         summary.rows as f64 / seconds.max(1e-9)
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -22,8 +22,11 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let run = notebook::run()?;
     match args.format {
-        Format::Text => print!("{}", text(&run)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&Json::from(&run))?),
+        Format::Text => {
+            use std::io::Write as _;
+            write!(std::io::stdout().lock(), "{}", text(&run))?
+        }
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&Json::from(&run))?)?,
     }
     let as_expected = run.one_d.correct && !run.n_dim.buggy.passed() && run.n_dim.fixed.passed();
     Ok(if as_expected {

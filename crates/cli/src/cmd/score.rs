@@ -26,7 +26,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = FraudModel::load(&args.model)?;
     let summary = fraudnet::score::score_file(&model, &args.data, &args.out)
         .with_context(|| format!("scoring {}", args.data.display()))?;
-    println!(
+    outln!(
         "scored {} rows ({} flagged at threshold {:.4}) into {} in {:.2} s: {:.0} rows/s",
         summary.rows,
         summary.flagged,
@@ -34,6 +34,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         args.out.display(),
         summary.seconds,
         summary.rows_per_second
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -184,10 +184,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Ok(fitted) => fitted,
         Err(fraudnet::Error::GradientCheckFailed { epoch, report }) => {
             bar.finish_and_clear();
-            println!(
-                "gradient check failed before epoch {epoch}: training stopped, no model saved"
-            );
-            println!("{report}");
+            outln!("gradient check failed before epoch {epoch}: training stopped, no model saved")?;
+            outln!("{report}")?;
             return Ok(ExitCode::from(1));
         }
         Err(error) => return Err(error.into()),
@@ -199,8 +197,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing plots into {}", dir.display()))?;
     }
     match args.format {
-        Format::Text => print_summary(args, &fitted),
-        Format::Json => println!(
+        Format::Text => print_summary(args, &fitted)?,
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "model": args.out.display().to_string(),
@@ -215,7 +213,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 "validation": fitted.validation,
                 "test": fitted.test,
             }))?
-        ),
+        )?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -264,9 +262,9 @@ fn report_progress(bar: &ProgressBar, progress: &Progress) {
     }
 }
 
-fn print_summary(args: &Args, fitted: &Fitted) {
+fn print_summary(args: &Args, fitted: &Fitted) -> std::io::Result<()> {
     let trained = &fitted.trained;
-    println!(
+    outln!(
         "model {:?} ({}), trained {} epochs{}, kept epoch {}; {} gradient checks passed",
         fitted.model.mlp.sizes(),
         fitted.model.mlp.activation(),
@@ -278,8 +276,8 @@ fn print_summary(args: &Args, fitted: &Fitted) {
         },
         trained.best_epoch,
         trained.checks.len()
-    );
-    println!(
+    )?;
+    outln!(
         "split: {} train, {} validation, {} test; threshold {:.4} ({})",
         fitted.split_sizes[0],
         fitted.split_sizes[1],
@@ -289,14 +287,14 @@ fn print_summary(args: &Args, fitted: &Fitted) {
             Some(r) => format!("recall ≥ {r} on validation"),
             None => "max F1 on validation".to_string(),
         }
-    );
-    println!(
+    )?;
+    outln!(
         "validation: {}",
         crate::cmd::evaluate::one_line(&fitted.validation)
-    );
-    println!(
+    )?;
+    outln!(
         "test:       {}",
         crate::cmd::evaluate::one_line(&fitted.test)
-    );
-    println!("saved {}", args.out.display());
+    )?;
+    outln!("saved {}", args.out.display())
 }
