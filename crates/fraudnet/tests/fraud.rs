@@ -301,3 +301,22 @@ fn the_cost_and_gradient_stay_finite_for_logits_up_to_1e4() {
         assert!((gradient.values()[0] - 0.5).abs() < 1e-12);
     }
 }
+
+#[test]
+fn checking_or_not_trains_the_same_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = payments(dir.path(), 3_000, 8);
+    let mut config = quick(&[8]);
+    config.train.dropout = 0.2;
+    let models: Vec<Vec<u64>> = [0, 1, 2]
+        .into_iter()
+        .map(|every| {
+            config.train.check_every = every;
+            let fitted = fit_file(&path, &config).unwrap();
+            assert_eq!(fitted.trained.checks.len(), [0, 3, 2][every]);
+            fitted.model.theta.values().iter().map(|v| v.to_bits()).collect()
+        })
+        .collect();
+    assert_eq!(models[0], models[1]);
+    assert_eq!(models[0], models[2]);
+}
