@@ -267,7 +267,11 @@ fn print_summary(args: &Args, fitted: &Fitted) -> std::io::Result<()> {
     outln!(
         "model {:?} ({}), trained {} epochs{}, kept epoch {}; {} gradient checks passed",
         fitted.model.mlp.sizes(),
-        fitted.model.mlp.activation(),
+        if fitted.model.mlp.depth() == 1 {
+            "logistic regression".to_string()
+        } else {
+            fitted.model.mlp.activation().to_string()
+        },
         trained.history.len(),
         if trained.stopped_early {
             " (early stop)"
