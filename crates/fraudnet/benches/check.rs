@@ -44,7 +44,13 @@ fn plain_gradient_check(problem: &MlpProblem, theta: &[f64], epsilon: f64) -> f6
 
 /// gradproof's check with the notebook's settings (ε = 1e-7), on the current rayon pool.
 fn gradproof_check(problem: &MlpProblem, theta: &[f64]) -> f64 {
+    gradproof_check_with(problem, theta, true)
+}
+
+/// The same, with the MLP's incremental fast path or with full recomputation of every cost.
+fn gradproof_check_with(problem: &MlpProblem, theta: &[f64], incremental: bool) -> f64 {
     Checker::new()
+        .incremental(incremental)
         .check(problem, theta)
         .expect("a valid problem")
         .difference
@@ -102,8 +108,27 @@ fn medium(c: &mut Criterion) {
     group.bench_function("gradproof", |b| {
         b.iter(|| gradproof_check(&problem, black_box(&theta)))
     });
+    group.bench_function("gradproof, full recomputation", |b| {
+        b.iter(|| gradproof_check_with(&problem, black_box(&theta), false))
+    });
     group.bench_function("plain loop", |b| {
         b.iter(|| plain_gradient_check(&problem, black_box(&theta), 1e-7))
+    });
+    group.finish();
+}
+
+/// The 41k-parameter `30 → 256 → 128 → 1` network on 1024 examples: the incremental check only
+/// (full recomputation takes minutes: see the README's timed command).
+fn large(c: &mut Criterion) {
+    let (problem, theta) = MlpProblem::random(&[30, 256, 128, 1], 1024, 3).expect("valid sizes");
+    let theta = theta.into_values();
+    let mut group = c.benchmark_group("30-256-128-1 x 1024");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(20));
+    group.bench_function("gradproof, incremental", |b| {
+        b.iter(|| gradproof_check(&problem, black_box(&theta)))
     });
     group.finish();
 }
@@ -120,13 +145,18 @@ fn threads(c: &mut Criterion) {
             .num_threads(n)
             .build()
             .expect("a thread pool");
-        let name = format!("gradproof, {n} thread{}", if n == 1 { "" } else { "s" });
-        group.bench_function(name, |b| {
-            b.iter(|| pool.install(|| gradproof_check(&problem, black_box(&theta))))
-        });
+        let threads = format!("{n} thread{}", if n == 1 { "" } else { "s" });
+        for incremental in [true, false] {
+            let how = if incremental { "incremental" } else { "full" };
+            group.bench_function(format!("gradproof {how}, {threads}"), |b| {
+                b.iter(|| {
+                    pool.install(|| gradproof_check_with(&problem, black_box(&theta), incremental))
+                })
+            });
+        }
     }
     group.finish();
 }
 
-criterion_group!(benches, seed_sized, medium, threads);
+criterion_group!(benches, seed_sized, medium, large, threads);
 criterion_main!(benches);

@@ -6,9 +6,15 @@
 //! one direction and read the noise off the higher-order differences, where the smooth part of
 //! `J` has vanished and only the rounding noise is left. Knows nothing of what `J` computes.
 
+use std::time::Instant;
+
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+
+/// Below this much work in all, the probe's points are evaluated on the calling thread.
+const PARALLEL_SECONDS: f64 = 2e-3;
 
 /// Points evaluated along the direction (Moré & Wild's `m + 1` with `m = 8`).
 const POINTS: usize = 9;
@@ -64,36 +70,58 @@ const DIRECTIONS: u64 = 3;
 /// once).
 pub fn estimate_noise<F>(cost: F, theta: &[f64], cost_at_theta: f64) -> Result<NoiseEstimate>
 where
-    F: Fn(&[f64]) -> Result<f64>,
+    F: Fn(&[f64]) -> Result<f64> + Sync,
 {
     let floor = f64::EPSILON / 2.0 * cost_at_theta.abs();
     let scale = theta.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
     let h = RELATIVE_SPACING * scale / (theta.len().max(1) as f64).sqrt();
-    let mut point = theta.to_vec();
     let mut best: Option<(f64, NoiseStatus)> = None;
-    let mut evaluate = |offset: f64, direction: u64| -> Result<f64> {
-        for (i, p) in point.iter_mut().enumerate() {
-            *p = theta[i] + offset * direction_sign(direction, i);
+    let evaluate = |point: &mut Vec<f64>, (direction, k): (u64, usize)| -> Result<f64> {
+        let offset = (k as f64 - (POINTS - 1) as f64) * h;
+        if offset == 0.0 {
+            return Ok(cost_at_theta);
         }
-        cost(&point)
+        point.clear();
+        point.extend(
+            theta
+                .iter()
+                .enumerate()
+                .map(|(i, t)| t + offset * direction_sign(direction, i)),
+        );
+        cost(point)
     };
-    for direction in 0..DIRECTIONS {
+    let series: Vec<(u64, usize)> = (0..DIRECTIONS)
+        .flat_map(|d| (0..2 * POINTS - 1).map(move |k| (d, k)))
+        .collect();
+    // The first point, timed: an expensive cost has its other points evaluated in parallel (the
+    // values, hence the estimate, are the same either way; the first error in series order is
+    // the one reported).
+    let started = Instant::now();
+    let mut point = Vec::with_capacity(theta.len());
+    let first = evaluate(&mut point, series[0])?;
+    let expensive = started.elapsed().as_secs_f64() * series.len() as f64 > PARALLEL_SECONDS;
+    let rest: Vec<Result<f64>> = if expensive {
+        series[1..]
+            .par_iter()
+            .map_init(Vec::new, |point, &at| evaluate(point, at))
+            .collect()
+    } else {
+        series[1..]
+            .iter()
+            .map(|&at| evaluate(&mut point, at))
+            .collect()
+    };
+    let all: Vec<f64> = std::iter::once(Ok(first))
+        .chain(rest)
+        .collect::<Result<_>>()?;
+    for values in all.chunks_exact(2 * POINTS - 1) {
         // Points on both sides of θ, read whole and side by side. A kink's jump in slope would
         // pass for noise: if the whole series is far louder than either side, the kink is at θ
         // itself (a ReLU exactly at 0, say) and the sides are read; if one side is far louder
         // than the other, the kink is on it and the quieter side is read.
-        let mut values = [0.0; 2 * POINTS - 1];
-        for (k, value) in values.iter_mut().enumerate() {
-            let offset = (k as f64 - (POINTS - 1) as f64) * h;
-            *value = if offset == 0.0 {
-                cost_at_theta
-            } else {
-                evaluate(offset, direction)?
-            };
-        }
         let (l, r) = (ecnoise(&values[..POINTS]), ecnoise(&values[POINTS - 1..]));
         let (quiet, loud) = if r.0 < l.0 { (r, l) } else { (l, r) };
-        let full = ecnoise(&values);
+        let full = ecnoise(values);
         let estimate = if full.0 > KINK_CONTRAST * loud.0 {
             // Both sides quiet, the whole loud: the kink is at θ.
             loud

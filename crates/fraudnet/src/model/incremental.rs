@@ -252,16 +252,16 @@ impl<'a> Incremental<'a> {
         let w_next = contiguous(self.w_transposed[l].row(unit));
         let n = sizes[l + 1];
         let hidden_next = l + 1 < depth;
-        // Built example by example (contiguous), then transposed for the product.
-        next.resize(n * count, 0.0);
-        for (&(c, delta), values) in changed.iter().zip(next.chunks_exact_mut(n)) {
+        // Built example by example (contiguous: example-major, `count × n`).
+        next.clear();
+        for &(c, delta) in changed.iter() {
             let cached = contiguous(self.z_by_example[l].row(c));
-            for ((v, &z), &w) in values.iter_mut().zip(cached).zip(w_next) {
-                *v = z + w * delta;
-            }
+            let start = next.len();
+            next.extend(cached.iter().zip(w_next).map(|(&z, &w)| z + w * delta));
             if !hidden_next {
                 continue;
             }
+            let values = &mut next[start..];
             if activation.is_kinked() {
                 record_flips(values, cached, |r| (l + 1, r, c), flips);
             }
@@ -275,6 +275,23 @@ impl<'a> Incremental<'a> {
                     *v *= k;
                 }
             }
+        }
+        if !hidden_next {
+            // `next` is the (count × 1) column of logits.
+            for ((_, value), &z) in changed.iter_mut().zip(next.iter()) {
+                *value = z;
+            }
+            return;
+        }
+        if l + 2 == depth {
+            // The output layer right below: one dot product per example, in the full pass's
+            // order.
+            let (w, b) = self.weights(depth);
+            dots(w, next, n, block);
+            for ((_, value), &z) in changed.iter_mut().zip(block.iter()) {
+                *value = z + b[0];
+            }
+            return;
         }
         block.resize(n * count, 0.0);
         transpose(next, block, count, n);
@@ -331,6 +348,36 @@ impl<'a> Incremental<'a> {
 fn contiguous(row: ndarray::ArrayView1<'_, f64>) -> &[f64] {
     row.to_slice()
         .expect("rows of standard-layout arrays are contiguous")
+}
+
+/// `out[t] = Σ_r w[r]·rows[t][r]` for each `n`-long row of `rows`, summed over `r` in increasing
+/// order from 0 (as the full pass's product sums), four rows at a time.
+fn dots(w: &[f64], rows: &[f64], n: usize, out: &mut Vec<f64>) {
+    let count = rows.len() / n;
+    out.clear();
+    let mut quads = rows.chunks_exact(4 * n);
+    for quad in &mut quads {
+        let (a, rest) = quad.split_at(n);
+        let (b, rest) = rest.split_at(n);
+        let (c, d) = rest.split_at(n);
+        let mut sums = [0.0f64; 4];
+        for r in 0..n {
+            let w = w[r];
+            sums[0] += w * a[r];
+            sums[1] += w * b[r];
+            sums[2] += w * c[r];
+            sums[3] += w * d[r];
+        }
+        out.extend(sums);
+    }
+    for row in quads.remainder().chunks_exact(n) {
+        let mut sum = 0.0;
+        for (&w, &v) in w.iter().zip(row) {
+            sum += w * v;
+        }
+        out.push(sum);
+    }
+    debug_assert_eq!(out.len(), count);
 }
 
 /// `to = fromᵀ` for a row-major `rows × cols` `from`, by tiles (so neither side is walked with
