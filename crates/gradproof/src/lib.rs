@@ -31,6 +31,7 @@ mod assert;
 mod check;
 mod difference;
 mod directional;
+mod dual;
 mod error;
 mod layout;
 mod method;
@@ -45,6 +46,7 @@ pub use check::{
     Checker, NOISE_SAFETY_FACTOR, Oracle, SEED_EPSILON, SEED_THRESHOLD, TOP_K, Tolerance,
 };
 pub use difference::{norm2, relative_difference};
+pub use dual::DUAL_ROUNDING_ULPS;
 pub use error::{Error, Result};
 pub use layout::{Layout, Location, TensorSpec, Tensors};
 pub use method::{Estimate, Method, StepRule};

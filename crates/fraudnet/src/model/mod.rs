@@ -4,6 +4,7 @@
 
 mod activation;
 mod bugs;
+mod generic;
 mod linalg;
 mod mlp;
 
