@@ -42,10 +42,13 @@ use crate::report::Report;
 /// and, as for finite differences, agrees when `|gᵢ − dᵢ| ≤ NOISE_SAFETY_FACTOR · bᵢ` (128 ulps
 /// of the scale in all, ≈ 2.8e-14 of it). A directional probe of a group `G` along weights `v`
 /// gets `DUAL_ROUNDING_ULPS · ε_mach · (Σ_G |gᵢvᵢ| + |∇J·v| + ‖g‖_∞ · max_G |vᵢ|)`.
-/// Over 200 random networks (kinks, saturated sigmoids, up to 64 examples) the largest error seen
-/// is below 1/10 of this allowance, while the smallest bug of the meta-test catalogue (one element
-/// off by 1e-4 of itself) sits ten orders of magnitude above it. A user's
-/// [`Checker::tolerance`] replaces it.
+/// Over 200 random networks (every activation, kinks, saturated sigmoids, L2, class weights,
+/// dropout, up to 64 examples) the largest error seen is 0.32 `bᵢ` (1/25 of the allowance) and
+/// the largest per-tensor relative difference 9.2e-15, while the smallest bug of the meta-test
+/// catalogue (one element off by 1e-4 of itself) sits ten orders of magnitude above. A
+/// coordinate smaller than the allowance itself (below ~3e-14 of the largest partial) agrees but
+/// is counted *unresolved*: 28 of 93,291 coordinates there. A user's [`Checker::tolerance`]
+/// replaces the allowance.
 pub const DUAL_ROUNDING_ULPS: f64 = 16.0;
 
 /// What an exact oracle holds, handed to [`Oracle`]'s constructor.
