@@ -395,3 +395,60 @@ fn a_forgotten_dropout_mask_is_caught_through_the_frozen_mask() {
         assert!(!report.failing().contains(&"dW3"), "{report}");
     }
 }
+
+/// The Jacobian check of one dense layer names the (output, input) pairs a VJP bug spoils.
+#[test]
+fn a_layer_vjp_bug_is_caught_and_attributed_to_its_output_input_pairs() {
+    use fraudnet::{DenseLayer, LayerBug};
+    use gradproof::JacobianChecker;
+    for (activation, sizes) in [
+        (Activation::Tanh, (3, 4, 5)),
+        (Activation::Sigmoid, (6, 2, 3)),
+        (Activation::Tanh, (1, 1, 1)),
+    ] {
+        let (n_in, n_out, m) = sizes;
+        let layer = DenseLayer::new(n_in, n_out, m, activation).unwrap();
+        let x = layer.random_inputs(11);
+        let report = JacobianChecker::new().check(&layer, x.values()).unwrap();
+        assert!(report.passed(), "{report}");
+        assert_eq!(report.blocks.len(), 6);
+        assert_eq!(report.vjps, 2 * n_out * m);
+        for b in &report.blocks {
+            assert!(b.difference < 1e-8, "{report}");
+        }
+        let cases = [
+            (LayerBug::BiasNotSummed, vec!["∂Z/∂b", "∂A/∂b"]),
+            (
+                LayerBug::InputGradientTransposedWrongly,
+                vec!["∂Z/∂X", "∂A/∂X"],
+            ),
+        ];
+        for (bug, expected) in cases {
+            let report = JacobianChecker::new()
+                .check(&layer.clone().with_bug(bug), x.values())
+                .unwrap();
+            if m == 1 && bug == LayerBug::BiasNotSummed || n_in == 1 && n_out == 1 {
+                // One example: the first is the sum. One by one: Wᵀ is W. No bug to catch.
+                assert!(report.passed(), "{bug:?}: {report}");
+                continue;
+            }
+            assert_eq!(report.failing(), expected, "{bug:?}: {report}");
+        }
+    }
+    // The element named is a wrong one: db[i] of example j ≠ 0 for the unsummed bias.
+    let layer = DenseLayer::new(3, 4, 5, Activation::Tanh).unwrap();
+    let x = layer.random_inputs(3);
+    let report = JacobianChecker::new()
+        .check(&layer.with_bug(LayerBug::BiasNotSummed), x.values())
+        .unwrap();
+    let block = report
+        .blocks
+        .iter()
+        .find(|b| b.output == "Z" && b.input == "b")
+        .unwrap();
+    let worst = &block.top[0];
+    assert_eq!(worst.input_index[0], worst.output_index[0], "{report}");
+    assert_ne!(worst.output_index[1], 0);
+    assert_eq!((worst.analytic, worst.numeric.round()), (0.0, 1.0));
+    assert_eq!(block.disagree, 4 * 4);
+}

@@ -33,6 +33,7 @@ mod difference;
 mod directional;
 mod dual;
 mod error;
+mod jacobian;
 mod layout;
 mod method;
 mod mode;
@@ -48,6 +49,10 @@ pub use check::{
 pub use difference::{norm2, relative_difference};
 pub use dual::DUAL_ROUNDING_ULPS;
 pub use error::{Error, Result};
+pub use jacobian::{
+    BlockReport, JACOBIAN_ROUNDING_ULPS, JacobianChecker, JacobianReport, JacobianWorst,
+    VectorProblem,
+};
 pub use layout::{Layout, Location, TensorSpec, Tensors};
 pub use method::{Estimate, Method, StepRule};
 pub use mode::Mode;
