@@ -162,7 +162,7 @@ impl JacobianChecker {
         let stencil = self.method.stencil();
         let p = f64::from(self.method.order());
         let gain = self.method.noise_gain();
-        let columns: Vec<Result<(Vec<f64>, Vec<f64>, usize)>> = (0..n_in)
+        let columns: Vec<Result<Column>> = (0..n_in)
             .into_par_iter()
             .map(|i| {
                 let xi = x[i];
@@ -281,6 +281,10 @@ impl JacobianChecker {
         })
     }
 }
+
+/// One numeric column of the Jacobian: the derivative of every output along `eᵢ`, the error
+/// bound of each, and the evaluations of `f` spent.
+type Column = (Vec<f64>, Vec<f64>, usize);
 
 /// `f(x)`, checked against the output layout and for finiteness.
 fn value<P: VectorProblem + ?Sized>(
