@@ -266,3 +266,60 @@ fn a_reader_that_goes_away_is_not_a_crash() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn method_dual_checks_exactly_in_both_modes() {
+    for mode in ["exhaustive", "directional"] {
+        let base = [
+            "--method",
+            "dual",
+            "--mode",
+            mode,
+            "--layers",
+            "4,5,3,1",
+            "--examples",
+            "7",
+        ];
+        let (code, v) = check_json(&base);
+        assert_eq!(code, Some(0), "{mode}: {v}");
+        assert_eq!(v["report"]["method"], "dual");
+        assert_eq!(v["report"]["epsilon"], 0.0);
+        assert_eq!(v["report"]["noise_status"], "not_needed");
+        for t in v["report"]["tensors"].as_array().unwrap() {
+            assert_eq!(t["kink"], 0, "{mode}: {t}");
+            assert!(t["difference"].as_f64().unwrap() < 1e-13, "{mode}: {t}");
+        }
+        let mut buggy = base.to_vec();
+        buggy.extend(["--bug", "dW2[1,3]:add=1e-6", "--bug", "db1:unsummed"]);
+        let (code, v) = check_json(&buggy);
+        assert_eq!(code, Some(1), "{mode}: {v}");
+        assert_eq!(failing(&v), ["dW2", "db1"], "{mode}");
+        let dw2 = v["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "dW2")
+            .unwrap();
+        assert_eq!(dw2["worst"]["index"], serde_json::json!([1, 3]), "{mode}");
+    }
+    // Exhaustive: one dual pass per parameter (47) plus J once.
+    let (_, v) = check_json(&["--method", "dual"]);
+    assert_eq!(v["evaluations"], 48);
+    let text = gradproof(&["check", "--method", "dual"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("exact directional derivatives (dual numbers, no step)"),
+        "{text}"
+    );
+    // A step sweep needs a step: a clear refusal, not a panic.
+    let out = gradproof(&[
+        "check",
+        "--method",
+        "dual",
+        "--plot",
+        "/tmp/never-written.png",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("takes no step"), "{err}");
+}

@@ -218,6 +218,28 @@ impl Problem for MlpProblem {
         )
     }
 
+    /// One forward pass in dual numbers through the same frozen dropout mask as the cost
+    /// ([`Mlp::cost_and_derivative`]): the exact `∇J(θ)·v` of the cost, whatever bugs the
+    /// hand-written gradient carries.
+    fn directional_derivative(
+        &self,
+        theta: &[f64],
+        direction: &[f64],
+    ) -> Option<gradproof::Result<f64>> {
+        Some(
+            self.mlp
+                .cost_and_derivative(
+                    theta,
+                    direction,
+                    self.x.view(),
+                    self.y.view(),
+                    self.mask.as_ref(),
+                )
+                .map(|(_, derivative)| derivative)
+                .map_err(engine_error),
+        )
+    }
+
     fn gradient(&self, theta: &[f64]) -> gradproof::Result<Tensors> {
         let faults: Vec<BackwardFault> = self.bugs.iter().filter_map(Bug::backward_fault).collect();
         let (x, y) = (self.x.view(), self.y.view());

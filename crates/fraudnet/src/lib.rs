@@ -3,7 +3,8 @@
 //! The fraud-detection network that gradproof proves correct: a multilayer perceptron with a
 //! hand-written backward pass ([`Mlp`]), the seed notebook's exact cases ([`notebook`]), numpy's
 //! legacy random generator so those cases have the notebook's very numbers ([`NumpyRng`]),
-//! the bridge to the gradient-checking engine ([`MlpProblem`]), payment data to train it on (CSV
+//! the bridge to the gradient-checking engine ([`MlpProblem`], and one layer's vector–Jacobian
+//! product as a [`DenseLayer`]), payment data to train it on (CSV
 //! schemas, a streaming reader, features, splits and a synthetic generator: [`data`]), training
 //! with gradient-check guardrails ([`train`], [`fit`]), the model file ([`model_file`]),
 //! streaming scoring ([`score`]) and the classification metrics a fraud team judges its scores
@@ -21,6 +22,7 @@ mod check;
 pub mod data;
 mod error;
 pub mod fit;
+mod layer;
 pub mod metrics;
 pub mod model;
 pub mod model_file;
@@ -32,5 +34,6 @@ pub mod train;
 
 pub use check::MlpProblem;
 pub use error::{Error, Result};
+pub use layer::{DenseLayer, LayerBug};
 pub use model::{Activation, BackwardFault, Bug, CostForm, DropoutMask, Forward, Mlp};
 pub use numpy_rng::NumpyRng;

@@ -211,6 +211,9 @@ impl Checker {
         expect_parameters(problem.layout(), theta)?;
         problem.layout().expect_same(analytic.layout())?;
         analytic.expect_finite("gradient")?;
+        if self.method.is_exact() {
+            return crate::dual::check(self, problem, theta, analytic);
+        }
         if let Mode::Directional { top } = self.mode {
             return crate::directional::check(self, problem, theta, analytic, top);
         }
@@ -238,6 +241,9 @@ impl Checker {
         theta: &[f64],
         hints: Option<&[f64]>,
     ) -> Result<Oracle> {
+        if self.method.is_exact() {
+            return crate::dual::oracle(self, problem, theta);
+        }
         let start = Instant::now();
         let layout = problem.layout();
         let (base, noise) = base(problem, theta, true)?;
@@ -283,6 +289,9 @@ impl Checker {
         problem: &P,
         theta: &[f64],
     ) -> Result<Vec<f64>> {
+        if self.method.is_exact() {
+            return crate::dual::exact_gradient(problem, theta);
+        }
         Ok(self
             .derivatives(problem, theta)?
             .into_iter()
@@ -302,7 +311,7 @@ impl Checker {
     }
 
     /// The coordinates the mode checks, in layout order.
-    fn coordinates(&self, layout: &Layout) -> Vec<usize> {
+    pub(crate) fn coordinates(&self, layout: &Layout) -> Vec<usize> {
         match self.mode {
             Mode::Sampled { per_tensor } => (0..layout.tensors().len())
                 .flat_map(|k| {
@@ -733,6 +742,31 @@ pub struct Oracle {
 }
 
 impl Oracle {
+    /// An exact oracle ([`Method::Dual`]): no step, no noise, no kinks.
+    pub(crate) fn exact(checker: &Checker, layout: &Layout, parts: crate::dual::Exact) -> Oracle {
+        Oracle {
+            layout: layout.clone(),
+            mode: checker.mode,
+            tolerance: checker.tolerance,
+            method: checker.method,
+            step: checker.step,
+            epsilon: 0.0,
+            seed_threshold: checker.threshold,
+            cost: parts.cost,
+            noise: NoiseEstimate {
+                sigma: 0.0,
+                status: NoiseStatus::NotNeeded,
+                evaluations: 0,
+            },
+            kink: vec![false; parts.numeric.len()],
+            numeric: parts.numeric,
+            checked: parts.checked,
+            bound: parts.bound,
+            evaluations: parts.evaluations,
+            seconds: parts.seconds,
+        }
+    }
+
     /// The numeric gradient, laid out like the parameters.
     pub fn numeric(&self) -> &[f64] {
         &self.numeric

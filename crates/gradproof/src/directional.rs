@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use crate::check::{Base, Checker, Line, NOISE_SAFETY_FACTOR};
 use crate::difference::quotient;
 use crate::error::Result;
-use crate::layout::Tensors;
+use crate::layout::{Layout, Tensors};
 use crate::mode::SplitMix64;
 use crate::problem::Problem;
 use crate::report::{Report, TensorReport, Worst};
@@ -29,22 +29,24 @@ const SPLITS_PER_ELEMENT: usize = 16;
 /// Groups at most this large that cross a kink are checked one coordinate at a time.
 const KINK_COORDINATE_GROUP: usize = 16;
 
-/// One directional check of a group of coordinates.
+/// One directional check of a group of coordinates: the analytic `Σ gᵢvᵢ`, the oracle's value
+/// (a finite difference, or an exact dual-number derivative), the oracle's error bound, whether
+/// the line crossed a kink, and the evaluations spent.
 #[derive(Clone, Copy, Debug)]
-struct Probe {
-    analytic: f64,
-    numeric: f64,
-    bound: f64,
-    kink: bool,
-    evaluations: usize,
+pub(crate) struct Probe {
+    pub(crate) analytic: f64,
+    pub(crate) numeric: f64,
+    pub(crate) bound: f64,
+    pub(crate) kink: bool,
+    pub(crate) evaluations: usize,
 }
 
 impl Probe {
-    fn error(&self) -> f64 {
+    pub(crate) fn error(&self) -> f64 {
         (self.analytic - self.numeric).abs()
     }
 
-    fn agrees(&self) -> bool {
+    pub(crate) fn agrees(&self) -> bool {
         !self.kink && self.error() <= NOISE_SAFETY_FACTOR * self.bound
     }
 
@@ -140,8 +142,8 @@ struct Localised {
 
 /// Splits disagreeing groups best-first until `top` wrong elements are named or the split budget
 /// is spent; splits groups that cross kinks (after the disagreeing ones) until none is left.
-fn localise<P: Problem + ?Sized>(
-    context: &Context<'_, P>,
+fn localise(
+    probe: &(dyn Fn(&[usize]) -> Result<Probe> + Sync),
     group: Vec<usize>,
     first: Probe,
     top: usize,
@@ -178,7 +180,7 @@ fn localise<P: Problem + ?Sized>(
             let (left, right) = group.split_at(group.len() / 2);
             vec![left, right]
         };
-        let probes: Vec<Result<Probe>> = parts.par_iter().map(|part| context.probe(part)).collect();
+        let probes: Vec<Result<Probe>> = parts.par_iter().map(|part| probe(part)).collect();
         for (half, probe) in parts.into_iter().zip(probes) {
             let probe = probe?;
             found.evaluations += probe.evaluations;
@@ -205,65 +207,55 @@ fn localise<P: Problem + ?Sized>(
     Ok(found)
 }
 
-/// The directional check of `analytic` at `theta`.
-pub(crate) fn check<P: Problem + ?Sized>(
-    checker: &Checker,
-    problem: &P,
-    theta: &[f64],
-    analytic: &Tensors,
+/// The seeded weights of the check directions: `±U(0.5, 1.5)` per coordinate.
+pub(crate) fn weights(seed: u64, n: usize) -> Vec<f64> {
+    let mut rng = SplitMix64::new(seed, u64::MAX);
+    (0..n).map(|_| rng.sign() * (0.5 + rng.unit())).collect()
+}
+
+/// One row per tensor: the tensor's own directional probe, then (if it disagrees) the
+/// localisation of its `top` worst elements. Returns the rows and the evaluations spent. Shared
+/// by the finite-difference and the exact (dual-number) directional checks.
+pub(crate) fn tensor_rows(
+    layout: &Layout,
+    gradient: &[f64],
+    weights: &[f64],
+    probe: &(dyn Fn(&[usize]) -> Result<Probe> + Sync),
     top: usize,
-) -> Result<Report> {
-    let start = Instant::now();
-    let layout = problem.layout();
-    let (base, noise) = crate::check::base(problem, theta, true)?;
-    let cost = base.cost;
-    let mut rng = SplitMix64::new(checker.seed, u64::MAX);
-    let weights = (0..layout.len())
-        .map(|_| rng.sign() * (0.5 + rng.unit()))
-        .collect();
-    let context = Context {
-        checker,
-        problem,
-        theta,
-        gradient: analytic.values(),
-        weights,
-        base,
-    };
-    let everything: Vec<usize> = (0..layout.len()).collect();
-    let whole = context.probe(&everything)?;
+) -> Result<(Vec<TensorReport>, usize)> {
     let rows: Vec<Result<(TensorReport, usize)>> = (0..layout.tensors().len())
         .into_par_iter()
         .map(|k| {
             let spec = &layout.tensors()[k];
             let group: Vec<usize> = layout.range(k).collect();
-            let probe = context.probe(&group)?;
-            let mut evaluations = probe.evaluations;
-            let found = if probe.agrees() || group.is_empty() {
+            let first = probe(&group)?;
+            let mut evaluations = first.evaluations;
+            let found = if first.agrees() || group.is_empty() {
                 Localised {
                     agreeing: group.len(),
                     ..Localised::default()
                 }
             } else if group.len() == 1 {
                 let mut single = Localised::default();
-                if probe.kink {
+                if first.kink {
                     single.kinks = 1;
                 } else {
-                    single.wrong.push((group[0], probe));
+                    single.wrong.push((group[0], first));
                 }
                 single
             } else {
-                localise(&context, group.clone(), probe, top)?
+                localise(probe, group.clone(), first, top)?
             };
             evaluations += found.evaluations;
-            let scale = probe.analytic.abs() + probe.numeric.abs();
+            let scale = first.analytic.abs() + first.numeric.abs();
             let top_elements: Vec<Worst> = found
                 .wrong
                 .iter()
                 .map(|&(i, p)| Worst {
                     index: layout.locate(i).expect("inside the layout").index,
-                    analytic: context.gradient[i],
+                    analytic: gradient[i],
                     // The derivative along eᵢ is the one along vᵢeᵢ divided by vᵢ.
-                    numeric: p.numeric / context.weights[i],
+                    numeric: p.numeric / weights[i],
                     bound: NOISE_SAFETY_FACTOR * p.bound,
                 })
                 .collect();
@@ -276,26 +268,54 @@ pub(crate) fn check<P: Problem + ?Sized>(
                 disagree: found.wrong.len(),
                 unresolved: 0,
                 kink: found.kinks,
-                difference: quotient(probe.error(), scale),
-                threshold: quotient(NOISE_SAFETY_FACTOR * probe.bound, scale),
+                difference: quotient(first.error(), scale),
+                threshold: quotient(NOISE_SAFETY_FACTOR * first.bound, scale),
                 max_abs_error: top_elements
                     .first()
-                    .map_or(probe.error(), |w| (w.analytic - w.numeric).abs()),
+                    .map_or(first.error(), |w| (w.analytic - w.numeric).abs()),
                 passed: found.wrong.is_empty()
                     && !found.unfinished
-                    && (probe.agrees() || probe.kink),
+                    && (first.agrees() || first.kink),
                 top: top_elements,
             };
             Ok((row, evaluations))
         })
         .collect();
     let mut tensors = Vec::with_capacity(rows.len());
-    let mut evaluations = 1 + noise.evaluations + whole.evaluations;
+    let mut evaluations = 0;
     for row in rows {
         let (row, count) = row?;
         evaluations += count;
         tensors.push(row);
     }
+    Ok((tensors, evaluations))
+}
+
+/// The directional check of `analytic` at `theta`.
+pub(crate) fn check<P: Problem + ?Sized>(
+    checker: &Checker,
+    problem: &P,
+    theta: &[f64],
+    analytic: &Tensors,
+    top: usize,
+) -> Result<Report> {
+    let start = Instant::now();
+    let layout = problem.layout();
+    let (base, noise) = crate::check::base(problem, theta, true)?;
+    let cost = base.cost;
+    let context = Context {
+        checker,
+        problem,
+        theta,
+        gradient: analytic.values(),
+        weights: weights(checker.seed, layout.len()),
+        base,
+    };
+    let everything: Vec<usize> = (0..layout.len()).collect();
+    let whole = context.probe(&everything)?;
+    let probe = |group: &[usize]| context.probe(group);
+    let (tensors, spent) = tensor_rows(layout, context.gradient, &context.weights, &probe, top)?;
+    let evaluations = 1 + noise.evaluations + whole.evaluations + spent;
     let scale = whole.analytic.abs() + whole.numeric.abs();
     Ok(Report {
         mode: checker.mode,

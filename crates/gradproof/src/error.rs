@@ -93,6 +93,15 @@ pub enum Error {
         /// Where it appeared ("at the unperturbed parameters", "at W1[2, 0] + ε", ...).
         location: String,
     },
+    /// What was asked needs something the model or the method does not provide (e.g.
+    /// [`Method::Dual`](crate::Method::Dual) on a model without exact directional derivatives).
+    #[error("{what}: {reason}")]
+    Unsupported {
+        /// What was asked.
+        what: &'static str,
+        /// Why it cannot be done, and what would make it possible.
+        reason: &'static str,
+    },
     /// The model failed with its own error.
     #[error("the model failed: {0}")]
     Model(#[source] Box<dyn std::error::Error + Send + Sync>),

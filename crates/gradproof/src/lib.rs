@@ -31,7 +31,9 @@ mod assert;
 mod check;
 mod difference;
 mod directional;
+mod dual;
 mod error;
+mod jacobian;
 mod layout;
 mod method;
 mod mode;
@@ -45,7 +47,12 @@ pub use check::{
     Checker, NOISE_SAFETY_FACTOR, Oracle, SEED_EPSILON, SEED_THRESHOLD, TOP_K, Tolerance,
 };
 pub use difference::{norm2, relative_difference};
+pub use dual::DUAL_ROUNDING_ULPS;
 pub use error::{Error, Result};
+pub use jacobian::{
+    BlockReport, JACOBIAN_ROUNDING_ULPS, JacobianChecker, JacobianReport, JacobianWorst,
+    VectorProblem,
+};
 pub use layout::{Layout, Location, TensorSpec, Tensors};
 pub use method::{Estimate, Method, StepRule};
 pub use mode::Mode;

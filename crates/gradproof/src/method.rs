@@ -38,6 +38,13 @@ pub enum Method {
     /// Central differences at `h`, `h/2`, `h/4` extrapolated (Richardson) to sixth order, with
     /// the difference between the last two extrapolations as an error estimate.
     Richardson,
+    /// No finite difference at all: the exact directional derivative `∇J(θ)·v` that the problem
+    /// computes itself, in one forward pass in dual numbers (see
+    /// [`Problem::directional_derivative`](crate::Problem::directional_derivative)). Exact up to
+    /// the rounding of that pass: no step, no truncation, no noise amplification, no kinks.
+    /// It has no stencil: [`Method::apply`] returns NaN, [`Method::order`] and
+    /// [`Method::natural_step`] are 0, and the [`StepRule`] is not used.
+    Dual,
 }
 
 /// One derivative estimate from [`Method::apply`].
@@ -53,7 +60,8 @@ pub struct Estimate {
 type Stencil = Vec<(f64, f64)>;
 
 impl Method {
-    /// Every method, in order of accuracy.
+    /// Every finite-difference method, in order of accuracy ([`Method::Dual`], which differences
+    /// nothing, is not among them).
     pub const ALL: [Method; 4] = [
         Method::Forward,
         Method::Central,
@@ -61,9 +69,10 @@ impl Method {
         Method::Richardson,
     ];
 
-    /// Order of the truncation error in `h`.
+    /// Order of the truncation error in `h` (0 for [`Method::Dual`], which has no step).
     pub fn order(self) -> i32 {
         match self {
+            Method::Dual => 0,
             Method::Forward => 1,
             Method::Central => 2,
             Method::Central4 => 4,
@@ -78,6 +87,7 @@ impl Method {
             Method::Central => "central",
             Method::Central4 => "central4",
             Method::Richardson => "richardson",
+            Method::Dual => "dual",
         }
     }
 
@@ -93,6 +103,7 @@ impl Method {
                 (2.0, -1.0 / 12.0),
             ],
             Method::Richardson => richardson().0,
+            Method::Dual => Stencil::new(),
         }
     }
 
@@ -108,13 +119,37 @@ impl Method {
     }
 
     /// The step that balances truncation against roundoff for a smooth function of unit scale,
-    /// `ε_mach^(1/(order+1))` (6.1e-6 for central differences).
+    /// `ε_mach^(1/(order+1))` (6.1e-6 for central differences; 0 for [`Method::Dual`]).
     pub fn natural_step(self) -> f64 {
+        if self.is_exact() {
+            return 0.0;
+        }
         f64::EPSILON.powf(1.0 / f64::from(self.order() + 1))
     }
 
-    /// Applies the method to a scalar function `f` at `x` with step `h`.
+    /// True for [`Method::Dual`]: the derivative comes from the problem itself, exactly, not
+    /// from differences of its cost.
+    ///
+    /// ```
+    /// use gradproof::Method;
+    /// assert!(Method::Dual.is_exact());
+    /// assert!(!Method::Central.is_exact());
+    /// assert_eq!("dual".parse::<Method>()?, Method::Dual);
+    /// # Ok::<(), gradproof::Error>(())
+    /// ```
+    pub fn is_exact(self) -> bool {
+        self == Method::Dual
+    }
+
+    /// Applies the method to a scalar function `f` at `x` with step `h`. [`Method::Dual`] cannot
+    /// differentiate an `f64` function: it returns NaN.
     pub fn apply(self, f: impl Fn(f64) -> f64, x: f64, h: f64) -> Estimate {
+        if self.is_exact() {
+            return Estimate {
+                value: f64::NAN,
+                error: None,
+            };
+        }
         let combine = |stencil: &Stencil| {
             stencil
                 .iter()
@@ -175,11 +210,12 @@ impl FromStr for Method {
     fn from_str(text: &str) -> Result<Self> {
         Method::ALL
             .into_iter()
+            .chain([Method::Dual])
             .find(|m| m.name() == text.trim())
             .ok_or_else(|| Error::InvalidChoice {
                 name: "method",
                 value: text.to_string(),
-                expected: "forward, central, central4 or richardson",
+                expected: "forward, central, central4, richardson or dual",
             })
     }
 }
@@ -228,7 +264,8 @@ impl StepRule {
     }
 
     /// The nominal step for a coordinate whose value is `theta` (for `Adaptive`, the pilot step
-    /// of its search, the scaled step).
+    /// of its search, the scaled step). [`Method::Dual`] takes no step: its scaled and adaptive
+    /// steps are 0, and no rule is used by a dual check.
     pub fn step(self, method: Method, theta: f64) -> f64 {
         match self {
             StepRule::Fixed(h) => h,
@@ -323,6 +360,16 @@ mod tests {
     }
 
     #[test]
+    fn dual_has_no_stencil_step_or_order() {
+        assert_eq!(Method::Dual.noise_gain(), 0.0);
+        assert_eq!(Method::Dual.order(), 0);
+        assert_eq!(Method::Dual.natural_step(), 0.0);
+        assert!(Method::Dual.apply(f64::sin, 1.0, 1e-3).value.is_nan());
+        assert_eq!(StepRule::Scaled(1.0).step(Method::Dual, 5.0), 0.0);
+        assert!(!Method::ALL.contains(&Method::Dual));
+    }
+
+    #[test]
     fn noise_gains() {
         assert_eq!(Method::Forward.noise_gain(), 2.0);
         assert_eq!(Method::Central.noise_gain(), 1.0);
@@ -331,9 +378,12 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_bad_ones_say_what_is_expected() {
-        for method in Method::ALL {
+        for method in Method::ALL.into_iter().chain([Method::Dual]) {
             assert_eq!(method.name().parse::<Method>().unwrap(), method);
+            assert_eq!(method.to_string(), method.name());
         }
+        let err = "dualz".parse::<Method>().unwrap_err().to_string();
+        assert!(err.contains("or dual"), "{err}");
         let err = "simpson".parse::<Method>().unwrap_err().to_string();
         assert!(
             err.contains("simpson") && err.contains("richardson"),

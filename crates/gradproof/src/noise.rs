@@ -54,6 +54,9 @@ pub enum NoiseStatus {
     /// No level passed the agreement test; the smallest estimate among the levels that change
     /// sign was taken (the smooth part of `J` can only inflate an estimate, never shrink it).
     Unsettled,
+    /// Not measured: an exact ([`Method::Dual`](crate::Method::Dual)) check differences nothing,
+    /// so the cost's noise does not enter it (reported as 0).
+    NotNeeded,
 }
 
 /// How much louder one side of θ must be than the other to be taken for a kink rather than for

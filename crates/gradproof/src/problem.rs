@@ -30,6 +30,43 @@ pub trait Problem: Sync {
         Ok((self.cost(theta)?, None))
     }
 
+    /// The exact directional derivative `∇J(θ)·v` along `direction` (laid out like `θ`), or
+    /// `None` (the default) if the model cannot compute it. It is what
+    /// [`Method::Dual`](crate::Method::Dual) checks the gradient against, with no step at all.
+    ///
+    /// A model whose cost is written generically over its scalar type gets it from one forward
+    /// pass in dual numbers: evaluate the cost at `θᵢ + vᵢ·ε` with `ε² = 0` (with num-dual,
+    /// `Dual64::new(θᵢ, vᵢ)` for every parameter); the result is `J(θ) + (∇J(θ)·v)·ε`, exact up
+    /// to the rounding of that pass. At a kink (a ReLU at exactly 0) the derivative is whichever
+    /// one-sided derivative the model's branches pick; it should be the one its backward pass
+    /// uses. The direction must be finite; errors are the model's.
+    ///
+    /// ```
+    /// use gradproof::{Checker, Layout, Method, Problem, Result, TensorSpec, Tensors};
+    ///
+    /// /// J(w) = Σ wᵢ³ with ∇J = 3w², and ∇J·v = Σ 3wᵢ²vᵢ computed exactly.
+    /// struct Cubes(Layout);
+    /// impl Problem for Cubes {
+    ///     fn layout(&self) -> &Layout { &self.0 }
+    ///     fn cost(&self, w: &[f64]) -> Result<f64> { Ok(w.iter().map(|x| x.powi(3)).sum()) }
+    ///     fn gradient(&self, w: &[f64]) -> Result<Tensors> {
+    ///         Tensors::new(self.0.clone(), w.iter().map(|x| 3.0 * x * x).collect())
+    ///     }
+    ///     fn directional_derivative(&self, w: &[f64], v: &[f64]) -> Option<Result<f64>> {
+    ///         Some(Ok(w.iter().zip(v).map(|(x, v)| 3.0 * x * x * v).sum()))
+    ///     }
+    /// }
+    /// let problem = Cubes(Layout::new([TensorSpec::new("w", [3])])?);
+    /// let report = Checker::new().method(Method::Dual).check(&problem, &[1.0, -2.0, 0.5])?;
+    /// assert!(report.passed());
+    /// assert_eq!(report.tensors[0].kink, 0);
+    /// # Ok::<(), gradproof::Error>(())
+    /// ```
+    fn directional_derivative(&self, theta: &[f64], direction: &[f64]) -> Option<Result<f64>> {
+        let _ = (theta, direction);
+        None
+    }
+
     /// An optional fast path for the costs an exhaustive check needs, `J(θ + δ·eₖ)`: prepared
     /// once at `θ` (e.g. by caching the unperturbed forward pass), then asked for one coordinate
     /// at a time from several threads. A model where one parameter touches only part of the

@@ -19,17 +19,19 @@ pub struct Report {
     pub mode: Mode,
     /// The user's allclose tolerance, if one replaced the error bounds.
     pub tolerance: Option<Tolerance>,
-    /// The finite-difference method.
+    /// The finite-difference method, or [`Method::Dual`] for an exact check.
     pub method: Method,
-    /// The step rule.
+    /// The step rule (as set on the checker; not used by [`Method::Dual`]).
     pub step: StepRule,
-    /// The nominal step: the fixed ε, or the step at `|θᵢ| ≤ 1` for the other rules.
+    /// The nominal step: the fixed ε, or the step at `|θᵢ| ≤ 1` for the other rules; 0 for
+    /// [`Method::Dual`], which takes no step.
     pub epsilon: f64,
     /// Number of parameters checked.
     pub parameters: usize,
     /// `J(θ)` at the checked parameters.
     pub cost: f64,
-    /// Measured rounding noise of one evaluation of `J` (standard deviation).
+    /// Measured rounding noise of one evaluation of `J` (standard deviation); 0, not measured,
+    /// for [`Method::Dual`].
     pub noise: f64,
     /// How the noise was measured.
     pub noise_status: NoiseStatus,
@@ -41,7 +43,8 @@ pub struct Report {
     pub seed_threshold: f64,
     /// One row per parameter tensor, in layout order.
     pub tensors: Vec<TensorReport>,
-    /// Cost evaluations spent.
+    /// Cost evaluations spent (for [`Method::Dual`]: `J(θ)` once plus one forward pass in dual
+    /// numbers per partial or directional derivative).
     pub evaluations: usize,
     /// Wall time of the check, in seconds.
     pub seconds: f64,
@@ -179,21 +182,38 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{} check, {} differences, step {}: {} parameters, {} cost evaluations, {:.3} ms",
-            self.mode,
-            self.method,
-            self.step,
-            self.parameters,
-            self.evaluations,
-            self.seconds * 1e3
-        )?;
-        writeln!(
-            f,
-            "J(θ) = {}, measured noise of J ≈ {:.2e}",
-            self.cost, self.noise
-        )?;
+        if self.method.is_exact() {
+            writeln!(
+                f,
+                "{} check, exact directional derivatives (dual numbers, no step): {} parameters, \
+                 {} evaluations (J once, then one dual pass each), {:.3} ms",
+                self.mode,
+                self.parameters,
+                self.evaluations,
+                self.seconds * 1e3
+            )?;
+            writeln!(
+                f,
+                "J(θ) = {}; no step, so neither the cost's noise nor kinks enter",
+                self.cost
+            )?;
+        } else {
+            writeln!(
+                f,
+                "{} check, {} differences, step {}: {} parameters, {} cost evaluations, {:.3} ms",
+                self.mode,
+                self.method,
+                self.step,
+                self.parameters,
+                self.evaluations,
+                self.seconds * 1e3
+            )?;
+            writeln!(
+                f,
+                "J(θ) = {}, measured noise of J ≈ {:.2e}",
+                self.cost, self.noise
+            )?;
+        }
         let rows: Vec<[String; 8]> = self
             .tensors
             .iter()
@@ -259,11 +279,20 @@ impl fmt::Display for Report {
         for row in &rows {
             line(f, &row.each_ref().map(String::as_str))?;
         }
-        writeln!(
-            f,
-            "  (threshold: the relative difference that roundoff and truncation alone produce, {}× their estimate)",
-            crate::check::NOISE_SAFETY_FACTOR
-        )?;
+        if self.method.is_exact() {
+            writeln!(
+                f,
+                "  (threshold: the relative difference that rounding alone produces, {}× {} ulps of the gradient's scale)",
+                crate::check::NOISE_SAFETY_FACTOR,
+                crate::dual::DUAL_ROUNDING_ULPS
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  (threshold: the relative difference that roundoff and truncation alone produce, {}× their estimate)",
+                crate::check::NOISE_SAFETY_FACTOR
+            )?;
+        }
         write!(f, "{}", self.verdict())
     }
 }

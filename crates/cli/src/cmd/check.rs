@@ -30,7 +30,9 @@ pub struct Args {
     /// (random-direction checks per tensor, then bisection to name K wrong elements each).
     #[arg(long, default_value = "exhaustive", value_parser = parse_mode)]
     pub mode: Mode,
-    /// Finite-difference method: forward, central, central4 or richardson.
+    /// Finite-difference method: forward, central, central4 or richardson; or dual: no finite
+    /// difference, the exact derivatives from forward passes in dual numbers (one per coordinate,
+    /// or per probe in directional mode; --step is not used).
     #[arg(long, default_value = "central", value_parser = parse_method)]
     pub method: Method,
     /// Step rule: `scaled` (c·max(1, |θᵢ|)·ε_mach^(1/(order+1)), truncation estimated),

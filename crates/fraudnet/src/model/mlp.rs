@@ -213,7 +213,7 @@ impl Mlp {
         self.l2 / (2.0 * m as f64) * squares
     }
 
-    fn expect_mask(&self, mask: Option<&DropoutMask>, m: usize) -> Result<()> {
+    pub(super) fn expect_mask(&self, mask: Option<&DropoutMask>, m: usize) -> Result<()> {
         let Some(mask) = mask else { return Ok(()) };
         let hidden = &self.sizes[1..self.sizes.len() - 1];
         if mask.layers().len() != hidden.len() {
@@ -273,14 +273,14 @@ impl Mlp {
     }
 
     /// Layer `l`'s (1-based) weights (row-major `n_l × n_{l−1}`) and bias inside `theta`.
-    fn layer_slices<'a>(&self, theta: &'a [f64], l: usize) -> (&'a [f64], &'a [f64]) {
+    pub(super) fn layer_slices<'a>(&self, theta: &'a [f64], l: usize) -> (&'a [f64], &'a [f64]) {
         (
             &theta[self.layout.range(2 * (l - 1))],
             &theta[self.layout.range(2 * (l - 1) + 1)],
         )
     }
 
-    fn expect_data(&self, theta: &[f64], x: ArrayView2<'_, f64>) -> Result<()> {
+    pub(super) fn expect_data(&self, theta: &[f64], x: ArrayView2<'_, f64>) -> Result<()> {
         self.layout.expect_len("parameters θ", theta.len())?;
         if x.nrows() != self.sizes[0] {
             return Err(Error::ShapeMismatch {
@@ -292,7 +292,7 @@ impl Mlp {
         Ok(())
     }
 
-    fn expect_labels(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>) -> Result<()> {
+    pub(super) fn expect_labels(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>) -> Result<()> {
         if y.shape() != [1, x.ncols()] {
             return Err(Error::ShapeMismatch {
                 what: "Y",

@@ -4,6 +4,7 @@
 
 mod activation;
 mod bugs;
+mod generic;
 mod incremental;
 mod linalg;
 mod mlp;
