@@ -314,7 +314,13 @@ fn checking_or_not_trains_the_same_model() {
             config.train.check_every = every;
             let fitted = fit_file(&path, &config).unwrap();
             assert_eq!(fitted.trained.checks.len(), [0, 3, 2][every]);
-            fitted.model.theta.values().iter().map(|v| v.to_bits()).collect()
+            fitted
+                .model
+                .theta
+                .values()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
         })
         .collect();
     assert_eq!(models[0], models[1]);
