@@ -73,10 +73,27 @@ fn main() -> ExitCode {
                 // The reader went away (`| head`): nothing left to say to anyone.
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", chain_line(&error));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, joined with ": ", leaving out a cause whose text its
+/// parent already ends with (an I/O error is usually printed by its wrapper too).
+fn chain_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// A usage error on one line: clap's message without the usage block and the `--help` hint,

@@ -691,6 +691,9 @@ fn run_case(f: &Fixture, case: &Case) -> Option<String> {
     if stderr.trim_end().lines().count() != 1 {
         problems.push("stderr is not one line".to_string());
     }
+    if stderr.matches("(os error").count() > 1 {
+        problems.push("the operating system's message is repeated".to_string());
+    }
     for fragment in &case.fragments {
         if !stderr.contains(fragment.as_str()) {
             problems.push(format!("stderr lacks {fragment:?}"));
