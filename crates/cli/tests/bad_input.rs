@@ -438,7 +438,10 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
                 "--examples",
                 "1000000000",
             ],
-            vec!["1000000000 examples", "activations"],
+            vec![
+                "--examples: invalid setting: 1000000000 examples",
+                "activations",
+            ],
         ),
         (
             "--hidden zero width",

@@ -131,7 +131,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .context("--rtol/--atol")?,
     };
     let bugs = Bug::parse_all(args.bugs.iter().map(String::as_str)).context("--bug")?;
-    let (random, theta) = MlpProblem::random(&args.layers.0, args.examples, args.seed)?;
+    let (random, theta) =
+        MlpProblem::random(&args.layers.0, args.examples, args.seed).context("--examples")?;
     let mlp = random
         .mlp()
         .clone()
