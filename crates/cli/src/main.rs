@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod cmd;
+mod outputs;
 mod plot;
 
 use std::process::ExitCode;
@@ -54,7 +55,14 @@ pub enum Format {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => error.exit(), // --help, --version
+        Err(error) => {
+            eprintln!("{}", one_line(&error.render().to_string()));
+            return ExitCode::from(2);
+        }
+    };
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -65,10 +73,40 @@ fn main() -> ExitCode {
                 // The reader went away (`| head`): nothing left to say to anyone.
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", chain_line(&error));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, joined with ": ", leaving out a cause whose text its
+/// parent already ends with (an I/O error is usually printed by its wrapper too).
+fn chain_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// A usage error on one line: clap's message without the usage block and the `--help` hint,
+/// its remaining lines joined with "; ".
+fn one_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+        .replace(":; ", ": ")
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -89,6 +89,50 @@ fn results_do_not_depend_on_the_thread_count() {
     assert_eq!(strip(one), strip(two));
 }
 
+/// The report's bytes with the wall-time lines (`"seconds": …`) taken out.
+fn without_seconds(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("\"seconds\":"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn json_reports_are_byte_identical_with_1_and_2_threads_in_every_mode() {
+    for (mode, bug) in [
+        ("exhaustive", "dW2:scale=2"),
+        ("sampled=3", "dW1:sign"),
+        ("directional=2", "dW2[1,3]:add=1e-3"),
+    ] {
+        let run = |threads: &str, seed: &str| {
+            let out = gradproof(&[
+                "check",
+                "--format",
+                "json",
+                "--layers",
+                "6,8,4,1",
+                "--examples",
+                "16",
+                "--mode",
+                mode,
+                "--bug",
+                bug,
+                "--seed",
+                seed,
+                "--threads",
+                threads,
+            ]);
+            assert_eq!(out.status.code(), Some(1), "{mode}: the bug is caught");
+            without_seconds(&out.stdout)
+        };
+        let one = run("1", "4");
+        assert!(one.contains("\"verdict\": \"fail\""), "{one}");
+        assert_eq!(one, run("2", "4"), "{mode}: 1 vs 2 threads");
+        assert_ne!(one, run("1", "5"), "{mode}: another seed, another report");
+    }
+}
+
 #[test]
 fn bad_arguments_exit_2_with_a_clear_line() {
     let cases: [(&[&str], &str); 8] = [

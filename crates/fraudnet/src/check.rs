@@ -30,6 +30,9 @@ pub struct MlpProblem {
     bugs: Vec<Bug>,
 }
 
+/// The most values one layer's activations may hold in [`MlpProblem::random`] (800 MB of `f64`).
+pub const MAX_ACTIVATIONS: usize = 100_000_000;
+
 impl MlpProblem {
     /// The MLP's cost on `x` (`(n_0, m)`) and `y` (`(1, m)`), with its correct gradient.
     pub fn new(mlp: Mlp, x: Array2<f64>, y: Array2<f64>) -> Result<Self> {
@@ -135,6 +138,17 @@ impl MlpProblem {
                 found: vec![sizes[0], 0],
                 expected: "at least one example".to_string(),
             });
+        }
+        // Each layer's activations hold `width × examples` values: refuse what cannot be held.
+        let widest = sizes.iter().copied().max().unwrap_or(1);
+        if widest
+            .checked_mul(examples)
+            .is_none_or(|n| n > MAX_ACTIVATIONS)
+        {
+            return Err(Error::InvalidSetting(format!(
+                "{examples} examples through a layer of width {widest} need more than the \
+                 {MAX_ACTIVATIONS} activations this build accepts per layer"
+            )));
         }
         let mut rng = NumpyRng::new(seed);
         let x = rng.randn_matrix(sizes[0], examples);

@@ -63,6 +63,14 @@ pub enum Error {
         /// The layout's length.
         len: usize,
     },
+    /// A layout whose element count does not fit in a `usize`.
+    #[error("tensor '{name}' of shape {shape:?} makes the layout larger than a usize can count")]
+    TooLarge {
+        /// The tensor whose size overflowed the count.
+        name: String,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
     /// A setting outside its allowed range (step size, threshold, ...).
     #[error("{name} must be {expected}, got {value}")]
     InvalidSetting {

@@ -100,7 +100,16 @@ impl Layout {
                     name: spec.name.clone(),
                 });
             }
-            offsets.push(offsets[position] + spec.len());
+            let end = spec
+                .shape
+                .iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d))
+                .and_then(|len| len.checked_add(offsets[position]))
+                .ok_or_else(|| Error::TooLarge {
+                    name: spec.name.clone(),
+                    shape: spec.shape.clone(),
+                })?;
+            offsets.push(end);
         }
         Ok(Layout { specs, offsets })
     }

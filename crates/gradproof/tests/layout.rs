@@ -528,3 +528,25 @@ fn expect_finite_names_the_element_and_value() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_layout_whose_size_overflows_is_refused_not_wrapped() {
+    // Each shape's product, and then the running total, must fit in a usize.
+    let huge = usize::MAX / 2 + 1;
+    for specs in [
+        vec![TensorSpec::new("W", [huge, 2])],
+        vec![TensorSpec::new("a", [huge]), TensorSpec::new("b", [huge])],
+    ] {
+        let error = Layout::new(specs).unwrap_err();
+        assert!(matches!(error, Error::TooLarge { .. }), "{error:?}");
+        assert!(
+            error.to_string().contains("larger than a usize can count"),
+            "{error}"
+        );
+    }
+    let fits = Layout::new([
+        TensorSpec::new("a", [huge - 1]),
+        TensorSpec::new("b", [huge]),
+    ]);
+    assert_eq!(fits.unwrap().len(), usize::MAX);
+}

@@ -101,27 +101,14 @@ fn parse_step(text: &str) -> Result<StepRule, String> {
 }
 
 fn parse_layers(text: &str) -> Result<Layers, String> {
-    let sizes = text
-        .split(',')
-        .map(|w| {
-            let w = w.trim();
-            match w.parse::<usize>() {
-                Ok(0) => Err("every width must be at least 1".to_string()),
-                Ok(n) => Ok(n),
-                Err(_) => Err(format!(
-                    "'{w}' is not a width (expected positive integers like 4,5,3,1)"
-                )),
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if sizes.len() < 2 {
-        return Err("need an input size and at least one layer, like 4,5,3,1".to_string());
-    }
-    Ok(Layers(sizes))
+    fraudnet::model::parse_layers(text).map(Layers)
 }
 
 /// Runs the check and prints the report.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.plot {
+        crate::outputs::check_file(path, "--plot")?;
+    }
     if let Some(threads) = args.threads {
         anyhow::ensure!(threads >= 1, "--threads must be at least 1, got 0");
         rayon::ThreadPoolBuilder::new()
@@ -146,7 +133,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .context("--rtol/--atol")?,
     };
     let bugs = Bug::parse_all(args.bugs.iter().map(String::as_str)).context("--bug")?;
-    let (random, theta) = MlpProblem::random(&args.layers.0, args.examples, args.seed)?;
+    let (random, theta) =
+        MlpProblem::random(&args.layers.0, args.examples, args.seed).context("--examples")?;
     let mlp = random
         .mlp()
         .clone()

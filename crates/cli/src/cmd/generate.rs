@@ -27,6 +27,7 @@ pub struct Args {
 
 /// Writes the file and prints what it holds.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    crate::outputs::check_file(&args.out, "--out")?;
     let started = Instant::now();
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed);
     let summary = fraudnet::data::generate_to_path(&args.out, args.rows, args.fraud_rate, &mut rng)

@@ -23,6 +23,7 @@ pub struct Args {
 
 /// Scores the file and prints the throughput.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    crate::outputs::check_file(&args.out, "--out")?;
     let model = FraudModel::load(&args.model)?;
     let summary = fraudnet::score::score_file(&model, &args.data, &args.out)
         .with_context(|| format!("scoring {}", args.data.display()))?;

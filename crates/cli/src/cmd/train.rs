@@ -120,23 +120,15 @@ fn parse_weight(text: &str) -> Result<Weight, String> {
 }
 
 fn parse_hidden(text: &str) -> Result<Hidden, String> {
-    if text.trim().is_empty() {
-        return Ok(Hidden(Vec::new()));
-    }
-    text.split(',')
-        .map(|w| match w.trim().parse::<usize>() {
-            Ok(0) => Err("every width must be at least 1".to_string()),
-            Ok(n) => Ok(n),
-            Err(_) => Err(format!(
-                "'{w}' is not a width (expected positive integers like 32,16, or \"\")"
-            )),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Hidden)
+    fraudnet::model::parse_hidden(text).map(Hidden)
 }
 
 /// Loads the data, trains, prints the summary and saves the model.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    crate::outputs::check_file(&args.out, "--out")?;
+    if let Some(dir) = &args.plots {
+        crate::outputs::check_folder(dir, "--plots")?;
+    }
     let optimizer = match args.optimizer.as_str() {
         "sgd" => OptimizerKind::Sgd {
             momentum: args.momentum,
@@ -168,6 +160,17 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let data = Dataset::load(&args.data, args.schema)
         .with_context(|| format!("loading {}", args.data.display()))?;
+    let label = args.schema.label_column();
+    match (data.len(), data.positives()) {
+        (0, _) => anyhow::bail!("{}: no rows to train on", args.data.display()),
+        (n, p) if p == 0 || p == n => anyhow::bail!(
+            "{}: every row has {label} = {}: training needs both classes (without fraud in the \
+             validation split, PR-AUC and the threshold are undefined)",
+            args.data.display(),
+            u8::from(p == n)
+        ),
+        _ => {}
+    }
     if !args.quiet {
         eprintln!(
             "{}: {} rows, {} fraudulent ({:.3}%), {} features",
@@ -187,6 +190,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             outln!("gradient check failed before epoch {epoch}: training stopped, no model saved")?;
             outln!("{report}")?;
             return Ok(ExitCode::from(1));
+        }
+        Err(error @ fraudnet::Error::InvalidBug(_)) => {
+            return Err(anyhow::Error::from(error).context("--bug"));
         }
         Err(error) => return Err(error.into()),
     };

@@ -229,14 +229,32 @@ impl Standardizer {
         let mut mean = Vec::with_capacity(n);
         let mut std = Vec::with_capacity(n);
         for (i, row) in features.outer_iter().enumerate() {
-            let mu = row.sum() / m as f64;
-            let var = row.iter().map(|x| (x - mu) * (x - mu)).sum::<f64>() / m as f64;
-            if !(mu.is_finite() && var.is_finite()) {
+            if let Some(j) = row.iter().position(|x| !x.is_finite()) {
                 return Err(Error::InvalidSetting(format!(
-                    "feature {i} has non-finite values"
+                    "feature {i}, example {j}: {} is not finite",
+                    row[j]
                 )));
             }
-            let sd = var.sqrt();
+            let mut mu = row.sum() / m as f64;
+            if !mu.is_finite() {
+                // The sum overflowed (values near f64::MAX): average the scaled-down values.
+                mu = row.iter().map(|x| x / m as f64).sum();
+            }
+            let var = row.iter().map(|x| (x - mu) * (x - mu)).sum::<f64>() / m as f64;
+            let sd = if var.is_finite() {
+                var.sqrt()
+            } else {
+                // The squares overflowed (values beyond ~1e154): scale by the largest deviation.
+                let scale = row.iter().fold(0.0f64, |a, x| a.max((x - mu).abs()));
+                let sum: f64 = row.iter().map(|x| ((x - mu) / scale).powi(2)).sum();
+                scale * (sum / m as f64).sqrt()
+            };
+            if !(mu.is_finite() && sd.is_finite()) {
+                return Err(Error::InvalidSetting(format!(
+                    "feature {i}: its values span more than a float can hold (mean {mu:e}, \
+                     standard deviation {sd:e})"
+                )));
+            }
             mean.push(mu);
             std.push(if sd > MIN_STD { sd } else { 1.0 });
         }
@@ -299,6 +317,18 @@ impl Standardizer {
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn values_whose_sum_or_squares_overflow_still_standardise() {
+        let s = Standardizer::fit(array![[1e300, -1e300], [f64::MAX, f64::MAX]].view()).unwrap();
+        assert_eq!(s.mean(), &[0.0, f64::MAX][..]);
+        assert_eq!(s.std(), &[1e300, 1.0][..]);
+        let error = Standardizer::fit(array![[f64::MAX, f64::MAX, -f64::MAX]].view()).unwrap_err();
+        assert!(
+            error.to_string().contains("feature 0: its values span"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn standardizer_rejects_mismatches() {

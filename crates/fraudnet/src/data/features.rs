@@ -20,6 +20,23 @@ pub fn signed_log(x: f64) -> f64 {
     }
 }
 
+/// `signed_log(Σ sᵢ·vᵢ)` for up to four finite terms `(sᵢ, vᵢ)` with `sᵢ = ±1`, finite even when
+/// the sum overflows a float (balances near `f64::MAX` of opposite signs): then a quarter of each
+/// term is summed and `ln 4` added back (at that size `ln(1 + |x|)` is `ln |x|`). Where the sum
+/// is finite this is exactly `signed_log` of the left-to-right sum.
+fn signed_log_of_sum(terms: &[(f64, f64)]) -> f64 {
+    let sum = terms.iter().fold(0.0, |acc, (s, v)| acc + s * v);
+    if sum.is_finite() {
+        return signed_log(sum);
+    }
+    let quarter = terms.iter().fold(0.0, |acc, (s, v)| acc + s * (v / 4.0));
+    if quarter == 0.0 {
+        0.0
+    } else {
+        quarter.signum() * (quarter.abs().ln() + 4f64.ln())
+    }
+}
+
 /// The validated values of one PaySim row that the features are made from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PaySimValues {
@@ -38,10 +55,10 @@ pub(crate) fn paysim_features(v: &PaySimValues, out: &mut [f64]) {
     out[..5].fill(0.0);
     out[v.kind] = 1.0;
     out[5] = signed_log(v.amount);
-    out[6] = signed_log(v.old_orig - v.new_orig);
-    out[7] = signed_log(v.new_dest - v.old_dest);
-    out[8] = signed_log(v.new_orig + v.amount - v.old_orig);
-    out[9] = signed_log(v.old_dest + v.amount - v.new_dest);
+    out[6] = signed_log_of_sum(&[(1.0, v.old_orig), (-1.0, v.new_orig)]);
+    out[7] = signed_log_of_sum(&[(1.0, v.new_dest), (-1.0, v.old_dest)]);
+    out[8] = signed_log_of_sum(&[(1.0, v.new_orig), (1.0, v.amount), (-1.0, v.old_orig)]);
+    out[9] = signed_log_of_sum(&[(1.0, v.old_dest), (1.0, v.amount), (-1.0, v.new_dest)]);
     out[10] = if v.old_orig > 0.0 && v.new_orig == 0.0 {
         1.0
     } else {
@@ -69,6 +86,37 @@ mod tests {
         assert_eq!(signed_log(1.0), 2f64.ln());
         assert_eq!(signed_log(-1.0), -(2f64.ln()));
         assert_eq!(signed_log(999.0), 1000f64.ln());
+    }
+
+    #[test]
+    fn balances_whose_difference_overflows_give_finite_features() {
+        let max = f64::MAX;
+        let v = PaySimValues {
+            step: 1.0,
+            kind: 0,
+            amount: max,
+            old_orig: -max,
+            new_orig: max,
+            old_dest: max,
+            new_dest: -max,
+        };
+        let mut out = [f64::NAN; 13];
+        paysim_features(&v, &mut out);
+        assert!(out.iter().all(|x| x.is_finite()), "{out:?}");
+        // ln(2·MAX) = ln(MAX) + ln 2, with the sign of the difference.
+        let ln_2max = max.ln() + 2f64.ln();
+        assert!((out[6] + ln_2max).abs() < 1e-12, "{}", out[6]);
+        assert!((out[7] + ln_2max).abs() < 1e-12, "{}", out[7]);
+        assert!(
+            (out[9] - (0.75 * max).ln() - 4f64.ln()).abs() < 1e-12,
+            "{}",
+            out[9]
+        );
+        // A finite sum is exactly the plain signed log.
+        assert_eq!(
+            signed_log_of_sum(&[(1.0, 3.0), (1.0, 0.1), (-1.0, 7.0)]),
+            signed_log(3.0 + 0.1 - 7.0)
+        );
     }
 
     #[test]

@@ -83,21 +83,7 @@ impl Forward {
 impl Mlp {
     /// An MLP with the given layer sizes (input size first, output size 1 last).
     pub fn new(sizes: &[usize]) -> Result<Self> {
-        let invalid = |reason: &str| Error::InvalidArchitecture {
-            sizes: sizes.to_vec(),
-            reason: reason.to_string(),
-        };
-        if sizes.len() < 2 {
-            return Err(invalid("need an input size and at least one layer"));
-        }
-        if sizes.contains(&0) {
-            return Err(invalid("every width must be at least 1"));
-        }
-        if sizes[sizes.len() - 1] != 1 {
-            return Err(invalid(
-                "the output layer (sigmoid, logistic cost) must have width 1",
-            ));
-        }
+        super::sizes::check_sizes(sizes)?;
         let specs = sizes.windows(2).enumerate().flat_map(|(l, w)| {
             [
                 TensorSpec::new(format!("W{}", l + 1), [w[1], w[0]]),

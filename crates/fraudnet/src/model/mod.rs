@@ -8,8 +8,10 @@ mod generic;
 mod incremental;
 mod linalg;
 mod mlp;
+mod sizes;
 
 pub use activation::{Activation, DropoutMask, LEAKY_SLOPE};
 pub use bugs::Bug;
 pub use incremental::Incremental;
 pub use mlp::{BackwardFault, CostForm, Forward, Mlp};
+pub use sizes::{MAX_PARAMETERS, MAX_WIDTH, parameter_count, parse_hidden, parse_layers};
