@@ -4,38 +4,15 @@
 //! file) and what was expected, never panic, and leave the directory as it found it. Inputs that
 //! look odd but are valid (a UTF-8 BOM, CRLF line endings, quoted fields) are read correctly.
 
+mod common;
+
+use common::*;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn gradproof(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradproof"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 temporary path")
-}
-
-/// Asserts the exit code, showing both streams when it is not the expected one.
-fn expect_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{what}\nstdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
 
 /// Every path under `dir` (recursively), sorted: a failed run must leave nothing behind.
 fn listing(dir: &Path) -> Vec<String> {
@@ -52,20 +29,6 @@ fn listing(dir: &Path) -> Vec<String> {
     }
     names.sort();
     names
-}
-
-/// Replaces field `column` (0-based) of line `line` (0-based; the header is line 0) of a CSV.
-fn with_field(csv: &str, line: usize, column: usize, value: &str) -> String {
-    let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
-    let mut fields: Vec<&str> = lines[line].split(',').collect();
-    fields[column] = value;
-    lines[line] = fields.join(",");
-    lines.join("\n") + "\n"
-}
-
-/// The first `n` lines (header included) of a CSV.
-fn head(csv: &str, n: usize) -> String {
-    csv.lines().take(n).map(|l| format!("{l}\n")).collect()
 }
 
 /// The hex SHA-256 of the compact JSON of `content`, as the model file stores it.

@@ -1,13 +1,10 @@
 //! End-to-end runs of `gradproof check`: verdicts, names, exit codes, usage errors.
 
+mod common;
+
 use std::process::Command;
 
-fn gradproof(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_gradproof"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+use common::gradproof;
 
 fn check_json(extra: &[&str]) -> (Option<i32>, serde_json::Value) {
     let mut args = vec!["check", "--format", "json"];

@@ -2,21 +2,13 @@
 //! model, or of writing scores — leaves the previous file whole (or the new one complete), never
 //! a mixture.
 
+mod common;
+
+use common::*;
+
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn gradproof(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradproof"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 temporary path")
-}
 
 fn expect_success(out: &Output, what: &str) {
     assert!(

@@ -2,42 +2,15 @@
 //! `score`, determinism of training, the gradient-check guardrail refusing to save a model,
 //! bad inputs (exit 2 with `file:line:column`), damaged model files, and `check`'s extras.
 
+mod common;
+
+use common::*;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
-
-fn gradproof_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradproof"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("the binary runs")
-}
-
-fn gradproof(args: &[&str]) -> Output {
-    gradproof_env(args, &[])
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Asserts the exit code, showing both streams when it is not the expected one.
-fn expect_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{what}\nstdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("a UTF-8 temporary path")
-}
 
 /// `gradproof generate` into `dir/name`.
 fn generate(dir: &Path, name: &str, rows: u64, fraud_rate: f64, seed: u64) -> PathBuf {
@@ -102,15 +75,6 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Replaces field `column` (0-based) of data row `row` (1-based; the header is row 0) of a CSV.
-fn with_field(csv: &str, row: usize, column: usize, value: &str) -> String {
-    let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
-    let mut fields: Vec<&str> = lines[row].split(',').collect();
-    fields[column] = value;
-    lines[row] = fields.join(",");
-    lines.join("\n") + "\n"
-}
-
 /// Removes column `column` (0-based) from every line of a CSV.
 fn without_column(csv: &str, column: usize) -> String {
     csv.lines()
@@ -120,11 +84,6 @@ fn without_column(csv: &str, column: usize) -> String {
             fields.join(",") + "\n"
         })
         .collect()
-}
-
-/// The first `n` lines (header included) of a CSV.
-fn head(csv: &str, n: usize) -> String {
-    csv.lines().take(n).map(|l| format!("{l}\n")).collect()
 }
 
 #[test]

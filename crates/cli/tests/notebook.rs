@@ -1,13 +1,8 @@
 //! End-to-end runs of `gradproof notebook` and of the bare `gradproof`.
 
-use std::process::Command;
+mod common;
 
-fn gradproof(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_gradproof"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
+use common::gradproof;
 
 fn json(args: &[&str]) -> serde_json::Value {
     let out = gradproof(args);

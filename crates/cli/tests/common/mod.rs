@@ -1,0 +1,56 @@
+//! Helpers shared by the end-to-end test files: running the binary, reading its output, and
+//! editing small CSV texts. Each test file uses some of them.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `gradproof` with `args` and extra environment variables.
+pub fn gradproof_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gradproof"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs")
+}
+
+/// Runs `gradproof` with `args`.
+pub fn gradproof(args: &[&str]) -> Output {
+    gradproof_env(args, &[])
+}
+
+/// A stream's bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A temporary path as an argument.
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 temporary path")
+}
+
+/// Asserts the exit code, showing both streams when it is not the expected one.
+pub fn expect_code(out: &Output, code: i32, what: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}\nstdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// Replaces field `column` (0-based) of line `line` (0-based; the header is line 0, so data row
+/// `r` is line `r`) of a CSV.
+pub fn with_field(csv: &str, line: usize, column: usize, value: &str) -> String {
+    let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
+    let mut fields: Vec<&str> = lines[line].split(',').collect();
+    fields[column] = value;
+    lines[line] = fields.join(",");
+    lines.join("\n") + "\n"
+}
+
+/// The first `n` lines (header included) of a CSV.
+pub fn head(csv: &str, n: usize) -> String {
+    csv.lines().take(n).map(|l| format!("{l}\n")).collect()
+}
