@@ -78,19 +78,7 @@ struct Fixture {
 impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("pay.csv");
-        let out = gradproof(&[
-            "generate",
-            "--rows",
-            "3000",
-            "--fraud-rate",
-            "0.05",
-            "--seed",
-            "5",
-            "-o",
-            s(&data),
-        ]);
-        expect_code(&out, 0, "generate");
+        let data = generate(dir.path(), "pay.csv", 3000, 0.05, 5);
         let model = dir.path().join("model.json");
         let out = gradproof(&[
             "train",

@@ -7,17 +7,8 @@ mod common;
 use common::*;
 
 use std::fs;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn expect_success(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what}: {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Starts `args` and SIGKILLs it after `delay` (if it is still running); true if it was killed.
 fn run_and_kill(args: &[&str], delay: Duration) -> bool {
@@ -43,21 +34,7 @@ fn run_and_kill(args: &[&str], delay: Duration) -> bool {
 #[test]
 fn a_training_run_killed_while_saving_leaves_a_whole_model() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("pay.csv");
-    expect_success(
-        &gradproof(&[
-            "generate",
-            "--rows",
-            "2000",
-            "--fraud-rate",
-            "0.05",
-            "--seed",
-            "9",
-            "-o",
-            s(&data),
-        ]),
-        "generate",
-    );
+    let data = generate(dir.path(), "pay.csv", 2000, 0.05, 9);
     let model = dir.path().join("model.json");
     let small = [
         "--quiet",
@@ -70,7 +47,7 @@ fn a_training_run_killed_while_saving_leaves_a_whole_model() {
     ];
     let mut args = vec!["train", "--data", s(&data), "--out", s(&model)];
     args.extend(small);
-    expect_success(&gradproof(&args), "train the old model");
+    expect_code(&gradproof(&args), 0, "train the old model");
     let old = fs::read(&model).unwrap();
     // A large model (13·30000 + 30000 + 30001 parameters, ≈ 10 MB of JSON): its save takes long
     // enough to be interrupted.
@@ -90,7 +67,7 @@ fn a_training_run_killed_while_saving_leaves_a_whole_model() {
         "--batch-size",
         "2000",
     ];
-    expect_success(&gradproof(&big), "train the big model once");
+    expect_code(&gradproof(&big), 0, "train the big model once");
     let new = fs::read(&model).unwrap();
     assert!(new.len() > 5_000_000, "{} bytes", new.len());
     fs::write(&model, &old).unwrap();
@@ -121,7 +98,7 @@ fn a_training_run_killed_while_saving_leaves_a_whole_model() {
         }
         let now = fs::read(&model).unwrap();
         let out = gradproof(&["evaluate", "--model", s(&model), "--data", s(&data)]);
-        expect_success(&out, &format!("evaluate after kill {k}"));
+        expect_code(&out, 0, &format!("evaluate after kill {k}"));
         if !killed {
             outcomes[2] += 1;
             // The same model but for its wall times (whose digits vary): about the same bytes.
@@ -152,23 +129,9 @@ fn a_training_run_killed_while_saving_leaves_a_whole_model() {
 #[test]
 fn a_scoring_run_killed_midway_leaves_the_old_scores() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("pay.csv");
-    expect_success(
-        &gradproof(&[
-            "generate",
-            "--rows",
-            "300000",
-            "--fraud-rate",
-            "0.02",
-            "--seed",
-            "9",
-            "-o",
-            s(&data),
-        ]),
-        "generate",
-    );
+    let data = generate(dir.path(), "pay.csv", 300000, 0.02, 9);
     let model = dir.path().join("model.json");
-    expect_success(
+    expect_code(
         &gradproof(&[
             "train",
             "--data",
@@ -183,6 +146,7 @@ fn a_scoring_run_killed_midway_leaves_the_old_scores() {
             "--check-every",
             "0",
         ]),
+        0,
         "train",
     );
     let scores = dir.path().join("scores.csv");
@@ -198,7 +162,7 @@ fn a_scoring_run_killed_midway_leaves_the_old_scores() {
     ];
     let started = Instant::now();
     let out = gradproof(&args);
-    expect_success(&out, "score once, to time it");
+    expect_code(&out, 0, "score once, to time it");
     let full = started.elapsed();
     let complete = fs::read_to_string(&scores).unwrap();
     assert_eq!(complete.lines().count(), 300_001);

@@ -7,28 +7,10 @@ mod common;
 use common::*;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
-
-/// `gradproof generate` into `dir/name`.
-fn generate(dir: &Path, name: &str, rows: u64, fraud_rate: f64, seed: u64) -> PathBuf {
-    let path = dir.join(name);
-    let out = gradproof(&[
-        "generate",
-        "--rows",
-        &rows.to_string(),
-        "--fraud-rate",
-        &fraud_rate.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "-o",
-        s(&path),
-    ]);
-    expect_code(&out, 0, "generate");
-    path
-}
 
 /// `gradproof train --quiet --format json` with `extra` arguments, returning the output.
 fn train_raw(data: &Path, model: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {

@@ -2,7 +2,7 @@
 //! editing small CSV texts. Each test file uses some of them.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs `gradproof` with `args` and extra environment variables.
@@ -53,4 +53,22 @@ pub fn with_field(csv: &str, line: usize, column: usize, value: &str) -> String 
 /// The first `n` lines (header included) of a CSV.
 pub fn head(csv: &str, n: usize) -> String {
     csv.lines().take(n).map(|l| format!("{l}\n")).collect()
+}
+
+/// `gradproof generate` into `dir/name`, which must succeed.
+pub fn generate(dir: &Path, name: &str, rows: u64, fraud_rate: f64, seed: u64) -> PathBuf {
+    let path = dir.join(name);
+    let out = gradproof(&[
+        "generate",
+        "--rows",
+        &rows.to_string(),
+        "--fraud-rate",
+        &fraud_rate.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "-o",
+        s(&path),
+    ]);
+    expect_code(&out, 0, "generate");
+    path
 }
