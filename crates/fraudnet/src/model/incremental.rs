@@ -82,7 +82,8 @@ impl<'a> Incremental<'a> {
         y: ArrayView2<'a, f64>,
         mask: Option<&'a DropoutMask>,
     ) -> crate::Result<Self> {
-        mlp.cost_masked(theta, x, y, mask)?; // validates every shape
+        // The forward pass checks θ, X and the mask; the labels are checked here.
+        Mlp::expect_labels(x, y)?;
         let forward = mlp.forward_masked(theta, x, mask)?;
         let logits = forward
             .pre_activations
