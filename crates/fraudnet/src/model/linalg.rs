@@ -1,4 +1,5 @@
 //! The one matrix product the model uses, and the hidden layers' bias-and-ReLU step.
+//! Large products run on rayon's pool, split into bands of rows that each entry never straddles.
 //!
 //! Each entry of a product is summed over `k` in order, starting from zero, with separate
 //! multiplies and adds (no fused multiply-add): the result is the same on every CPU, whatever SIMD
@@ -16,6 +17,7 @@
 use std::hash::{DefaultHasher, Hasher};
 
 use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
 
 /// `a · b` for row-major `a` (`n × p`) and `b` (`p × m`), written into row-major `c` (`n × m`),
 /// every entry summed over `k = 0, 1, …` from `0.0`.
@@ -25,6 +27,29 @@ pub(crate) fn matmul_into(a: &[f64], b: &[f64], c: &mut [f64], n: usize, p: usiz
     assert_eq!(a.len(), n * p, "a is not n × p");
     assert_eq!(b.len(), p * m, "b is not p × m");
     assert_eq!(c.len(), n * m, "c is not n × m");
+    // Large products are split into bands of rows of `c` on rayon's pool: every entry is still
+    // summed by the same kernel in the same order, so the bits do not depend on the split.
+    let threads = rayon::current_num_threads();
+    if threads > 1
+        && p > 0
+        && m > 0
+        && n >= 8
+        && n.saturating_mul(p).saturating_mul(m) >= PARALLEL_WORK
+    {
+        let band = (n / (4 * threads)).max(4).next_multiple_of(4);
+        c.par_chunks_mut(band * m)
+            .zip(a.par_chunks(band * p))
+            .for_each(|(c, a)| serial_matmul_into(a, b, c, p, m));
+        return;
+    }
+    serial_matmul_into(a, b, c, p, m);
+}
+
+/// Multiply-adds from which a product is worth splitting across threads (≈ 0.3 ms of work).
+const PARALLEL_WORK: usize = 1 << 20;
+
+/// [`matmul_into`] on the calling thread, `c` having `c.len() / m` rows.
+fn serial_matmul_into(a: &[f64], b: &[f64], c: &mut [f64], p: usize, m: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
@@ -265,6 +290,30 @@ mod tests {
                         assert_eq!(c.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), expected);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn large_products_split_across_threads_keep_every_bit() {
+        let value = |s: usize| ((s * 2_654_435_761) % 1_000_003) as f64 / 1_000_003.0 - 0.5;
+        // Row counts that leave a short last band; sizes past the parallel threshold.
+        for (n, p, m) in [(37, 130, 230), (64, 256, 64), (9, 1024, 120)] {
+            assert!(n * p * m >= PARALLEL_WORK);
+            let a = Array2::from_shape_fn((n, p), |(i, k)| value(i * 31 + k * 7 + 1));
+            let b = Array2::from_shape_fn((p, m), |(k, j)| value(k * 13 + j * 5 + 2));
+            let expected: Vec<u64> = reference(a.view(), b.view())
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let c = pool.install(|| matmul(a.view(), b.view()));
+                let bits: Vec<u64> = c.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(bits, expected, "{n}×{p}×{m} on {threads} threads");
             }
         }
     }
