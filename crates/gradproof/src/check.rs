@@ -195,8 +195,20 @@ impl Checker {
     /// Checks the problem's own gradient at `theta`.
     pub fn check<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Report> {
         expect_parameters(problem.layout(), theta)?;
-        let analytic = problem.gradient(theta)?;
-        self.check_gradient(problem, theta, &analytic)
+        if self.method.is_exact() || matches!(self.mode, Mode::Directional { .. }) {
+            let analytic = problem.gradient(theta)?;
+            return self.check_gradient(problem, theta, &analytic);
+        }
+        // The analytic gradient and what the oracle needs first (J(θ), its noise, the fast path)
+        // do not depend on each other: computed side by side, so that neither waits alone.
+        let (analytic, prepared) =
+            rayon::join(|| problem.gradient(theta), || self.prepare(problem, theta));
+        let analytic = analytic?;
+        problem.layout().expect_same(analytic.layout())?;
+        analytic.expect_finite("gradient")?;
+        let hints = self.tolerance.is_none().then_some(analytic.values());
+        self.oracle_from(problem, theta, prepared?, hints)?
+            .judge(&analytic)
     }
 
     /// Checks a given `analytic` gradient (e.g. from another backward pass) against the
@@ -221,7 +233,9 @@ impl Checker {
         // no truncation estimate (it can only widen the bound): half the evaluations of a
         // correct gradient. A user's tolerance replaces the bounds, so it gets the full oracle.
         let hints = self.tolerance.is_none().then_some(analytic.values());
-        self.oracle_with(problem, theta, hints)?.judge(analytic)
+        let prepared = self.prepare(problem, theta)?;
+        self.oracle_from(problem, theta, prepared, hints)?
+            .judge(analytic)
     }
 
     /// Computes the finite-difference oracle at `theta` once: the numeric gradient, the cost's
@@ -230,26 +244,52 @@ impl Checker {
     /// directional checker is exhaustive). [`Oracle::judge`] then checks any number
     /// of analytic gradients against it without evaluating the cost again.
     pub fn oracle<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Oracle> {
-        self.oracle_with(problem, theta, None)
-    }
-
-    /// [`Checker::oracle`], skipping the truncation estimate of coordinates that already agree
-    /// with `hints` (the analytic gradient) within their roundoff bound.
-    fn oracle_with<P: Problem + ?Sized>(
-        &self,
-        problem: &P,
-        theta: &[f64],
-        hints: Option<&[f64]>,
-    ) -> Result<Oracle> {
         if self.method.is_exact() {
             return crate::dual::oracle(self, problem, theta);
         }
+        let prepared = self.prepare(problem, theta)?;
+        self.oracle_from(problem, theta, prepared, None)
+    }
+
+    /// What every coordinate's difference needs before the first one: `J(θ)` and the cost's
+    /// noise, and the problem's fast path (built side by side).
+    fn prepare<'p, P: Problem + ?Sized>(
+        &self,
+        problem: &'p P,
+        theta: &[f64],
+    ) -> Result<Prepared<'p>> {
         let start = Instant::now();
+        let (measured, fast) = rayon::join(
+            || base(problem, theta, true),
+            || self.fast_path(problem, theta),
+        );
+        let (base, noise) = measured?;
+        Ok(Prepared {
+            start,
+            base,
+            noise,
+            fast: fast?,
+        })
+    }
+
+    /// [`Checker::oracle`] from a preparation, skipping the truncation estimate of coordinates
+    /// that already agree with `hints` (the analytic gradient) within their roundoff bound.
+    fn oracle_from<P: Problem + ?Sized>(
+        &self,
+        problem: &P,
+        theta: &[f64],
+        prepared: Prepared<'_>,
+        hints: Option<&[f64]>,
+    ) -> Result<Oracle> {
+        let Prepared {
+            start,
+            base,
+            noise,
+            fast,
+        } = prepared;
         let layout = problem.layout();
-        let (base, noise) = base(problem, theta, true)?;
         let cost = base.cost;
         let coordinates = self.coordinates(layout);
-        let fast = self.fast_path(problem, theta)?;
         let derivatives =
             self.derivatives_from(problem, theta, base, fast.as_deref(), &coordinates, hints)?;
         let n = layout.len();
@@ -494,6 +534,14 @@ pub(crate) struct Base {
     pub(crate) sigma: f64,
     /// Wall time of one cost evaluation, as the noise probe saw it.
     pub(crate) seconds_per_evaluation: f64,
+}
+
+/// [`Checker::prepare`]'s result.
+struct Prepared<'p> {
+    start: Instant,
+    base: Base,
+    noise: NoiseEstimate,
+    fast: Option<Box<dyn CoordinateCosts + 'p>>,
 }
 
 /// Work worth one parallel task: below it, rayon's bookkeeping costs more than it saves.

@@ -84,8 +84,9 @@ pub trait Problem: Sync {
 }
 
 /// The costs of a model at `θ` with one coordinate changed, from a cache of the unperturbed
-/// computation (see [`Problem::coordinate_costs`]).
-pub trait CoordinateCosts: Sync {
+/// computation (see [`Problem::coordinate_costs`]). Shared by the checker's threads, and built
+/// on one while the analytic gradient is computed on another, hence `Send + Sync`.
+pub trait CoordinateCosts: Send + Sync {
     /// `J` and the piece signature at `θ` with coordinate `coordinate` set to `value`.
     /// Signatures need not equal those of [`Problem::cost_with_signature`], but two points on
     /// the same smooth piece must get equal signatures, and [`CoordinateCosts::base_signature`]
