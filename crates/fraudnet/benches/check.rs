@@ -3,7 +3,9 @@
 //!
 //! * `seed-sized`: the notebook's test case (`4 → 5 → 3 → 1`, 3 examples);
 //! * `20-64-32-1 x 256`: a random `20 → 64 → 32 → 1` network on 256 examples;
-//! * `threads`: gradproof on that network in a rayon pool of 1 thread, then of 2.
+//! * `threads`: gradproof on that network in a rayon pool of 1 thread, then of 2, and this
+//!   machine's ceiling for the same work (two independent 1-thread checks at once: a
+//!   speed-up of `2 × (1 thread) / (two at once)` is the most two threads can give here).
 //!
 //! gradproof does more than the loop (the noise measurement, smaller steps at ReLU kinks, the
 //! per-tensor verdicts) and runs on rayon's global pool; the plain loop does one `J(θ+εeᵢ)` and
@@ -140,6 +142,37 @@ fn threads(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
+    // This machine's own ceiling for the same work: two independent checks at once, each on
+    // a pool of 1 thread (nothing shared, nothing to split). Twice the 1-thread time divided by
+    // this one is the best speed-up two threads can give here.
+    let solo: Vec<_> = (0..2)
+        .map(|_| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .expect("a thread pool")
+        })
+        .collect();
+    for incremental in [true, false] {
+        let how = if incremental { "incremental" } else { "full" };
+        group.bench_function(
+            format!("two independent {how} checks at once, 1 thread each (ceiling)"),
+            |b| {
+                b.iter(|| {
+                    std::thread::scope(|scope| {
+                        for pool in &solo {
+                            let (problem, theta) = (&problem, &theta);
+                            scope.spawn(move || {
+                                pool.install(|| {
+                                    gradproof_check_with(problem, black_box(theta), incremental)
+                                })
+                            });
+                        }
+                    })
+                })
+            },
+        );
+    }
     for n in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
