@@ -199,10 +199,25 @@ impl Checker {
             let analytic = problem.gradient(theta)?;
             return self.check_gradient(problem, theta, &analytic);
         }
-        // The analytic gradient and what the oracle needs first (J(θ), its noise, the fast path)
-        // do not depend on each other: computed side by side, so that neither waits alone.
-        let (analytic, prepared) =
-            rayon::join(|| problem.gradient(theta), || self.prepare(problem, theta));
+        // The analytic gradient and what the oracle needs first (the cost's noise, the fast
+        // path) do not depend on each other: computed side by side, so that neither waits alone,
+        // unless the cost is so cheap that handing work to another thread costs more. (An error
+        // of J(θ) is reported after the gradient's, as `check_gradient` does.)
+        let started = Instant::now();
+        let at_theta = problem.cost_with_signature(theta);
+        let parallel = started.elapsed().as_secs_f64() > PARALLEL_EVALUATION_SECONDS;
+        let (analytic, prepared) = if parallel {
+            rayon::join(
+                || problem.gradient(theta),
+                || self.prepare(problem, theta, at_theta, true, started),
+            )
+        } else {
+            let analytic = problem.gradient(theta);
+            (
+                analytic,
+                self.prepare(problem, theta, at_theta, false, started),
+            )
+        };
         let analytic = analytic?;
         problem.layout().expect_same(analytic.layout())?;
         analytic.expect_finite("gradient")?;
@@ -233,7 +248,7 @@ impl Checker {
         // no truncation estimate (it can only widen the bound): half the evaluations of a
         // correct gradient. A user's tolerance replaces the bounds, so it gets the full oracle.
         let hints = self.tolerance.is_none().then_some(analytic.values());
-        let prepared = self.prepare(problem, theta)?;
+        let prepared = self.prepare_at(problem, theta)?;
         self.oracle_from(problem, theta, prepared, hints)?
             .judge(analytic)
     }
@@ -247,22 +262,41 @@ impl Checker {
         if self.method.is_exact() {
             return crate::dual::oracle(self, problem, theta);
         }
-        let prepared = self.prepare(problem, theta)?;
+        let prepared = self.prepare_at(problem, theta)?;
         self.oracle_from(problem, theta, prepared, None)
     }
 
-    /// What every coordinate's difference needs before the first one: `J(θ)` and the cost's
-    /// noise, and the problem's fast path (built side by side).
-    fn prepare<'p, P: Problem + ?Sized>(
+    /// [`Checker::prepare`], evaluating `J(θ)` first (and, if it is not cheap, building the
+    /// fast path while the noise is measured).
+    fn prepare_at<'p, P: Problem + ?Sized>(
         &self,
         problem: &'p P,
         theta: &[f64],
     ) -> Result<Prepared<'p>> {
-        let start = Instant::now();
-        let (measured, fast) = rayon::join(
-            || base(problem, theta, true),
-            || self.fast_path(problem, theta),
-        );
+        expect_parameters(problem.layout(), theta)?;
+        let started = Instant::now();
+        let at_theta = problem.cost_with_signature(theta);
+        let parallel = started.elapsed().as_secs_f64() > PARALLEL_EVALUATION_SECONDS;
+        self.prepare(problem, theta, at_theta, parallel, started)
+    }
+
+    /// What every coordinate's difference needs before the first one: `J(θ)` (evaluated
+    /// already: `at_theta`), the cost's noise, and the problem's fast path (built side by side
+    /// if `parallel`).
+    fn prepare<'p, P: Problem + ?Sized>(
+        &self,
+        problem: &'p P,
+        theta: &[f64],
+        at_theta: Result<(f64, Option<u64>)>,
+        parallel: bool,
+        start: Instant,
+    ) -> Result<Prepared<'p>> {
+        let measure = || base_at(problem, theta, true, at_theta);
+        let (measured, fast) = if parallel {
+            rayon::join(measure, || self.fast_path(problem, theta))
+        } else {
+            (measure(), self.fast_path(problem, theta))
+        };
         let (base, noise) = measured?;
         Ok(Prepared {
             start,
@@ -544,6 +578,10 @@ struct Prepared<'p> {
     fast: Option<Box<dyn CoordinateCosts + 'p>>,
 }
 
+/// A cost evaluation slower than this makes the analytic gradient and the oracle's preparation
+/// worth running on two threads (below it, handing work over costs more than it saves).
+const PARALLEL_EVALUATION_SECONDS: f64 = 20e-6;
+
 /// Work worth one parallel task: below it, rayon's bookkeeping costs more than it saves.
 const MIN_TASK_SECONDS: f64 = 200e-6;
 
@@ -558,7 +596,18 @@ pub(crate) fn base<P: Problem + ?Sized>(
     strict: bool,
 ) -> Result<(Base, NoiseEstimate)> {
     expect_parameters(problem.layout(), theta)?;
-    let (cost, signature) = problem.cost_with_signature(theta)?;
+    base_at(problem, theta, strict, problem.cost_with_signature(theta))
+}
+
+/// [`base`], given `J(θ)` and its signature as the problem's `cost_with_signature` returned
+/// them.
+fn base_at<P: Problem + ?Sized>(
+    problem: &P,
+    theta: &[f64],
+    strict: bool,
+    at_theta: Result<(f64, Option<u64>)>,
+) -> Result<(Base, NoiseEstimate)> {
+    let (cost, signature) = at_theta?;
     let cost = finite_cost(cost, || "at the unperturbed parameters".to_string())?;
     let start = Instant::now();
     let measured = estimate_noise(
