@@ -10,7 +10,8 @@ use crate::layout::{Layout, Tensors};
 /// `theta` is always a flat buffer of [`Layout::len`] values laid out as
 /// [`Problem::layout`] says; use [`Layout::view`] to see one tensor of it. Implementations must be
 /// pure (same `theta`, same answer) and `Sync`: the checker evaluates the cost from several
-/// threads at once.
+/// threads at once, and may compute the gradient on one thread while it evaluates the cost on
+/// another.
 pub trait Problem: Sync {
     /// The parameter tensors, in order.
     fn layout(&self) -> &Layout;

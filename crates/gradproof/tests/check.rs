@@ -961,3 +961,63 @@ fn a_kink_without_a_signature_is_found_by_the_one_sided_slopes() {
     let report = Checker::new().check(&relu_like(0.0), &[0.7, 0.5]).unwrap();
     assert_eq!(report.tensors.iter().map(|t| t.kink).sum::<usize>(), 0);
 }
+
+/// `½‖θ‖²` whose cost takes ≈ 50 µs (busy, not asleep), so that a check computes the gradient
+/// beside the noise probe instead of before it; `bad_gradient` and `bad_cost` spoil one or both.
+fn slow_problem(bad_gradient: bool, bad_cost: bool) -> impl Problem {
+    let l = small_layout();
+    FnProblem::new(
+        small_layout(),
+        move |t: &[f64]| {
+            let started = std::time::Instant::now();
+            while started.elapsed() < std::time::Duration::from_micros(50) {
+                std::hint::spin_loop();
+            }
+            if bad_cost {
+                return Err(Error::model("cost unavailable"));
+            }
+            Ok(0.5 * t.iter().map(|x| x * x).sum::<f64>())
+        },
+        move |t: &[f64]| {
+            if bad_gradient {
+                return Err(Error::model("gradient unavailable"));
+            }
+            Tensors::new(l.clone(), t.to_vec())
+        },
+    )
+}
+
+#[test]
+fn a_gradient_computed_beside_the_noise_probe_gives_the_same_report() {
+    let problem = slow_problem(false, false);
+    let external = Tensors::new(small_layout(), SMALL_THETA.to_vec()).unwrap();
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let (mut side_by_side, mut one_after_the_other) = pool.install(|| {
+            (
+                Checker::new().check(&problem, &SMALL_THETA).unwrap(),
+                Checker::new()
+                    .check_gradient(&problem, &SMALL_THETA, &external)
+                    .unwrap(),
+            )
+        });
+        assert_passes(&side_by_side);
+        side_by_side.seconds = 0.0;
+        one_after_the_other.seconds = 0.0;
+        assert_eq!(side_by_side, one_after_the_other, "{threads} threads");
+    }
+    // The gradient's error comes first, as when the gradient is computed before anything else.
+    for (bad_gradient, bad_cost, expected) in [
+        (true, true, "gradient unavailable"),
+        (true, false, "gradient unavailable"),
+        (false, true, "cost unavailable"),
+    ] {
+        let err = Checker::new()
+            .check(&slow_problem(bad_gradient, bad_cost), &SMALL_THETA)
+            .unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+}
