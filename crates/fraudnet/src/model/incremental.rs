@@ -187,68 +187,66 @@ impl<'a> Incremental<'a> {
         };
         let delta = value - self.theta[k];
         let m = self.x.ncols();
-        {
-            s.flips.clear();
-            s.changed.clear();
-            // Row `unit` of Zl, moved.
-            let z = contiguous(self.forward.pre_activations[l - 1].row(unit));
-            s.row.clear();
-            s.row.resize(m, 0.0);
-            match source {
-                Some(j) => {
-                    let input = contiguous(if l == 1 {
-                        self.x.row(j)
-                    } else {
-                        self.forward.activations[l - 2].row(j)
-                    });
-                    for ((moved, &z), &a) in s.row.iter_mut().zip(z).zip(input) {
-                        *moved = z + delta * a;
-                    }
-                }
-                None => {
-                    for (moved, &z) in s.row.iter_mut().zip(z) {
-                        *moved = z + delta;
-                    }
+        s.flips.clear();
+        s.changed.clear();
+        // Row `unit` of Zl, moved.
+        let z = contiguous(self.forward.pre_activations[l - 1].row(unit));
+        s.row.clear();
+        s.row.resize(m, 0.0);
+        match source {
+            Some(j) => {
+                let input = contiguous(if l == 1 {
+                    self.x.row(j)
+                } else {
+                    self.forward.activations[l - 2].row(j)
+                });
+                for ((moved, &z), &a) in s.row.iter_mut().zip(z).zip(input) {
+                    *moved = z + delta * a;
                 }
             }
-            let depth = self.mlp.depth();
-            if l == depth {
-                // The output row itself: every example's term may change.
-                s.changed
-                    .extend(s.row.iter().enumerate().map(|(c, &z)| (c, z)));
-            } else {
-                self.propagate_row(l, unit, s);
-            }
-            // The cached terms with the changed ones substituted, summed in example order (as
-            // the full pass sums them).
-            let mut sum = 0.0;
-            let mut next = 0;
-            for &(c, z) in &s.changed {
-                for &term in &self.terms[next..c] {
-                    sum += term;
+            None => {
+                for (moved, &z) in s.row.iter_mut().zip(z) {
+                    *moved = z + delta;
                 }
-                sum += logits_term(z, self.labels[c]) * self.example_weights[c];
-                next = c + 1;
             }
-            for &term in &self.terms[next..] {
+        }
+        let depth = self.mlp.depth();
+        if l == depth {
+            // The output row itself: every example's term may change.
+            s.changed
+                .extend(s.row.iter().enumerate().map(|(c, &z)| (c, z)));
+        } else {
+            self.propagate_row(l, unit, s);
+        }
+        // The cached terms with the changed ones substituted, summed in example order (as
+        // the full pass sums them).
+        let mut sum = 0.0;
+        let mut next = 0;
+        for &(c, z) in &s.changed {
+            for &term in &self.terms[next..c] {
                 sum += term;
             }
-            let mut cost = 1.0 / m as f64 * sum;
-            if self.mlp.l2() != 0.0 {
-                let squares = match source {
-                    Some(_) => self.squares - self.theta[k] * self.theta[k] + value * value,
-                    None => self.squares,
-                };
-                cost += self.mlp.l2() / (2.0 * m as f64) * squares;
-            }
-            let mut hasher = DefaultHasher::new();
-            for &(layer, unit, example) in &s.flips {
-                hasher.write_usize(layer);
-                hasher.write_usize(unit);
-                hasher.write_usize(example);
-            }
-            (cost, hasher.finish())
+            sum += logits_term(z, self.labels[c]) * self.example_weights[c];
+            next = c + 1;
         }
+        for &term in &self.terms[next..] {
+            sum += term;
+        }
+        let mut cost = 1.0 / m as f64 * sum;
+        if self.mlp.l2() != 0.0 {
+            let squares = match source {
+                Some(_) => self.squares - self.theta[k] * self.theta[k] + value * value,
+                None => self.squares,
+            };
+            cost += self.mlp.l2() / (2.0 * m as f64) * squares;
+        }
+        let mut hasher = DefaultHasher::new();
+        for &(layer, unit, example) in &s.flips {
+            hasher.write_usize(layer);
+            hasher.write_usize(unit);
+            hasher.write_usize(example);
+        }
+        (cost, hasher.finish())
     }
 
     /// From the moved row `s.row` of hidden layer `l`'s `Z`: the examples whose activation
