@@ -203,27 +203,21 @@ impl Checker {
         // path) do not depend on each other: computed side by side, so that neither waits alone,
         // unless the cost is so cheap that handing work to another thread costs more. (An error
         // of J(θ) is reported after the gradient's, as `check_gradient` does.)
-        let started = Instant::now();
-        let at_theta = problem.cost_with_signature(theta);
-        let parallel = started.elapsed().as_secs_f64() > PARALLEL_EVALUATION_SECONDS;
-        let (analytic, prepared) = if parallel {
+        let at_theta = AtTheta::evaluate(problem, theta);
+        let (analytic, prepared) = if at_theta.slow {
             rayon::join(
                 || problem.gradient(theta),
-                || self.prepare(problem, theta, at_theta, true, started),
+                || self.prepare(problem, theta, at_theta),
             )
         } else {
-            let analytic = problem.gradient(theta);
             (
-                analytic,
-                self.prepare(problem, theta, at_theta, false, started),
+                problem.gradient(theta),
+                self.prepare(problem, theta, at_theta),
             )
         };
         let analytic = analytic?;
-        problem.layout().expect_same(analytic.layout())?;
-        analytic.expect_finite("gradient")?;
-        let hints = self.tolerance.is_none().then_some(analytic.values());
-        self.oracle_from(problem, theta, prepared?, hints)?
-            .judge(&analytic)
+        expect_gradient(problem, &analytic)?;
+        self.judge_against(problem, theta, prepared?, &analytic)
     }
 
     /// Checks a given `analytic` gradient (e.g. from another backward pass) against the
@@ -236,19 +230,29 @@ impl Checker {
     ) -> Result<Report> {
         // Validate θ, then the gradient, before spending any cost evaluation on them.
         expect_parameters(problem.layout(), theta)?;
-        problem.layout().expect_same(analytic.layout())?;
-        analytic.expect_finite("gradient")?;
+        expect_gradient(problem, analytic)?;
         if self.method.is_exact() {
             return crate::dual::check(self, problem, theta, analytic);
         }
         if let Mode::Directional { top } = self.mode {
             return crate::directional::check(self, problem, theta, analytic, top);
         }
-        // Knowing the analytic gradient, a coordinate that agrees within its roundoff bound needs
-        // no truncation estimate (it can only widen the bound): half the evaluations of a
-        // correct gradient. A user's tolerance replaces the bounds, so it gets the full oracle.
-        let hints = self.tolerance.is_none().then_some(analytic.values());
         let prepared = self.prepare_at(problem, theta)?;
+        self.judge_against(problem, theta, prepared, analytic)
+    }
+
+    /// Judges `analytic` against the oracle computed from `prepared`. Knowing the analytic
+    /// gradient, a coordinate that agrees within its roundoff bound needs no truncation
+    /// estimate (it can only widen the bound): half the evaluations of a correct gradient. A
+    /// user's tolerance replaces the bounds, so it gets the full oracle.
+    fn judge_against<P: Problem + ?Sized>(
+        &self,
+        problem: &P,
+        theta: &[f64],
+        prepared: Prepared<'_>,
+        analytic: &Tensors,
+    ) -> Result<Report> {
+        let hints = self.tolerance.is_none().then_some(analytic.values());
         self.oracle_from(problem, theta, prepared, hints)?
             .judge(analytic)
     }
@@ -274,25 +278,25 @@ impl Checker {
         theta: &[f64],
     ) -> Result<Prepared<'p>> {
         expect_parameters(problem.layout(), theta)?;
-        let started = Instant::now();
-        let at_theta = problem.cost_with_signature(theta);
-        let parallel = started.elapsed().as_secs_f64() > PARALLEL_EVALUATION_SECONDS;
-        self.prepare(problem, theta, at_theta, parallel, started)
+        self.prepare(problem, theta, AtTheta::evaluate(problem, theta))
     }
 
     /// What every coordinate's difference needs before the first one: `J(θ)` (evaluated
-    /// already: `at_theta`), the cost's noise, and the problem's fast path (built side by side
-    /// if `parallel`).
+    /// already), the cost's noise, and the problem's fast path (built side by side if `J` is
+    /// slow).
     fn prepare<'p, P: Problem + ?Sized>(
         &self,
         problem: &'p P,
         theta: &[f64],
-        at_theta: Result<(f64, Option<u64>)>,
-        parallel: bool,
-        start: Instant,
+        at_theta: AtTheta,
     ) -> Result<Prepared<'p>> {
-        let measure = || base_at(problem, theta, true, at_theta);
-        let (measured, fast) = if parallel {
+        let AtTheta {
+            started: start,
+            value,
+            slow,
+        } = at_theta;
+        let measure = || base_at(problem, theta, true, value);
+        let (measured, fast) = if slow {
             rayon::join(measure, || self.fast_path(problem, theta))
         } else {
             (measure(), self.fast_path(problem, theta))
@@ -568,6 +572,34 @@ pub(crate) struct Base {
     pub(crate) sigma: f64,
     /// Wall time of one cost evaluation, as the noise probe saw it.
     pub(crate) seconds_per_evaluation: f64,
+}
+
+/// `J(θ)` and its signature as first evaluated (an error is kept, to be reported in its turn),
+/// when, and whether it was slow enough for the work that follows to go side by side.
+struct AtTheta {
+    started: Instant,
+    value: Result<(f64, Option<u64>)>,
+    slow: bool,
+}
+
+impl AtTheta {
+    fn evaluate<P: Problem + ?Sized>(problem: &P, theta: &[f64]) -> AtTheta {
+        let started = Instant::now();
+        let value = problem.cost_with_signature(theta);
+        let slow = started.elapsed().as_secs_f64() > PARALLEL_EVALUATION_SECONDS;
+        AtTheta {
+            started,
+            value,
+            slow,
+        }
+    }
+}
+
+/// Fails unless `analytic` has the problem's layout and only finite values (naming the first
+/// that is not).
+fn expect_gradient<P: Problem + ?Sized>(problem: &P, analytic: &Tensors) -> Result<()> {
+    problem.layout().expect_same(analytic.layout())?;
+    analytic.expect_finite("gradient")
 }
 
 /// [`Checker::prepare`]'s result.

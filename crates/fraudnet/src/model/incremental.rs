@@ -309,15 +309,7 @@ impl<'a> Incremental<'a> {
             let start = next.len();
             next.resize(start + n, 0.0);
             let values = &mut next[start..];
-            if !hidden_next || activation != Activation::Relu {
-                for ((v, &z), &w) in values.iter_mut().zip(cached).zip(w_next) {
-                    *v = z + w * delta;
-                }
-            }
-            if !hidden_next {
-                continue;
-            }
-            if activation == Activation::Relu {
+            if activation == Activation::Relu && hidden_next {
                 // Moved, checked for crossings and activated in one pass (the common case).
                 let mut crossed = false;
                 for ((v, &z), &w) in values.iter_mut().zip(cached).zip(w_next) {
@@ -332,8 +324,13 @@ impl<'a> Incremental<'a> {
                         }
                     }
                 }
-            }
-            if activation != Activation::Relu {
+            } else {
+                for ((v, &z), &w) in values.iter_mut().zip(cached).zip(w_next) {
+                    *v = z + w * delta;
+                }
+                if !hidden_next {
+                    continue;
+                }
                 if activation.is_kinked() {
                     record_flips(values, cached, |r| (l + 1, r, c), flips);
                 }
