@@ -6,7 +6,7 @@ use gradproof::{CoordinateCosts, Layout, Problem, Tensors};
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
-use crate::model::{Bug, CostForm, DropoutMask, Incremental, Mlp, gradient_with_bugs};
+use crate::model::{Activation, Bug, CostForm, DropoutMask, Incremental, Mlp, gradient_with_bugs};
 use crate::numpy_rng::NumpyRng;
 
 /// An MLP's cost on fixed data `(X, Y)`, as a function of its parameters, with a hand-written
@@ -127,7 +127,8 @@ impl MlpProblem {
         for spec in mlp.layout().tensors() {
             let (rows, cols) = (spec.shape[0], spec.shape[1]);
             let scale = if spec.name.starts_with('W') {
-                (2.0 / cols as f64).sqrt()
+                // He's scale, whatever the activation.
+                Activation::Relu.init_scale(cols, rows)
             } else {
                 0.1
             };

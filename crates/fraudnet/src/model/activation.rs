@@ -1,6 +1,8 @@
-//! Hidden-layer activations and the dropout mask: the element-wise pieces of the MLP, each with
-//! its derivative, kept apart so the forward pass, the fused cost and the backward pass all use
-//! the very same formulas.
+//! Hidden-layer activations and the dropout mask: the element-wise pieces of the MLP. Each
+//! activation is written once, generically (so the `f64` passes and the dual-number oracle apply
+//! the same one), with its derivative and its backward step beside it; the fused forward pass,
+//! the cached one, the incremental costs and the backward pass all use them. Knows nothing of
+//! layers' shapes beyond a mask's.
 
 use std::fmt;
 use std::str::FromStr;

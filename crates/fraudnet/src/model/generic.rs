@@ -1,7 +1,9 @@
-//! The MLP's forward pass and cost written once, generically over the scalar type
-//! (`T: num_dual::DualNum<f64>`): at `f64` it is the cost (equal to [`Mlp::cost`] up to the
-//! order of summation), and at [`Dual64`] seeded with a direction `v` it returns `J(θ)` and the
-//! exact directional derivative `∇J(θ)·v` from one forward pass, the oracle of
+//! The MLP's generic engine: the forward pass and cost at any scalar type
+//! (`T:` [`Real`], i.e. `num_dual::DualNum<f64>`), built from the same formulas as the fast
+//! `f64` paths (`super::formulas`, [`Activation::apply`](super::Activation::apply)) but with its
+//! own plain loops. At `f64` it is the cost (equal to [`Mlp::cost`] up to the order of
+//! summation), and at [`Dual64`] seeded with a direction `v` it returns `J(θ)` and the exact
+//! directional derivative `∇J(θ)·v` from one forward pass, the oracle of
 //! [`gradproof::Method::Dual`]. Independent of the hand-written backward pass, which it checks.
 //!
 //! Kinks: a ReLU (or leaky ReLU) at exactly `z = 0` takes its branch on `z > 0`, as the forward
