@@ -6,7 +6,7 @@ use gradproof::{CoordinateCosts, Layout, Problem, Tensors};
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
-use crate::model::{BackwardFault, Bug, CostForm, DropoutMask, Incremental, Mlp};
+use crate::model::{Activation, Bug, CostForm, DropoutMask, Incremental, Mlp, gradient_with_bugs};
 use crate::numpy_rng::NumpyRng;
 
 /// An MLP's cost on fixed data `(X, Y)`, as a function of its parameters, with a hand-written
@@ -81,40 +81,8 @@ impl MlpProblem {
 
     /// The same problem, with `bugs` injected into its gradient (or its backward pass).
     pub fn with_bugs(mut self, bugs: Vec<Bug>) -> Result<Self> {
-        let mut probe = Tensors::zeros(self.mlp.layout().clone());
-        let depth = self.mlp.depth();
-        for bug in &bugs {
-            match bug.backward_fault() {
-                Some(BackwardFault::SigmoidDerivative { layer })
-                    if !(1..depth).contains(&layer) =>
-                {
-                    return Err(Error::InvalidBug(format!(
-                        "{bug}: layer {layer} is not a hidden layer (this network has hidden layers 1 to {})",
-                        depth - 1
-                    )));
-                }
-                Some(BackwardFault::DropoutUnmasked { layer }) if !(1..depth).contains(&layer) => {
-                    return Err(Error::InvalidBug(format!(
-                        "{bug}: layer {layer} is not a hidden layer (this network has hidden layers 1 to {})",
-                        depth - 1
-                    )));
-                }
-                Some(BackwardFault::DropoutUnmasked { .. })
-                    if self.mask.as_ref().is_none_or(|m| m.rate() == 0.0) =>
-                {
-                    return Err(Error::InvalidBug(format!(
-                        "{bug}: the problem has no dropout, so there is no mask to forget (set a dropout rate first)"
-                    )));
-                }
-                Some(BackwardFault::BiasNotSummed { layer }) if !(1..=depth).contains(&layer) => {
-                    return Err(Error::InvalidBug(format!(
-                        "{bug}: no layer {layer} (this network has layers 1 to {depth})"
-                    )));
-                }
-                Some(_) => {}
-                None => bug.apply(&mut probe)?,
-            }
-        }
+        let dropout = self.mask.as_ref().is_some_and(|m| m.rate() > 0.0);
+        Bug::check_all(&bugs, &self.mlp, dropout)?;
         self.bugs = bugs;
         Ok(self)
     }
@@ -159,7 +127,8 @@ impl MlpProblem {
         for spec in mlp.layout().tensors() {
             let (rows, cols) = (spec.shape[0], spec.shape[1]);
             let scale = if spec.name.starts_with('W') {
-                (2.0 / cols as f64).sqrt()
+                // He's scale, whatever the activation.
+                Activation::Relu.init_scale(cols, rows)
             } else {
                 0.1
             };
@@ -255,20 +224,10 @@ impl Problem for MlpProblem {
     }
 
     fn gradient(&self, theta: &[f64]) -> gradproof::Result<Tensors> {
-        let faults: Vec<BackwardFault> = self.bugs.iter().filter_map(Bug::backward_fault).collect();
         let (x, y) = (self.x.view(), self.y.view());
-        let mask = self.mask.as_ref();
-        let forward = self
-            .mlp
-            .forward_masked(theta, x, mask)
-            .map_err(engine_error)?;
-        let mut gradient = self
-            .mlp
-            .backward_with_faults(theta, x, y, &forward, mask, &faults);
-        for bug in self.bugs.iter().filter(|b| b.backward_fault().is_none()) {
-            bug.apply(&mut gradient).map_err(engine_error)?;
-        }
-        Ok(gradient)
+        gradient_with_bugs(&self.mlp, theta, x, y, self.mask.as_ref(), &self.bugs)
+            .map(|(_, gradient)| gradient)
+            .map_err(engine_error)
     }
 }
 

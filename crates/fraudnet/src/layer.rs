@@ -1,23 +1,16 @@
-//! One dense layer, `Z = W·X + b` then `A = act(Z)`, as a vector-valued function with its
-//! hand-written vector–Jacobian product (what the MLP's backward pass does for one layer), so
-//! that [`gradproof::JacobianChecker`] can check the layer on its own and name the wrong
-//! (output, input) pair. Mistakes can be injected on purpose ([`LayerBug`]).
+//! One dense layer, `Z = W·X + b` then `A = act(Z)`, as a vector-valued function whose value
+//! and vector–Jacobian product are the MLP's own code for one layer (its forward step, its
+//! backward step and its activation's backward step), so that [`gradproof::JacobianChecker`]
+//! checks the code the model trains with, on its own, and names the wrong (output, input) pair.
+//! Mistakes can be injected on purpose ([`LayerBug`], from the model's bugs module). Owns only
+//! the layer's layouts and its input generator.
 
 use gradproof::{Layout, TensorSpec, Tensors, VectorProblem};
+use ndarray::{Array2, ArrayView2};
 
 use crate::error::{Error, Result};
-use crate::model::Activation;
+use crate::model::{Activation, Backprop, Exact, LayerBug, dense_backward, dense_forward};
 use crate::numpy_rng::NumpyRng;
-
-/// A mistake in [`DenseLayer`]'s VJP, made on purpose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LayerBug {
-    /// `∂/∂b` from the first example's `dZ` instead of the sum over examples.
-    BiasNotSummed,
-    /// `∂/∂X` reads `W`'s buffer as if it were `Wᵀ` (`W[k·n_out + i]` for `W[i, k]`): a
-    /// transposition done wrongly, which every shape accepts.
-    InputGradientTransposedWrongly,
-}
 
 /// A dense layer over `m` examples: inputs `W (n_out, n_in)`, `b (n_out, 1)`, `X (n_in, m)`;
 /// outputs `Z = W·X + b` and `A = act(Z)`, both `(n_out, m)`.
@@ -85,21 +78,51 @@ impl DenseLayer {
         Tensors::new(self.inputs.clone(), values).expect("the values fill the layout")
     }
 
-    /// `Z` for the inputs `x` (row-major `n_out × m`).
-    fn pre_activation(&self, x: &[f64]) -> Vec<f64> {
+    /// Views of `W`, `b` and `X` inside the flat inputs `x`.
+    fn split<'a>(
+        &self,
+        x: &'a [f64],
+    ) -> (
+        ArrayView2<'a, f64>,
+        ArrayView2<'a, f64>,
+        ArrayView2<'a, f64>,
+    ) {
         let (n_in, n_out, m) = self.sizes;
         let (w, rest) = x.split_at(n_out * n_in);
         let (b, input) = rest.split_at(n_out);
-        let mut z = vec![0.0; n_out * m];
-        for i in 0..n_out {
-            for j in 0..m {
-                z[i * m + j] = b[i]
-                    + (0..n_in)
-                        .map(|k| w[i * n_in + k] * input[k * m + j])
-                        .sum::<f64>();
-            }
-        }
-        z
+        let view =
+            |shape, values| ArrayView2::from_shape(shape, values).expect("the layout's shape");
+        (
+            view((n_out, n_in), w),
+            view((n_out, 1), b),
+            view((n_in, m), input),
+        )
+    }
+
+    /// The VJP with the backward steps of `steps` (the model's exact ones, or a bug's).
+    fn vjp_with(
+        &self,
+        steps: &impl Backprop,
+        x: &[f64],
+        cotangent: &Tensors,
+    ) -> gradproof::Result<Tensors> {
+        let (w, b, input) = self.split(x);
+        let z = dense_forward(w, b, input);
+        let (n_out, m) = z.dim();
+        let (uz, ua) = cotangent.values().split_at(n_out * m);
+        let as_array = |u: &[f64]| Array2::from_shape_vec((n_out, m), u.to_vec());
+        let (uz, mut dz) = (
+            as_array(uz).expect("n_out × m"),
+            as_array(ua).expect("n_out × m"),
+        );
+        let a = z.mapv(|v| self.activation.apply(v));
+        // The same step as the MLP's hidden layers take: `dA ⊙ act′(Z)`.
+        steps.through_activation(1, self.activation, &mut dz, &z, &a);
+        dz += &uz;
+        let (dw, db, dx) = dense_backward(steps, 1, w, input, &dz, 1.0, true);
+        let dx = dx.expect("asked for");
+        let values = dw.iter().chain(&db).chain(&dx).copied().collect();
+        Tensors::new(self.inputs.clone(), values)
     }
 }
 
@@ -114,48 +137,20 @@ impl VectorProblem for DenseLayer {
 
     fn value(&self, x: &[f64]) -> gradproof::Result<Tensors> {
         self.inputs.expect_len("layer inputs", x.len())?;
-        let z = self.pre_activation(x);
-        let a: Vec<f64> = z.iter().map(|&v| self.activation.apply(v)).collect();
-        Tensors::new(self.outputs.clone(), [z, a].concat())
+        let (w, b, input) = self.split(x);
+        let z = dense_forward(w, b, input);
+        let a = z.mapv(|v| self.activation.apply(v));
+        Tensors::new(self.outputs.clone(), z.iter().chain(&a).copied().collect())
     }
 
-    /// `dZ = u_Z + u_A ⊙ act′(Z)`, `∂W = dZ·Xᵀ`, `∂b = Σ_examples dZ`, `∂X = Wᵀ·dZ`.
+    /// `dZ = u_Z + u_A ⊙ act′(Z)`, `∂W = dZ·Xᵀ`, `∂b = Σ_examples dZ`, `∂X = Wᵀ·dZ`: the MLP's
+    /// backward step for one layer.
     fn vjp(&self, x: &[f64], cotangent: &Tensors) -> gradproof::Result<Tensors> {
         self.inputs.expect_len("layer inputs", x.len())?;
         self.outputs.expect_same(cotangent.layout())?;
-        let (n_in, n_out, m) = self.sizes;
-        let z = self.pre_activation(x);
-        let (uz, ua) = cotangent.values().split_at(n_out * m);
-        let dz: Vec<f64> = (0..n_out * m)
-            .map(|t| uz[t] + ua[t] * self.activation.derivative(z[t]))
-            .collect();
-        let (w, rest) = x.split_at(n_out * n_in);
-        let input = &rest[n_out..];
-        let mut grad = vec![0.0; self.inputs.len()];
-        let (dw, rest) = grad.split_at_mut(n_out * n_in);
-        let (db, dx) = rest.split_at_mut(n_out);
-        for i in 0..n_out {
-            for k in 0..n_in {
-                dw[i * n_in + k] = (0..m).map(|j| dz[i * m + j] * input[k * m + j]).sum();
-            }
-            db[i] = match self.bug {
-                Some(LayerBug::BiasNotSummed) => dz[i * m],
-                _ => dz[i * m..(i + 1) * m].iter().sum(),
-            };
+        match self.bug {
+            Some(bug) => self.vjp_with(&bug, x, cotangent),
+            None => self.vjp_with(&Exact, x, cotangent),
         }
-        for k in 0..n_in {
-            for j in 0..m {
-                dx[k * m + j] = (0..n_out)
-                    .map(|i| {
-                        let weight = match self.bug {
-                            Some(LayerBug::InputGradientTransposedWrongly) => w[k * n_out + i],
-                            _ => w[i * n_in + k],
-                        };
-                        weight * dz[i * m + j]
-                    })
-                    .sum();
-            }
-        }
-        Tensors::new(self.inputs.clone(), grad)
     }
 }

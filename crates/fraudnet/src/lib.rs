@@ -34,6 +34,6 @@ pub mod train;
 
 pub use check::MlpProblem;
 pub use error::{Error, Result};
-pub use layer::{DenseLayer, LayerBug};
-pub use model::{Activation, BackwardFault, Bug, CostForm, DropoutMask, Forward, Mlp};
+pub use layer::DenseLayer;
+pub use model::{Activation, Bug, CostForm, DropoutMask, Forward, LayerBug, Mlp};
 pub use numpy_rng::NumpyRng;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::check::MlpProblem;
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::model::{Activation, BackwardFault, Bug, DropoutMask, Mlp};
+use crate::model::{Activation, Bug, DropoutMask, Mlp, gradient_with_bugs};
 use crate::numpy_rng::NumpyRng;
 use crate::optim::{Optimizer, OptimizerKind};
 
@@ -254,17 +254,8 @@ pub fn train(
     let mut theta = mlp.initialize(&mut rng);
     let mut optimizer =
         Optimizer::new(config.optimizer, config.learning_rate, theta.values().len())?;
-    let faults: Vec<BackwardFault> = config.bugs.iter().filter_map(Bug::backward_fault).collect();
     // Refuse bugs the network cannot have before spending any time.
-    let mut probe = MlpProblem::new(
-        mlp.clone(),
-        Array2::zeros((sizes[0], 1)),
-        Array2::zeros((1, 1)),
-    )?;
-    if config.dropout > 0.0 {
-        probe = probe.with_dropout(config.dropout, 0)?;
-    }
-    probe.with_bugs(config.bugs.clone())?;
+    Bug::check_all(&config.bugs, &mlp, config.dropout > 0.0)?;
 
     let m = train.y.len();
     let batches = m.div_ceil(config.batch_size);
@@ -303,19 +294,15 @@ pub fn train(
             } else {
                 None
             };
-            let forward = mlp.forward_masked(theta.values(), x, mask.as_ref())?;
-            let loss = mlp.cost_from_forward(theta.values(), &forward, y.view());
-            let mut gradient = mlp.backward_with_faults(
+            let (forward, gradient) = gradient_with_bugs(
+                &mlp,
                 theta.values(),
                 x,
                 y.view(),
-                &forward,
                 mask.as_ref(),
-                &faults,
-            );
-            for bug in config.bugs.iter().filter(|b| b.backward_fault().is_none()) {
-                bug.apply(&mut gradient)?;
-            }
+                &config.bugs,
+            )?;
+            let loss = mlp.cost_from_forward(theta.values(), &forward, y.view());
             optimizer
                 .step(theta.values_mut(), gradient.values())
                 .map_err(|e| {

@@ -6,11 +6,12 @@
 //! and named by the dual *directional* check, with about one forward pass per tensor plus the
 //! localisation. Run with `--nocapture` for the counts.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use fraudnet::{Activation, Bug, Mlp, MlpProblem, NumpyRng};
 use gradproof::{Checker, Method, Mode, Oracle, Problem, Tensors};
-use ndarray::Ix2;
 
 const CASES: u32 = 200;
 
@@ -38,22 +39,8 @@ fn case(seed: u32) -> (MlpProblem, Tensors, &'static str) {
     }
     let kind = match flavour {
         1 => {
-            // Pre-activations exactly on the kink: shift biases so that every other unit of each
-            // hidden layer has z = 0 for one example, and zero a few weights and biases outright.
-            for l in 1..depth {
-                let forward = mlp
-                    .forward_masked(theta.values(), problem.x().view(), problem.mask())
-                    .unwrap();
-                let z = forward.pre_activations[l - 1].clone();
-                let mut b = theta
-                    .get_mut(&format!("b{l}"))
-                    .unwrap()
-                    .into_dimensionality::<Ix2>()
-                    .unwrap();
-                for i in (0..z.nrows()).step_by(2) {
-                    b[[i, 0]] -= z[[i, pick(0, examples - 1)]];
-                }
-            }
+            // Pre-activations exactly on the kink, and a few weights and biases zeroed outright.
+            common::put_on_kinks(&problem, &mut theta, &mut pick);
             if depth > 1 {
                 for name in ["W1", "b1"] {
                     let mut t = theta.get_mut(name).unwrap();
@@ -63,17 +50,7 @@ fn case(seed: u32) -> (MlpProblem, Tensors, &'static str) {
             "kinks"
         }
         2 => {
-            // Saturate the output sigmoid: max |z| = 40 at the output.
-            let forward = mlp
-                .forward_masked(theta.values(), problem.x().view(), problem.mask())
-                .unwrap();
-            let max_z = forward.pre_activations[depth - 1]
-                .iter()
-                .fold(0.0_f64, |m, z| m.max(z.abs()));
-            let factor = 40.0 / max_z.max(1e-3);
-            for name in [format!("W{depth}"), format!("b{depth}")] {
-                theta.get_mut(&name).unwrap().mapv_inplace(|w| w * factor);
-            }
+            common::saturate_output(&problem, &mut theta);
             "saturated"
         }
         _ => "plain",

@@ -5,11 +5,12 @@
 //! notebook's procedure (overall relative difference < 1e-7, or < 2e-7) for comparison; run with
 //! `--nocapture` to see the counts.
 
+mod common;
+
 use fraudnet::{Bug, MlpProblem, NumpyRng};
 use std::ops::Range;
 
 use gradproof::{Checker, Layout, Mode, Oracle, StepRule, Tensors, relative_difference};
-use ndarray::Ix2;
 
 const CASES: u32 = 2000;
 
@@ -27,39 +28,11 @@ fn case(seed: u32) -> (MlpProblem, Tensors, &'static str) {
         MlpProblem::random(&sizes, examples, seed.wrapping_mul(7919)).unwrap();
     let kind = match flavour {
         1 => {
-            // Put pre-activations exactly on ReLU kinks: for each hidden layer in turn, shift
-            // biases so that unit i's pre-activation is 0 for one example.
-            let mlp = problem.mlp().clone();
-            let x = problem.x().clone();
-            for l in 1..mlp.depth() {
-                let forward = mlp.forward(theta.values(), x.view()).unwrap();
-                let z = &forward.pre_activations[l - 1];
-                let mut b = theta
-                    .get_mut(&format!("b{l}"))
-                    .unwrap()
-                    .into_dimensionality::<Ix2>()
-                    .unwrap();
-                for i in (0..z.nrows()).step_by(2) {
-                    let j = pick(0, examples - 1);
-                    b[[i, 0]] -= z[[i, j]];
-                }
-            }
+            common::put_on_kinks(&problem, &mut theta, &mut pick);
             "kinks"
         }
         2 => {
-            // Saturate the output sigmoid: scale the last layer so that max |z| = 40
-            // (sigmoid' down to 4e-18; the cost is computed from the logits).
-            let forward = problem
-                .mlp()
-                .forward(theta.values(), problem.x().view())
-                .unwrap();
-            let max_z = forward.pre_activations[depth - 1]
-                .iter()
-                .fold(0.0_f64, |m, z| m.max(z.abs()));
-            let factor = 40.0 / max_z.max(1e-3);
-            for name in [format!("W{depth}"), format!("b{depth}")] {
-                theta.get_mut(&name).unwrap().mapv_inplace(|w| w * factor);
-            }
+            common::saturate_output(&problem, &mut theta);
             "saturated"
         }
         _ => "plain",

@@ -1,6 +1,8 @@
-//! Hidden-layer activations and the dropout mask: the element-wise pieces of the MLP, each with
-//! its derivative, kept apart so the forward pass, the fused cost and the backward pass all use
-//! the very same formulas.
+//! Hidden-layer activations and the dropout mask: the element-wise pieces of the MLP. Each
+//! activation is written once, generically (so the `f64` passes and the dual-number oracle apply
+//! the same one), with its derivative and its backward step beside it; the fused forward pass,
+//! the cached one, the incremental costs and the backward pass all use them. Knows nothing of
+//! layers' shapes beyond a mask's.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,6 +10,7 @@ use std::str::FromStr;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+use super::formulas::{Real, relu, sigmoid};
 use crate::error::{Error, Result};
 use crate::numpy_rng::NumpyRng;
 
@@ -47,16 +50,18 @@ impl Activation {
         Activation::Sigmoid,
     ];
 
-    /// The activation of a pre-activation `z`.
+    /// The activation of a pre-activation `z`, at `f64` or at a dual number (at a kink, the
+    /// branch on `z > 0`, so a dual number takes the left derivative, as
+    /// [`Activation::derivative`] does).
     #[inline(always)]
-    pub fn apply(self, z: f64) -> f64 {
+    pub fn apply<T: Real>(self, z: T) -> T {
         match self {
-            Activation::Relu => z.max(0.0),
+            Activation::Relu => relu(z),
             Activation::LeakyRelu => {
-                if z > 0.0 {
+                if z.re() > 0.0 {
                     z
                 } else {
-                    LEAKY_SLOPE * z
+                    z * LEAKY_SLOPE
                 }
             }
             Activation::Tanh => z.tanh(),
@@ -90,6 +95,22 @@ impl Activation {
                 let s = sigmoid(z);
                 s * (1.0 - s)
             }
+        }
+    }
+
+    /// Multiplies `upstream` (the gradient with respect to the activations) by the derivative
+    /// at the pre-activations `z`, in place: the backward pass through this activation. For
+    /// ReLU, zeroing rather than multiplying by 0 keeps the notebook's bits (and a NaN-free 0
+    /// where an infinite upstream gradient meets an inactive unit).
+    pub(crate) fn backpropagate(self, upstream: &mut Array2<f64>, z: &Array2<f64>) {
+        if self == Activation::Relu {
+            upstream.zip_mut_with(z, |d, &z| {
+                if z <= 0.0 {
+                    *d = 0.0;
+                }
+            });
+        } else {
+            upstream.zip_mut_with(z, |d, &z| *d *= self.derivative(z));
         }
     }
 
@@ -134,12 +155,6 @@ impl FromStr for Activation {
                 ))
             })
     }
-}
-
-/// The logistic sigmoid as the notebook writes it, `1 / (1 + e^(−z))`.
-#[inline(always)]
-pub(crate) fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
 }
 
 /// An inverted-dropout mask for every hidden layer of a batch: each unit of each example is kept

@@ -1,7 +1,9 @@
-//! The MLP's forward pass and cost written once, generically over the scalar type
-//! (`T: num_dual::DualNum<f64>`): at `f64` it is the cost (equal to [`Mlp::cost`] up to the
-//! order of summation), and at [`Dual64`] seeded with a direction `v` it returns `J(θ)` and the
-//! exact directional derivative `∇J(θ)·v` from one forward pass, the oracle of
+//! The MLP's generic engine: the forward pass and cost at any scalar type
+//! (`T:` [`Real`], i.e. `num_dual::DualNum<f64>`), built from the same formulas as the fast
+//! `f64` paths (`super::formulas`, [`Activation::apply`](super::Activation::apply)) but with its
+//! own plain loops. At `f64` it is the cost (equal to [`Mlp::cost`] up to the order of
+//! summation), and at [`Dual64`] seeded with a direction `v` it returns `J(θ)` and the exact
+//! directional derivative `∇J(θ)·v` from one forward pass, the oracle of
 //! [`gradproof::Method::Dual`]. Independent of the hand-written backward pass, which it checks.
 //!
 //! Kinks: a ReLU (or leaky ReLU) at exactly `z = 0` takes its branch on `z > 0`, as the forward
@@ -9,67 +11,18 @@
 //! ReLU, the leak slope for leaky ReLU), the one the backward pass uses.
 
 use ndarray::ArrayView2;
-use num_dual::{Dual64, DualNum};
+use num_dual::Dual64;
 
-use super::activation::{Activation, DropoutMask, LEAKY_SLOPE};
-use super::mlp::{CostForm, Mlp};
+use super::activation::DropoutMask;
+use super::formulas::{Real, mean_cost, squared_weights, weighted_loss_sum};
+use super::mlp::Mlp;
 use crate::error::{Error, Result};
-
-/// A hidden activation at scalar type `T` (see the module's note on kinks).
-#[inline(always)]
-fn activate<T: DualNum<f64> + Copy>(activation: Activation, z: T) -> T {
-    match activation {
-        Activation::Relu => {
-            if z.re() > 0.0 {
-                z
-            } else {
-                T::from(0.0)
-            }
-        }
-        Activation::LeakyRelu => {
-            if z.re() > 0.0 {
-                z
-            } else {
-                z * LEAKY_SLOPE
-            }
-        }
-        Activation::Tanh => z.tanh(),
-        Activation::Sigmoid => sigmoid(z),
-    }
-}
-
-/// `1 / (1 + e^(−z))`, as the forward pass writes it.
-#[inline(always)]
-fn sigmoid<T: DualNum<f64> + Copy>(z: T) -> T {
-    (T::from(1.0) + (-z).exp()).recip()
-}
-
-/// One example's logistic cost in the network's [`CostForm`]. In the logits form,
-/// `max(z, 0) − z·y + log(1 + e^(−|z|))` is smooth (it is `softplus(z) − z·y`) although its
-/// pieces are not; `max` and `|·|` take the same branch so that their kinks cancel exactly.
-#[inline(always)]
-fn example_cost<T: DualNum<f64> + Copy>(form: CostForm, z: T, y: f64) -> T {
-    match form {
-        CostForm::Logits => {
-            let (positive, magnitude) = if z.re() > 0.0 {
-                (z, z)
-            } else {
-                (T::from(0.0), -z)
-            };
-            positive - z * y + (-magnitude).exp().ln_1p()
-        }
-        CostForm::Notebook => {
-            let a = sigmoid(z);
-            -a.ln() * y + -(T::from(1.0) - a).ln() * (1.0 - y)
-        }
-    }
-}
 
 /// `Z = W·A + b` for row-major `W` (`rows × cols`), `A` (`cols × m`) and `b` (`rows`), into `z`
 /// (`rows × m`), accumulating over `k` in order.
 fn affine<T, A>(w: &[T], b: &[T], input: &[A], z: &mut Vec<T>, rows: usize, cols: usize, m: usize)
 where
-    T: DualNum<f64> + Copy + std::ops::Mul<A, Output = T>,
+    T: Real + std::ops::Mul<A, Output = T>,
     A: Copy,
 {
     z.clear();
@@ -108,7 +61,7 @@ impl Mlp {
         mask: Option<&DropoutMask>,
     ) -> Result<T>
     where
-        T: DualNum<f64> + Copy + std::ops::Mul<f64, Output = T>,
+        T: Real,
     {
         self.layout().expect_len("parameters θ", theta.len())?;
         Self::expect_labels(x, y)?;
@@ -120,16 +73,9 @@ impl Mlp {
             Some(x) => x.to_vec(),
             None => x.iter().copied().collect(),
         };
-        let layer = |l: usize| {
-            let layout = self.layout();
-            (
-                &theta[layout.range(2 * (l - 1))],
-                &theta[layout.range(2 * (l - 1) + 1)],
-            )
-        };
         let (mut z, mut a): (Vec<T>, Vec<T>) = (Vec::new(), Vec::new());
         for l in 1..=depth {
-            let (w, b) = layer(l);
+            let (w, b) = self.layer_slices(theta, l);
             if l == 1 {
                 affine(w, b, &input, &mut z, sizes[1], sizes[0], m);
             } else {
@@ -137,7 +83,7 @@ impl Mlp {
             }
             if l < depth {
                 a.clear();
-                a.extend(z.iter().map(|&v| activate(self.activation(), v)));
+                a.extend(z.iter().map(|&v| self.activation().apply(v)));
                 if let Some(mask) = mask {
                     let factors = &mask.layers()[l - 1];
                     for (v, &k) in a.iter_mut().zip(factors.iter()) {
@@ -146,21 +92,14 @@ impl Mlp {
                 }
             }
         }
-        let mut sum = T::from(0.0);
-        for (&z, &y) in z.iter().zip(y.iter()) {
-            sum += example_cost(self.cost_form(), z, y) * self.example_weight(y);
-        }
-        let mut cost = sum * (1.0 / m as f64);
-        if self.l2() != 0.0 {
-            let mut squares = T::from(0.0);
-            for l in 1..=depth {
-                for &w in layer(l).0 {
-                    squares += w * w;
-                }
-            }
-            cost += squares * (self.l2() / (2.0 * m as f64));
-        }
-        Ok(cost)
+        let sum = weighted_loss_sum(
+            self.cost_form(),
+            self.positive_weight(),
+            z.iter().copied(),
+            y.iter().copied(),
+        );
+        let squares = || squared_weights((1..=depth).map(|l| self.layer_slices(theta, l).0));
+        Ok(mean_cost(sum, m, self.l2(), squares))
     }
 
     /// `J(θ)` and the exact directional derivative `∇J(θ)·v` from one forward pass in dual

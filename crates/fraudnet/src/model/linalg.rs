@@ -14,10 +14,12 @@
 //! bit of the result. (AVX-512 would be faster still, but `#[target_feature(enable = "avx512f")]`
 //! needs Rust 1.89, above this crate's `rust-version`.)
 
-use std::hash::{DefaultHasher, Hasher};
+use std::hash::DefaultHasher;
 
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
+
+use super::formulas::{relu, write_kink_pattern};
 
 /// `a · b` for row-major `a` (`n × p`) and `b` (`p × m`), written into row-major `c` (`n × m`),
 /// every entry summed over `k = 0, 1, …` from `0.0`.
@@ -154,9 +156,8 @@ pub(crate) fn matmul(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array2<f
 }
 
 /// A hidden layer's `Z = C + b` (`b` broadcast along each row of `m` columns) and `A = max(Z, 0)`,
-/// in place in row-major `c`; with a `hasher`, the pattern `Z > 0` is written to it as
-/// [`Forward::relu_signature`](super::Forward::relu_signature) writes one layer: one `u64` per 64
-/// entries in row-major order (entry `k` at bit `k % 64`), then one for the rest (0 if none).
+/// in place in row-major `c`; with a `hasher`, the pattern `Z > 0` is written to it by
+/// [`write_kink_pattern`], as every signature of the model is.
 /// Each value is the same whatever vector width the CPU offers.
 pub(crate) fn add_bias_relu(
     c: &mut [f64],
@@ -192,7 +193,7 @@ fn add_bias_relu_body(c: &mut [f64], b: &[f64], m: usize, hasher: Option<&mut De
     let Some(hasher) = hasher else {
         for (row, &b) in rows {
             for v in row {
-                *v = (*v + b).max(0.0);
+                *v = relu(*v + b);
             }
         }
         return;
@@ -202,28 +203,17 @@ fn add_bias_relu_body(c: &mut [f64], b: &[f64], m: usize, hasher: Option<&mut De
             *v += b;
         }
     }
-    let mut words = c.chunks_exact(64);
-    for word in &mut words {
-        hasher.write_u64(positive_bits(word));
-    }
-    hasher.write_u64(positive_bits(words.remainder()));
+    write_kink_pattern(hasher, c);
     for v in c.iter_mut() {
-        *v = v.max(0.0);
+        *v = relu(*v);
     }
-}
-
-/// Bit `t` set where `z[t] > 0` (at most 64 entries).
-#[inline(always)]
-fn positive_bits(z: &[f64]) -> u64 {
-    z.iter()
-        .enumerate()
-        .fold(0, |bits, (t, &v)| bits | u64::from(v > 0.0) << t)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::{Array2, array};
+    use std::hash::Hasher;
 
     /// The textbook loop the kernel must match bit for bit.
     fn reference(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array2<f64> {

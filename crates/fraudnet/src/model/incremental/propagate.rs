@@ -1,0 +1,236 @@
+//! How one moved row of a hidden layer's `Z` reaches the output: the examples whose activation
+//! changed, carried down together as a block of columns (a rank-1 update of the next layer, then
+//! products with the full pass's kernel and summation order), with the units that crossed their
+//! kink recorded for the signature. Part of [`Incremental`]; knows nothing of the cost.
+
+use super::{Incremental, Scratch, contiguous};
+use crate::model::activation::Activation;
+use crate::model::formulas::relu;
+use crate::model::linalg::matmul_into;
+
+impl Incremental<'_> {
+    /// From the moved row `s.row` of hidden layer `l`'s `Z`: the examples whose activation
+    /// changed, carried down together as a block of columns to their output logits, into
+    /// `s.changed` (in example order).
+    #[inline(always)]
+    pub(super) fn propagate_row(&self, l: usize, unit: usize, s: &mut Scratch) {
+        let activation = self.mlp.activation();
+        let depth = self.mlp.depth();
+        let sizes = self.mlp.sizes();
+        let cached_z = contiguous(self.forward.pre_activations[l - 1].row(unit));
+        let cached_a = contiguous(self.forward.activations[l - 1].row(unit));
+        let mask = self.mask.map(|m| contiguous(m.layers()[l - 1].row(unit)));
+        let Scratch {
+            row,
+            changed,
+            column: block,
+            next,
+            flips,
+        } = s;
+        if activation.is_kinked() {
+            record_flips(row, cached_z, |c| (l, unit, c), flips);
+        }
+        // The examples whose activation moved, with how much (`changed` holds (c, Δa) here).
+        match (activation, mask) {
+            (Activation::Relu, None) => {
+                for (c, (&z, &was)) in row.iter().zip(cached_a).enumerate() {
+                    let a = relu(z);
+                    if a != was {
+                        changed.push((c, a - was));
+                    }
+                }
+            }
+            _ => {
+                for (c, (&z, &was)) in row.iter().zip(cached_a).enumerate() {
+                    let mut a = activation.apply(z);
+                    if let Some(mask) = mask {
+                        a *= mask[c];
+                    }
+                    if a != was {
+                        changed.push((c, a - was));
+                    }
+                }
+            }
+        }
+        let count = changed.len();
+        if count == 0 {
+            return;
+        }
+        // Layer l + 1 for those examples: the cached Z column plus unit's weights × Δa, then its
+        // activation (and mask), as a row-major (n, count) block. (Unless l + 1 is the output
+        // layer: then its pre-activations.)
+        let w_next = contiguous(self.w_transposed[l].row(unit));
+        let n = sizes[l + 1];
+        let hidden_next = l + 1 < depth;
+        // Built example by example (contiguous: example-major, `count × n`).
+        next.clear();
+        for &(c, delta) in changed.iter() {
+            let cached = contiguous(self.z_by_example[l].row(c));
+            let start = next.len();
+            next.resize(start + n, 0.0);
+            let values = &mut next[start..];
+            if activation == Activation::Relu && hidden_next {
+                // Moved, checked for crossings and activated in one pass (the common case).
+                let mut crossed = false;
+                for ((v, &z), &w) in values.iter_mut().zip(cached).zip(w_next) {
+                    let moved = z + w * delta;
+                    crossed |= (moved > 0.0) != (z > 0.0);
+                    *v = relu(moved);
+                }
+                if crossed {
+                    for (r, (&z, &w)) in cached.iter().zip(w_next).enumerate() {
+                        if (z + w * delta > 0.0) != (z > 0.0) {
+                            flips.push((l + 1, r, c));
+                        }
+                    }
+                }
+            } else {
+                for ((v, &z), &w) in values.iter_mut().zip(cached).zip(w_next) {
+                    *v = z + w * delta;
+                }
+                if !hidden_next {
+                    continue;
+                }
+                if activation.is_kinked() {
+                    record_flips(values, cached, |r| (l + 1, r, c), flips);
+                }
+                values.iter_mut().for_each(|v| *v = activation.apply(*v));
+            }
+            if self.mask.is_some() {
+                let mask = contiguous(self.mask_by_example[l].row(c));
+                for (v, &k) in values.iter_mut().zip(mask) {
+                    *v *= k;
+                }
+            }
+        }
+        if !hidden_next {
+            // `next` is the (count × 1) column of logits.
+            for ((_, value), &z) in changed.iter_mut().zip(next.iter()) {
+                *value = z;
+            }
+            return;
+        }
+        if l + 2 == depth {
+            // The output layer right below: one dot product per example, in the full pass's
+            // order.
+            let (w, b) = self.mlp.layer_slices(&self.theta, depth);
+            dots(w, next, n, block);
+            for ((_, value), &z) in changed.iter_mut().zip(block.iter()) {
+                *value = z + b[0];
+            }
+            return;
+        }
+        block.resize(n * count, 0.0);
+        transpose(next, block, count, n);
+        // The layers below: a product with the full pass's kernel and summation order, then
+        // (for hidden layers past l + 1) activation and mask.
+        for k in l + 1..depth {
+            let cached = &self.forward.pre_activations[k - 1];
+            for (r, values) in block.chunks_exact_mut(count).enumerate() {
+                if k == l + 1 {
+                    break; // activated as the block was made
+                }
+                if activation.is_kinked() {
+                    next.clear();
+                    next.extend(changed.iter().map(|&(c, _)| cached[[r, c]]));
+                    record_flips(values, next, |t| (k, r, changed[t].0), flips);
+                }
+                for v in values.iter_mut() {
+                    *v = activation.apply(*v);
+                }
+                if let Some(mask) = self.mask {
+                    let mask = &mask.layers()[k - 1];
+                    for (v, &(c, _)) in values.iter_mut().zip(changed.iter()) {
+                        *v *= mask[[r, c]];
+                    }
+                }
+            }
+            let (w, b) = self.mlp.layer_slices(&self.theta, k + 1);
+            let rows = sizes[k + 1];
+            next.resize(rows * count, 0.0);
+            matmul_into(w, block, next, rows, sizes[k], count);
+            for (values, &b) in next.chunks_exact_mut(count).zip(b) {
+                for v in values {
+                    *v += b;
+                }
+            }
+            std::mem::swap(block, next);
+        }
+        // `block` is now the (1, count) row of logits.
+        for ((_, value), &z) in changed.iter_mut().zip(block.iter()) {
+            *value = z;
+        }
+    }
+}
+
+/// `out[t] = Σ_r w[r]·rows[t][r]` for each `n`-long row of `rows`, summed over `r` in increasing
+/// order from 0 (as the full pass's product sums), four rows at a time.
+#[inline(always)]
+fn dots(w: &[f64], rows: &[f64], n: usize, out: &mut Vec<f64>) {
+    let count = rows.len() / n;
+    out.clear();
+    let mut quads = rows.chunks_exact(4 * n);
+    for quad in &mut quads {
+        let (a, rest) = quad.split_at(n);
+        let (b, rest) = rest.split_at(n);
+        let (c, d) = rest.split_at(n);
+        let mut sums = [0.0f64; 4];
+        for r in 0..n {
+            let w = w[r];
+            sums[0] += w * a[r];
+            sums[1] += w * b[r];
+            sums[2] += w * c[r];
+            sums[3] += w * d[r];
+        }
+        out.extend(sums);
+    }
+    for row in quads.remainder().chunks_exact(n) {
+        let mut sum = 0.0;
+        for (&w, &v) in w.iter().zip(row) {
+            sum += w * v;
+        }
+        out.push(sum);
+    }
+    debug_assert_eq!(out.len(), count);
+}
+
+/// `to = fromᵀ` for a row-major `rows × cols` `from`, by tiles (so neither side is walked with
+/// a large stride for long).
+#[inline(always)]
+fn transpose(from: &[f64], to: &mut [f64], rows: usize, cols: usize) {
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    to[c * rows + r] = from[r * cols + c];
+                }
+            }
+        }
+    }
+}
+
+/// Appends `at(t)` for every `t` where `now[t]` and `was[t]` lie on different sides of 0 (a
+/// unit that crossed its kink). Looks for any first: crossings are rare.
+#[inline(always)]
+fn record_flips(
+    now: &[f64],
+    was: &[f64],
+    at: impl Fn(usize) -> (usize, usize, usize),
+    flips: &mut Vec<(usize, usize, usize)>,
+) {
+    let side = |v: f64| v > 0.0;
+    // A branch-free pass the compiler vectorises; the rare crossings are then found one by one.
+    let any = now
+        .iter()
+        .zip(was)
+        .fold(false, |any, (&a, &b)| any | (side(a) != side(b)));
+    if !any {
+        return;
+    }
+    for (t, (&a, &b)) in now.iter().zip(was).enumerate() {
+        if side(a) != side(b) {
+            flips.push(at(t));
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Tests of [`Incremental`]: its costs against full recomputation, and its vector build
+//! against its portable one.
+
+use super::*;
+use crate::MlpProblem;
+use crate::model::activation::Activation;
+use crate::numpy_rng::NumpyRng;
+
+#[test]
+fn the_vector_build_gives_the_portable_build_s_bits() {
+    for activation in Activation::ALL {
+        for sizes in [&[5, 8, 7, 3, 1][..], &[6, 9, 1]] {
+            let (problem, theta) = MlpProblem::random(sizes, 21, 4).unwrap();
+            let mlp = problem.mlp().clone().with_activation(activation);
+            let (x, y) = (problem.x().view(), problem.y().view());
+            let cache = Incremental::new(&mlp, theta.values(), x, y, None).unwrap();
+            let mut scratch = Scratch::default();
+            for k in 0..theta.values().len() {
+                for delta in [1e-7, -0.7] {
+                    let value = theta.values()[k] + delta;
+                    let (fast, a) = cache.cost(k, value);
+                    let (portable, b) = cache.cost_body(k, value, &mut scratch);
+                    assert_eq!((fast.to_bits(), a), (portable.to_bits(), b), "k={k}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_perturbed_cost_matches_the_full_recomputation_within_a_few_ulps() {
+    let shapes: [&[usize]; 5] = [
+        &[3, 1],
+        &[4, 5, 3, 1],
+        &[6, 9, 1],
+        &[5, 8, 7, 3, 1],
+        &[2, 4, 4, 4, 1],
+    ];
+    for (s, sizes) in shapes.into_iter().enumerate() {
+        for activation in Activation::ALL {
+            for (scale, l2, dropout) in [
+                (1.0, 0.0, 0.0),
+                (1.0, 0.3, 0.4),
+                (0.0, 0.0, 0.0),
+                (30.0, 0.0, 0.0),
+            ] {
+                let (problem, theta) = MlpProblem::random(sizes, 13, s as u32).unwrap();
+                let theta: Vec<f64> = theta.values().iter().map(|v| v * scale).collect();
+                let mlp = problem
+                    .mlp()
+                    .clone()
+                    .with_activation(activation)
+                    .with_l2(l2)
+                    .unwrap()
+                    .with_positive_weight(3.0)
+                    .unwrap();
+                let (x, y) = (problem.x().view(), problem.y().view());
+                let mask = (dropout > 0.0).then(|| {
+                    DropoutMask::sample(&mlp, 13, dropout, &mut NumpyRng::new(2)).unwrap()
+                });
+                let cache = Incremental::new(&mlp, &theta, x, y, mask.as_ref()).unwrap();
+                let (j0, _) = mlp
+                    .cost_with_signature_masked(&theta, x, y, mask.as_ref())
+                    .unwrap();
+                for k in 0..theta.len() {
+                    for delta in [1e-7, -1e-7, 0.3, -2.0] {
+                        let mut moved = theta.clone();
+                        moved[k] += delta;
+                        let full = mlp.cost_masked(&moved, x, y, mask.as_ref()).unwrap();
+                        let (fast, signature) = cache.cost(k, moved[k]);
+                        let ulps = (fast - full).abs() / (f64::EPSILON * full.abs().max(j0.abs()));
+                        assert!(
+                            ulps <= 16.0,
+                            "{sizes:?} {activation} k={k} δ={delta}: {fast} vs {full} ({ulps} ulps)"
+                        );
+                        // Same piece as θ ⇔ the base signature (for kinked activations).
+                        if activation.is_kinked() {
+                            let (_, a) = mlp
+                                .cost_with_signature_masked(&theta, x, y, mask.as_ref())
+                                .unwrap();
+                            let (_, b) = mlp
+                                .cost_with_signature_masked(&moved, x, y, mask.as_ref())
+                                .unwrap();
+                            assert_eq!(
+                                a == b,
+                                signature == cache.base_signature(),
+                                "{sizes:?} k={k} δ={delta}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
