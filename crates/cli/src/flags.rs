@@ -77,10 +77,10 @@ pub fn start_threads(requested: Option<usize>) -> anyhow::Result<()> {
 }
 
 /// Refuses a fixed finite-difference step `h` (given as `flag`) that some parameters cannot
-/// represent: where `θ + h` and `θ − h` both round to `θ`, the difference is exactly 0 and the
-/// check of that coordinate is empty, whatever the gradient.
+/// represent: where `θ + h` or `θ − h` rounds to `θ`, the difference is not over the step it is
+/// divided by (exactly 0 when both do), so the check of that coordinate means nothing.
 pub fn step_representable(flag: &str, h: f64, theta: &[f64]) -> anyhow::Result<()> {
-    let lost = theta.iter().filter(|&&t| t + h == t && t - h == t).count();
+    let lost = theta.iter().filter(|&&t| t + h == t || t - h == t).count();
     if lost > 0 {
         let largest = theta.iter().fold(0.0_f64, |m, t| m.max(t.abs()));
         anyhow::bail!(

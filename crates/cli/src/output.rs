@@ -154,10 +154,13 @@ impl Files {
             );
         }
         if let Target::Replace { temporary, .. } = &target {
-            // Reclaims a temporary a killed run left behind, and proves the folder writable.
+            // Reclaims a temporary a killed run left behind, and proves the folder writable
+            // (with a probe of its own name, so that the temporary appears only when written).
+            let mut probe = temporary.clone().into_os_string();
+            probe.push(".probe");
             remove_if_present(temporary)
-                .and_then(|()| File::create(temporary).map(drop))
-                .and_then(|()| fs::remove_file(temporary))
+                .and_then(|()| File::create(&probe).map(drop))
+                .and_then(|()| fs::remove_file(&probe))
                 .with_context(|| format!("{flag} {shown}: cannot write into its folder"))?;
         }
         self.outputs.push(Output {
@@ -499,4 +502,68 @@ fn install_signal_cleanup() {
             }
         });
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn staged_outputs_are_committed_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.json"), dir.path().join("b.png"));
+        fs::write(&a, "old a").unwrap();
+        // A failure after one output is written: neither is replaced, nothing is left.
+        let mut files = Files::new();
+        let (id_a, _id_b) = (
+            files.output("--out", &a).unwrap(),
+            files.output("--plot", &b).unwrap(),
+        );
+        files.write(id_a, b"new a").unwrap();
+        assert!(files.commit().is_err(), "b was never written");
+        assert_eq!(fs::read(&a).unwrap(), b"old a");
+        assert_eq!(names(dir.path()), ["a.json"]);
+        // Both written: both replaced, no temporary left.
+        let mut files = Files::new();
+        let (id_a, id_b) = (
+            files.output("--out", &a).unwrap(),
+            files.output("--plot", &b).unwrap(),
+        );
+        files.write(id_a, b"new a").unwrap();
+        files.write(id_b, b"new b").unwrap();
+        files.commit().unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"new a");
+        assert_eq!(names(dir.path()), ["a.json", "b.png"]);
+        // The same file twice is refused.
+        let mut files = Files::new();
+        files.output("--out", &a).unwrap();
+        let error = files.output("--plot", &a).unwrap_err().to_string();
+        assert!(error.contains("each output needs its own file"), "{error}");
+    }
+
+    #[test]
+    fn a_stale_temporary_is_reclaimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("scores.csv");
+        fs::write(
+            dir.path().join(".gradproof-tmp.scores.csv"),
+            "left by a kill",
+        )
+        .unwrap();
+        let mut files = Files::new();
+        let id = files.output("--out", &out).unwrap();
+        assert_eq!(names(dir.path()), Vec::<String>::new());
+        files.write(id, b"scores").unwrap();
+        files.commit().unwrap();
+        assert_eq!(names(dir.path()), ["scores.csv"]);
+    }
 }

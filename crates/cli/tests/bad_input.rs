@@ -390,8 +390,8 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
                 "1000000000",
             ],
             vec![
-                "--examples: invalid setting: 1000000000 examples",
-                "activations",
+                "invalid value '1000000000' for '--examples",
+                "expected a whole number from 1 to 100000",
             ],
         ),
         (
@@ -427,7 +427,10 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
         (
             "--threads 0",
             vec!["check", "--threads", "0"],
-            vec!["--threads must be at least 1, got 0"],
+            vec![
+                "invalid value '0' for '--threads",
+                "expected a whole number from 1 to 256",
+            ],
         ),
         (
             "--bug unknown tensor",

@@ -72,3 +72,54 @@ pub fn generate(dir: &Path, name: &str, rows: u64, fraud_rate: f64, seed: u64) -
     expect_code(&out, 0, "generate");
     path
 }
+
+/// `gradproof train` (one epoch, one hidden layer of 4) on `data` into `dir/name`, which must
+/// succeed.
+pub fn train_model(dir: &Path, data: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let out = gradproof(&[
+        "train",
+        "--data",
+        s(data),
+        "--out",
+        s(&path),
+        "--quiet",
+        "--epochs",
+        "1",
+        "--hidden",
+        "4",
+    ]);
+    expect_code(&out, 0, "train");
+    path
+}
+
+/// Names in `dir` (not recursive), sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(s(path)).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// Asserts exit code 2 and one line on stderr containing every fragment; returns the line.
+pub fn expect_refusal(out: &Output, fragments: &[&str], what: &str) -> String {
+    expect_code(out, 2, what);
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: {stderr}");
+    for fragment in fragments {
+        assert!(
+            stderr.contains(fragment),
+            "{what}: {stderr:?} lacks {fragment:?}"
+        );
+    }
+    stderr
+}
