@@ -320,7 +320,14 @@ pub fn train(
             optimizer
                 .step(theta.values_mut(), gradient.values())
                 .map_err(|e| {
-                    Error::InvalidSetting(format!("epoch {epoch}, batch {}: {e}", b + 1))
+                    let reason = match e {
+                        Error::InvalidSetting(reason) => reason,
+                        other => other.to_string(),
+                    };
+                    Error::InvalidSetting(format!(
+                        "training diverged in epoch {epoch}, batch {}: {reason}; no model saved",
+                        b + 1
+                    ))
                 })?;
             loss_sum += loss;
             progress(&Progress::Batch {
@@ -442,7 +449,7 @@ fn diverged(epoch: usize, train_loss: f64, validation_loss: f64, theta: &[f64]) 
         return Ok(());
     };
     Err(Error::InvalidSetting(format!(
-        "training diverged in epoch {epoch}: {what} is not finite; no model saved (try a smaller \
-         --lr)"
+        "training diverged in epoch {epoch}: {what} is not finite; no model saved (lower the \
+         learning rate)"
     )))
 }

@@ -69,11 +69,11 @@ pub struct Args {
     #[arg(long, default_value = "relu", value_parser = parse_activation)]
     pub activation: Activation,
     /// L2 strength λ ≥ 0 in the cost.
-    #[arg(long, default_value_t = 0.0, value_parser = flags::non_negative)]
+    #[arg(long, default_value_t = 0.0, value_parser = flags::non_negative, allow_hyphen_values = true)]
     pub l2: f64,
     /// Dropout rate on hidden layers, in [0, 1), with one mask drawn from --seed and frozen for
     /// the check.
-    #[arg(long, default_value_t = 0.0, value_parser = flags::rate)]
+    #[arg(long, default_value_t = 0.0, value_parser = flags::rate, allow_hyphen_values = true)]
     pub dropout: f64,
     /// Also write the error-versus-step curve (a PNG, log-log: the V of truncation against
     /// roundoff) of the method along a random direction (written as `train --out` is).

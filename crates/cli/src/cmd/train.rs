@@ -42,22 +42,22 @@ pub struct Args {
     #[arg(long, default_value_t = 256, value_parser = flags::count::<1, { flags::MAX_BATCH }>)]
     pub batch_size: usize,
     /// Learning rate, a finite number > 0 (training that diverges is stopped, nothing saved).
-    #[arg(long, default_value_t = 1e-3, value_parser = flags::positive)]
+    #[arg(long, default_value_t = 1e-3, value_parser = flags::positive, allow_hyphen_values = true)]
     pub lr: f64,
     /// Optimiser: adam or sgd (with --momentum).
     #[arg(long, default_value = "adam", value_parser = ["adam", "sgd"])]
     pub optimizer: String,
     /// SGD momentum, in [0, 1).
-    #[arg(long, default_value_t = 0.9, value_parser = flags::rate)]
+    #[arg(long, default_value_t = 0.9, value_parser = flags::rate, allow_hyphen_values = true)]
     pub momentum: f64,
     /// L2 strength λ ≥ 0 (the cost gains (λ/2m)·Σ‖W‖²).
-    #[arg(long, default_value_t = 0.0, value_parser = flags::non_negative)]
+    #[arg(long, default_value_t = 0.0, value_parser = flags::non_negative, allow_hyphen_values = true)]
     pub l2: f64,
     /// Dropout rate on hidden layers, in [0, 1).
-    #[arg(long, default_value_t = 0.0, value_parser = flags::rate)]
+    #[arg(long, default_value_t = 0.0, value_parser = flags::rate, allow_hyphen_values = true)]
     pub dropout: f64,
     /// Weight of fraud examples in the cost: a number, or `balanced` (negatives / positives).
-    #[arg(long, default_value = "1", value_parser = parse_weight)]
+    #[arg(long, default_value = "1", value_parser = parse_weight, allow_hyphen_values = true)]
     pub positive_weight: Weight,
     /// Gradient-check the backward pass before epoch 1 and then every K epochs (0: never; at
     /// most 100 000).
@@ -72,7 +72,7 @@ pub struct Args {
     pub patience: usize,
     /// Choose the threshold reaching this recall, in (0, 1], on validation (default: maximise
     /// F1).
-    #[arg(long, value_parser = flags::fraction)]
+    #[arg(long, value_parser = flags::fraction, allow_hyphen_values = true)]
     pub target_recall: Option<f64>,
     /// Seed of the split, initialisation, shuffles, dropout masks and checks.
     #[arg(long, default_value_t = 1)]
@@ -209,7 +209,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             return Err(anyhow::Error::from(error).context("--bug"));
         }
         Err(error) => {
-            return Err(anyhow::Error::from(error).context(format!("training on {data_name}")));
+            // A divergence is the learning rate's doing: name the flag.
+            let context = if error.to_string().contains("training diverged") {
+                format!("training on {data_name} with --lr {}", args.lr)
+            } else {
+                format!("training on {data_name}")
+            };
+            return Err(anyhow::Error::from(error).context(context));
         }
     };
     bar.finish_and_clear();
