@@ -479,7 +479,10 @@ fn free_bytes(folder: &Path) -> Option<u64> {
     let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `path` is a NUL-terminated string and `stats` a writable statvfs.
     let status = unsafe { libc::statvfs(path.as_ptr(), &mut stats) };
-    (status == 0).then(|| u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize)))
+    // The fields are u64 here but narrower on 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let free = u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize));
+    (status == 0).then_some(free)
 }
 
 /// On SIGINT, SIGTERM or SIGHUP: removes the staged temporaries, then dies of the signal as it

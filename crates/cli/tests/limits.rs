@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// Arguments, the bytes fed first, the bytes repeated forever, and the message expected.
+type EndlessCase<'a> = (Vec<&'a str>, &'static [u8], &'static [u8], &'a str);
+
 /// The most memory (peak resident set, KiB) a command may use on endless input.
 const PEAK_KIB: i64 = 64 * 1024;
 
@@ -49,6 +52,8 @@ fn endless(
     tail: &'static [u8],
 ) -> (i32, String, i64) {
     mkfifo(fifo);
+    // Reaped by `wait4` below, which also gives the peak memory that `wait` does not.
+    #[allow(clippy::zombie_processes)]
     let mut child = Command::new(env!("CARGO_BIN_EXE_gradproof"))
         .args(args)
         .stdout(Stdio::null())
@@ -93,7 +98,7 @@ fn endless_input_stops_at_a_limit_in_bounded_memory() {
     let header: &'static [u8] = b"step,type,amount,nameOrig,oldbalanceOrg,newbalanceOrig,nameDest,oldbalanceDest,newbalanceDest,isFraud\n";
     // A stray quote in row 1: the rest of the file would be one field.
     let quoted: &'static [u8] = b"step,type,amount,nameOrig,oldbalanceOrg,newbalanceOrig,nameDest,oldbalanceDest,newbalanceDest,isFraud\n1,\"";
-    let cases: Vec<(Vec<&str>, &'static [u8], &'static [u8], &str)> = vec![
+    let cases: Vec<EndlessCase<'_>> = vec![
         (
             vec!["score", "--model", model, "--data", input, "-o", a_csv],
             b"",
