@@ -79,20 +79,7 @@ impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = generate(dir.path(), "pay.csv", 3000, 0.05, 5);
-        let model = dir.path().join("model.json");
-        let out = gradproof(&[
-            "train",
-            "--data",
-            s(&data),
-            "--out",
-            s(&model),
-            "--quiet",
-            "--epochs",
-            "1",
-            "--hidden",
-            "4",
-        ]);
-        expect_code(&out, 0, "train");
+        train_model(dir.path(), &data, "model.json");
         let card = dir.path().join("card.csv");
         fs::write(&card, card_csv(400)).unwrap();
         let card_model = dir.path().join("card.json");

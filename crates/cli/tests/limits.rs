@@ -24,23 +24,8 @@ type EndlessCase<'a> = (Vec<&'a str>, &'static [u8], &'static [u8], &'a str);
 /// The most memory (peak resident set, KiB) a command may use on endless input.
 const PEAK_KIB: i64 = 64 * 1024;
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    data: PathBuf,
-    model: PathBuf,
-}
-
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let data = generate(dir.path(), "pay.csv", 2000, 0.05, 5);
-    let model = train_model(dir.path(), &data, "model.json");
-    Fixture { dir, data, model }
-}
-
-impl Fixture {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
+    Fixture::new()
 }
 
 /// Runs the binary with `args`, feeding `fifo` from `head` then endless repeats of `tail` until
@@ -290,15 +275,7 @@ fn no_nan_is_written_or_saved() {
         }
     });
     let scores = f.path("scores.csv");
-    let result = gradproof(&[
-        "score",
-        "--model",
-        s(&huge),
-        "--data",
-        s(&f.data),
-        "-o",
-        s(&scores),
-    ]);
+    let result = f.score(&huge, &scores);
     expect_refusal(
         &result,
         &["huge.json", "overflow"],
@@ -312,31 +289,14 @@ fn no_nan_is_written_or_saved() {
         "evaluate with 1e308 weights",
     );
     let tiny = edited(&f, "tiny.json", |c| c["scaler"]["std"][2] = 1e-320.into());
-    let result = gradproof(&[
-        "score",
-        "--model",
-        s(&tiny),
-        "--data",
-        s(&f.data),
-        "-o",
-        s(&scores),
-    ]);
+    let result = f.score(&tiny, &scores);
     expect_refusal(
         &result,
         &["tiny.json", "standard deviation 2"],
         "std 1e-320",
     );
     let model = f.path("diverged.json");
-    let result = gradproof(&[
-        "train",
-        "--data",
-        s(&f.data),
-        "--out",
-        s(&model),
-        "--quiet",
-        "--lr",
-        "1e308",
-    ]);
+    let result = f.train(&model, &["--lr", "1e308"]);
     expect_refusal(
         &result,
         &["diverged in epoch 1", "no model saved"],

@@ -15,36 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A data file and a model trained on it, in a fresh folder.
-struct Fixture {
-    dir: tempfile::TempDir,
-    data: PathBuf,
-    model: PathBuf,
-}
-
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let data = generate(dir.path(), "pay.csv", 2000, 0.05, 5);
-    let model = train_model(dir.path(), &data, "model.json");
-    Fixture { dir, data, model }
-}
-
-impl Fixture {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn score(&self, out: &Path) -> std::process::Output {
-        gradproof(&[
-            "score",
-            "--model",
-            s(&self.model),
-            "--data",
-            s(&self.data),
-            "-o",
-            s(out),
-        ])
-    }
+    Fixture::new()
 }
 
 /// Reads a FIFO to its end on another thread.
@@ -66,7 +38,7 @@ fn devices_fifos_and_standard_output_are_written_through_and_links_followed() {
     // A symbolic link to a device (never the real one renamed over): written through.
     let null = f.path("null");
     symlink("/dev/null", &null).unwrap();
-    expect_code(&f.score(&null), 0, "score -o a link to /dev/null");
+    expect_code(&f.score(&f.model, &null), 0, "score -o a link to /dev/null");
     assert_eq!(fs::read_link(&null).unwrap(), Path::new("/dev/null"));
     assert!(
         fs::metadata("/dev/null")
@@ -87,7 +59,7 @@ fn devices_fifos_and_standard_output_are_written_through_and_links_followed() {
     let fifo = f.path("scores.fifo");
     mkfifo(&fifo);
     let reader = drain(&fifo);
-    expect_code(&f.score(&fifo), 0, "score -o a FIFO");
+    expect_code(&f.score(&f.model, &fifo), 0, "score -o a FIFO");
     assert!(
         reader
             .join()
@@ -95,16 +67,7 @@ fn devices_fifos_and_standard_output_are_written_through_and_links_followed() {
             .starts_with(b"row,probability,flag\n")
     );
     let reader = drain(&fifo);
-    let out = gradproof(&[
-        "train",
-        "--data",
-        s(&f.data),
-        "--out",
-        s(&fifo),
-        "--quiet",
-        "--epochs",
-        "1",
-    ]);
+    let out = f.train(&fifo, &["--epochs", "1"]);
     expect_code(&out, 0, "train --out a FIFO");
     assert!(reader.join().unwrap().starts_with(b"{"));
     assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
@@ -118,7 +81,7 @@ fn devices_fifos_and_standard_output_are_written_through_and_links_followed() {
     fs::write(&target, "old").unwrap();
     let link = f.path("link.csv");
     symlink(&target, &link).unwrap();
-    expect_code(&f.score(&link), 0, "score -o a link to a file");
+    expect_code(&f.score(&f.model, &link), 0, "score -o a link to a file");
     assert!(
         fs::symlink_metadata(&link)
             .unwrap()
@@ -130,7 +93,7 @@ fn devices_fifos_and_standard_output_are_written_through_and_links_followed() {
     let dangling = f.path("dangling.csv");
     symlink(f.path("nowhere/x.csv"), &dangling).unwrap();
     expect_refusal(
-        &f.score(&dangling),
+        &f.score(&f.model, &dangling),
         &["--out", "symbolic link to nothing"],
         "dangling",
     );
@@ -220,29 +183,20 @@ fn a_replaced_output_keeps_its_permissions_and_a_new_one_follows_the_umask() {
     let scores = f.path("scores.csv");
     fs::write(&scores, "old").unwrap();
     fs::set_permissions(&scores, fs::Permissions::from_mode(0o600)).unwrap();
-    expect_code(&f.score(&scores), 0, "score over a 0600 file");
+    expect_code(&f.score(&f.model, &scores), 0, "score over a 0600 file");
     assert_eq!(
         fs::metadata(&scores).unwrap().permissions().mode() & 0o777,
         0o600
     );
     fs::set_permissions(&f.model, fs::Permissions::from_mode(0o640)).unwrap();
-    let out = gradproof(&[
-        "train",
-        "--data",
-        s(&f.data),
-        "--out",
-        s(&f.model),
-        "--quiet",
-        "--epochs",
-        "1",
-    ]);
+    let out = f.train(&f.model, &["--epochs", "1"]);
     expect_code(&out, 0, "train over a 0640 model");
     assert_eq!(
         fs::metadata(&f.model).unwrap().permissions().mode() & 0o777,
         0o640
     );
     let fresh = f.path("fresh.csv");
-    expect_code(&f.score(&fresh), 0, "score into a new file");
+    expect_code(&f.score(&f.model, &fresh), 0, "score into a new file");
     assert_eq!(
         fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
         0o666 & !umask()
@@ -257,49 +211,18 @@ fn outputs_are_all_written_or_none() {
     fs::create_dir(&plots).unwrap();
     // A picture that cannot be written: refused before training, the model untouched.
     fs::create_dir(plots.join("pr_curve.png")).unwrap();
-    let out = gradproof(&[
-        "train",
-        "--data",
-        s(&f.data),
-        "--out",
-        s(&f.model),
-        "--plots",
-        s(&plots),
-        "--quiet",
-    ]);
+    let out = f.train(&f.model, &["--plots", s(&plots)]);
     expect_refusal(&out, &["--plots", "pr_curve.png", "is a folder"], "plots");
     assert_eq!(fs::read(&f.model).unwrap(), model_bytes);
     // Into a new folder: the model and the three pictures, nothing else.
     fs::remove_dir(plots.join("pr_curve.png")).unwrap();
     let fresh = f.path("fresh-plots");
-    let out = gradproof(&[
-        "train",
-        "--data",
-        s(&f.data),
-        "--out",
-        s(&f.model),
-        "--plots",
-        s(&fresh),
-        "--quiet",
-        "--epochs",
-        "1",
-    ]);
+    let out = f.train(&f.model, &["--plots", s(&fresh), "--epochs", "1"]);
     expect_code(&out, 0, "train with plots");
     assert_eq!(names_in(&fresh), ["loss.png", "pr_auc.png", "pr_curve.png"]);
     // A failed run whose pictures would go into a new folder leaves no folder.
     let never = f.path("never");
-    let out = gradproof(&[
-        "train",
-        "--data",
-        s(&f.data),
-        "--out",
-        s(&f.model),
-        "--plots",
-        s(&never),
-        "--quiet",
-        "--lr",
-        "1e308",
-    ]);
+    let out = f.train(&f.model, &["--plots", s(&never), "--lr", "1e308"]);
     expect_refusal(&out, &["diverged", "--lr"], "diverging training");
     assert!(!never.exists());
 }
@@ -309,6 +232,23 @@ fn the_same_seed_gives_the_same_model_bytes() {
     let f = fixture();
     let again = train_model(f.dir.path(), &f.data, "again.json");
     assert_eq!(fs::read(&f.model).unwrap(), fs::read(again).unwrap());
+}
+
+/// Starts the binary with `args`, its output streams discarded.
+fn spawn(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_gradproof"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `signal` to `child` and waits for it; true unless it exited successfully.
+fn signal_and_wait(child: &mut std::process::Child, signal: i32) -> bool {
+    // SAFETY: signalling our own child, which has not been waited for yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    !child.wait().unwrap().success()
 }
 
 /// Waits until `path` exists, or panics after 60 s.
@@ -340,29 +280,22 @@ fn a_kill_leaves_the_old_output_whole_and_no_temporary_survives_the_next_run() {
         // `score` reading a FIFO that is never closed: it waits with its output staged.
         let input = f.path("in.fifo");
         mkfifo(&input);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gradproof"))
-            .args([
-                "score",
-                "--model",
-                s(&f.model),
-                "--data",
-                s(&input),
-                "-o",
-                s(&out),
-            ])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn(&[
+            "score",
+            "--model",
+            s(&f.model),
+            "--data",
+            s(&input),
+            "-o",
+            s(&out),
+        ]);
         let mut writer = fs::OpenOptions::new().write(true).open(&input).unwrap();
         writer
             .write_all(fs::read_to_string(&f.data).unwrap().as_bytes())
             .unwrap();
         writer.flush().unwrap();
         wait_for(&temporary);
-        // SAFETY: signalling our own child.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
-        let status = child.wait().unwrap();
-        assert!(!status.success(), "signal {signal}: {status:?}");
+        assert!(signal_and_wait(&mut child, signal), "signal {signal}");
         drop(writer);
         fs::remove_file(&input).unwrap();
         assert_eq!(fs::read_to_string(&out).unwrap(), "old", "signal {signal}");
@@ -374,7 +307,7 @@ fn a_kill_leaves_the_old_output_whole_and_no_temporary_survives_the_next_run() {
             );
         }
         // The next run reclaims whatever a SIGKILL left.
-        expect_code(&f.score(&out), 0, "the next run");
+        expect_code(&f.score(&f.model, &out), 0, "the next run");
         assert!(fs::read_to_string(&out).unwrap().starts_with("row,"));
         assert_eq!(
             temporaries(f.dir.path()),
@@ -385,36 +318,24 @@ fn a_kill_leaves_the_old_output_whole_and_no_temporary_survives_the_next_run() {
     // `generate` killed midway through a large file: the old file stays.
     let big = f.path("big.csv");
     fs::write(&big, "old").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gradproof"))
-        .args(["generate", "--rows", "50000000", "-o", s(&big)])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&["generate", "--rows", "50000000", "-o", s(&big)]);
     wait_for(&f.path(".gradproof-tmp.big.csv"));
-    // SAFETY: signalling our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    child.wait().unwrap();
+    signal_and_wait(&mut child, libc::SIGTERM);
     assert_eq!(fs::read_to_string(&big).unwrap(), "old");
     assert_eq!(temporaries(f.dir.path()), Vec::<String>::new());
     // A FIFO input is opened before any output is created: nothing staged while it waits.
     let input = f.path("late.fifo");
     mkfifo(&input);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gradproof"))
-        .args([
-            "train",
-            "--data",
-            s(&input),
-            "--out",
-            s(&f.path("late.json")),
-            "--quiet",
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&[
+        "train",
+        "--data",
+        s(&input),
+        "--out",
+        s(&f.path("late.json")),
+        "--quiet",
+    ]);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(temporaries(f.dir.path()), Vec::<String>::new());
-    // SAFETY: signalling our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    child.wait().unwrap();
+    signal_and_wait(&mut child, libc::SIGINT);
     assert!(!f.path("late.json").exists());
 }

@@ -123,3 +123,48 @@ pub fn expect_refusal(out: &Output, fragments: &[&str], what: &str) -> String {
     }
     stderr
 }
+
+/// A generated data file and a model trained on it, in a fresh folder.
+pub struct Fixture {
+    /// The folder (removed when dropped).
+    pub dir: tempfile::TempDir,
+    /// `pay.csv`: 2000 PaySim rows, 5 % fraud.
+    pub data: PathBuf,
+    /// `model.json`, trained on `data`.
+    pub model: PathBuf,
+}
+
+impl Fixture {
+    /// Generates the data and trains the model.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = generate(dir.path(), "pay.csv", 2000, 0.05, 5);
+        let model = train_model(dir.path(), &data, "model.json");
+        Fixture { dir, data, model }
+    }
+
+    /// `name` in the fixture's folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `score --model model --data (the data) -o out`.
+    pub fn score(&self, model: &Path, out: &Path) -> Output {
+        gradproof(&[
+            "score",
+            "--model",
+            s(model),
+            "--data",
+            s(&self.data),
+            "-o",
+            s(out),
+        ])
+    }
+
+    /// `train --data (the data) --out out --quiet` and `extra`.
+    pub fn train(&self, out: &Path, extra: &[&str]) -> Output {
+        let mut args = vec!["train", "--data", s(&self.data), "--out", s(out), "--quiet"];
+        args.extend(extra);
+        gradproof(&args)
+    }
+}

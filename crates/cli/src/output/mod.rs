@@ -13,18 +13,20 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
 
 use anyhow::{Context, bail};
 use fraudnet::data::shown_path;
 
+mod system;
+mod target;
+
+use system::{free_bytes, install_signal_cleanup};
+use target::{Target, classify, folder_of, remove_if_present};
+
 /// The prefix of a staged output's temporary name, beside its destination.
 pub const TEMPORARY_PREFIX: &str = ".gradproof-tmp.";
-
-/// The temporaries staged by this process, removed if a termination signal arrives.
-static STAGED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// An output declared with [`Files::output`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,20 +56,6 @@ struct Output {
     /// The (device, inode) of the destination when it exists.
     id: Option<(u64, u64)>,
     state: State,
-}
-
-#[derive(Debug)]
-enum Target {
-    /// A regular file, existing or new, replaced through a staged temporary beside it.
-    Replace {
-        dest: PathBuf,
-        temporary: PathBuf,
-        permissions: Option<fs::Permissions>,
-    },
-    /// A FIFO or a character device, written straight through.
-    Through { dest: PathBuf },
-    /// Standard output (`-`).
-    Stdout,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -256,10 +244,7 @@ impl Files {
                     self.created_folders.push(folder.to_path_buf());
                 }
                 remove_if_present(temporary).with_context(|| format!("{flag} {shown}"))?;
-                STAGED
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(temporary.clone());
+                system::staged().push(temporary.clone());
                 let file = fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
@@ -339,7 +324,7 @@ impl Files {
     /// Forgets the staged temporaries, removing them (and folders made for them) when
     /// `remove`.
     fn release(&mut self, remove: bool) {
-        let mut staged = STAGED.lock().unwrap_or_else(|e| e.into_inner());
+        let mut staged = system::staged();
         for output in &mut self.outputs {
             if let Target::Replace { temporary, .. } = &output.target {
                 if remove && output.state != State::Declared {
@@ -371,140 +356,6 @@ impl Output {
             Target::Stdout => None,
         }
     }
-}
-
-/// What writing `path` means, and its (device, inode) when it exists.
-fn classify(flag: &str, path: &Path, shown: &str) -> anyhow::Result<(Target, Option<(u64, u64)>)> {
-    if path.as_os_str() == "-" {
-        return Ok((Target::Stdout, None));
-    }
-    match fs::metadata(path) {
-        Ok(meta) => {
-            let id = Some((meta.dev(), meta.ino()));
-            let kind = meta.file_type();
-            if kind.is_file() {
-                // Through any symbolic links: the target is replaced, the links stay.
-                let dest = fs::canonicalize(path).with_context(|| format!("{flag} {shown}"))?;
-                let temporary = temporary_beside(&dest, flag, shown)?;
-                let permissions = Some(meta.permissions());
-                Ok((
-                    Target::Replace {
-                        dest,
-                        temporary,
-                        permissions,
-                    },
-                    id,
-                ))
-            } else if kind.is_fifo() || kind.is_char_device() {
-                Ok((
-                    Target::Through {
-                        dest: path.to_path_buf(),
-                    },
-                    id,
-                ))
-            } else if kind.is_dir() {
-                bail!("{flag} {shown}: is a folder, expected a file name")
-            } else {
-                bail!(
-                    "{flag} {shown}: is a {}, not a file, FIFO or character device gradproof can \
-                     write",
-                    if kind.is_socket() {
-                        "socket"
-                    } else {
-                        "block device"
-                    }
-                )
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if fs::symlink_metadata(path).is_ok() {
-                bail!("{flag} {shown}: is a symbolic link to nothing; expected a file name");
-            }
-            let folder = folder_of(path);
-            if !folder.is_dir() {
-                bail!(
-                    "{flag} {shown}: the folder {} does not exist",
-                    shown_path(folder)
-                );
-            }
-            let folder = fs::canonicalize(folder).with_context(|| format!("{flag} {shown}"))?;
-            let Some(name) = path.file_name() else {
-                bail!("{flag} {shown}: expected a file name");
-            };
-            let dest = folder.join(name);
-            let temporary = temporary_beside(&dest, flag, shown)?;
-            Ok((
-                Target::Replace {
-                    dest,
-                    temporary,
-                    permissions: None,
-                },
-                None,
-            ))
-        }
-        Err(e) => Err(e).with_context(|| format!("{flag} {shown}")),
-    }
-}
-
-/// `dir/.gradproof-tmp.NAME` for `dir/NAME` (same folder, so the rename cannot cross file
-/// systems; the name's extension kept).
-fn temporary_beside(dest: &Path, flag: &str, shown: &str) -> anyhow::Result<PathBuf> {
-    let Some(name) = dest.file_name() else {
-        bail!("{flag} {shown}: expected a file name");
-    };
-    let mut temporary = std::ffi::OsString::from(TEMPORARY_PREFIX);
-    temporary.push(name);
-    Ok(dest.with_file_name(temporary))
-}
-
-/// The folder a file is written into (`.` for a bare file name).
-fn folder_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    }
-}
-
-fn remove_if_present(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// Bytes available to this user on the file system of `folder`, when it can be told.
-fn free_bytes(folder: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(folder.as_os_str().as_bytes()).ok()?;
-    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is a NUL-terminated string and `stats` a writable statvfs.
-    let status = unsafe { libc::statvfs(path.as_ptr(), &mut stats) };
-    // The fields are u64 here but narrower on 32-bit targets.
-    #[allow(clippy::useless_conversion)]
-    let free = u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize));
-    (status == 0).then_some(free)
-}
-
-/// On SIGINT, SIGTERM or SIGHUP: removes the staged temporaries, then dies of the signal as it
-/// would have without a handler.
-fn install_signal_cleanup() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
-            return;
-        };
-        std::thread::spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                let staged = STAGED.lock().unwrap_or_else(|e| e.into_inner());
-                for path in staged.iter() {
-                    let _ = fs::remove_file(path);
-                }
-                let _ = signal_hook::low_level::emulate_default_handler(signal);
-                std::process::exit(128 + signal);
-            }
-        });
-    });
 }
 
 #[cfg(test)]
