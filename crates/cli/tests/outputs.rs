@@ -11,7 +11,7 @@ use common::*;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -98,7 +98,7 @@ fn devices_fifos_and_standard_output_are_written_through_and_links_followed() {
         "dangling",
     );
     expect_refusal(
-        &f.score(f.dir.path()),
+        &f.score(&f.model, f.dir.path()),
         &["--out", "is a folder"],
         "a folder",
     );

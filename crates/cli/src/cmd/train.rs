@@ -211,7 +211,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Err(error) => {
             // A divergence is the learning rate's doing: name the flag.
             let context = if error.to_string().contains("training diverged") {
-                format!("training on {data_name} with --lr {}", args.lr)
+                format!("training on {data_name} with --lr {:e}", args.lr)
             } else {
                 format!("training on {data_name}")
             };
