@@ -127,6 +127,7 @@ fn endless_input_stops_at_a_limit_in_bounded_memory() {
             PEAK_KIB
         };
         assert!(peak < bound, "{args:?}: peak RSS {peak} KiB");
+        eprintln!("{} on endless input: peak RSS {peak} KiB", args[0]);
     }
     assert!(!f.path("a.csv").exists() && !f.path("m.json").exists());
 }
@@ -230,6 +231,18 @@ fn every_numeric_flag_is_bounded_and_named() {
         &["--step", "too small for the parameters' precision"],
         "step",
     );
+    // A file larger than the free space is refused before a byte is written (only where the
+    // folder's file system really is smaller than 128 GB: otherwise it would be written).
+    let c_dir = std::ffi::CString::new(s(f.dir.path())).unwrap();
+    let mut stats = unsafe { std::mem::zeroed::<libc::statvfs>() };
+    // SAFETY: a NUL-terminated path and a writable statvfs.
+    assert_eq!(unsafe { libc::statvfs(c_dir.as_ptr(), &mut stats) }, 0);
+    if (stats.f_bavail as u128) * (stats.f_frsize as u128) < 128_000_000_000 {
+        let big = f.path("big.csv");
+        let result = gradproof(&["generate", "--rows", "1000000000", "-o", s(&big)]);
+        expect_refusal(&result, &["--out", "big.csv", "free"], "no room");
+        assert!(!big.exists());
+    }
     // An absurd RAYON_NUM_THREADS is capped: the run stays quick.
     let started = Instant::now();
     let scores = f.dir.path().join("scores.csv");
