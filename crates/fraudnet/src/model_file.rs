@@ -353,41 +353,63 @@ fn model_error(path: &str, error: serde_json::Error) -> Error {
     }
 }
 
-/// Writes `bytes` to a temporary file next to `path`, flushes it to disk, calls
-/// `before_rename` (a test hook: an error there is an interrupted save), and renames it over
-/// `path`. On any failure the temporary file is removed and `path` is untouched.
+/// Writes `bytes` to `path` as [`write_atomically_with`] does.
 pub(crate) fn write_atomically(
     path: &Path,
     bytes: &[u8],
     before_rename: impl FnOnce() -> std::io::Result<()>,
 ) -> Result<()> {
+    let shown = path.display().to_string();
+    write_atomically_with(
+        path,
+        |out| {
+            out.write_all(bytes).map_err(|source| Error::Io {
+                path: shown.clone(),
+                source,
+            })
+        },
+        before_rename,
+    )
+}
+
+/// The library's one atomic writer (the command line has its own output module): `write`
+/// fills a temporary file next to `path`, which is flushed to disk, then `before_rename` runs (a
+/// test hook: an error there is an interrupted save), then the temporary is renamed over `path`
+/// and the folder synced. On any failure the temporary file is removed and `path` is untouched.
+pub(crate) fn write_atomically_with<T>(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<T>,
+    before_rename: impl FnOnce() -> std::io::Result<()>,
+) -> Result<T> {
     let io_error = |source| Error::Io {
         path: path.display().to_string(),
         source,
     };
     let temporary = temporary_path(path);
     let result = (|| {
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        before_rename()?;
-        fs::rename(&temporary, path)?;
+        let file = fs::File::create(&temporary).map_err(io_error)?;
+        let mut out = io::BufWriter::with_capacity(1 << 16, file);
+        let value = write(&mut out)?;
+        let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
+        file.sync_all().map_err(io_error)?;
+        before_rename().map_err(io_error)?;
+        fs::rename(&temporary, path).map_err(io_error)?;
         // Make the rename itself durable where directories can be synced.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && let Ok(dir) = fs::File::open(dir)
         {
             let _ = dir.sync_all();
         }
-        Ok(())
+        Ok(value)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&temporary);
     }
-    result.map_err(io_error)
+    result
 }
 
 /// `dir/.name.tmp-PID`: in the same directory, so the rename cannot cross file systems.
-pub(crate) fn temporary_path(path: &Path) -> PathBuf {
+fn temporary_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());

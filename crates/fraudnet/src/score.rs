@@ -3,8 +3,7 @@
 //! Scores are written to a temporary file renamed into place at the end: a failed run (a bad row,
 //! a full disk) leaves no partial output behind, and an existing output is untouched.
 
-use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -14,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{MAX_ROWS, RecordReader};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::model_file::{FraudModel, temporary_path};
+use crate::model_file::{FraudModel, write_atomically_with};
 
 /// Rows scored together: large enough to amortise the per-call work, small enough to stay in
 /// cache (13 features × 4096 rows ≈ 420 kB).
@@ -37,24 +36,13 @@ pub struct ScoreSummary {
 /// (with a header) to `output`, atomically.
 pub fn score_file(model: &FraudModel, input: &Path, output: &Path) -> Result<ScoreSummary> {
     let started = Instant::now();
-    let temporary = temporary_path(output);
-    let io_error = |source| Error::Io {
-        path: output.display().to_string(),
-        source,
-    };
-    let result = (|| -> Result<ScoreSummary> {
-        let reader = RecordReader::open(input, model.schema)?;
-        let file = fs::File::create(&temporary).map_err(io_error)?;
-        let mut out = BufWriter::with_capacity(1 << 16, file);
-        let summary = score_records(model, reader, &mut out, &output.display().to_string())?;
-        let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
-        file.sync_all().map_err(io_error)?;
-        fs::rename(&temporary, output).map_err(io_error)?;
-        Ok(summary)
-    })();
-    let summary = result.inspect_err(|_| {
-        let _ = fs::remove_file(&temporary);
-    })?;
+    let reader = RecordReader::open(input, model.schema)?;
+    let name = output.display().to_string();
+    let summary = write_atomically_with(
+        output,
+        |out| score_records(model, reader, out, &name),
+        || Ok(()),
+    )?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(ScoreSummary {
         seconds,
