@@ -13,7 +13,8 @@ macro_rules! outln {
 }
 
 mod cmd;
-mod outputs;
+mod flags;
+mod output;
 mod plot;
 
 use std::process::ExitCode;
@@ -59,21 +60,29 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => error.exit(), // --help, --version
         Err(error) => {
-            eprintln!("{}", one_line(&error.render().to_string()));
+            let line = one_line(&error.render().to_string());
+            eprintln!("{}", fraudnet::data::escape_controls(line.chars()));
             return ExitCode::from(2);
         }
     };
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            let broken_pipe = error
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+            let broken_pipe = error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            });
             if broken_pipe {
                 // The reader went away (`| head`): nothing left to say to anyone.
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {}", chain_line(&error));
+            // Escaped as a whole: no path or value can split the line or reach the terminal
+            // as an escape sequence.
+            eprintln!(
+                "error: {}",
+                fraudnet::data::escape_controls(chain_line(&error).chars())
+            );
             ExitCode::from(2)
         }
     }
@@ -110,6 +119,11 @@ fn one_line(rendered: &str) -> String {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if !matches!(cli.command, Some(Command::Check(_))) {
+        // `check` starts its own pool (its --threads); the others honour RAYON_NUM_THREADS,
+        // capped.
+        flags::start_threads(None)?;
+    }
     match cli.command {
         Some(Command::Notebook(args)) => cmd::notebook::run(&args),
         Some(Command::Check(args)) => cmd::check::run(&args),

@@ -1,15 +1,14 @@
 //! PNG line charts for the command line: a title, two axis labels, linear or logarithmic axes, and
 //! several named series with distinct colours and a legend. Rendering is pure Rust (plotters'
 //! bitmap backend and `ab_glyph`) with a bundled DejaVu Sans font, so no system font library is
-//! needed; the file is written next to its destination and renamed into place, so a reader never
-//! sees half a PNG. It knows nothing of gradients or metrics: callers hand it numbers.
+//! needed. Charts are drawn in memory and handed back as PNG bytes: where and how they are
+//! written is the output module's business. It knows nothing of gradients or metrics, nor of
+//! files: callers hand it numbers.
 
-use std::fs;
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
+use image::ImageEncoder;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -82,25 +81,22 @@ pub enum Corner {
     LowerLeft,
 }
 
-/// Draws `chart` as a PNG at `path` (written to a temporary file in the same directory, then
-/// renamed over `path`).
+/// Draws `chart` and returns it as the bytes of a PNG file.
 ///
 /// Points that are not finite, or not positive on a logarithmic axis, are skipped. Fails, with a
 /// message naming the series, when the chart has no series or a series has no point left to
-/// draw, and when the directory cannot be written.
-pub fn line_chart(path: &Path, chart: &Chart) -> Result<()> {
+/// draw.
+pub fn line_chart(chart: &Chart) -> Result<Vec<u8>> {
     let series = drawable(chart)?;
     register_font()?;
-    let temp = temp_path(path)?;
-    let drawn = render(&temp, chart, &series);
-    let result = drawn.and_then(|()| {
-        fs::rename(&temp, path)
-            .with_context(|| format!("cannot move the chart into place at {}", path.display()))
-    });
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
+    let (width, height) = SIZE;
+    let mut pixels = vec![0_u8; 3 * width as usize * height as usize];
+    render(&mut pixels, chart, &series)?;
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&pixels, width, height, image::ColorType::Rgb8)
+        .with_context(|| format!("cannot encode the chart '{}' as PNG", chart.title))?;
+    Ok(png)
 }
 
 /// A series' name and the points of it that can be drawn.
@@ -153,18 +149,6 @@ fn register_font() -> Result<()> {
     }
 }
 
-/// A fresh `.NAME.PID-N.tmp.png` beside `path` (the `.png` tells the encoder the format).
-fn temp_path(path: &Path) -> Result<PathBuf> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?
-        .to_string_lossy();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let temp = format!(".{name}.{}-{n}.tmp.png", std::process::id());
-    Ok(path.with_file_name(temp))
-}
-
 /// `lo..hi` over the points' coordinate `axis`, padded so lines do not touch the frame and
 /// widened when every value is the same.
 fn range(series: &[Drawable<'_>], axis: fn(&(f64, f64)) -> f64, log: bool) -> (f64, f64) {
@@ -209,16 +193,16 @@ fn tick(value: f64, log: bool) -> String {
     }
 }
 
-/// Renders to `path`, picking the coordinate types for the axes.
-fn render(path: &Path, chart: &Chart, series: &[Drawable<'_>]) -> Result<()> {
+/// Renders into `pixels` (RGB), picking the coordinate types for the axes.
+fn render(pixels: &mut [u8], chart: &Chart, series: &[Drawable<'_>]) -> Result<()> {
     let (x0, x1) = range(series, |p| p.0, chart.log_x);
     let (y0, y1) = range(series, |p| p.1, chart.log_y);
     match (chart.log_x, chart.log_y) {
-        (false, false) => draw(path, chart, series, x0..x1, y0..y1),
-        (true, false) => draw(path, chart, series, (x0..x1).log_scale(), y0..y1),
-        (false, true) => draw(path, chart, series, x0..x1, (y0..y1).log_scale()),
+        (false, false) => draw(pixels, chart, series, x0..x1, y0..y1),
+        (true, false) => draw(pixels, chart, series, (x0..x1).log_scale(), y0..y1),
+        (false, true) => draw(pixels, chart, series, x0..x1, (y0..y1).log_scale()),
         (true, true) => draw(
-            path,
+            pixels,
             chart,
             series,
             (x0..x1).log_scale(),
@@ -228,14 +212,14 @@ fn render(path: &Path, chart: &Chart, series: &[Drawable<'_>]) -> Result<()> {
 }
 
 /// Draws the chart on coordinates `x` by `y`.
-fn draw<X, Y>(path: &Path, chart: &Chart, series: &[Drawable<'_>], x: X, y: Y) -> Result<()>
+fn draw<X, Y>(pixels: &mut [u8], chart: &Chart, series: &[Drawable<'_>], x: X, y: Y) -> Result<()>
 where
     X: AsRangedCoord<Value = f64>,
     Y: AsRangedCoord<Value = f64>,
     X::CoordDescType: ValueFormatter<f64>,
     Y::CoordDescType: ValueFormatter<f64>,
 {
-    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    let root = BitMapBackend::with_buffer(pixels, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let mut plot = ChartBuilder::on(&root)
         .caption(&chart.title, ("sans-serif", 28))
@@ -273,90 +257,80 @@ where
         .border_style(BLACK)
         .draw()?;
     root.present()
-        .with_context(|| format!("cannot write the chart to {}", path.display()))?;
+        .with_context(|| format!("cannot draw the chart '{}'", chart.title))?;
     Ok(())
 }
 
-/// The pictures of a training run, into `dir` (created if missing): `loss.png` (train and
-/// validation loss per epoch), `pr_auc.png` (validation PR-AUC per epoch) and `pr_curve.png`
+/// The file names of [`training_plots`]' pictures, in order.
+pub const TRAINING_PLOTS: [&str; 3] = ["loss.png", "pr_auc.png", "pr_curve.png"];
+
+/// The pictures of a training run, as PNG bytes named by [`TRAINING_PLOTS`]: `loss.png` (train
+/// and validation loss per epoch), `pr_auc.png` (validation PR-AUC per epoch) and `pr_curve.png`
 /// (the test split's precision–recall curve).
 pub fn training_plots(
-    dir: &Path,
     history: &[fraudnet::train::EpochSummary],
     test_curve: &[fraudnet::metrics::PrPoint],
-) -> Result<()> {
-    fs::create_dir_all(dir)?;
+) -> Result<Vec<Vec<u8>>> {
     let per_epoch = |f: fn(&fraudnet::train::EpochSummary) -> f64| -> Vec<(f64, f64)> {
         history.iter().map(|e| (e.epoch as f64, f(e))).collect()
     };
-    line_chart(
-        &dir.join("loss.png"),
-        &Chart {
-            title: "Logistic loss per epoch".into(),
-            x_label: "epoch".into(),
-            y_label: "loss".into(),
-            log_x: false,
-            log_y: false,
-            series: vec![
-                Series::new("train (batch mean)", per_epoch(|e| e.train_loss)),
-                Series::new("validation", per_epoch(|e| e.validation_loss)),
-            ],
-            legend: Corner::UpperRight,
-        },
-    )?;
-    line_chart(
-        &dir.join("pr_auc.png"),
-        &Chart {
-            title: "Validation PR-AUC per epoch".into(),
-            x_label: "epoch".into(),
-            y_label: "average precision".into(),
-            log_x: false,
-            log_y: false,
-            series: vec![Series::new(
-                "validation",
-                per_epoch(|e| e.validation_pr_auc),
-            )],
-            legend: Corner::LowerRight,
-        },
-    )?;
-    line_chart(
-        &dir.join("pr_curve.png"),
-        &Chart {
-            title: "Precision-recall curve (test split)".into(),
-            x_label: "recall".into(),
-            y_label: "precision".into(),
-            log_x: false,
-            log_y: false,
-            series: vec![Series::new(
-                "MLP",
-                test_curve.iter().map(|p| (p.recall, p.precision)),
-            )],
-            legend: Corner::LowerLeft,
-        },
-    )
+    let loss = line_chart(&Chart {
+        title: "Logistic loss per epoch".into(),
+        x_label: "epoch".into(),
+        y_label: "loss".into(),
+        log_x: false,
+        log_y: false,
+        series: vec![
+            Series::new("train (batch mean)", per_epoch(|e| e.train_loss)),
+            Series::new("validation", per_epoch(|e| e.validation_loss)),
+        ],
+        legend: Corner::UpperRight,
+    })?;
+    let pr_auc = line_chart(&Chart {
+        title: "Validation PR-AUC per epoch".into(),
+        x_label: "epoch".into(),
+        y_label: "average precision".into(),
+        log_x: false,
+        log_y: false,
+        series: vec![Series::new(
+            "validation",
+            per_epoch(|e| e.validation_pr_auc),
+        )],
+        legend: Corner::LowerRight,
+    })?;
+    let pr_curve = line_chart(&Chart {
+        title: "Precision-recall curve (test split)".into(),
+        x_label: "recall".into(),
+        y_label: "precision".into(),
+        log_x: false,
+        log_y: false,
+        series: vec![Series::new(
+            "MLP",
+            test_curve.iter().map(|p| (p.recall, p.precision)),
+        )],
+        legend: Corner::LowerLeft,
+    })?;
+    Ok(vec![loss, pr_auc, pr_curve])
 }
 
 /// The error-versus-step curve of a step sweep (log-log): truncation on the right, roundoff on
 /// the left, the best step at the bottom of the V.
-pub fn sweep_plot(path: &Path, sweep: &gradproof::Sweep) -> Result<()> {
-    line_chart(
-        path,
-        &Chart {
-            title: format!(
-                "{} difference error vs step (best h = {:.1e})",
-                sweep.method, sweep.best.h
-            ),
-            x_label: "step h".into(),
-            y_label: "|numeric - analytic| (directional)".into(),
-            log_x: true,
-            log_y: true,
-            series: vec![Series::new(
-                "error",
-                sweep.points.iter().map(|p| (p.h, p.abs_error)),
-            )],
-            legend: Corner::LowerLeft,
-        },
-    )
+pub fn sweep_plot(sweep: &gradproof::Sweep) -> Result<Vec<u8>> {
+    line_chart(&Chart {
+        title: format!(
+            "{} difference error vs step (best h = {:.1e})",
+            sweep.method, sweep.best.h
+        ),
+        x_label: "step h".into(),
+        y_label: "|numeric - analytic| (directional)".into(),
+        log_x: true,
+        log_y: true,
+        series: vec![Series::new(
+            "error",
+            sweep.points.iter().map(|p| (p.h, p.abs_error)),
+        )],
+        legend: Corner::LowerLeft,
+    })
 }
 
 #[cfg(test)]
@@ -371,26 +345,15 @@ mod tests {
         (be(16), be(20))
     }
 
-    /// Copies a chart into `$GRADPROOF_KEEP_CHARTS`, if set, to look at it.
-    fn keep(path: &Path) {
+    /// Writes a chart into `$GRADPROOF_KEEP_CHARTS`, if set, to look at it.
+    fn keep(name: &str, png: &[u8]) {
         if let Some(dir) = std::env::var_os("GRADPROOF_KEEP_CHARTS") {
-            fs::copy(path, Path::new(&dir).join(path.file_name().unwrap())).unwrap();
+            std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
         }
-    }
-
-    fn dir_entries(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
     }
 
     #[test]
     fn two_series_on_linear_axes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("roc.png");
         let xs: Vec<f64> = (0..=50).map(|i| f64::from(i) / 50.0).collect();
         let chart = Chart {
             title: "ROC curve".into(),
@@ -407,22 +370,16 @@ mod tests {
             legend: Corner::LowerRight,
             ..Chart::default()
         };
-        line_chart(&path, &chart).unwrap();
-        let bytes = fs::read(&path).unwrap();
+        let bytes = line_chart(&chart).unwrap();
         assert_eq!(png_size(&bytes), SIZE);
         assert!(bytes.len() > 10_000, "{} bytes", bytes.len());
-        // Nothing but the chart is left in the directory.
-        assert_eq!(dir_entries(dir.path()), ["roc.png"]);
-        keep(&path);
-        // Drawing again replaces the file.
-        line_chart(&path, &chart).unwrap();
-        assert_eq!(dir_entries(dir.path()), ["roc.png"]);
+        keep("roc.png", &bytes);
+        // Drawing again gives the same bytes.
+        assert_eq!(line_chart(&chart).unwrap(), bytes);
     }
 
     #[test]
     fn a_log_log_chart_of_a_step_sweep() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sweep.png");
         // The "V" of a central difference: truncation h²/6 against roundoff ε/h.
         let steps = gradproof::default_steps();
         let v = |h: f64| h * h / 6.0 + f64::EPSILON / h;
@@ -446,52 +403,36 @@ mod tests {
             ],
             ..Chart::default()
         };
-        line_chart(&path, &chart).unwrap();
-        let bytes = fs::read(&path).unwrap();
+        let bytes = line_chart(&chart).unwrap();
         assert_eq!(png_size(&bytes), SIZE);
         assert!(bytes.len() > 10_000, "{} bytes", bytes.len());
-        keep(&path);
+        keep("sweep.png", &bytes);
     }
 
     #[test]
     fn empty_or_undrawable_series_are_errors_that_name_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.png");
         let mut chart = Chart {
             title: "t".into(),
             ..Chart::default()
         };
-        let err = line_chart(&path, &chart).unwrap_err().to_string();
+        let err = line_chart(&chart).unwrap_err().to_string();
         assert!(err.contains("no series"), "{err}");
         chart.series = vec![
             Series::new("fine", [(1.0, 1.0), (2.0, 3.0)]),
             Series::new("empty", []),
         ];
-        let err = line_chart(&path, &chart).unwrap_err().to_string();
+        let err = line_chart(&chart).unwrap_err().to_string();
         assert!(
             err.contains("series 'empty'") && err.contains("0 points"),
             "{err}"
         );
         chart.series[1] = Series::new("negative", [(1.0, -1.0), (2.0, f64::INFINITY)]);
         chart.log_y = true;
-        let err = line_chart(&path, &chart).unwrap_err().to_string();
+        let err = line_chart(&chart).unwrap_err().to_string();
         assert!(
             err.contains("series 'negative'") && err.contains("positive"),
             "{err}"
         );
-        assert!(dir_entries(dir.path()).is_empty());
-    }
-
-    #[test]
-    fn a_missing_directory_is_an_error_and_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("no/such/dir/chart.png");
-        let chart = Chart {
-            series: vec![Series::new("a", [(0.0, 1.0), (1.0, 2.0)])],
-            ..Chart::default()
-        };
-        assert!(line_chart(&path, &chart).is_err());
-        assert!(dir_entries(dir.path()).is_empty());
     }
 
     #[test]

@@ -79,20 +79,7 @@ impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = generate(dir.path(), "pay.csv", 3000, 0.05, 5);
-        let model = dir.path().join("model.json");
-        let out = gradproof(&[
-            "train",
-            "--data",
-            s(&data),
-            "--out",
-            s(&model),
-            "--quiet",
-            "--epochs",
-            "1",
-            "--hidden",
-            "4",
-        ]);
-        expect_code(&out, 0, "train");
+        train_model(dir.path(), &data, "model.json");
         let card = dir.path().join("card.csv");
         fs::write(&card, card_csv(400)).unwrap();
         let card_model = dir.path().join("card.json");
@@ -390,8 +377,8 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
                 "1000000000",
             ],
             vec![
-                "--examples: invalid setting: 1000000000 examples",
-                "activations",
+                "invalid value '1000000000' for '--examples",
+                "expected a whole number from 1 to 100000",
             ],
         ),
         (
@@ -427,7 +414,10 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
         (
             "--threads 0",
             vec!["check", "--threads", "0"],
-            vec!["--threads must be at least 1, got 0"],
+            vec![
+                "invalid value '0' for '--threads",
+                "expected a whole number from 1 to 256",
+            ],
         ),
         (
             "--bug unknown tensor",

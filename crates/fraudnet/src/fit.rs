@@ -129,8 +129,9 @@ pub fn fit(
         "positive_weight": trained.positive_weight,
         "best_epoch": trained.best_epoch,
         "stopped_early": trained.stopped_early,
-        "history": trained.history,
-        "gradient_checks": trained.checks,
+        // Without wall times: same data and seed, same model file bytes.
+        "history": without_timings(&trained.history)?,
+        "gradient_checks": without_timings(&trained.checks)?,
         "validation": validation,
         "test": test,
         "gradproof_version": env!("CARGO_PKG_VERSION"),
@@ -152,4 +153,21 @@ pub fn fit(
         split_sizes,
         test_curve,
     })
+}
+
+/// `items` as JSON without the run-time measurements (`seconds`, `examples_per_second`), which
+/// differ from run to run and so must stay out of a model file's bytes and checksum.
+fn without_timings<T: serde::Serialize>(items: &[T]) -> Result<serde_json::Value> {
+    let mut value =
+        serde_json::to_value(items).map_err(|e| Error::InvalidSetting(e.to_string()))?;
+    if let Some(items) = value.as_array_mut() {
+        for item in items
+            .iter_mut()
+            .filter_map(serde_json::Value::as_object_mut)
+        {
+            item.remove("seconds");
+            item.remove("examples_per_second");
+        }
+    }
+    Ok(value)
 }

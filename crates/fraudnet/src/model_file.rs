@@ -5,7 +5,7 @@
 //! half-written model; loading validates everything and says precisely what is wrong.
 
 use std::fs;
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use gradproof::{TensorSpec, Tensors};
@@ -20,6 +20,13 @@ use crate::model::{Activation, Mlp};
 pub const FORMAT: &str = "gradproof-fraud-model";
 /// The format version this build writes and reads.
 pub const VERSION: u32 = 1;
+/// The largest model file read, in bytes (about 2.5 million parameters): a larger file, or an
+/// endless stream, is refused after reading this much.
+pub const MAX_MODEL_BYTES: u64 = 64 * 1024 * 1024;
+/// The most layers (hidden and output) a model file may have.
+pub const MAX_LAYERS: usize = 64;
+/// How many names an error message lists before counting the rest.
+const NAMES_SHOWN: usize = 4;
 
 /// A trained fraud model: everything needed to score a raw payment row.
 #[derive(Clone, Debug, PartialEq)]
@@ -203,6 +210,12 @@ impl FraudModel {
         let content: Content = serde_json::from_value(envelope.content)
             .map_err(|e| refuse(format!("bad content: {e}")))?;
         let a = content.architecture;
+        if a.sizes.len() > MAX_LAYERS + 1 {
+            return Err(refuse(format!(
+                "{} layers, more than {MAX_LAYERS} (the limit)",
+                a.sizes.len().saturating_sub(1)
+            )));
+        }
         let mlp = Mlp::new(&a.sizes)
             .and_then(|m| m.with_positive_weight(a.positive_weight))
             .and_then(|m| m.with_l2(a.l2))
@@ -212,8 +225,9 @@ impl FraudModel {
         let names: Vec<&str> = content.parameters.iter().map(|p| p.name.as_str()).collect();
         if names != layout.names() {
             return Err(refuse(format!(
-                "parameters {names:?} do not match the architecture's {:?}",
-                layout.names()
+                "parameters {} do not match the architecture's {}",
+                few(&names),
+                few(&layout.names())
             )));
         }
         let mut values = Vec::with_capacity(layout.len());
@@ -228,14 +242,23 @@ impl FraudModel {
                     spec.shape
                 )));
             }
+            if let Some(i) = p.values.iter().position(|v| !v.is_finite()) {
+                return Err(refuse(format!("{} value {i} is not finite", p.name)));
+            }
             values.extend(&p.values);
         }
         let theta = Tensors::new(layout.clone(), values).map_err(|e| refuse(e.to_string()))?;
         let expected: Vec<&str> = content.schema.feature_names().to_vec();
         if content.features != expected {
             return Err(refuse(format!(
-                "features {:?} are not the {} schema's {expected:?}: the model was made for other data",
-                content.features, content.schema
+                "features {} are not the {} schema's {}: the model was made for other data",
+                few(&content
+                    .features
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()),
+                content.schema,
+                few(&expected)
             )));
         }
         let scaler = Standardizer::new(content.scaler.mean, content.scaler.std)
@@ -262,16 +285,55 @@ impl FraudModel {
     /// Reads and validates a model file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
+        let name = path.display().to_string();
+        let file = fs::File::open(path).map_err(|source| Error::Io {
+            path: name.clone(),
             source,
         })?;
-        Self::from_json(&text, &path.display().to_string())
+        Self::read_from(file, &name)
+    }
+
+    /// Reads and validates a model from `reader`, named `name` in errors, reading at most
+    /// [`MAX_MODEL_BYTES`] (+1 to tell a larger file).
+    pub fn read_from(reader: impl io::Read, name: &str) -> Result<Self> {
+        let mut bytes = Vec::new();
+        reader
+            .take(MAX_MODEL_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| Error::Io {
+                path: name.to_string(),
+                source,
+            })?;
+        let refuse = |reason: String| Error::ModelFile {
+            path: name.to_string(),
+            reason,
+        };
+        if bytes.len() as u64 > MAX_MODEL_BYTES {
+            return Err(refuse(format!(
+                "larger than {MAX_MODEL_BYTES} bytes (the limit of a model file)"
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            refuse(format!(
+                "not a model file: not UTF-8 text (byte {})",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        Self::from_json(&text, name)
     }
 
     /// The probability of fraud for each example (column) of already standardised features.
     pub fn predict(&self, x: ndarray::ArrayView2<'_, f64>) -> Result<Vec<f64>> {
         self.mlp.predict(self.theta.values(), x)
+    }
+}
+
+/// The first few of `names` and how many more, for a short message.
+fn few(names: &[&str]) -> String {
+    let shown: Vec<&str> = names.iter().take(NAMES_SHOWN).copied().collect();
+    match names.len().saturating_sub(NAMES_SHOWN) {
+        0 => format!("{shown:?}"),
+        more => format!("{shown:?} and {more} more"),
     }
 }
 
@@ -291,41 +353,63 @@ fn model_error(path: &str, error: serde_json::Error) -> Error {
     }
 }
 
-/// Writes `bytes` to a temporary file next to `path`, flushes it to disk, calls
-/// `before_rename` (a test hook: an error there is an interrupted save), and renames it over
-/// `path`. On any failure the temporary file is removed and `path` is untouched.
+/// Writes `bytes` to `path` as [`write_atomically_with`] does.
 pub(crate) fn write_atomically(
     path: &Path,
     bytes: &[u8],
     before_rename: impl FnOnce() -> std::io::Result<()>,
 ) -> Result<()> {
+    let shown = path.display().to_string();
+    write_atomically_with(
+        path,
+        |out| {
+            out.write_all(bytes).map_err(|source| Error::Io {
+                path: shown.clone(),
+                source,
+            })
+        },
+        before_rename,
+    )
+}
+
+/// The library's one atomic writer (the command line has its own output module): `write`
+/// fills a temporary file next to `path`, which is flushed to disk, then `before_rename` runs (a
+/// test hook: an error there is an interrupted save), then the temporary is renamed over `path`
+/// and the folder synced. On any failure the temporary file is removed and `path` is untouched.
+pub(crate) fn write_atomically_with<T>(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<T>,
+    before_rename: impl FnOnce() -> std::io::Result<()>,
+) -> Result<T> {
     let io_error = |source| Error::Io {
         path: path.display().to_string(),
         source,
     };
     let temporary = temporary_path(path);
     let result = (|| {
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        before_rename()?;
-        fs::rename(&temporary, path)?;
+        let file = fs::File::create(&temporary).map_err(io_error)?;
+        let mut out = io::BufWriter::with_capacity(1 << 16, file);
+        let value = write(&mut out)?;
+        let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
+        file.sync_all().map_err(io_error)?;
+        before_rename().map_err(io_error)?;
+        fs::rename(&temporary, path).map_err(io_error)?;
         // Make the rename itself durable where directories can be synced.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && let Ok(dir) = fs::File::open(dir)
         {
             let _ = dir.sync_all();
         }
-        Ok(())
+        Ok(value)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&temporary);
     }
-    result.map_err(io_error)
+    result
 }
 
 /// `dir/.name.tmp-PID`: in the same directory, so the rename cannot cross file systems.
-pub(crate) fn temporary_path(path: &Path) -> PathBuf {
+fn temporary_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());

@@ -3,18 +3,17 @@
 //! Scores are written to a temporary file renamed into place at the end: a failed run (a bad row,
 //! a full disk) leaves no partial output behind, and an existing output is untouched.
 
-use std::fs;
-use std::io::{BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::Instant;
 
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use crate::data::RecordReader;
+use crate::data::{MAX_ROWS, RecordReader};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::model_file::{FraudModel, temporary_path};
+use crate::model_file::{FraudModel, write_atomically_with};
 
 /// Rows scored together: large enough to amortise the per-call work, small enough to stay in
 /// cache (13 features × 4096 rows ≈ 420 kB).
@@ -37,32 +36,50 @@ pub struct ScoreSummary {
 /// (with a header) to `output`, atomically.
 pub fn score_file(model: &FraudModel, input: &Path, output: &Path) -> Result<ScoreSummary> {
     let started = Instant::now();
-    let temporary = temporary_path(output);
+    let reader = RecordReader::open(input, model.schema)?;
+    let name = output.display().to_string();
+    let summary = write_atomically_with(
+        output,
+        |out| score_records(model, reader, out, &name),
+        || Ok(()),
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(ScoreSummary {
+        seconds,
+        rows_per_second: summary.rows as f64 / seconds.max(1e-9),
+        ..summary
+    })
+}
+
+/// Scores every row of `reader` and writes `row,probability,flag` lines (with a header) to
+/// `out`, named `output` in errors. Writes as it reads: the caller stages `out` if a failed run
+/// must leave nothing behind.
+///
+/// # Errors
+/// Those of the reader; [`Error::Io`] when writing fails; [`Error::InvalidSetting`] when the
+/// model gives a probability that is not finite (its weights or standardiser overflow).
+pub fn score_records<R: io::Read>(
+    model: &FraudModel,
+    reader: RecordReader<R>,
+    mut out: impl Write,
+    output: &str,
+) -> Result<ScoreSummary> {
+    let started = Instant::now();
     let io_error = |source| Error::Io {
-        path: output.display().to_string(),
+        path: output.to_string(),
         source,
     };
-    let result = (|| -> Result<(u64, u64)> {
-        let file = fs::File::create(&temporary).map_err(io_error)?;
-        let mut out = BufWriter::with_capacity(1 << 16, file);
-        writeln!(out, "row,probability,flag").map_err(io_error)?;
-        let mut flagged = 0;
-        let rows = for_each_block(model, input, false, |rows, probabilities, _labels| {
-            for (row, &p) in rows.iter().zip(probabilities) {
-                let flag = u8::from(p >= model.threshold);
-                flagged += u64::from(flag);
-                writeln!(out, "{row},{p},{flag}").map_err(io_error)?;
-            }
-            Ok(())
-        })?;
-        let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
-        file.sync_all().map_err(io_error)?;
-        fs::rename(&temporary, output).map_err(io_error)?;
-        Ok((rows, flagged))
-    })();
-    let (rows, flagged) = result.inspect_err(|_| {
-        let _ = fs::remove_file(&temporary);
+    writeln!(out, "row,probability,flag").map_err(io_error)?;
+    let mut flagged = 0;
+    let rows = for_each_block(model, reader, false, |rows, probabilities, _labels| {
+        for (row, &p) in rows.iter().zip(probabilities) {
+            let flag = u8::from(p >= model.threshold);
+            flagged += u64::from(flag);
+            writeln!(out, "{row},{p},{flag}").map_err(io_error)?;
+        }
+        Ok(())
     })?;
+    out.flush().map_err(io_error)?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(ScoreSummary {
         rows,
@@ -76,16 +93,32 @@ pub fn score_file(model: &FraudModel, input: &Path, output: &Path) -> Result<Sco
 /// row, not the rows: memory grows by about 50 bytes per row (the two vectors with their growth
 /// slack, and the sort that the metrics need); scoring, which needs no metrics, stays constant.
 pub fn evaluate_file(model: &FraudModel, input: &Path) -> Result<Metrics> {
+    evaluate_records(model, RecordReader::open(input, model.schema)?)
+}
+
+/// [`evaluate_file`] on the rows of `reader`, at most [`MAX_ROWS`] of them.
+///
+/// # Errors
+/// As [`evaluate_file`].
+pub fn evaluate_records<R: io::Read>(
+    model: &FraudModel,
+    reader: RecordReader<R>,
+) -> Result<Metrics> {
+    let file = reader.file().to_string();
     let (mut scores, mut labels) = (Vec::new(), Vec::new());
-    for_each_block(model, input, true, |_, probabilities, block_labels| {
+    for_each_block(model, reader, true, |_, probabilities, block_labels| {
+        if scores.len() + probabilities.len() > MAX_ROWS {
+            return Err(Error::InvalidSetting(format!(
+                "{file}: more than {MAX_ROWS} rows (the limit of an evaluation)"
+            )));
+        }
         scores.extend_from_slice(probabilities);
         labels.extend_from_slice(block_labels);
         Ok(())
     })?;
     if scores.is_empty() {
         return Err(Error::InvalidSetting(format!(
-            "{}: no rows to evaluate",
-            input.display()
+            "{file}: no rows to evaluate"
         )));
     }
     Metrics::compute(&scores, &labels, model.threshold)
@@ -94,16 +127,16 @@ pub fn evaluate_file(model: &FraudModel, input: &Path) -> Result<Metrics> {
 /// Reads `input` in blocks of [`BLOCK_ROWS`], standardises and scores them, and hands each
 /// block's row numbers, probabilities and labels (NaN where a row has none) to `sink`. Returns
 /// the number of rows. With `need_labels`, a file or a row without a label is an error naming it.
-fn for_each_block(
+fn for_each_block<R: io::Read>(
     model: &FraudModel,
-    input: &Path,
+    mut reader: RecordReader<R>,
     need_labels: bool,
     mut sink: impl FnMut(&[u64], &[f64], &[f64]) -> Result<()>,
 ) -> Result<u64> {
-    let mut reader = RecordReader::open(input, model.schema)?;
+    let file = reader.file().to_string();
     if need_labels && !reader.has_labels() {
         return Err(Error::Data {
-            file: input.display().to_string(),
+            file: file.clone(),
             line: 1,
             column: 0,
             message: format!(
@@ -129,9 +162,9 @@ fn for_each_block(
             };
             if need_labels && info.label.is_none() {
                 return Err(Error::Data {
-                    file: input.display().to_string(),
+                    file: file.clone(),
                     line: info.line,
-                    column: 0,
+                    column: reader.label_column_number().unwrap_or(0),
                     message: format!("row {} has no label: evaluating needs one", info.row),
                 });
             }
@@ -149,6 +182,13 @@ fn for_each_block(
         model
             .mlp
             .predict_into(model.theta.values(), block.t(), &mut probabilities[..k])?;
+        if let Some(j) = probabilities[..k].iter().position(|p| !p.is_finite()) {
+            return Err(Error::InvalidSetting(format!(
+                "the model gives a probability of {} to row {} of {file}: its weights or \
+                 standardiser overflow; it cannot score",
+                probabilities[j], rows[j]
+            )));
+        }
         sink(&rows, &probabilities[..k], &labels)?;
         total += k as u64;
     }

@@ -260,7 +260,8 @@ pub fn train(
     let m = train.y.len();
     let batches = m.div_ceil(config.batch_size);
     let mut order: Vec<usize> = (0..m).collect();
-    let mut x_batch = Vec::with_capacity(sizes[0] * config.batch_size);
+    // A batch larger than the split is the split: allocate no more than that.
+    let mut x_batch = Vec::with_capacity(sizes[0] * config.batch_size.min(m));
     let mut history = Vec::new();
     let mut checks = Vec::new();
     let (mut best_pr_auc, mut best_epoch, mut best_theta) = (f64::NEG_INFINITY, 0, theta.clone());
@@ -306,7 +307,14 @@ pub fn train(
             optimizer
                 .step(theta.values_mut(), gradient.values())
                 .map_err(|e| {
-                    Error::InvalidSetting(format!("epoch {epoch}, batch {}: {e}", b + 1))
+                    let reason = match e {
+                        Error::InvalidSetting(reason) => reason,
+                        other => other.to_string(),
+                    };
+                    Error::InvalidSetting(format!(
+                        "training diverged in epoch {epoch}, batch {}: {reason}; no model saved",
+                        b + 1
+                    ))
                 })?;
             loss_sum += loss;
             progress(&Progress::Batch {
@@ -322,6 +330,7 @@ pub fn train(
             .expect("one row of labels");
         let validation_loss = mlp.cost(theta.values(), validation.x, labels.view())?;
         let validation_pr_auc = metrics::average_precision(&scores, validation.y)?.unwrap_or(0.0);
+        diverged(epoch, loss_sum, validation_loss, theta.values())?;
         let summary = EpochSummary {
             epoch,
             train_loss: loss_sum / batches as f64,
@@ -412,4 +421,22 @@ fn gather(x: ArrayView2<'_, f64>, picks: &[usize], out: &mut Vec<f64>) {
     for row in x.rows() {
         out.extend(picks.iter().map(|&j| row[j]));
     }
+}
+
+/// An error when training has diverged by the end of `epoch`: a loss or a weight is no longer
+/// finite (a learning rate far too large), so that no model is saved from it.
+fn diverged(epoch: usize, train_loss: f64, validation_loss: f64, theta: &[f64]) -> Result<()> {
+    let what = if !train_loss.is_finite() {
+        "the training loss"
+    } else if !validation_loss.is_finite() {
+        "the validation loss"
+    } else if theta.iter().any(|v| !v.is_finite()) {
+        "a weight"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidSetting(format!(
+        "training diverged in epoch {epoch}: {what} is not finite; no model saved (lower the \
+         learning rate)"
+    )))
 }

@@ -273,7 +273,7 @@ fn dataset_needs_labels() {
     let err = Dataset::from_records(reader(&text, Schema::PaySim)).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "x.csv:3:0: `isFraud` is empty: every row needs a label"
+        "x.csv:3:10: `isFraud` is empty: every row needs a label"
     );
 }
 

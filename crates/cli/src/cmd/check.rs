@@ -11,6 +11,8 @@ use gradproof::{Checker, Method, Mode, Report, StepRule};
 use serde::Serialize;
 
 use crate::Format;
+use crate::flags;
+use crate::output::Files;
 
 /// Arguments of `gradproof check`.
 #[derive(Debug, clap::Args)]
@@ -19,8 +21,8 @@ pub struct Args {
     /// cost).
     #[arg(long, default_value = "4,5,3,1", value_parser = parse_layers)]
     pub layers: Layers,
-    /// Number of random examples.
-    #[arg(long, default_value_t = 3)]
+    /// Number of random examples, 1 to 100 000.
+    #[arg(long, default_value_t = 3, value_parser = flags::count::<1, { flags::MAX_CHECK_EXAMPLES }>)]
     pub examples: usize,
     /// Seed of the random data and parameters (numpy's legacy generator) and of the sampled and
     /// directional modes' private generator.
@@ -37,26 +39,27 @@ pub struct Args {
     pub method: Method,
     /// Step rule: `scaled` (c·max(1, |θᵢ|)·ε_mach^(1/(order+1)), truncation estimated),
     /// `scaled=C`, `auto` (adaptive: minimise truncation + roundoff per coordinate), or a fixed
-    /// step such as 1e-7 (the notebook's).
+    /// step such as 1e-7 (the notebook's), refused when θ ± step rounds to θ for a parameter.
     #[arg(long, default_value = "scaled", value_parser = parse_step, allow_hyphen_values = true)]
     pub step: StepRule,
     /// The seed-style threshold on the overall relative difference (reported next to the
     /// noise-aware verdict).
-    #[arg(long, default_value_t = gradproof::SEED_THRESHOLD, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = gradproof::SEED_THRESHOLD, allow_hyphen_values = true, value_parser = flags::positive)]
     pub threshold: f64,
     /// Relative tolerance, allclose-style: with --rtol and/or --atol, coordinate i agrees when
     /// |analytic − numeric| ≤ atol + rtol·|numeric| (instead of the estimated error bound).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = flags::non_negative)]
     pub rtol: Option<f64>,
     /// Absolute tolerance (see --rtol).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = flags::non_negative)]
     pub atol: Option<f64>,
     /// Recompute the whole cost for every perturbed parameter instead of using the model's
     /// incremental fast path (same verdicts; for comparisons).
     #[arg(long)]
     pub no_incremental: bool,
-    /// Worker threads (results are identical for any count).
-    #[arg(long)]
+    /// Worker threads, 1 to 256 (results are identical for any count); RAYON_NUM_THREADS is
+    /// capped at 256.
+    #[arg(long, value_parser = flags::count::<1, { flags::MAX_THREADS }>)]
     pub threads: Option<usize>,
     /// Inject a bug into the hand-written gradient (repeatable): dW2:scale=2, dW1:sign,
     /// db3:zero, dW2[1,3]:add=1e-3, dW1:swap, or notebook (dW2 × 2 and db1 × 4).
@@ -65,14 +68,15 @@ pub struct Args {
     /// Hidden activation of the MLP: relu, leaky_relu, tanh or sigmoid.
     #[arg(long, default_value = "relu", value_parser = parse_activation)]
     pub activation: Activation,
-    /// L2 strength λ in the cost.
-    #[arg(long, default_value_t = 0.0)]
+    /// L2 strength λ ≥ 0 in the cost.
+    #[arg(long, default_value_t = 0.0, value_parser = flags::non_negative, allow_hyphen_values = true)]
     pub l2: f64,
-    /// Dropout rate on hidden layers, with one mask drawn from --seed and frozen for the check.
-    #[arg(long, default_value_t = 0.0)]
+    /// Dropout rate on hidden layers, in [0, 1), with one mask drawn from --seed and frozen for
+    /// the check.
+    #[arg(long, default_value_t = 0.0, value_parser = flags::rate, allow_hyphen_values = true)]
     pub dropout: f64,
     /// Also write the error-versus-step curve (a PNG, log-log: the V of truncation against
-    /// roundoff) of the method along a random direction.
+    /// roundoff) of the method along a random direction (written as `train --out` is).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
     /// Output format.
@@ -106,16 +110,12 @@ fn parse_layers(text: &str) -> Result<Layers, String> {
 
 /// Runs the check and prints the report.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    if let Some(path) = &args.plot {
-        crate::outputs::check_file(path, "--plot")?;
-    }
-    if let Some(threads) = args.threads {
-        anyhow::ensure!(threads >= 1, "--threads must be at least 1, got 0");
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .context("could not start the worker threads")?;
-    }
+    let mut files = Files::new();
+    let plot = match &args.plot {
+        Some(path) => Some(files.output("--plot", path)?),
+        None => None,
+    };
+    crate::flags::start_threads(args.threads)?;
     let checker = Checker::new()
         .method(args.method)
         .seed(u64::from(args.seed))
@@ -135,6 +135,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let bugs = Bug::parse_all(args.bugs.iter().map(String::as_str)).context("--bug")?;
     let (random, theta) =
         MlpProblem::random(&args.layers.0, args.examples, args.seed).context("--examples")?;
+    if let StepRule::Fixed(h) = args.step {
+        flags::step_representable("--step", h, theta.values())?;
+    }
     let mlp = random
         .mlp()
         .clone()
@@ -153,7 +156,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Format::Text => outln!("{report}")?,
         Format::Json => outln!("{}", serde_json::to_string_pretty(&Json::from(&report))?)?,
     }
-    if let Some(path) = &args.plot {
+    if let (Some(path), Some(plot)) = (&args.plot, plot) {
         let sweep = gradproof::step_sweep(
             &problem,
             theta.values(),
@@ -161,11 +164,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             &gradproof::default_steps(),
             u64::from(args.seed),
         )?;
-        crate::plot::sweep_plot(path, &sweep)
-            .with_context(|| format!("writing {}", path.display()))?;
+        files.write(plot, &crate::plot::sweep_plot(&sweep)?)?;
+        files.commit()?;
         eprintln!(
             "wrote {}: smallest error {:.2e} at step {:.1e}",
-            path.display(),
+            fraudnet::data::shown_path(path),
             sweep.best.abs_error,
             sweep.best.h
         );

@@ -5,18 +5,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use fraudnet::data::{RecordReader, shown_path};
 use fraudnet::metrics::Metrics;
 use fraudnet::model_file::FraudModel;
 
 use crate::Format;
+use crate::output::Files;
 
 /// Arguments of `gradproof evaluate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The model file written by `gradproof train`.
+    /// The model file written by `gradproof train` (at most 64 MiB).
     #[arg(long, value_name = "MODEL")]
     pub model: PathBuf,
-    /// A labelled CSV file in the model's schema.
+    /// A labelled CSV file in the model's schema (at most 10 000 000 rows; lines, rows and the
+    /// header at most 64 KiB, fields at most 4 KiB).
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
     /// Output format.
@@ -26,13 +29,22 @@ pub struct Args {
 
 /// Scores the file and prints the metrics.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let model = FraudModel::load(&args.model)?;
-    let metrics = fraudnet::score::evaluate_file(&model, &args.data)
-        .with_context(|| format!("evaluating {}", args.data.display()))?;
+    let mut files = Files::new();
+    let model_file = files.input("--model", &args.model)?;
+    let data_file = files.input("--data", &args.data)?;
+    let model = FraudModel::read_from(model_file, &shown_path(&args.model))?;
+    let data_name = shown_path(&args.data);
+    let reader = RecordReader::from_reader(data_file, data_name.as_str(), model.schema)?;
+    let metrics = fraudnet::score::evaluate_records(&model, reader).with_context(|| {
+        format!(
+            "evaluating {data_name} with the model {}",
+            shown_path(&args.model)
+        )
+    })?;
     match args.format {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&metrics)?)?,
         Format::Text => {
-            outln!("{}: {}", args.data.display(), one_line(&metrics))?;
+            outln!("{data_name}: {}", one_line(&metrics))?;
             let c = &metrics.confusion;
             outln!(
                 "confusion at threshold {:.4}: {} true positives, {} false positives, {} true negatives, {} false negatives",

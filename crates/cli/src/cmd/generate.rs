@@ -6,40 +6,61 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use fraudnet::data::shown_path;
 use rand::SeedableRng;
+
+use crate::flags;
+use crate::output::Files;
+
+/// A generous upper estimate of one generated row's bytes, for the free-space check.
+const BYTES_PER_ROW: u64 = 128;
 
 /// Arguments of `gradproof generate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Number of transactions (rows) to write.
-    #[arg(long, default_value_t = 200_000)]
+    /// Number of transactions (rows) to write, at most 1 000 000 000; the output's file system
+    /// must have about 128 bytes per row free.
+    #[arg(long, default_value_t = 200_000, value_parser = flags::rows)]
     pub rows: u64,
     /// Fraction of fraudulent rows, in (0, 0.5).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = flags::fraud_rate)]
     pub fraud_rate: f64,
     /// Seed of the generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The CSV file to write.
+    /// The CSV file to write: replaced atomically (a regular file keeps its permissions; a
+    /// symbolic link's target is replaced), or written straight through (a FIFO, a device, or
+    /// `-` for standard output).
     #[arg(short, long, value_name = "FILE")]
     pub out: PathBuf,
 }
 
 /// Writes the file and prints what it holds.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    crate::outputs::check_file(&args.out, "--out")?;
+    let mut files = Files::new();
+    let out = files.output("--out", &args.out)?;
+    files.ensure_space(out, args.rows.saturating_mul(BYTES_PER_ROW))?;
     let started = Instant::now();
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed);
-    let summary = fraudnet::data::generate_to_path(&args.out, args.rows, args.fraud_rate, &mut rng)
-        .with_context(|| format!("generating {}", args.out.display()))?;
+    let mut sink = files.create(out)?;
+    let summary = fraudnet::data::generate(args.rows, args.fraud_rate, &mut rng, &mut sink)
+        .with_context(|| format!("--out {}", shown_path(&args.out)))?;
+    files.finish(out, sink)?;
+    files.commit()?;
     let seconds = started.elapsed().as_secs_f64();
-    outln!(
+    // With `-o -` the rows went to standard output: the summary goes to standard error.
+    let line = format!(
         "wrote {} rows ({} fraudulent, {:.3}%) to {} in {seconds:.2} s ({:.0} rows/s)",
         summary.rows,
         summary.fraud_rows,
         100.0 * summary.fraud_rate(),
-        args.out.display(),
+        shown_path(&args.out),
         summary.rows as f64 / seconds.max(1e-9)
-    )?;
+    );
+    if args.out.as_os_str() == "-" {
+        eprintln!("{line}");
+    } else {
+        outln!("{line}")?;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,36 +5,60 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use fraudnet::data::{RecordReader, shown_path};
 use fraudnet::model_file::FraudModel;
+
+use crate::output::Files;
 
 /// Arguments of `gradproof score`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The model file written by `gradproof train`.
+    /// The model file written by `gradproof train` (at most 64 MiB).
     #[arg(long, value_name = "MODEL")]
     pub model: PathBuf,
-    /// A CSV file in the model's schema (the label column may be absent).
+    /// A CSV file in the model's schema (the label column may be absent); lines, rows and the
+    /// header at most 64 KiB, fields at most 4 KiB.
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// Where to write `row,probability,flag` (replaced atomically when scoring succeeds).
+    /// Where to write `row,probability,flag`: replaced atomically when scoring succeeds (a
+    /// regular file keeps its permissions; a symbolic link's target is replaced), or written
+    /// straight through (a FIFO, a device, or `-` for standard output). Never an input.
     #[arg(short, long, value_name = "OUT")]
     pub out: PathBuf,
 }
 
 /// Scores the file and prints the throughput.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    crate::outputs::check_file(&args.out, "--out")?;
-    let model = FraudModel::load(&args.model)?;
-    let summary = fraudnet::score::score_file(&model, &args.data, &args.out)
-        .with_context(|| format!("scoring {}", args.data.display()))?;
-    outln!(
+    let mut files = Files::new();
+    let model_file = files.input("--model", &args.model)?;
+    let data_file = files.input("--data", &args.data)?;
+    let out = files.output("--out", &args.out)?;
+    let model = FraudModel::read_from(model_file, &shown_path(&args.model))?;
+    let data_name = shown_path(&args.data);
+    let reader = RecordReader::from_reader(data_file, data_name.as_str(), model.schema)?;
+    let mut sink = files.create(out)?;
+    let summary = fraudnet::score::score_records(&model, reader, &mut sink, &shown_path(&args.out))
+        .with_context(|| {
+            format!(
+                "scoring {data_name} with the model {}",
+                shown_path(&args.model)
+            )
+        })?;
+    files.finish(out, sink)?;
+    files.commit()?;
+    let line = format!(
         "scored {} rows ({} flagged at threshold {:.4}) into {} in {:.2} s: {:.0} rows/s",
         summary.rows,
         summary.flagged,
         model.threshold,
-        args.out.display(),
+        shown_path(&args.out),
         summary.seconds,
         summary.rows_per_second
-    )?;
+    );
+    if args.out.as_os_str() == "-" {
+        eprintln!("{line}");
+    } else {
+        outln!("{line}")?;
+    }
     Ok(ExitCode::SUCCESS)
 }

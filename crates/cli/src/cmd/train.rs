@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use fraudnet::data::{Dataset, Schema};
+use fraudnet::data::{Dataset, RecordReader, Schema, shown_path};
 use fraudnet::fit::{FitConfig, Fitted, fit};
 use fraudnet::optim::OptimizerKind;
 use fraudnet::train::{Progress, TrainConfig};
@@ -15,11 +15,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::Format;
+use crate::flags;
+use crate::output::Files;
 
 /// Arguments of `gradproof train`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Labelled training data (CSV).
+    /// Labelled training data (CSV; at most 10 000 000 rows; lines, rows and the header at most
+    /// 64 KiB, fields at most 4 KiB).
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
     /// The data's schema: paysim (mobile money) or card (card transactions).
@@ -31,49 +34,56 @@ pub struct Args {
     /// Hidden activation: relu, leaky_relu, tanh or sigmoid.
     #[arg(long, default_value = "relu", value_parser = parse_activation)]
     pub activation: Activation,
-    /// The most epochs to run.
-    #[arg(long, default_value_t = 20)]
+    /// The most epochs to run, 1 to 100 000.
+    #[arg(long, default_value_t = 20, value_parser = flags::count::<1, { flags::MAX_EPOCHS }>)]
     pub epochs: usize,
-    /// Examples per mini-batch.
-    #[arg(long, default_value_t = 256)]
+    /// Examples per mini-batch, 1 to 10 000 000 (a batch larger than the training split is the
+    /// whole split).
+    #[arg(long, default_value_t = 256, value_parser = flags::count::<1, { flags::MAX_BATCH }>)]
     pub batch_size: usize,
-    /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    /// Learning rate, a finite number > 0 (training that diverges is stopped, nothing saved).
+    #[arg(long, default_value_t = 1e-3, value_parser = flags::positive, allow_hyphen_values = true)]
     pub lr: f64,
     /// Optimiser: adam or sgd (with --momentum).
     #[arg(long, default_value = "adam", value_parser = ["adam", "sgd"])]
     pub optimizer: String,
     /// SGD momentum, in [0, 1).
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, value_parser = flags::rate, allow_hyphen_values = true)]
     pub momentum: f64,
-    /// L2 strength λ (the cost gains (λ/2m)·Σ‖W‖²).
-    #[arg(long, default_value_t = 0.0)]
+    /// L2 strength λ ≥ 0 (the cost gains (λ/2m)·Σ‖W‖²).
+    #[arg(long, default_value_t = 0.0, value_parser = flags::non_negative, allow_hyphen_values = true)]
     pub l2: f64,
     /// Dropout rate on hidden layers, in [0, 1).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = flags::rate, allow_hyphen_values = true)]
     pub dropout: f64,
     /// Weight of fraud examples in the cost: a number, or `balanced` (negatives / positives).
-    #[arg(long, default_value = "1", value_parser = parse_weight)]
+    #[arg(long, default_value = "1", value_parser = parse_weight, allow_hyphen_values = true)]
     pub positive_weight: Weight,
-    /// Gradient-check the backward pass before epoch 1 and then every K epochs (0: never).
-    #[arg(long, default_value_t = 1)]
+    /// Gradient-check the backward pass before epoch 1 and then every K epochs (0: never; at
+    /// most 100 000).
+    #[arg(long, default_value_t = 1, value_parser = flags::count::<0, { flags::MAX_EPOCHS }>)]
     pub check_every: usize,
-    /// Examples in each gradient check.
-    #[arg(long, default_value_t = 64)]
+    /// Examples in each gradient check, 1 to 100 000.
+    #[arg(long, default_value_t = 64, value_parser = flags::count::<1, { flags::MAX_CHECK_EXAMPLES }>)]
     pub check_examples: usize,
-    /// Stop after this many epochs without a better validation PR-AUC (0: never).
-    #[arg(long, default_value_t = 3)]
+    /// Stop after this many epochs without a better validation PR-AUC (0: never; at most
+    /// 100 000).
+    #[arg(long, default_value_t = 3, value_parser = flags::count::<0, { flags::MAX_EPOCHS }>)]
     pub patience: usize,
-    /// Choose the threshold reaching this recall on validation (default: maximise F1).
-    #[arg(long)]
+    /// Choose the threshold reaching this recall, in (0, 1], on validation (default: maximise
+    /// F1).
+    #[arg(long, value_parser = flags::fraction, allow_hyphen_values = true)]
     pub target_recall: Option<f64>,
     /// Seed of the split, initialisation, shuffles, dropout masks and checks.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
-    /// Where to save the model (written atomically).
+    /// Where to save the model: replaced atomically, with the pictures, only when everything
+    /// succeeded (a regular file keeps its permissions; a symbolic link's target is replaced; a
+    /// FIFO or a device is written straight through). Same data and seed, same bytes.
     #[arg(long, value_name = "MODEL", default_value = "model.json")]
     pub out: PathBuf,
-    /// Write PNG pictures (loss curves, PR curve) into this directory.
+    /// Write PNG pictures (loss.png, pr_auc.png, pr_curve.png) into this directory (created if
+    /// its parent exists).
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
     /// Inject a bug into the training gradient (repeatable, as in `check --bug`): the guardrail
@@ -125,10 +135,16 @@ fn parse_hidden(text: &str) -> Result<Hidden, String> {
 
 /// Loads the data, trains, prints the summary and saves the model.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    crate::outputs::check_file(&args.out, "--out")?;
-    if let Some(dir) = &args.plots {
-        crate::outputs::check_folder(dir, "--plots")?;
-    }
+    let mut files = Files::new();
+    let data_file = files.input("--data", &args.data)?;
+    let out = files.output("--out", &args.out)?;
+    let plots = match &args.plots {
+        Some(dir) => crate::plot::TRAINING_PLOTS
+            .iter()
+            .map(|name| files.output_in("--plots", dir, name))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        None => Vec::new(),
+    };
     let optimizer = match args.optimizer.as_str() {
         "sgd" => OptimizerKind::Sgd {
             momentum: args.momentum,
@@ -158,23 +174,22 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         target_recall: args.target_recall,
         ..FitConfig::default()
     };
-    let data = Dataset::load(&args.data, args.schema)
-        .with_context(|| format!("loading {}", args.data.display()))?;
+    let data_name = shown_path(&args.data);
+    let reader = RecordReader::from_reader(data_file, data_name.as_str(), args.schema)?;
+    let data = Dataset::from_records(reader).with_context(|| format!("loading {data_name}"))?;
     let label = args.schema.label_column();
     match (data.len(), data.positives()) {
-        (0, _) => anyhow::bail!("{}: no rows to train on", args.data.display()),
+        (0, _) => anyhow::bail!("{data_name}: no rows to train on"),
         (n, p) if p == 0 || p == n => anyhow::bail!(
-            "{}: every row has {label} = {}: training needs both classes (without fraud in the \
-             validation split, PR-AUC and the threshold are undefined)",
-            args.data.display(),
+            "{data_name}: every row has {label} = {}: training needs both classes (without fraud \
+             in the validation split, PR-AUC and the threshold are undefined)",
             u8::from(p == n)
         ),
         _ => {}
     }
     if !args.quiet {
         eprintln!(
-            "{}: {} rows, {} fraudulent ({:.3}%), {} features",
-            args.data.display(),
+            "{data_name}: {} rows, {} fraudulent ({:.3}%), {} features",
             data.len(),
             data.positives(),
             100.0 * data.fraud_rate(),
@@ -182,8 +197,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         );
     }
     let bar = progress_bar(args.quiet);
-    let source = args.data.display().to_string();
-    let fitted = match fit(&data, &config, &source, |p| report_progress(&bar, p)) {
+    let fitted = match fit(&data, &config, &data_name, |p| report_progress(&bar, p)) {
         Ok(fitted) => fitted,
         Err(fraudnet::Error::GradientCheckFailed { epoch, report }) => {
             bar.finish_and_clear();
@@ -194,20 +208,33 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Err(error @ fraudnet::Error::InvalidBug(_)) => {
             return Err(anyhow::Error::from(error).context("--bug"));
         }
-        Err(error) => return Err(error.into()),
+        Err(error) => {
+            // A divergence is the learning rate's doing: name the flag.
+            let context = if error.to_string().contains("training diverged") {
+                format!("training on {data_name} with --lr {:e}", args.lr)
+            } else {
+                format!("training on {data_name}")
+            };
+            return Err(anyhow::Error::from(error).context(context));
+        }
     };
     bar.finish_and_clear();
-    fitted.model.save(&args.out)?;
+    // Everything staged first, then renamed into place together: all the outputs, or none.
+    files.write(out, fitted.model.to_json()?.as_bytes())?;
     if let Some(dir) = &args.plots {
-        crate::plot::training_plots(dir, &fitted.trained.history, &fitted.test_curve)
-            .with_context(|| format!("writing plots into {}", dir.display()))?;
+        let pictures = crate::plot::training_plots(&fitted.trained.history, &fitted.test_curve)
+            .with_context(|| format!("drawing the pictures for {}", shown_path(dir)))?;
+        for (id, png) in plots.into_iter().zip(pictures) {
+            files.write(id, &png)?;
+        }
     }
+    files.commit()?;
     match args.format {
         Format::Text => print_summary(args, &fitted)?,
         Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
-                "model": args.out.display().to_string(),
+                "model": shown_path(&args.out),
                 "architecture": fitted.model.mlp.sizes(),
                 "activation": fitted.model.mlp.activation(),
                 "split": fitted.split_sizes,
@@ -306,5 +333,5 @@ fn print_summary(args: &Args, fitted: &Fitted) -> std::io::Result<()> {
         "test:       {}",
         crate::cmd::evaluate::one_line(&fitted.test)
     )?;
-    outln!("saved {}", args.out.display())
+    outln!("saved {}", shown_path(&args.out))
 }

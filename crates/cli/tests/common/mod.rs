@@ -72,3 +72,99 @@ pub fn generate(dir: &Path, name: &str, rows: u64, fraud_rate: f64, seed: u64) -
     expect_code(&out, 0, "generate");
     path
 }
+
+/// `gradproof train` (one epoch, one hidden layer of 4) on `data` into `dir/name`, which must
+/// succeed.
+pub fn train_model(dir: &Path, data: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let out = gradproof(&[
+        "train",
+        "--data",
+        s(data),
+        "--out",
+        s(&path),
+        "--quiet",
+        "--epochs",
+        "1",
+        "--hidden",
+        "4",
+    ]);
+    expect_code(&out, 0, "train");
+    path
+}
+
+/// Names in `dir` (not recursive), sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(s(path)).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// Asserts exit code 2 and one line on stderr containing every fragment; returns the line.
+pub fn expect_refusal(out: &Output, fragments: &[&str], what: &str) -> String {
+    expect_code(out, 2, what);
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{what}: {stderr}");
+    for fragment in fragments {
+        assert!(
+            stderr.contains(fragment),
+            "{what}: {stderr:?} lacks {fragment:?}"
+        );
+    }
+    stderr
+}
+
+/// A generated data file and a model trained on it, in a fresh folder.
+pub struct Fixture {
+    /// The folder (removed when dropped).
+    pub dir: tempfile::TempDir,
+    /// `pay.csv`: 2000 PaySim rows, 5 % fraud.
+    pub data: PathBuf,
+    /// `model.json`, trained on `data`.
+    pub model: PathBuf,
+}
+
+impl Fixture {
+    /// Generates the data and trains the model.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = generate(dir.path(), "pay.csv", 2000, 0.05, 5);
+        let model = train_model(dir.path(), &data, "model.json");
+        Fixture { dir, data, model }
+    }
+
+    /// `name` in the fixture's folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `score --model model --data (the data) -o out`.
+    pub fn score(&self, model: &Path, out: &Path) -> Output {
+        gradproof(&[
+            "score",
+            "--model",
+            s(model),
+            "--data",
+            s(&self.data),
+            "-o",
+            s(out),
+        ])
+    }
+
+    /// `train --data (the data) --out out --quiet` and `extra`.
+    pub fn train(&self, out: &Path, extra: &[&str]) -> Output {
+        let mut args = vec!["train", "--data", s(&self.data), "--out", s(out), "--quiet"];
+        args.extend(extra);
+        gradproof(&args)
+    }
+}

@@ -24,6 +24,10 @@ pub struct Dataset {
     pub rows: Vec<u64>,
 }
 
+/// The most rows a data set held in memory may have (training, evaluating): about 1.1 GB of
+/// PaySim features, 2.5 GB of card features.
+pub const MAX_ROWS: usize = 10_000_000;
+
 impl Dataset {
     /// Reads a whole labelled file.
     ///
@@ -67,11 +71,21 @@ impl Dataset {
         let mut rows = Vec::new();
         let mut buffer = vec![0.0; n];
         while let Some(info) = reader.read_into(&mut buffer)? {
+            if labels.len() >= MAX_ROWS {
+                return Err(Error::Data {
+                    file: reader.file().to_string(),
+                    line: info.line,
+                    column: 1,
+                    message: format!(
+                        "more than {MAX_ROWS} rows (the limit of a data set held in memory)"
+                    ),
+                });
+            }
             let Some(label) = info.label else {
                 return Err(Error::Data {
                     file: reader.file().to_string(),
                     line: info.line,
-                    column: 0,
+                    column: reader.label_column_number().unwrap_or(0),
                     message: format!("`{label_column}` is empty: every row needs a label"),
                 });
             };
@@ -202,9 +216,10 @@ impl Standardizer {
                 mean[i]
             )));
         }
-        if let Some(i) = std.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+        // Below MIN_STD, `fit` would have used 1: a smaller one only overflows the features.
+        if let Some(i) = std.iter().position(|s| !(s.is_finite() && *s >= MIN_STD)) {
             return Err(Error::InvalidSetting(format!(
-                "standardiser standard deviation {i} is {}, must be finite and > 0",
+                "standardiser standard deviation {i} is {}, must be finite and ≥ {MIN_STD:e}",
                 std[i]
             )));
         }

@@ -6,7 +6,6 @@
 //! of models.
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io;
 use std::path::Path;
 
@@ -129,25 +128,13 @@ pub fn generate_to_path(
     let path = path.as_ref();
     let name = path.display().to_string();
     validate(rows, fraud_rate)?;
-    let io_error = |source| Error::Io {
-        path: name.clone(),
-        source,
-    };
     // Into a temporary file renamed into place at the end: an interrupted run leaves any
     // previous file whole and no partial one.
-    let temporary = crate::model_file::temporary_path(path);
-    let result = File::create(&temporary)
-        .map_err(io_error)
-        .and_then(|file| generate_named(rows, fraud_rate, rng, &file, &name).map(|s| (s, file)))
-        .and_then(|(summary, file)| {
-            file.sync_all().map_err(io_error)?;
-            std::fs::rename(&temporary, path).map_err(io_error)?;
-            Ok(summary)
-        });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result
+    crate::model_file::write_atomically_with(
+        path,
+        |out| generate_named(rows, fraud_rate, rng, out, &name),
+        || Ok(()),
+    )
 }
 
 fn validate(rows: u64, fraud_rate: f64) -> Result<()> {

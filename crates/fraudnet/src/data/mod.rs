@@ -21,16 +21,22 @@
 //! # Ok::<(), fraudnet::Error>(())
 //! ```
 
+mod bounded;
 mod dataset;
 mod features;
 mod generate;
 mod reader;
 mod schema;
+mod shown;
 mod split;
 
-pub use dataset::{Dataset, Standardizer};
+pub use dataset::{Dataset, MAX_ROWS, Standardizer};
 pub use features::signed_log;
 pub use generate::{GenerateSummary, generate, generate_to_path};
-pub use reader::{Record, RecordReader, RowInfo};
+pub use reader::{
+    MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_LINE_BYTES, MAX_RECORD_BYTES, Record, RecordReader,
+    RowInfo,
+};
 pub use schema::{PAYSIM_HEADER, PAYSIM_TYPES, Schema};
+pub use shown::{SHOWN_CHARS, escape_controls, shown, shown_bytes, shown_path};
 pub use split::{Split, stratified_split};

@@ -1,16 +1,23 @@
 //! Streaming reader of payment CSV files: finds the schema's columns by header name, then parses,
 //! validates and turns one row at a time into its feature vector, in constant memory. Every bad
-//! row becomes an [`Error::Data`] with the file, physical line and 1-based column. Knows nothing
-//! of models or training.
+//! row becomes an [`Error::Data`] with the file, physical line and 1-based column. Lines,
+//! records, the header and fields are bounded ([`MAX_LINE_BYTES`], [`MAX_RECORD_BYTES`],
+//! [`MAX_HEADER_BYTES`], [`MAX_FIELD_BYTES`]) while they are read, so memory stays under about
+//! 200 kB per reader whatever the input (an endless file, a stray quote). Knows nothing of
+//! models or training.
 
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use csv::ByteRecord;
 
+use super::bounded::{BoundedInput, LimitExceeded, READ_AHEAD, RecordBounds};
+pub use super::bounded::{MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_LINE_BYTES, MAX_RECORD_BYTES};
 use super::features::{PaySimValues, card_features, paysim_features};
 use super::schema::{PAYSIM_TYPES, Schema};
+use super::shown::{shown, shown_bytes};
 use crate::{Error, Result};
 
 /// Where a row came from and its label, as returned by [`RecordReader::read_into`].
@@ -58,7 +65,9 @@ pub struct Record {
 pub struct RecordReader<R: io::Read> {
     file: String,
     schema: Schema,
-    csv: csv::Reader<R>,
+    csv: csv::Reader<BoundedInput<R>>,
+    /// Where the record being read starts, for the bounded input under `csv`.
+    bounds: Arc<RecordBounds>,
     record: ByteRecord,
     header_len: usize,
     /// Row index of each of the schema's required columns, in their order.
@@ -93,27 +102,37 @@ impl<R: io::Read> RecordReader<R> {
     /// As [`RecordReader::open`].
     pub fn from_reader(reader: R, name: impl Into<String>, schema: Schema) -> Result<Self> {
         let file = name.into();
+        let bounds = Arc::new(RecordBounds::default());
+        bounds.begin(0, 1, true);
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
-            .from_reader(reader);
-        let header: Vec<String> = csv
-            .byte_headers()
-            .map_err(|e| csv_error(&file, e))?
-            .iter()
-            .map(|h| {
-                String::from_utf8_lossy(h)
-                    .trim_start_matches('\u{feff}')
-                    .trim()
-                    .to_string()
-            })
-            .collect();
+            .buffer_capacity(READ_AHEAD)
+            .from_reader(BoundedInput::new(reader, Arc::clone(&bounds)));
         let at_header = |column: usize, message: String| Error::Data {
             file: file.clone(),
             line: 1,
             column: column as u64,
             message,
         };
+        let mut header = Vec::new();
+        for (i, raw) in csv
+            .byte_headers()
+            .map_err(|e| csv_error(&file, e))?
+            .iter()
+            .enumerate()
+        {
+            let Ok(name) = std::str::from_utf8(raw) else {
+                return Err(at_header(
+                    i + 1,
+                    format!("the header is not valid UTF-8: \"{}\"", shown_bytes(raw)),
+                ));
+            };
+            if raw.len() as u64 > MAX_FIELD_BYTES {
+                return Err(at_header(i + 1, field_too_long(raw.len())));
+            }
+            header.push(name.trim_start_matches('\u{feff}').trim().to_string());
+        }
         if header.iter().all(String::is_empty) {
             return Err(at_header(0, "no header: the file is empty".into()));
         }
@@ -143,6 +162,7 @@ impl<R: io::Read> RecordReader<R> {
             file,
             schema,
             csv,
+            bounds,
             record: ByteRecord::new(),
             columns,
             label,
@@ -159,6 +179,11 @@ impl<R: io::Read> RecordReader<R> {
     /// The file's name as used in error messages.
     pub fn file(&self) -> &str {
         &self.file
+    }
+
+    /// The 1-based column of the label, when the file has one.
+    pub fn label_column_number(&self) -> Option<u64> {
+        self.label.map(|i| i as u64 + 1)
     }
 
     /// Whether the file has a label column.
@@ -192,6 +217,8 @@ impl<R: io::Read> RecordReader<R> {
         if self.broken {
             return Ok(None);
         }
+        let next = self.csv.position();
+        self.bounds.begin(next.byte(), next.line(), false);
         match self.csv.read_byte_record(&mut self.record) {
             Ok(true) => {}
             Ok(false) => return Ok(None),
@@ -208,6 +235,13 @@ impl<R: io::Read> RecordReader<R> {
             line: self.record.position().map_or(0, |p| p.line()),
             record: &self.record,
         };
+        if let Some(i) = row
+            .record
+            .iter()
+            .position(|f| f.len() as u64 > MAX_FIELD_BYTES)
+        {
+            return Err(row.error(i + 1, field_too_long(row.record[i].len())));
+        }
         let n = row.record.len();
         if n < self.header_len {
             return Err(row.error(
@@ -315,22 +349,28 @@ impl Row<'_> {
     }
 
     fn number(&self, i: usize, name: &str, check: Check) -> Result<f64> {
-        let text = self
-            .text(i)
-            .map_err(|raw| self.error(i + 1, format!("`{name}` is not valid UTF-8: {raw:?}")))?;
+        let text = self.text(i).map_err(|raw| {
+            self.error(
+                i + 1,
+                format!("`{name}` is not valid UTF-8: {}", quoted(&raw)),
+            )
+        })?;
         if text.is_empty() {
             return Err(self.error(i + 1, format!("`{name}` is empty")));
         }
-        let value: f64 = text
-            .parse()
-            .map_err(|_| self.error(i + 1, format!("`{name}` is not a number: {text:?}")))?;
+        let value: f64 = text.parse().map_err(|_| {
+            self.error(i + 1, format!("`{name}` is not a number: {}", quoted(text)))
+        })?;
         if !value.is_finite() {
-            return Err(self.error(i + 1, format!("`{name}` must be finite, found {text:?}")));
+            return Err(self.error(
+                i + 1,
+                format!("`{name}` must be finite, found {}", quoted(text)),
+            ));
         }
         if matches!(check, Check::NonNegative) && value < 0.0 {
             return Err(self.error(
                 i + 1,
-                format!("`{name}` must not be negative, found {text:?}"),
+                format!("`{name}` must not be negative, found {}", quoted(text)),
             ));
         }
         Ok(value)
@@ -346,7 +386,8 @@ impl Row<'_> {
                 self.error(
                     i + 1,
                     format!(
-                        "`type` is {raw:?}, expected one of {}",
+                        "`type` is {}, expected one of {}",
+                        quoted(&raw),
                         PAYSIM_TYPES.join(", ")
                     ),
                 )
@@ -362,9 +403,21 @@ impl Row<'_> {
             Ok(Some(value))
         } else {
             let text = self.text(i).unwrap_or_default();
-            Err(self.error(i + 1, format!("`{name}` must be 0 or 1, found {text:?}")))
+            Err(self.error(
+                i + 1,
+                format!("`{name}` must be 0 or 1, found {}", quoted(text)),
+            ))
         }
     }
+}
+
+/// A value in a message: quoted, escaped and cut (see [`shown`]).
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", shown(text))
+}
+
+fn field_too_long(len: usize) -> String {
+    format!("field of {len} bytes, longer than {MAX_FIELD_BYTES} bytes (the limit)")
 }
 
 /// Turns an error of the CSV layer into the crate's error, with the line where known.
@@ -372,9 +425,20 @@ pub(crate) fn csv_error(file: &str, e: csv::Error) -> Error {
     let line = e.position().map_or(0, |p| p.line());
     let message = e.to_string();
     match e.into_kind() {
-        csv::ErrorKind::Io(source) => Error::Io {
-            path: file.to_string(),
-            source,
+        csv::ErrorKind::Io(source) => match source
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<LimitExceeded>())
+        {
+            Some(limit) => Error::Data {
+                file: file.to_string(),
+                line: limit.line,
+                column: limit.column,
+                message: limit.message.clone(),
+            },
+            None => Error::Io {
+                path: file.to_string(),
+                source,
+            },
         },
         _ => Error::Data {
             file: file.to_string(),
