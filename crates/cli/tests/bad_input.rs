@@ -171,13 +171,13 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
     cases.extend(data_cases(
         "empty",
         "",
-        ":1:0:",
+        ":1:",
         "no header: the file is empty",
     ));
     cases.extend(data_cases(
         "wrong header",
         "a,b,c\n1,2,3\n",
-        ":1:0:",
+        ":1:",
         "missing column `step` (schema paysim)",
     ));
     cases.extend(data_cases(
@@ -187,7 +187,7 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
             .skip(1)
             .map(|l| format!("{l}\n"))
             .collect::<String>(),
-        ":1:0:",
+        ":1:",
         "missing column `step`",
     ));
     let mut extra = small.clone();
@@ -545,7 +545,7 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
         "model: a card model on a PaySim file",
         vec![],
         &["evaluate", "--model", "@card.json", "--data", "@pay.csv"],
-        &["pay.csv:1:0:", "missing column `Time` (schema card)"],
+        &["pay.csv:1:", "missing column `Time` (schema card)"],
     ));
 
     // --- Output paths in a folder that does not exist.

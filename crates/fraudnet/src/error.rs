@@ -27,8 +27,9 @@ pub enum Error {
     #[error("invalid bug: {0}")]
     InvalidBug(String),
     /// A bad row or value in a data file, with where it is (1-based line and column; column 0
-    /// when the fault is the row as a whole) and what is wrong.
-    #[error("{file}:{line}:{column}: {message}")]
+    /// when the fault is the row as a whole, shown as `file:line:` without a column) and what is
+    /// wrong.
+    #[error("{file}:{line}{}: {message}", column_suffix(*column))]
     Data {
         /// The file's path as given.
         file: String,
@@ -75,3 +76,13 @@ pub enum Error {
 
 /// The model crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `:column` for a fault in one field; nothing for a fault of the whole row (column 0), so that
+/// no message names a column that does not exist.
+fn column_suffix(column: u64) -> String {
+    if column == 0 {
+        String::new()
+    } else {
+        format!(":{column}")
+    }
+}

@@ -210,11 +210,11 @@ fn header_errors_are_on_line_one() {
     let text = "step,type,nameOrig,oldbalanceOrg,newbalanceOrig,oldbalanceDest,newbalanceDest\n";
     assert_eq!(
         first_error(text, Schema::PaySim),
-        "x.csv:1:0: missing column `amount` (schema paysim)"
+        "x.csv:1: missing column `amount` (schema paysim)"
     );
     assert_eq!(
         first_error("", Schema::Card),
-        "x.csv:1:0: no header: the file is empty"
+        "x.csv:1: no header: the file is empty"
     );
     let dup = format!("{PAYSIM},amount\n");
     assert_eq!(
@@ -267,7 +267,7 @@ fn dataset_needs_labels() {
     let err = Dataset::from_records(reader(text, Schema::PaySim)).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "x.csv:1:0: no label column `isFraud`: a data set needs labels"
+        "x.csv:1: no label column `isFraud`: a data set needs labels"
     );
     let text = format!("{PAYSIM}\n1,PAYMENT,5,C1,10,5,M1,0,0,0,0\n1,PAYMENT,5,C1,10,5,M1,0,0,,0\n");
     let err = Dataset::from_records(reader(&text, Schema::PaySim)).unwrap_err();
