@@ -408,12 +408,13 @@ pub(crate) fn write_atomically_with<T>(
     result
 }
 
-/// `dir/.name.tmp-PID`: in the same directory, so the rename cannot cross file systems.
+/// `dir/.gradproof-tmp.NAME`: in the same directory, so the rename cannot cross file systems,
+/// and one well-known name per output (the command line's too), so that the temporary of a
+/// killed run is reclaimed by the next write instead of piling up.
 fn temporary_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    let mut name = std::ffi::OsString::from(".gradproof-tmp.");
+    name.push(path.file_name().unwrap_or_else(|| "model".as_ref()));
+    path.with_file_name(name)
 }
 
 #[cfg(test)]
