@@ -338,7 +338,7 @@ pub fn training_plots(
 
 /// The error-versus-step curve of a step sweep (log-log): truncation on the right, roundoff on
 /// the left, the best step at the bottom of the V.
-pub fn sweep_plot(path: &Path, sweep: &gradproof::Sweep) -> Result<()> {
+pub fn sweep_plot(path: &Path, sweep: &gradproof::sweep::Sweep) -> Result<()> {
     line_chart(
         path,
         &Chart {
@@ -424,7 +424,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sweep.png");
         // The "V" of a central difference: truncation h²/6 against roundoff ε/h.
-        let steps = gradproof::default_steps();
+        let steps = gradproof::sweep::default_steps();
         let v = |h: f64| h * h / 6.0 + f64::EPSILON / h;
         let chart = Chart {
             title: "Central difference: error against step".into(),

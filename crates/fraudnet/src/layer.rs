@@ -1,9 +1,10 @@
 //! One dense layer, `Z = W·X + b` then `A = act(Z)`, as a vector-valued function with its
 //! hand-written vector–Jacobian product (what the MLP's backward pass does for one layer), so
-//! that [`gradproof::JacobianChecker`] can check the layer on its own and name the wrong
+//! that [`gradproof::jacobian::JacobianChecker`] can check the layer on its own and name the wrong
 //! (output, input) pair. Mistakes can be injected on purpose ([`LayerBug`]).
 
-use gradproof::{Layout, TensorSpec, Tensors, VectorProblem};
+use gradproof::jacobian::VectorProblem;
+use gradproof::{Layout, TensorSpec, Tensors};
 
 use crate::error::{Error, Result};
 use crate::model::Activation;
@@ -24,7 +25,7 @@ pub enum LayerBug {
 ///
 /// ```
 /// use fraudnet::{Activation, DenseLayer, LayerBug};
-/// use gradproof::JacobianChecker;
+/// use gradproof::jacobian::JacobianChecker;
 /// let layer = DenseLayer::new(3, 4, 5, Activation::Tanh)?;
 /// let x = layer.random_inputs(7);
 /// assert!(JacobianChecker::new().check(&layer, x.values())?.passed());

@@ -12,11 +12,11 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::check::NOISE_SAFETY_FACTOR;
 use crate::difference::{norm2_of, quotient};
 use crate::error::{Error, IndexDisplay, Result};
 use crate::layout::{Layout, Tensors};
 use crate::method::{Method, StepRule};
+use crate::settings::{NOISE_SAFETY_FACTOR, TOP_K};
 
 /// A vector-valued function of named tensors with a hand-written vector–Jacobian product.
 ///
@@ -246,7 +246,7 @@ impl JacobianChecker {
                 order.sort_by(|a, b| error(b).total_cmp(&error(a)));
                 let top = order
                     .iter()
-                    .take(crate::check::TOP_K)
+                    .take(TOP_K)
                     .map(|c| JacobianWorst {
                         output_index: outputs.locate(c.0).expect("inside").index,
                         input_index: inputs.locate(c.1).expect("inside").index,
@@ -346,7 +346,7 @@ pub struct BlockReport {
     pub max_abs_error: f64,
     /// True if every element agrees.
     pub passed: bool,
-    /// The largest errors, worst first (at most [`TOP_K`](crate::TOP_K)).
+    /// The largest errors, worst first (at most [`TOP_K`]).
     pub top: Vec<JacobianWorst>,
 }
 

@@ -215,7 +215,7 @@ mod tests {
         // on ±√3·1e-10, a well-mixed hash of the point.
         let noisy = |x: &[f64]| -> Result<f64> {
             let key = x.iter().fold(0u64, |h, v| h.rotate_left(17) ^ v.to_bits());
-            let u = crate::mode::SplitMix64::new(key, 0).unit();
+            let u = crate::rng::SplitMix64::new(key, 0).unit();
             let smooth: f64 = x.iter().map(|v| v.sin()).sum();
             Ok(smooth + 1e-10 * 3f64.sqrt() * (2.0 * u - 1.0))
         };

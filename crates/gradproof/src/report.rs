@@ -1,16 +1,18 @@
 //! What a check found: overall and per-tensor relative differences, the thresholds they were
 //! judged against, the worst element of each tensor, the cost's measured noise and the number of
-//! evaluations. `Display` prints a table for people; `serde` gives JSON for machines.
+//! evaluations. `Display` prints a table for people; `serde` gives JSON for machines, with the
+//! same field names as the Rust types. [`Report::assemble`] is the one place a report is built.
+//! Knows nothing of how the numbers were computed.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::Tolerance;
 use crate::error::IndexDisplay;
 use crate::method::{Method, StepRule};
 use crate::mode::Mode;
-use crate::noise::NoiseStatus;
+use crate::noise::{NoiseEstimate, NoiseStatus};
+use crate::settings::{Checker, DUAL_ROUNDING_ULPS, NOISE_SAFETY_FACTOR, Tolerance};
 
 /// The outcome of a gradient check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,7 +42,7 @@ pub struct Report {
     /// The relative difference that roundoff and truncation alone can produce over all parameters.
     pub noise_threshold: f64,
     /// The seed-style threshold on [`Report::difference`] (the notebook's 1e-7 by default).
-    pub seed_threshold: f64,
+    pub notebook_threshold: f64,
     /// One row per parameter tensor, in layout order.
     pub tensors: Vec<TensorReport>,
     /// Cost evaluations spent (for [`Method::Dual`]: `J(θ)` once plus one forward pass in dual
@@ -56,7 +58,7 @@ pub struct TensorReport {
     /// The parameter's name (`W2`).
     pub name: String,
     /// The gradient's name (`dW2`).
-    pub gradient: String,
+    pub gradient_name: String,
     /// The tensor's shape.
     pub shape: Vec<usize>,
     /// Coordinates checked.
@@ -78,7 +80,7 @@ pub struct TensorReport {
     pub threshold: f64,
     /// The largest `|analytic − numeric|` over the tensor.
     pub max_abs_error: f64,
-    /// The largest errors among coordinates without a kink, worst first (at most [`TOP_K`](crate::TOP_K)).
+    /// The largest errors among coordinates without a kink, worst first (at most [`TOP_K`](crate::settings::TOP_K)).
     pub top: Vec<Worst>,
     /// True if the tensor's gradient agrees with the finite differences.
     pub passed: bool,
@@ -96,6 +98,55 @@ pub struct Worst {
     /// How far `numeric` may be from the truth through roundoff and truncation alone (the tolerance this
     /// element was judged against).
     pub bound: f64,
+}
+
+/// The overall figures of a check, which [`Report::assemble`] puts beside the checker's settings.
+pub(crate) struct Overall {
+    /// `J(θ)`.
+    pub(crate) cost: f64,
+    /// The cost's measured noise (not measured for an exact check).
+    pub(crate) noise: NoiseEstimate,
+    /// The relative difference over all parameters checked.
+    pub(crate) difference: f64,
+    /// The relative difference that roundoff and truncation alone produce over them.
+    pub(crate) noise_threshold: f64,
+    /// The tolerance the coordinates were judged by, if any.
+    pub(crate) tolerance: Option<Tolerance>,
+    /// Cost evaluations (and dual passes) spent.
+    pub(crate) evaluations: usize,
+}
+
+impl Report {
+    /// The report of a check run with `checker`'s settings, taking `seconds` in all.
+    pub(crate) fn assemble(
+        checker: &Checker,
+        parameters: usize,
+        overall: Overall,
+        tensors: Vec<TensorReport>,
+        seconds: f64,
+    ) -> Report {
+        Report {
+            mode: checker.mode,
+            tolerance: overall.tolerance,
+            method: checker.method,
+            step: checker.step,
+            epsilon: if checker.method.is_exact() {
+                0.0
+            } else {
+                checker.step()
+            },
+            parameters,
+            cost: overall.cost,
+            noise: overall.noise.sigma,
+            noise_status: overall.noise.status,
+            difference: overall.difference,
+            noise_threshold: overall.noise_threshold,
+            notebook_threshold: checker.threshold,
+            tensors,
+            evaluations: overall.evaluations + overall.noise.evaluations,
+            seconds,
+        }
+    }
 }
 
 impl TensorReport {
@@ -117,13 +168,13 @@ impl Report {
         self.tensors
             .iter()
             .filter(|t| !t.passed)
-            .map(|t| t.gradient.as_str())
+            .map(|t| t.gradient_name.as_str())
             .collect()
     }
 
     /// The notebook's verdict: is the overall relative difference below the seed threshold?
-    pub fn seed_passed(&self) -> bool {
-        self.difference < self.seed_threshold
+    pub fn notebook_passed(&self) -> bool {
+        self.difference < self.notebook_threshold
     }
 
     /// One line per disagreeing tensor naming its worst element, e.g.
@@ -135,7 +186,7 @@ impl Report {
             .map(|t| match t.worst() {
                 Some(w) => format!(
                     "{}{}: analytic {}, numeric {} (bound {:.1e}); {} of {} elements disagree, relative difference {:.3e}",
-                    t.gradient,
+                    t.gradient_name,
                     IndexDisplay(&w.index),
                     w.analytic,
                     w.numeric,
@@ -144,17 +195,17 @@ impl Report {
                     t.checked,
                     t.difference
                 ),
-                None => format!("{}: no element to compare", t.gradient),
+                None => format!("{}: no element to compare", t.gradient_name),
             })
             .collect()
     }
 
     /// One sentence on the verdict, reconciling the seed's threshold with the noise-aware one.
     pub fn verdict(&self) -> String {
-        let seed = if self.seed_passed() {
-            format!("below the seed threshold {:e}", self.seed_threshold)
+        let seed = if self.notebook_passed() {
+            format!("below the seed threshold {:e}", self.notebook_threshold)
         } else {
-            format!("above the seed threshold {:e}", self.seed_threshold)
+            format!("above the seed threshold {:e}", self.notebook_threshold)
         };
         if !self.passed() {
             return format!(
@@ -163,7 +214,7 @@ impl Report {
                 self.difference
             );
         }
-        if self.seed_passed() {
+        if self.notebook_passed() {
             format!(
                 "the gradient is correct (overall difference {:.6e}, {seed})",
                 self.difference
@@ -221,14 +272,14 @@ impl fmt::Display for Report {
                 let at = t.worst().map_or(String::new(), |w| {
                     format!(
                         "{}{}: {:.9} vs {:.9}",
-                        t.gradient,
+                        t.gradient_name,
                         IndexDisplay(&w.index),
                         w.analytic,
                         w.numeric
                     )
                 });
                 [
-                    t.gradient.clone(),
+                    t.gradient_name.clone(),
                     format!("{:?}", t.shape),
                     {
                         let mut cell = format!("{}/{}", t.agree, t.checked);
@@ -283,14 +334,13 @@ impl fmt::Display for Report {
             writeln!(
                 f,
                 "  (threshold: the relative difference that rounding alone produces, {}× {} ulps of the gradient's scale)",
-                crate::check::NOISE_SAFETY_FACTOR,
-                crate::dual::DUAL_ROUNDING_ULPS
+                NOISE_SAFETY_FACTOR, DUAL_ROUNDING_ULPS
             )?;
         } else {
             writeln!(
                 f,
                 "  (threshold: the relative difference that roundoff and truncation alone produce, {}× their estimate)",
-                crate::check::NOISE_SAFETY_FACTOR
+                NOISE_SAFETY_FACTOR
             )?;
         }
         write!(f, "{}", self.verdict())

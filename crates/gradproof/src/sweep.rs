@@ -11,13 +11,13 @@ use std::fmt;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::check::finite_cost;
 use crate::difference::quotient;
 use crate::error::{Error, Result};
 use crate::layout::Tensors;
+use crate::line::finite_cost;
 use crate::method::Method;
-use crate::mode::SplitMix64;
 use crate::problem::Problem;
+use crate::rng::SplitMix64;
 
 /// The smallest step of the default range.
 pub const SWEEP_FROM: f64 = 1e-16;

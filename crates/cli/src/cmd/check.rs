@@ -42,7 +42,7 @@ pub struct Args {
     pub step: StepRule,
     /// The seed-style threshold on the overall relative difference (reported next to the
     /// noise-aware verdict).
-    #[arg(long, default_value_t = gradproof::SEED_THRESHOLD, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = gradproof::settings::NOTEBOOK_THRESHOLD, allow_hyphen_values = true)]
     pub threshold: f64,
     /// Relative tolerance, allclose-style: with --rtol and/or --atol, coordinate i agrees when
     /// |analytic − numeric| ≤ atol + rtol·|numeric| (instead of the estimated error bound).
@@ -116,21 +116,33 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .build_global()
             .context("could not start the worker threads")?;
     }
+    // The checker validates its settings when it runs; each flag alone first, so that an error
+    // names the flag.
+    let tolerance = match (args.rtol, args.atol) {
+        (None, None) => None,
+        (rtol, atol) => Some((rtol.unwrap_or(0.0), atol.unwrap_or(0.0))),
+    };
+    let mut flags = vec![
+        ("--mode", Checker::new().mode(args.mode)),
+        ("--step", Checker::new().step_rule(args.step)),
+        ("--threshold", Checker::new().threshold(args.threshold)),
+    ];
+    if let Some((rtol, atol)) = tolerance {
+        flags.push(("--rtol/--atol", Checker::new().tolerance(rtol, atol)));
+    }
+    for (flag, alone) in flags {
+        alone.validate().context(flag)?;
+    }
     let checker = Checker::new()
         .method(args.method)
         .seed(u64::from(args.seed))
         .mode(args.mode)
-        .context("--mode")?
         .step_rule(args.step)
-        .context("--step")?
         .threshold(args.threshold)
-        .context("--threshold")?
         .incremental(!args.no_incremental);
-    let checker = match (args.rtol, args.atol) {
-        (None, None) => checker,
-        (rtol, atol) => checker
-            .tolerance(rtol.unwrap_or(0.0), atol.unwrap_or(0.0))
-            .context("--rtol/--atol")?,
+    let checker = match tolerance {
+        None => checker,
+        Some((rtol, atol)) => checker.tolerance(rtol, atol),
     };
     let bugs = Bug::parse_all(args.bugs.iter().map(String::as_str)).context("--bug")?;
     let (random, theta) =
@@ -154,11 +166,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&Json::from(&report))?)?,
     }
     if let Some(path) = &args.plot {
-        let sweep = gradproof::step_sweep(
+        let sweep = gradproof::sweep::step_sweep(
             &problem,
             theta.values(),
             args.method,
-            &gradproof::default_steps(),
+            &gradproof::sweep::default_steps(),
             u64::from(args.seed),
         )?;
         crate::plot::sweep_plot(path, &sweep)
@@ -183,8 +195,8 @@ struct Json<'a> {
     verdict: &'static str,
     failing: Vec<&'a str>,
     difference: f64,
-    seed_threshold: f64,
-    seed_verdict: &'static str,
+    notebook_threshold: f64,
+    notebook_verdict: &'static str,
     tensors: Vec<TensorJson<'a>>,
     evaluations: usize,
     seconds: f64,
@@ -193,7 +205,7 @@ struct Json<'a> {
 
 #[derive(Serialize)]
 struct TensorJson<'a> {
-    name: &'a str,
+    gradient_name: &'a str,
     shape: &'a [usize],
     difference: f64,
     threshold: f64,
@@ -211,13 +223,13 @@ impl<'a> From<&'a Report> for Json<'a> {
             verdict: pass_fail(report.passed()),
             failing: report.failing(),
             difference: report.difference,
-            seed_threshold: report.seed_threshold,
-            seed_verdict: pass_fail(report.seed_passed()),
+            notebook_threshold: report.notebook_threshold,
+            notebook_verdict: pass_fail(report.notebook_passed()),
             tensors: report
                 .tensors
                 .iter()
                 .map(|t| TensorJson {
-                    name: &t.gradient,
+                    gradient_name: &t.gradient_name,
                     shape: &t.shape,
                     difference: t.difference,
                     threshold: t.threshold,
