@@ -1,18 +1,56 @@
-//! The thin entry points of a check: [`Checker::check`], [`Checker::check_gradient`],
-//! [`Checker::oracle`] and [`Checker::numeric_gradient`] validate the settings and the inputs
+//! The thin entry points of a check: [`check_fn`] and [`Checker::check_fn`] for closures over
+//! a flat `&[f64]`, and [`Checker::check`], [`Checker::check_gradient`], [`Checker::oracle`] and
+//! [`Checker::numeric_gradient`] for a [`Problem`]. They validate the settings and the inputs
 //! once, then hand over to the engine the mode and method call for: the coordinate oracle, the
 //! directional bisection, or the exact dual-number checks. Owns no numerics of its own.
 
 use crate::error::Result;
-use crate::layout::Tensors;
+use crate::layout::{Layout, TensorSpec, Tensors};
 use crate::line::expect_parameters;
 use crate::mode::Mode;
 use crate::oracle::{AtTheta, Oracle, expect_gradient};
-use crate::problem::Problem;
+use crate::problem::{FnProblem, Problem};
 use crate::report::Report;
 use crate::settings::Checker;
 
+/// Checks `grad` against finite differences of `cost` at `theta`, with the default [`Checker`]:
+/// the first check in one call. `cost` returns `J(θ)`, `grad` the hand-written `∇J(θ)`, both
+/// over the flat parameter slice; the report names the one tensor `theta` (gradient `dtheta`).
+///
+/// ```
+/// fn main() -> gradproof::Result<()> {
+///     // J(θ) = Σ θᵢ³, so ∇J = 3θ².
+///     let cost = |t: &[f64]| t.iter().map(|x| x.powi(3)).sum::<f64>();
+///     let grad = |t: &[f64]| t.iter().map(|x| 3.0 * x * x).collect::<Vec<f64>>();
+///     let report = gradproof::check_fn(cost, grad, &[0.5, -1.0, 2.0])?;
+///     assert!(report.passed(), "{report}");
+///     Ok(())
+/// }
+/// ```
+pub fn check_fn<C, G>(cost: C, grad: G, theta: &[f64]) -> Result<Report>
+where
+    C: Fn(&[f64]) -> f64 + Sync,
+    G: Fn(&[f64]) -> Vec<f64> + Sync,
+{
+    Checker::new().check_fn(cost, grad, theta)
+}
+
 impl Checker {
+    /// [`check_fn`] with this checker's settings.
+    pub fn check_fn<C, G>(&self, cost: C, grad: G, theta: &[f64]) -> Result<Report>
+    where
+        C: Fn(&[f64]) -> f64 + Sync,
+        G: Fn(&[f64]) -> Vec<f64> + Sync,
+    {
+        let layout = Layout::new([TensorSpec::new("theta", [theta.len()])])?;
+        let problem = FnProblem::new(
+            layout.clone(),
+            |t| Ok(cost(t)),
+            |t| Tensors::new(layout.clone(), grad(t)),
+        );
+        self.check(&problem, theta)
+    }
+
     /// Checks the problem's own gradient at `theta`.
     pub fn check<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Report> {
         self.validate()?;

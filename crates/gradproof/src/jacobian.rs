@@ -48,7 +48,8 @@ pub const JACOBIAN_ROUNDING_ULPS: f64 = 4.0;
 /// (`|D(2h) − D(h)| / (2ᵖ − 1)`). A block passes when all its elements agree.
 ///
 /// ```
-/// use gradproof::{JacobianChecker, Layout, Result, TensorSpec, Tensors, VectorProblem};
+/// use gradproof::{Layout, Result, TensorSpec, Tensors};
+/// use gradproof::jacobian::{JacobianChecker, VectorProblem};
 ///
 /// /// y = x², element-wise, with a correct VJP (uᵢ·2xᵢ).
 /// struct Square(Layout, Layout);
