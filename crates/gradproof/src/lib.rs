@@ -48,7 +48,7 @@
 //! directional derivatives, kink signatures) and is checked with [`Checker::check`].
 
 // Each module uses only those before it in this chain (rustfmt sorts the list below):
-// error → layout → difference, method, mode, problem, rng → settings → report → noise → line →
+// error → layout → difference, method, mode, problem, rng → generic → settings → report → noise → line →
 // oracle → bisection → directional, dual → jacobian, sweep → check → named → assert.
 mod assert;
 mod bisection;
@@ -57,6 +57,7 @@ pub mod difference;
 mod directional;
 mod dual;
 mod error;
+mod generic;
 pub mod jacobian;
 pub mod layout;
 mod line;
@@ -74,12 +75,16 @@ pub mod sweep;
 pub use assert::{assert_gradient, assert_gradient_with};
 pub use check::check_fn;
 pub use error::{Error, Result};
+pub use generic::{DualCost, DualProblem};
 pub use layout::{Layout, TensorSpec, Tensors};
 pub use method::{Method, StepRule};
 pub use mode::Mode;
 pub use named::{Gradient, Params, check_named};
 /// The ndarray this crate's named tensors are built on, so that its version need not be pinned.
 pub use ndarray;
+/// num-dual, whose [`DualNum`](num_dual::DualNum) a [`DualCost`] is written over, so that its
+/// version need not be pinned.
+pub use num_dual;
 pub use problem::{FnProblem, Problem};
 pub use report::{Report, TensorReport, Worst};
 pub use settings::Checker;

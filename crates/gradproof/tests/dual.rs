@@ -7,7 +7,7 @@ use gradproof::sweep::{default_steps, step_sweep};
 use gradproof::{
     Checker, Error, FnProblem, Layout, Method, Mode, Problem, Result, StepRule, TensorSpec, Tensors,
 };
-use num_dual::{Dual64, DualNum};
+use gradproof::num_dual::{Dual64, DualNum};
 
 /// `J(a, w) = a·Σ sin(wᵢ) + a³` written once over the scalar type: the dual pass gives `∇J·v`.
 fn cost<T: DualNum<f64> + Copy>(theta: &[T]) -> T {

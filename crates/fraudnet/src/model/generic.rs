@@ -8,8 +8,8 @@
 //! pass and the hand-written backward pass do, so its derivative there is the left one (0 for
 //! ReLU, the leak slope for leaky ReLU), the one the backward pass uses.
 
+use gradproof::num_dual::{Dual64, DualNum};
 use ndarray::ArrayView2;
-use num_dual::{Dual64, DualNum};
 
 use super::activation::{Activation, DropoutMask, LEAKY_SLOPE};
 use super::mlp::{CostForm, Mlp};
