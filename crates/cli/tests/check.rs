@@ -178,7 +178,7 @@ fn every_method_and_step_rule_passes_the_correct_gradient_and_catches_the_notebo
             let (code, v) = check_json(&buggy);
             assert_eq!(code, Some(1), "{method} {step}");
             assert_eq!(failing(&v), ["dW2", "db1"], "{method} {step}");
-            assert_eq!(v["report"]["method"], method);
+            assert_eq!(v["report"]["reference"], method);
         }
     }
 }
@@ -323,7 +323,7 @@ fn method_dual_checks_exactly_in_both_modes() {
         ];
         let (code, v) = check_json(&base);
         assert_eq!(code, Some(0), "{mode}: {v}");
-        assert_eq!(v["report"]["method"], "dual");
+        assert_eq!(v["report"]["reference"], "dual");
         assert_eq!(v["report"]["epsilon"], 0.0);
         assert_eq!(v["report"]["noise_status"], "not_needed");
         for t in v["report"]["tensors"].as_array().unwrap() {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use fraudnet::{Activation, Bug, Mlp, MlpProblem, NumpyRng};
 use gradproof::oracle::Oracle;
-use gradproof::{Checker, Method, Mode, Problem, Tensors};
+use gradproof::{Checker, Mode, Problem, Tensors};
 use ndarray::Ix2;
 
 const CASES: u32 = 200;
@@ -83,7 +83,7 @@ fn case(seed: u32) -> (MlpProblem, Tensors, &'static str) {
 }
 
 fn dual() -> Checker {
-    Checker::new().method(Method::Dual)
+    Checker::new().dual()
 }
 
 #[test]

@@ -55,7 +55,7 @@ impl Checker {
     pub fn check<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Report> {
         self.validate()?;
         expect_parameters(problem.layout(), theta)?;
-        if self.method.is_exact() || matches!(self.mode, Mode::Directional { .. }) {
+        if self.exact || matches!(self.mode, Mode::Directional { .. }) {
             let analytic = problem.gradient(theta)?;
             return self.check_gradient(problem, theta, &analytic);
         }
@@ -92,7 +92,7 @@ impl Checker {
         self.validate()?;
         expect_parameters(problem.layout(), theta)?;
         expect_gradient(problem, analytic)?;
-        if self.method.is_exact() {
+        if self.exact {
             return crate::dual::check(self, problem, theta, analytic);
         }
         if let Mode::Directional { top } = self.mode {
@@ -109,7 +109,7 @@ impl Checker {
     /// of analytic gradients against it without evaluating the cost again.
     pub fn oracle<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Oracle> {
         self.validate()?;
-        if self.method.is_exact() {
+        if self.exact {
             return crate::dual::oracle(self, problem, theta);
         }
         let prepared = self.prepare_at(problem, theta)?;
@@ -126,7 +126,7 @@ impl Checker {
         theta: &[f64],
     ) -> Result<Vec<f64>> {
         self.validate()?;
-        if self.method.is_exact() {
+        if self.exact {
             return crate::dual::exact_gradient(problem, theta);
         }
         Ok(self

@@ -1,4 +1,4 @@
-//! Exact checks ([`Method::Dual`](crate::Method::Dual)): the oracle is the problem's own exact
+//! Exact checks ([`Reference::Dual`](crate::Reference::Dual)): the oracle is the problem's own exact
 //! directional derivative `∇J(θ)·v` ([`Problem::directional_derivative`], one forward pass in
 //! dual numbers for a model written generically over its scalar type), not a finite difference.
 //! No step, so no truncation error, no roundoff amplified by `1/h`, no noise measurement and no
@@ -97,7 +97,7 @@ fn partials<P: Problem + ?Sized>(
 }
 
 /// The exact gradient, one dual pass per coordinate (what
-/// [`Checker::numeric_gradient`] returns for [`Method::Dual`](crate::Method::Dual)).
+/// [`Checker::numeric_gradient`] returns for [`Reference::Dual`](crate::Reference::Dual)).
 pub(crate) fn exact_gradient<P: Problem + ?Sized>(problem: &P, theta: &[f64]) -> Result<Vec<f64>> {
     problem.layout().expect_len("parameters θ", theta.len())?;
     Tensors::new(problem.layout().clone(), theta.to_vec())?.expect_finite("parameter")?;

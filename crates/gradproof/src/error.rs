@@ -112,7 +112,7 @@ pub enum Error {
         location: String,
     },
     /// What was asked needs something the model or the method does not provide (e.g.
-    /// [`Method::Dual`](crate::Method::Dual) on a model without exact directional derivatives).
+    /// [`Reference::Dual`](crate::Reference::Dual) on a model without exact directional derivatives).
     #[error("{what}: {reason}")]
     Unsupported {
         /// What was asked.

@@ -1,6 +1,6 @@
 //! A [`Problem`] from a cost written once, generically over num-dual's [`DualNum`]: at `f64` it is
 //! the cost, in dual numbers (`θᵢ + vᵢ·ε`, `ε² = 0`) it gives the exact directional derivative
-//! `∇J(θ)·v` that [`Method::Dual`](crate::Method::Dual) checks against. Knows nothing of how a
+//! `∇J(θ)·v` that [`Reference::Dual`](crate::Reference::Dual) checks against. Knows nothing of how a
 //! check runs.
 
 use num_dual::{Dual64, DualNum};
@@ -38,7 +38,7 @@ pub trait DualCost: Sync {
 ///     Tensors::new(Layout::new([TensorSpec::new("w", [3])])?, g)
 /// };
 /// let problem = DualProblem::new(layout, WSinW, gradient);
-/// let report = Checker::new().method(Method::Dual).check(&problem, &[0.3, -1.0, 2.0])?;
+/// let report = Checker::new().dual().check(&problem, &[0.3, -1.0, 2.0])?;
 /// assert!(report.passed(), "{report}");
 /// # Ok::<(), gradproof::Error>(())
 /// ```

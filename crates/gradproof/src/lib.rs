@@ -77,7 +77,7 @@ pub use check::check_fn;
 pub use error::{Error, Result};
 pub use generic::{DualCost, DualProblem};
 pub use layout::{Layout, TensorSpec, Tensors};
-pub use method::{Method, StepRule};
+pub use method::{Method, Reference, StepRule};
 pub use mode::Mode;
 pub use named::{Gradient, Params, check_named};
 /// The ndarray this crate's named tensors are built on, so that its version need not be pinned.

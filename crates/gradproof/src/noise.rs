@@ -54,7 +54,7 @@ pub enum NoiseStatus {
     /// No level passed the agreement test; the smallest estimate among the levels that change
     /// sign was taken (the smooth part of `J` can only inflate an estimate, never shrink it).
     Unsettled,
-    /// Not measured: an exact ([`Method::Dual`](crate::Method::Dual)) check differences nothing,
+    /// Not measured: an exact ([`Reference::Dual`](crate::Reference::Dual)) check differences nothing,
     /// so the cost's noise does not enter it (reported as 0).
     NotNeeded,
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::IndexDisplay;
-use crate::method::{Method, StepRule};
+use crate::method::{Reference, StepRule};
 use crate::mode::Mode;
 use crate::noise::{NoiseEstimate, NoiseStatus};
 use crate::settings::{Checker, DUAL_ROUNDING_ULPS, NOISE_SAFETY_FACTOR, Tolerance};
@@ -21,19 +21,19 @@ pub struct Report {
     pub mode: Mode,
     /// The user's allclose tolerance, if one replaced the error bounds.
     pub tolerance: Option<Tolerance>,
-    /// The finite-difference method, or [`Method::Dual`] for an exact check.
-    pub method: Method,
-    /// The step rule (as set on the checker; not used by [`Method::Dual`]).
+    /// What the gradient was checked against: finite differences by a method, or dual numbers.
+    pub reference: Reference,
+    /// The step rule (as set on the checker; not used by [`Reference::Dual`]).
     pub step: StepRule,
     /// The nominal step: the fixed ε, or the step at `|θᵢ| ≤ 1` for the other rules; 0 for
-    /// [`Method::Dual`], which takes no step.
+    /// [`Reference::Dual`], which takes no step.
     pub epsilon: f64,
     /// Number of parameters checked.
     pub parameters: usize,
     /// `J(θ)` at the checked parameters.
     pub cost: f64,
     /// Measured rounding noise of one evaluation of `J` (standard deviation); 0, not measured,
-    /// for [`Method::Dual`].
+    /// for [`Reference::Dual`].
     pub noise: f64,
     /// How the noise was measured.
     pub noise_status: NoiseStatus,
@@ -45,7 +45,7 @@ pub struct Report {
     pub notebook_threshold: f64,
     /// One row per parameter tensor, in layout order.
     pub tensors: Vec<TensorReport>,
-    /// Cost evaluations spent (for [`Method::Dual`]: `J(θ)` once plus one forward pass in dual
+    /// Cost evaluations spent (for [`Reference::Dual`]: `J(θ)` once plus one forward pass in dual
     /// numbers per partial or directional derivative).
     pub evaluations: usize,
     /// Wall time of the check, in seconds.
@@ -128,13 +128,9 @@ impl Report {
         Report {
             mode: checker.mode,
             tolerance: overall.tolerance,
-            method: checker.method,
+            reference: checker.checked_against(),
             step: checker.step,
-            epsilon: if checker.method.is_exact() {
-                0.0
-            } else {
-                checker.step()
-            },
+            epsilon: if checker.exact { 0.0 } else { checker.step() },
             parameters,
             cost: overall.cost,
             noise: overall.noise.sigma,
@@ -233,7 +229,7 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.method.is_exact() {
+        if self.reference.is_exact() {
             writeln!(
                 f,
                 "{} check, exact directional derivatives (dual numbers, no step): {} parameters, \
@@ -253,7 +249,7 @@ impl fmt::Display for Report {
                 f,
                 "{} check, {} differences, step {}: {} parameters, {} cost evaluations, {:.3} ms",
                 self.mode,
-                self.method,
+                self.reference,
                 self.step,
                 self.parameters,
                 self.evaluations,
@@ -330,7 +326,7 @@ impl fmt::Display for Report {
         for row in &rows {
             line(f, &row.each_ref().map(String::as_str))?;
         }
-        if self.method.is_exact() {
+        if self.reference.is_exact() {
             writeln!(
                 f,
                 "  (threshold: the relative difference that rounding alone produces, {}× {} ulps of the gradient's scale)",

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::method::{Method, StepRule};
+use crate::method::{Method, Reference, StepRule};
 use crate::mode::Mode;
 use crate::rng::SplitMix64;
 
@@ -94,7 +94,10 @@ pub struct Tolerance {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checker {
+    /// The finite-difference method (not used when `exact`).
     pub(crate) method: Method,
+    /// Checks against the problem's exact directional derivatives instead of differences.
+    pub(crate) exact: bool,
     pub(crate) step: StepRule,
     pub(crate) threshold: f64,
     pub(crate) mode: Mode,
@@ -116,6 +119,7 @@ impl Checker {
         Checker {
             incremental: true,
             method: Method::Central,
+            exact: false,
             step: StepRule::Scaled(1.0),
             threshold: NOTEBOOK_THRESHOLD,
             mode: Mode::Exhaustive,
@@ -156,10 +160,37 @@ impl Checker {
         self
     }
 
-    /// Sets the finite-difference method.
-    pub fn method(mut self, method: Method) -> Self {
-        self.method = method;
+    /// Checks against finite differences by `method`.
+    pub fn method(self, method: Method) -> Self {
+        self.reference(Reference::Differences(method))
+    }
+
+    /// Checks against the problem's exact directional derivatives, in dual numbers
+    /// ([`Reference::Dual`]): no step, so the step rule is not used.
+    pub fn dual(self) -> Self {
+        self.reference(Reference::Dual)
+    }
+
+    /// Sets what the gradient is checked against: finite differences by a method, or dual
+    /// numbers.
+    pub fn reference(mut self, reference: Reference) -> Self {
+        match reference {
+            Reference::Differences(method) => {
+                self.method = method;
+                self.exact = false;
+            }
+            Reference::Dual => self.exact = true,
+        }
         self
+    }
+
+    /// What the gradient is checked against.
+    pub fn checked_against(&self) -> Reference {
+        if self.exact {
+            Reference::Dual
+        } else {
+            Reference::Differences(self.method)
+        }
     }
 
     /// Sets the seed-style threshold on the relative difference; it must be finite and > 0.

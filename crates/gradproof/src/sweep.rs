@@ -186,7 +186,7 @@ impl fmt::Display for Sweep {
 /// Fails if `theta` does not fit the problem's layout or is not finite, if a step is not finite
 /// and positive (or there are none), if the gradient is not finite or does not match the layout,
 /// or if the cost is not finite at `θ` or at any point the stencils visit (the error names the
-/// step and the offset). [`Method::Dual`] takes no step: it is refused
+/// step and the offset).
 /// ([`Error::Unsupported`]).
 pub fn step_sweep<P: Problem + ?Sized>(
     problem: &P,
@@ -206,13 +206,6 @@ pub fn step_sweep<P: Problem + ?Sized>(
     }
     for &h in steps {
         positive_step("sweep step", h)?;
-    }
-    if method.is_exact() {
-        return Err(Error::Unsupported {
-            what: "a step sweep",
-            reason: "method dual takes no step, so it has no error-versus-step curve to sweep; \
-                     use a finite-difference method (forward, central, central4 or richardson)",
-        });
     }
     let gradient = problem.gradient(theta)?;
     layout.expect_same(gradient.layout())?;

@@ -206,7 +206,7 @@ fn half_square_correct_gradient_passes() {
         .check(&half_square(Mutation::None), &HALF_SQUARE_THETA)
         .unwrap();
     assert_passes(&report);
-    assert_eq!(report.method.name(), "central");
+    assert_eq!(report.reference.name(), "central");
     assert_eq!(report.parameters, 9);
     assert_eq!(report.epsilon, NOTEBOOK_EPSILON);
     assert_eq!(report.notebook_threshold, NOTEBOOK_THRESHOLD);
@@ -771,7 +771,7 @@ fn report_round_trips_through_json() {
         );
 
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(value["method"], "central");
+        assert_eq!(value["reference"], "central");
         assert_eq!(value["parameters"], 8);
         assert_eq!(value["tensors"][0]["gradient_name"], "dW");
         assert_eq!(value["tensors"][1]["gradient_name"], "db");

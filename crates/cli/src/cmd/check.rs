@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use fraudnet::{Activation, Bug, MlpProblem};
-use gradproof::{Checker, Method, Mode, Report, StepRule};
+use gradproof::{Checker, Mode, Reference, Report, StepRule};
 use serde::Serialize;
 
 use crate::Format;
@@ -34,7 +34,7 @@ pub struct Args {
     /// difference, the exact derivatives from forward passes in dual numbers (one per coordinate,
     /// or per probe in directional mode; --step is not used).
     #[arg(long, default_value = "central", value_parser = parse_method)]
-    pub method: Method,
+    pub method: Reference,
     /// Step rule: `scaled` (c·max(1, |θᵢ|)·ε_mach^(1/(order+1)), truncation estimated),
     /// `scaled=C`, `auto` (adaptive: minimise truncation + roundoff per coordinate), or a fixed
     /// step such as 1e-7 (the notebook's).
@@ -92,7 +92,7 @@ fn parse_mode(text: &str) -> Result<Mode, String> {
     text.parse().map_err(|e: gradproof::Error| e.to_string())
 }
 
-fn parse_method(text: &str) -> Result<Method, String> {
+fn parse_method(text: &str) -> Result<Reference, String> {
     text.parse().map_err(|e: gradproof::Error| e.to_string())
 }
 
@@ -134,7 +134,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         alone.validate().context(flag)?;
     }
     let checker = Checker::new()
-        .method(args.method)
+        .reference(args.method)
         .seed(u64::from(args.seed))
         .mode(args.mode)
         .step_rule(args.step)
@@ -166,10 +166,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Format::Json => outln!("{}", serde_json::to_string_pretty(&Json::from(&report))?)?,
     }
     if let Some(path) = &args.plot {
+        let Reference::Differences(method) = args.method else {
+            anyhow::bail!(
+                "--plot: method dual takes no step, so it has no error-versus-step curve to \
+                 sweep; use a finite-difference --method (forward, central, central4 or richardson)"
+            );
+        };
         let sweep = gradproof::sweep::step_sweep(
             &problem,
             theta.values(),
-            args.method,
+            method,
             &gradproof::sweep::default_steps(),
             u64::from(args.seed),
         )?;

@@ -2,7 +2,7 @@
 //! (`T: num_dual::DualNum<f64>`): at `f64` it is the cost (equal to [`Mlp::cost`] up to the
 //! order of summation), and at [`Dual64`] seeded with a direction `v` it returns `J(θ)` and the
 //! exact directional derivative `∇J(θ)·v` from one forward pass, the oracle of
-//! [`gradproof::Method::Dual`]. Independent of the hand-written backward pass, which it checks.
+//! [`gradproof::Reference::Dual`]. Independent of the hand-written backward pass, which it checks.
 //!
 //! Kinks: a ReLU (or leaky ReLU) at exactly `z = 0` takes its branch on `z > 0`, as the forward
 //! pass and the hand-written backward pass do, so its derivative there is the left one (0 for
