@@ -3,59 +3,44 @@
 
 use gradproof::jacobian::{JacobianChecker, VectorProblem};
 use gradproof::noise::NoiseStatus;
-use gradproof::num_dual::{Dual64, DualNum};
+use gradproof::num_dual::DualNum;
 use gradproof::{
-    Checker, Error, FnProblem, Layout, Method, Mode, Problem, Reference, Result, StepRule,
-    TensorSpec, Tensors,
+    Checker, DualCost, DualProblem, Error, FnProblem, Layout, Method, Mode, Problem, Reference,
+    Result, StepRule, TensorSpec, Tensors,
 };
 
 /// `J(a, w) = a·Σ sin(wᵢ) + a³` written once over the scalar type: the dual pass gives `∇J·v`.
-fn cost<T: DualNum<f64> + Copy>(theta: &[T]) -> T {
-    let a = theta[0];
-    let mut sum = T::from(0.0);
-    for &w in &theta[1..] {
-        sum += w.sin();
+struct SinesCost;
+
+impl DualCost for SinesCost {
+    fn cost<T: DualNum<f64> + Copy>(&self, theta: &[T]) -> T {
+        let a = theta[0];
+        let mut sum = T::from(0.0);
+        for &w in &theta[1..] {
+            sum += w.sin();
+        }
+        a * sum + a * a * a
     }
-    a * sum + a * a * a
 }
 
-/// The problem, with an optional wrong element of the gradient (flat index, added value).
-struct Sines {
-    layout: Layout,
+/// The problem over `a` and `w[n]`, with an optional wrong element of the gradient (flat index,
+/// added value).
+fn sines(
+    n: usize,
     wrong: Option<(usize, f64)>,
-}
-
-impl Sines {
-    fn new(n: usize, wrong: Option<(usize, f64)>) -> Self {
-        let layout = Layout::new([TensorSpec::new("a", []), TensorSpec::new("w", [n])]).unwrap();
-        Sines { layout, wrong }
-    }
-}
-
-impl Problem for Sines {
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
-    fn cost(&self, theta: &[f64]) -> Result<f64> {
-        Ok(cost(theta))
-    }
-    fn gradient(&self, theta: &[f64]) -> Result<Tensors> {
+) -> DualProblem<SinesCost, impl Fn(&[f64]) -> Result<Tensors> + Sync> {
+    let layout = Layout::new([TensorSpec::new("a", []), TensorSpec::new("w", [n])]).unwrap();
+    let gradient_layout = layout.clone();
+    let gradient = move |theta: &[f64]| {
         let a = theta[0];
         let mut g = vec![theta[1..].iter().map(|w| w.sin()).sum::<f64>() + 3.0 * a * a];
         g.extend(theta[1..].iter().map(|w| a * w.cos()));
-        if let Some((i, delta)) = self.wrong {
+        if let Some((i, delta)) = wrong {
             g[i] += delta;
         }
-        Tensors::new(self.layout.clone(), g)
-    }
-    fn directional_derivative(&self, theta: &[f64], v: &[f64]) -> Option<Result<f64>> {
-        let seeded: Vec<Dual64> = theta
-            .iter()
-            .zip(v)
-            .map(|(&t, &v)| Dual64::new(t, v))
-            .collect();
-        Some(Ok(cost(&seeded).eps))
-    }
+        Tensors::new(gradient_layout.clone(), g)
+    };
+    DualProblem::new(layout, SinesCost, gradient)
 }
 
 fn theta(n: usize) -> Vec<f64> {
@@ -66,7 +51,7 @@ fn theta(n: usize) -> Vec<f64> {
 
 #[test]
 fn exhaustive_dual_agrees_to_rounding_with_one_pass_per_coordinate() {
-    let problem = Sines::new(40, None);
+    let problem = sines(40, None);
     let report = Checker::new().dual().check(&problem, &theta(40)).unwrap();
     assert!(report.passed(), "{report}");
     assert_eq!(report.reference, Reference::Dual);
@@ -96,7 +81,7 @@ fn exhaustive_dual_agrees_to_rounding_with_one_pass_per_coordinate() {
 
 #[test]
 fn a_wrong_element_is_named_exhaustively_sampled_and_directionally() {
-    let problem = Sines::new(64, Some((1 + 37, 1e-9)));
+    let problem = sines(64, Some((1 + 37, 1e-9)));
     let exhaustive = Checker::new().dual().check(&problem, &theta(64)).unwrap();
     assert_eq!(exhaustive.failing(), ["dw"]);
     assert_eq!(exhaustive.tensors[1].disagree, 1);
