@@ -315,7 +315,7 @@ pub fn training_plots(
 
 /// The error-versus-step curve of a step sweep (log-log): truncation on the right, roundoff on
 /// the left, the best step at the bottom of the V.
-pub fn sweep_plot(sweep: &gradproof::Sweep) -> Result<Vec<u8>> {
+pub fn sweep_plot(sweep: &gradproof::sweep::Sweep) -> Result<Vec<u8>> {
     line_chart(&Chart {
         title: format!(
             "{} difference error vs step (best h = {:.1e})",
@@ -381,7 +381,7 @@ mod tests {
     #[test]
     fn a_log_log_chart_of_a_step_sweep() {
         // The "V" of a central difference: truncation h²/6 against roundoff ε/h.
-        let steps = gradproof::default_steps();
+        let steps = gradproof::sweep::default_steps();
         let v = |h: f64| h * h / 6.0 + f64::EPSILON / h;
         let chart = Chart {
             title: "Central difference: error against step".into(),

@@ -33,7 +33,7 @@ fn a_correct_gradient_passes_with_exit_0() {
     assert_eq!(v["verdict"], "pass");
     assert!(failing(&v).is_empty());
     assert_eq!(v["tensors"].as_array().unwrap().len(), 4);
-    assert_eq!(v["tensors"][0]["name"], "dW1");
+    assert_eq!(v["tensors"][0]["gradient_name"], "dW1");
     assert_eq!(v["tensors"][0]["verdict"], "pass");
     assert!(v["evaluations"].as_u64().unwrap() > 2 * 21);
     assert!(v["seconds"].as_f64().unwrap() >= 0.0);
@@ -69,7 +69,7 @@ fn the_worst_element_of_an_added_bug_is_the_element() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["name"] == "dW2")
+        .find(|t| t["gradient_name"] == "dW2")
         .unwrap();
     assert_eq!(dw2["worst"]["index"], serde_json::json!([1, 3]));
 }
@@ -178,7 +178,7 @@ fn every_method_and_step_rule_passes_the_correct_gradient_and_catches_the_notebo
             let (code, v) = check_json(&buggy);
             assert_eq!(code, Some(1), "{method} {step}");
             assert_eq!(failing(&v), ["dW2", "db1"], "{method} {step}");
-            assert_eq!(v["report"]["method"], method);
+            assert_eq!(v["report"]["reference"], method);
         }
     }
 }
@@ -213,7 +213,7 @@ fn directional_mode_names_the_element_with_far_fewer_evaluations() {
     assert_eq!(code, Some(1));
     assert_eq!(failing(&v), ["dW2"]);
     let dw2 = &v["tensors"][2];
-    assert_eq!(dw2["name"], "dW2");
+    assert_eq!(dw2["gradient_name"], "dW2");
     assert_eq!(dw2["worst"]["index"], serde_json::json!([1, 3]));
     let (_, exhaustive) = with(&["--bug", "dW2[1,3]:add=1e-3"]);
     let (d, e) = (
@@ -323,7 +323,7 @@ fn method_dual_checks_exactly_in_both_modes() {
         ];
         let (code, v) = check_json(&base);
         assert_eq!(code, Some(0), "{mode}: {v}");
-        assert_eq!(v["report"]["method"], "dual");
+        assert_eq!(v["report"]["reference"], "dual");
         assert_eq!(v["report"]["epsilon"], 0.0);
         assert_eq!(v["report"]["noise_status"], "not_needed");
         for t in v["report"]["tensors"].as_array().unwrap() {
@@ -339,7 +339,7 @@ fn method_dual_checks_exactly_in_both_modes() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|t| t["name"] == "dW2")
+            .find(|t| t["gradient_name"] == "dW2")
             .unwrap();
         assert_eq!(dw2["worst"]["index"], serde_json::json!([1, 3]), "{mode}");
     }

@@ -44,7 +44,7 @@ fn json_has_the_notebooks_numbers() {
     assert!(d > 1e-7 && d < 1.3e-7, "{d}");
     assert_eq!(fixed["failing"].as_array().unwrap().len(), 0);
     assert_eq!(fixed["tensors"].as_object().unwrap().len(), 6);
-    assert_eq!(fixed["seed_passed"], false);
+    assert_eq!(fixed["notebook_passed"], false);
     assert_eq!(fixed["passed"], true);
 }
 

@@ -52,6 +52,7 @@ fn gradproof_check(problem: &MlpProblem, theta: &[f64]) -> f64 {
 /// The same, with the MLP's incremental fast path or with full recomputation of every cost.
 fn gradproof_check_with(problem: &MlpProblem, theta: &[f64], incremental: bool) -> f64 {
     Checker::new()
+        .epsilon(1e-7)
         .incremental(incremental)
         .check(problem, theta)
         .expect("a valid problem")
@@ -61,6 +62,7 @@ fn gradproof_check_with(problem: &MlpProblem, theta: &[f64], incremental: bool) 
 /// Both sides, once, before timing: they must agree on the relative difference.
 fn sanity(name: &str, problem: &MlpProblem, theta: &[f64]) {
     let report = Checker::new()
+        .epsilon(1e-7)
         .check(problem, theta)
         .expect("a valid problem");
     let plain = plain_gradient_check(problem, theta, 1e-7);

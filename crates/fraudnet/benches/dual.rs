@@ -1,5 +1,5 @@
 //! Exhaustive checks of a random `20 → 64 → 32 → 1` network on 256 examples (3,457 parameters),
-//! in the same run: the exact oracle (`Method::Dual`: one forward pass in dual numbers per
+//! in the same run: the exact oracle (`Reference::Dual`: one forward pass in dual numbers per
 //! coordinate) against central differences (the notebook's ε = 1e-7: two cost evaluations per
 //! coordinate plus the noise measurement), both on rayon's global pool.
 //!
@@ -12,14 +12,11 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fraudnet::MlpProblem;
-use gradproof::{Checker, Method};
+use gradproof::Checker;
 
 fn exhaustive(c: &mut Criterion) {
     let (problem, theta) = MlpProblem::random(&[20, 64, 32, 1], 256, 3).expect("valid sizes");
-    for (name, checker) in [
-        ("dual", Checker::new().method(Method::Dual)),
-        ("central", Checker::new()),
-    ] {
+    for (name, checker) in [("dual", Checker::new().dual()), ("central", Checker::new())] {
         let report = checker
             .check(&problem, theta.values())
             .expect("a valid problem");
@@ -36,7 +33,7 @@ fn exhaustive(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(30));
     group.bench_function("dual", |b| {
-        let checker = Checker::new().method(Method::Dual);
+        let checker = Checker::new().dual();
         b.iter(|| black_box(checker.check(&problem, theta.values()).expect("valid")))
     });
     group.bench_function("central", |b| {

@@ -2,7 +2,8 @@
 //! fixed data set, with an optional frozen dropout mask and optional injected bugs, is a
 //! [`gradproof::Problem`].
 
-use gradproof::{CoordinateCosts, Layout, Problem, Tensors};
+use gradproof::problem::CoordinateCosts;
+use gradproof::{Layout, Problem, Tensors};
 use ndarray::Array2;
 
 use crate::error::{Error, Result};

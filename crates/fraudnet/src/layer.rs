@@ -1,11 +1,12 @@
 //! One dense layer, `Z = W·X + b` then `A = act(Z)`, as a vector-valued function whose value
 //! and vector–Jacobian product are the MLP's own code for one layer (its forward step, its
-//! backward step and its activation's backward step), so that [`gradproof::JacobianChecker`]
+//! backward step and its activation's backward step), so that [`gradproof::jacobian::JacobianChecker`]
 //! checks the code the model trains with, on its own, and names the wrong (output, input) pair.
 //! Mistakes can be injected on purpose ([`LayerBug`], from the model's bugs module). Owns only
 //! the layer's layouts and its input generator.
 
-use gradproof::{Layout, TensorSpec, Tensors, VectorProblem};
+use gradproof::jacobian::VectorProblem;
+use gradproof::{Layout, TensorSpec, Tensors};
 use ndarray::{Array2, ArrayView2};
 
 use crate::error::{Error, Result};
@@ -17,7 +18,7 @@ use crate::numpy_rng::NumpyRng;
 ///
 /// ```
 /// use fraudnet::{Activation, DenseLayer, LayerBug};
-/// use gradproof::JacobianChecker;
+/// use gradproof::jacobian::JacobianChecker;
 /// let layer = DenseLayer::new(3, 4, 5, Activation::Tanh)?;
 /// let x = layer.random_inputs(7);
 /// assert!(JacobianChecker::new().check(&layer, x.values())?.passed());

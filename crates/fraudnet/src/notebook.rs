@@ -35,7 +35,7 @@ pub fn gradient_check(x: f64, theta: f64, epsilon: f64) -> Result<Report> {
         move |t: &[f64]| Ok(forward_propagation(x, t[0])),
         move |t: &[f64]| Tensors::new(gradient_layout.clone(), vec![backward_propagation(x, t[0])]),
     );
-    Ok(Checker::new().epsilon(epsilon)?.check(&problem, &[theta])?)
+    Ok(Checker::new().epsilon(epsilon).check(&problem, &[theta])?)
 }
 
 /// The notebook's `gradient_check_n_test_case`: data and parameters drawn from numpy's legacy
@@ -117,12 +117,12 @@ pub struct NotebookRun {
 /// Runs the notebook: the 1-D check, then the N-dimensional check of the buggy and the fixed
 /// backward passes, all with the notebook's ε = 1e-7 and threshold 1e-7.
 pub fn run() -> Result<NotebookRun> {
-    let report = gradient_check(X, THETA, gradproof::SEED_EPSILON)?;
+    let report = gradient_check(X, THETA, gradproof::settings::NOTEBOOK_EPSILON)?;
     let one_d = OneD {
         j: forward_propagation(X, THETA),
         dtheta: backward_propagation(X, THETA),
         difference: report.difference,
-        correct: report.seed_passed(),
+        correct: report.notebook_passed(),
         report,
     };
 
@@ -130,7 +130,7 @@ pub fn run() -> Result<NotebookRun> {
     let theta = case.parameters.values();
     let fixed_problem = MlpProblem::new(case.mlp.clone(), case.x.clone(), case.y.clone())?;
     let buggy_problem = fixed_problem.clone().with_bugs(Bug::notebook())?;
-    let checker = Checker::new();
+    let checker = Checker::new().epsilon(gradproof::settings::NOTEBOOK_EPSILON);
     let n_dim = NDim {
         cost: case.mlp.cost(theta, case.x.view(), case.y.view())?,
         buggy: checker.check(&buggy_problem, theta)?,

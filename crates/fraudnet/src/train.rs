@@ -384,7 +384,7 @@ fn guard(
     }
     let problem = problem.with_bugs(config.bugs.clone())?;
     let checker = Checker::new()
-        .mode(Mode::Directional { top: 3 })?
+        .mode(Mode::Directional { top: 3 })
         .seed(u64::from(config.seed) ^ epoch as u64);
     let report = checker.check(&problem, theta.values())?;
     let summary = CheckSummary {

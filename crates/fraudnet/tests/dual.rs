@@ -11,7 +11,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use fraudnet::{Activation, Bug, Mlp, MlpProblem, NumpyRng};
-use gradproof::{Checker, Method, Mode, Oracle, Problem, Tensors};
+use gradproof::oracle::Oracle;
+use gradproof::{Checker, Mode, Problem, Tensors};
 
 const CASES: u32 = 200;
 
@@ -59,7 +60,7 @@ fn case(seed: u32) -> (MlpProblem, Tensors, &'static str) {
 }
 
 fn dual() -> Checker {
-    Checker::new().method(Method::Dual)
+    Checker::new().dual()
 }
 
 #[test]
@@ -101,19 +102,19 @@ fn the_exact_oracle_agrees_with_the_hand_written_gradient_everywhere() {
             assert_eq!(t.kink, 0, "case {seed}");
             // Coordinates smaller than the rounding allowance itself (128 ulps of the largest
             // partial derivative) agree but cannot be told from 0: counted apart.
-            assert_eq!(t.disagree, 0, "case {seed}: {}", t.gradient);
+            assert_eq!(t.disagree, 0, "case {seed}: {}", t.gradient_name);
             assert_eq!(
                 t.agree + t.unresolved,
                 t.checked,
                 "case {seed}: {}",
-                t.gradient
+                t.gradient_name
             );
             unresolved += t.unresolved;
             coordinates += t.checked;
             assert!(
                 t.difference <= 1e-12,
                 "case {seed} ({kind}) {}: {:e}",
-                t.gradient,
+                t.gradient_name,
                 t.difference
             );
             worst_difference = worst_difference.max(t.difference);
@@ -141,7 +142,7 @@ fn the_exact_oracle_agrees_with_the_hand_written_gradient_everywhere() {
          largest |g − d| / bound {worst_ratio:.3} (agreement allows {}); coordinates central \
          differences classify as kinks in the first kinked cases: {central_kinks}, dual: 0; \
          coordinates below the rounding allowance (unresolved): {unresolved} of {coordinates}",
-        gradproof::NOISE_SAFETY_FACTOR
+        gradproof::settings::NOISE_SAFETY_FACTOR
     );
     assert!(
         worst_ratio < 1.0,
@@ -210,7 +211,6 @@ fn the_dual_directional_check_catches_and_names_every_bug_of_the_catalogue() {
         let (problem, theta, kind) = case(seed);
         let checker = dual()
             .mode(Mode::Directional { top: 1 })
-            .unwrap()
             .seed(u64::from(seed));
         let oracle = dual().oracle(&problem, theta.values()).unwrap();
         let correct = problem.gradient(theta.values()).unwrap();
@@ -363,11 +363,7 @@ fn a_forgotten_dropout_mask_is_caught_through_the_frozen_mask() {
         .with_bugs(vec![Bug::DropoutUnmasked { layer: 2 }])
         .unwrap();
     for mode in [Mode::Exhaustive, Mode::Directional { top: 2 }] {
-        let report = dual()
-            .mode(mode)
-            .unwrap()
-            .check(&buggy, theta.values())
-            .unwrap();
+        let report = dual().mode(mode).check(&buggy, theta.values()).unwrap();
         assert!(report.failing().contains(&"dW2"), "{report}");
         assert!(!report.failing().contains(&"dW3"), "{report}");
     }
@@ -377,7 +373,7 @@ fn a_forgotten_dropout_mask_is_caught_through_the_frozen_mask() {
 #[test]
 fn a_layer_vjp_bug_is_caught_and_attributed_to_its_output_input_pairs() {
     use fraudnet::{DenseLayer, LayerBug};
-    use gradproof::JacobianChecker;
+    use gradproof::jacobian::JacobianChecker;
     for (activation, sizes) in [
         (Activation::Tanh, (3, 4, 5)),
         (Activation::Sigmoid, (6, 2, 3)),

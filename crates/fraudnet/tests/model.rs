@@ -56,7 +56,6 @@ fn every_activation_with_every_option_passes_exhaustive_and_directional_checks()
                 );
                 let directional = Checker::new()
                     .mode(Mode::Directional { top: 3 })
-                    .unwrap()
                     .check(&problem, &theta)
                     .unwrap();
                 assert!(
@@ -87,7 +86,6 @@ fn a_dropout_mask_forgotten_in_the_backward_pass_is_caught_and_named() {
             assert!(!failing.contains(&"dW3"), "{activation} {failing:?}");
             let directional = Checker::new()
                 .mode(Mode::Directional { top: 3 })
-                .unwrap()
                 .check(&buggy, &theta)
                 .unwrap();
             assert!(!directional.passed(), "{activation} layer {layer}");

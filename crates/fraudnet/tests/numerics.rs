@@ -171,7 +171,7 @@ fn the_checker_names_the_coordinate_whose_perturbation_made_the_mlp_cost_infinit
     let problem = MlpProblem::new(mlp, x, y).unwrap();
     // With a step of 1e-4, W1 + h crosses the edge (so would b1 + h, later in the layout); no
     // step down does. The first coordinate that fails is named, whatever the thread count.
-    let checker = Checker::new().step_rule("1e-4".parse().unwrap()).unwrap();
+    let checker = Checker::new().step_rule("1e-4".parse().unwrap());
     let error = checker.check(&problem, &[lo - 1e-5, 0.0]).unwrap_err();
     let message = error.to_string();
     assert!(message.contains("cost is inf"), "{message}");

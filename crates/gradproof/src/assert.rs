@@ -2,9 +2,9 @@
 //! and the element, with both values and the tolerance, e.g.
 //! `dW2[1, 3]: analytic 0.53, numeric 0.27 (bound 3e-10)`.
 
-use crate::check::Checker;
 use crate::problem::Problem;
 use crate::report::Report;
+use crate::settings::Checker;
 
 /// Panics unless `problem`'s hand-written gradient agrees with finite differences at `theta`
 /// (default [`Checker`]). Returns the report for further assertions.

@@ -4,8 +4,8 @@
 /// Euclidean norm, scaled so that huge or tiny values neither overflow nor underflow.
 ///
 /// ```
-/// assert_eq!(gradproof::norm2(&[3.0, 4.0]), 5.0);
-/// assert_eq!(gradproof::norm2(&[3e300, 4e300]), 5e300);
+/// assert_eq!(gradproof::difference::norm2(&[3.0, 4.0]), 5.0);
+/// assert_eq!(gradproof::difference::norm2(&[3e300, 4e300]), 5e300);
 /// ```
 pub fn norm2(values: &[f64]) -> f64 {
     norm2_of(values.iter().copied())
@@ -27,7 +27,7 @@ pub(crate) fn norm2_of(values: impl Iterator<Item = f64> + Clone) -> f64 {
 /// When both are zero the quotient is 0/0; we define it as 0 (they agree exactly).
 ///
 /// ```
-/// use gradproof::relative_difference;
+/// use gradproof::difference::relative_difference;
 /// assert_eq!(relative_difference(&[2.0], &[2.0]), 0.0);
 /// assert_eq!(relative_difference(&[0.0, 0.0], &[0.0, 0.0]), 0.0);
 /// assert_eq!(relative_difference(&[1.0], &[-1.0]), 1.0);

@@ -1,4 +1,4 @@
-//! Exact checks ([`Method::Dual`](crate::Method::Dual)): the oracle is the problem's own exact
+//! Exact checks ([`Reference::Dual`](crate::Reference::Dual)): the oracle is the problem's own exact
 //! directional derivative `∇J(θ)·v` ([`Problem::directional_derivative`], one forward pass in
 //! dual numbers for a model written generically over its scalar type), not a finite difference.
 //! No step, so no truncation error, no roundoff amplified by `1/h`, no noise measurement and no
@@ -17,49 +17,16 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::check::{Checker, NOISE_SAFETY_FACTOR, Oracle, finite_cost};
-use crate::difference::quotient;
-use crate::directional::{Probe, tensor_rows, weights};
+use crate::bisection::{Directions, overall, tensor_rows, weights};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, Tensors};
+use crate::line::{Derivative, finite_cost};
 use crate::mode::Mode;
-use crate::noise::NoiseStatus;
+use crate::noise::{NoiseEstimate, NoiseStatus};
+use crate::oracle::Oracle;
 use crate::problem::Problem;
-use crate::report::Report;
-
-/// The rounding allowance of an exact check, in units of `ε_mach` times a scale of the terms.
-///
-/// The dual pass and the hand-written backward pass compute the same partial derivative as sums
-/// of the same products, in different orders and with differently rounded factors (e.g.
-/// `σ(z) − y` against the derivative of `log(1 + e^(−|z|))`). Each side's error is then at most
-/// a few ulps of the *terms* of those sums, not of the result (a coordinate whose per-example
-/// terms cancel to almost nothing is still off by ulps of the terms). The terms are not seen from
-/// outside, so their scale is taken as the largest partial derivative of the whole gradient:
-/// coordinate `i` of the oracle gets the bound
-///
-/// `bᵢ = DUAL_ROUNDING_ULPS · ε_mach · (|dᵢ| + ‖d‖_∞)`,
-///
-/// and, as for finite differences, agrees when `|gᵢ − dᵢ| ≤ NOISE_SAFETY_FACTOR · bᵢ` (128 ulps
-/// of the scale in all, ≈ 2.8e-14 of it). A directional probe of a group `G` along weights `v`
-/// gets `DUAL_ROUNDING_ULPS · ε_mach · (Σ_G |gᵢvᵢ| + |∇J·v| + ‖g‖_∞ · max_G |vᵢ|)`.
-/// Over 200 random networks (every activation, kinks, saturated sigmoids, L2, class weights,
-/// dropout, up to 64 examples) the largest error seen is 0.32 `bᵢ` (1/25 of the allowance) and
-/// the largest per-tensor relative difference 9.2e-15, while the smallest bug of the meta-test
-/// catalogue (one element off by 1e-4 of itself) sits ten orders of magnitude above. A
-/// coordinate smaller than the allowance itself (below ~3e-14 of the largest partial) agrees but
-/// is counted *unresolved*: 28 of 93,291 coordinates there. A user's [`Checker::tolerance`]
-/// replaces the allowance.
-pub const DUAL_ROUNDING_ULPS: f64 = 16.0;
-
-/// What an exact oracle holds, handed to [`Oracle`]'s constructor.
-pub(crate) struct Exact {
-    pub(crate) cost: f64,
-    pub(crate) numeric: Vec<f64>,
-    pub(crate) checked: Vec<bool>,
-    pub(crate) bound: Vec<f64>,
-    pub(crate) evaluations: usize,
-    pub(crate) seconds: f64,
-}
+use crate::report::{Overall, Report};
+use crate::settings::{Checker, DUAL_ROUNDING_ULPS};
 
 /// The error for a problem without exact directional derivatives.
 fn unsupported() -> Error {
@@ -130,7 +97,7 @@ fn partials<P: Problem + ?Sized>(
 }
 
 /// The exact gradient, one dual pass per coordinate (what
-/// [`Checker::numeric_gradient`] returns for [`Method::Dual`](crate::Method::Dual)).
+/// [`Checker::numeric_gradient`] returns for [`Reference::Dual`](crate::Reference::Dual)).
 pub(crate) fn exact_gradient<P: Problem + ?Sized>(problem: &P, theta: &[f64]) -> Result<Vec<f64>> {
     problem.layout().expect_len("parameters θ", theta.len())?;
     Tensors::new(problem.layout().clone(), theta.to_vec())?.expect_finite("parameter")?;
@@ -150,26 +117,25 @@ pub(crate) fn oracle<P: Problem + ?Sized>(
     let cost = cost_at(problem, theta)?;
     let coordinates = checker.coordinates(layout);
     let values = partials(problem, theta, &coordinates)?;
-    let n = layout.len();
-    let (mut numeric, mut checked) = (vec![0.0; n], vec![false; n]);
-    for (&i, &d) in coordinates.iter().zip(&values) {
-        numeric[i] = d;
-        checked[i] = true;
-    }
     let scale = values.iter().fold(0.0_f64, |m, d| m.max(d.abs()));
-    let bound = numeric
+    let derivatives: Vec<Derivative> = values
         .iter()
-        .map(|d| DUAL_ROUNDING_ULPS * f64::EPSILON * (d.abs() + scale))
+        .map(|&value| Derivative {
+            value,
+            bound: DUAL_ROUNDING_ULPS * f64::EPSILON * (value.abs() + scale),
+            kink: false,
+            evaluations: 1,
+        })
         .collect();
-    let parts = Exact {
+    Ok(Oracle::new(
+        checker,
+        layout,
         cost,
-        numeric,
-        checked,
-        bound,
-        evaluations: 1 + coordinates.len(),
-        seconds: start.elapsed().as_secs_f64(),
-    };
-    Ok(Oracle::exact(checker, layout, parts))
+        not_measured(),
+        &coordinates,
+        &derivatives,
+        start,
+    ))
 }
 
 /// The exact check of `analytic` at `theta`, in the checker's mode.
@@ -201,47 +167,51 @@ fn directional<P: Problem + ?Sized>(
     let weights = weights(checker.seed, n);
     let gradient = analytic.values();
     let gradient_scale = gradient.iter().fold(0.0_f64, |m, g| m.max(g.abs()));
-    let probe = |group: &[usize]| -> Result<Probe> {
+    let probe = |group: &[usize]| -> Result<Derivative> {
         let mut direction = vec![0.0; n];
-        let (mut analytic, mut terms, mut widest) = (0.0, 0.0, 0.0_f64);
+        let (mut terms, mut widest) = (0.0, 0.0_f64);
         for &i in group {
             direction[i] = weights[i];
-            analytic += gradient[i] * weights[i];
             terms += (gradient[i] * weights[i]).abs();
             widest = widest.max(weights[i].abs());
         }
-        let numeric = derivative(problem, theta, &direction, || {
+        let value = derivative(problem, theta, &direction, || {
             format!("a check direction over {} coordinates", group.len())
         })?;
-        Ok(Probe {
-            analytic,
-            numeric,
+        Ok(Derivative {
+            value,
             bound: DUAL_ROUNDING_ULPS
                 * f64::EPSILON
-                * (terms + numeric.abs() + gradient_scale * widest),
+                * (terms + value.abs() + gradient_scale * widest),
             kink: false,
             evaluations: 1,
         })
     };
+    let sides = Directions {
+        gradient,
+        weights: &weights,
+    };
     let everything: Vec<usize> = (0..n).collect();
     let whole = probe(&everything)?;
-    let (tensors, spent) = tensor_rows(layout, gradient, &weights, &probe, top)?;
-    let scale = whole.analytic.abs() + whole.numeric.abs();
-    Ok(Report {
-        mode: checker.mode,
-        tolerance: None,
-        method: checker.method,
-        step: checker.step,
-        epsilon: 0.0,
-        parameters: n,
+    let (tensors, spent) = tensor_rows(layout, &sides, &probe, top)?;
+    let (difference, noise_threshold) = overall(sides.analytic(&everything), &whole);
+    let overall = Overall {
         cost,
-        noise: 0.0,
-        noise_status: NoiseStatus::NotNeeded,
-        difference: quotient(whole.error(), scale),
-        noise_threshold: quotient(NOISE_SAFETY_FACTOR * whole.bound, scale),
-        seed_threshold: checker.threshold,
-        tensors,
+        noise: not_measured(),
+        difference,
+        noise_threshold,
+        tolerance: None,
         evaluations: 1 + whole.evaluations + spent,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(Report::assemble(checker, n, overall, tensors, seconds))
+}
+
+/// The noise of an exact check: not measured, as nothing is differenced.
+fn not_measured() -> NoiseEstimate {
+    NoiseEstimate {
+        sigma: 0.0,
+        status: NoiseStatus::NotNeeded,
+        evaluations: 0,
+    }
 }

@@ -55,6 +55,16 @@ pub enum Error {
         /// The tensor's shape.
         shape: Vec<usize>,
     },
+    /// A named tensor asked for (or given) with a rank or shape it does not have.
+    #[error("tensor '{name}' has shape {shape:?}, but {expected}")]
+    ShapeMismatch {
+        /// The tensor.
+        name: String,
+        /// Its shape in the layout.
+        shape: Vec<usize>,
+        /// What the caller asked for or gave, in words.
+        expected: String,
+    },
     /// A flat index past the end of the layout.
     #[error("flat index {index} is out of range for a layout of {len} values")]
     FlatIndexOutOfRange {
@@ -102,7 +112,7 @@ pub enum Error {
         location: String,
     },
     /// What was asked needs something the model or the method does not provide (e.g.
-    /// [`Method::Dual`](crate::Method::Dual) on a model without exact directional derivatives).
+    /// [`Reference::Dual`](crate::Reference::Dual) on a model without exact directional derivatives).
     #[error("{what}: {reason}")]
     Unsupported {
         /// What was asked.

@@ -38,13 +38,88 @@ pub enum Method {
     /// Central differences at `h`, `h/2`, `h/4` extrapolated (Richardson) to sixth order, with
     /// the difference between the last two extrapolations as an error estimate.
     Richardson,
-    /// No finite difference at all: the exact directional derivative `∇J(θ)·v` that the problem
-    /// computes itself, in one forward pass in dual numbers (see
+}
+
+/// What a hand-written gradient is checked against: finite differences of the cost by a
+/// [`Method`], or no finite difference at all.
+///
+/// ```
+/// use gradproof::{Method, Reference};
+/// assert_eq!("dual".parse::<Reference>()?, Reference::Dual);
+/// assert_eq!("central4".parse::<Reference>()?, Reference::Differences(Method::Central4));
+/// assert_eq!(Reference::Dual.to_string(), "dual");
+/// # Ok::<(), gradproof::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Reference {
+    /// Finite differences of the cost, by this method.
+    Differences(Method),
+    /// The exact directional derivative `∇J(θ)·v` that the problem computes itself, in one
+    /// forward pass in dual numbers (see
     /// [`Problem::directional_derivative`](crate::Problem::directional_derivative)). Exact up to
-    /// the rounding of that pass: no step, no truncation, no noise amplification, no kinks.
-    /// It has no stencil: [`Method::apply`] returns NaN, [`Method::order`] and
-    /// [`Method::natural_step`] are 0, and the [`StepRule`] is not used.
+    /// the rounding of that pass: no step, no truncation, no noise amplification, no kinks; the
+    /// [`StepRule`] is not used.
     Dual,
+}
+
+impl Default for Reference {
+    fn default() -> Self {
+        Reference::Differences(Method::default())
+    }
+}
+
+impl Reference {
+    /// The name, as `--method` takes it (`central`, …, `dual`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Reference::Differences(method) => method.name(),
+            Reference::Dual => "dual",
+        }
+    }
+
+    /// True for [`Reference::Dual`]: the derivative comes from the problem itself, exactly.
+    pub fn is_exact(self) -> bool {
+        self == Reference::Dual
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Reference {
+    type Err = Error;
+
+    /// A method's name, or `dual`.
+    fn from_str(text: &str) -> Result<Self> {
+        if text.trim() == "dual" {
+            return Ok(Reference::Dual);
+        }
+        text.parse()
+            .map(Reference::Differences)
+            .map_err(|_| Error::InvalidChoice {
+                name: "method",
+                value: text.to_string(),
+                expected: "forward, central, central4, richardson or dual",
+            })
+    }
+}
+
+impl From<Reference> for String {
+    fn from(reference: Reference) -> String {
+        reference.name().to_string()
+    }
+}
+
+impl TryFrom<String> for Reference {
+    type Error = Error;
+
+    fn try_from(text: String) -> Result<Self> {
+        text.parse()
+    }
 }
 
 /// One derivative estimate from [`Method::apply`].
@@ -60,8 +135,7 @@ pub struct Estimate {
 type Stencil = Vec<(f64, f64)>;
 
 impl Method {
-    /// Every finite-difference method, in order of accuracy ([`Method::Dual`], which differences
-    /// nothing, is not among them).
+    /// Every method, in order of accuracy.
     pub const ALL: [Method; 4] = [
         Method::Forward,
         Method::Central,
@@ -69,10 +143,9 @@ impl Method {
         Method::Richardson,
     ];
 
-    /// Order of the truncation error in `h` (0 for [`Method::Dual`], which has no step).
+    /// Order of the truncation error in `h`.
     pub fn order(self) -> i32 {
         match self {
-            Method::Dual => 0,
             Method::Forward => 1,
             Method::Central => 2,
             Method::Central4 => 4,
@@ -87,7 +160,6 @@ impl Method {
             Method::Central => "central",
             Method::Central4 => "central4",
             Method::Richardson => "richardson",
-            Method::Dual => "dual",
         }
     }
 
@@ -103,7 +175,6 @@ impl Method {
                 (2.0, -1.0 / 12.0),
             ],
             Method::Richardson => richardson().0,
-            Method::Dual => Stencil::new(),
         }
     }
 
@@ -119,37 +190,13 @@ impl Method {
     }
 
     /// The step that balances truncation against roundoff for a smooth function of unit scale,
-    /// `ε_mach^(1/(order+1))` (6.1e-6 for central differences; 0 for [`Method::Dual`]).
+    /// `ε_mach^(1/(order+1))` (6.1e-6 for central differences).
     pub fn natural_step(self) -> f64 {
-        if self.is_exact() {
-            return 0.0;
-        }
         f64::EPSILON.powf(1.0 / f64::from(self.order() + 1))
     }
 
-    /// True for [`Method::Dual`]: the derivative comes from the problem itself, exactly, not
-    /// from differences of its cost.
-    ///
-    /// ```
-    /// use gradproof::Method;
-    /// assert!(Method::Dual.is_exact());
-    /// assert!(!Method::Central.is_exact());
-    /// assert_eq!("dual".parse::<Method>()?, Method::Dual);
-    /// # Ok::<(), gradproof::Error>(())
-    /// ```
-    pub fn is_exact(self) -> bool {
-        self == Method::Dual
-    }
-
-    /// Applies the method to a scalar function `f` at `x` with step `h`. [`Method::Dual`] cannot
-    /// differentiate an `f64` function: it returns NaN.
+    /// Applies the method to a scalar function `f` at `x` with step `h`.
     pub fn apply(self, f: impl Fn(f64) -> f64, x: f64, h: f64) -> Estimate {
-        if self.is_exact() {
-            return Estimate {
-                value: f64::NAN,
-                error: None,
-            };
-        }
         let combine = |stencil: &Stencil| {
             stencil
                 .iter()
@@ -210,12 +257,11 @@ impl FromStr for Method {
     fn from_str(text: &str) -> Result<Self> {
         Method::ALL
             .into_iter()
-            .chain([Method::Dual])
             .find(|m| m.name() == text.trim())
             .ok_or_else(|| Error::InvalidChoice {
                 name: "method",
                 value: text.to_string(),
-                expected: "forward, central, central4, richardson or dual",
+                expected: "forward, central, central4 or richardson",
             })
     }
 }
@@ -264,8 +310,8 @@ impl StepRule {
     }
 
     /// The nominal step for a coordinate whose value is `theta` (for `Adaptive`, the pilot step
-    /// of its search, the scaled step). [`Method::Dual`] takes no step: its scaled and adaptive
-    /// steps are 0, and no rule is used by a dual check.
+    /// of its search, the scaled step). A [`Reference::Dual`] check takes no step and uses no
+    /// rule.
     pub fn step(self, method: Method, theta: f64) -> f64 {
         match self {
             StepRule::Fixed(h) => h,
@@ -360,13 +406,19 @@ mod tests {
     }
 
     #[test]
-    fn dual_has_no_stencil_step_or_order() {
-        assert_eq!(Method::Dual.noise_gain(), 0.0);
-        assert_eq!(Method::Dual.order(), 0);
-        assert_eq!(Method::Dual.natural_step(), 0.0);
-        assert!(Method::Dual.apply(f64::sin, 1.0, 1e-3).value.is_nan());
-        assert_eq!(StepRule::Scaled(1.0).step(Method::Dual, 5.0), 0.0);
-        assert!(!Method::ALL.contains(&Method::Dual));
+    fn dual_is_a_reference_not_a_method() {
+        assert!(Reference::Dual.is_exact());
+        assert!(!Reference::Differences(Method::Central).is_exact());
+        assert_eq!(
+            Reference::default(),
+            Reference::Differences(Method::Central)
+        );
+        let err = "dual".parse::<Method>().unwrap_err().to_string();
+        assert!(err.contains("central4 or richardson"), "{err}");
+        let json = serde_json::to_string(&Reference::Dual).unwrap();
+        assert_eq!(json, "\"dual\"");
+        let back: Reference = serde_json::from_str("\"richardson\"").unwrap();
+        assert_eq!(back, Reference::Differences(Method::Richardson));
     }
 
     #[test]
@@ -378,11 +430,14 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_bad_ones_say_what_is_expected() {
-        for method in Method::ALL.into_iter().chain([Method::Dual]) {
+        for method in Method::ALL {
             assert_eq!(method.name().parse::<Method>().unwrap(), method);
             assert_eq!(method.to_string(), method.name());
+            let reference = Reference::Differences(method);
+            assert_eq!(method.name().parse::<Reference>().unwrap(), reference);
         }
-        let err = "dualz".parse::<Method>().unwrap_err().to_string();
+        assert_eq!("dual".parse::<Reference>().unwrap(), Reference::Dual);
+        let err = "dualz".parse::<Reference>().unwrap_err().to_string();
         assert!(err.contains("or dual"), "{err}");
         let err = "simpson".parse::<Method>().unwrap_err().to_string();
         assert!(

@@ -54,7 +54,7 @@ pub enum NoiseStatus {
     /// No level passed the agreement test; the smallest estimate among the levels that change
     /// sign was taken (the smooth part of `J` can only inflate an estimate, never shrink it).
     Unsettled,
-    /// Not measured: an exact ([`Method::Dual`](crate::Method::Dual)) check differences nothing,
+    /// Not measured: an exact ([`Reference::Dual`](crate::Reference::Dual)) check differences nothing,
     /// so the cost's noise does not enter it (reported as 0).
     NotNeeded,
 }
@@ -215,7 +215,7 @@ mod tests {
         // on ±√3·1e-10, a well-mixed hash of the point.
         let noisy = |x: &[f64]| -> Result<f64> {
             let key = x.iter().fold(0u64, |h, v| h.rotate_left(17) ^ v.to_bits());
-            let u = crate::mode::SplitMix64::new(key, 0).unit();
+            let u = crate::rng::SplitMix64::new(key, 0).unit();
             let smooth: f64 = x.iter().map(|v| v.sin()).sum();
             Ok(smooth + 1e-10 * 3f64.sqrt() * (2.0 * u - 1.0))
         };

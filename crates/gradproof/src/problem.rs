@@ -33,7 +33,7 @@ pub trait Problem: Sync {
 
     /// The exact directional derivative `∇J(θ)·v` along `direction` (laid out like `θ`), or
     /// `None` (the default) if the model cannot compute it. It is what
-    /// [`Method::Dual`](crate::Method::Dual) checks the gradient against, with no step at all.
+    /// [`Reference::Dual`](crate::Reference::Dual) checks the gradient against, with no step at all.
     ///
     /// A model whose cost is written generically over its scalar type gets it from one forward
     /// pass in dual numbers: evaluate the cost at `θᵢ + vᵢ·ε` with `ε² = 0` (with num-dual,
@@ -58,7 +58,7 @@ pub trait Problem: Sync {
     ///     }
     /// }
     /// let problem = Cubes(Layout::new([TensorSpec::new("w", [3])])?);
-    /// let report = Checker::new().method(Method::Dual).check(&problem, &[1.0, -2.0, 0.5])?;
+    /// let report = Checker::new().dual().check(&problem, &[1.0, -2.0, 0.5])?;
     /// assert!(report.passed());
     /// assert_eq!(report.tensors[0].kink, 0);
     /// # Ok::<(), gradproof::Error>(())

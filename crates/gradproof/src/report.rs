@@ -1,16 +1,18 @@
 //! What a check found: overall and per-tensor relative differences, the thresholds they were
 //! judged against, the worst element of each tensor, the cost's measured noise and the number of
-//! evaluations. `Display` prints a table for people; `serde` gives JSON for machines.
+//! evaluations. `Display` prints a table for people; `serde` gives JSON for machines, with the
+//! same field names as the Rust types. [`Report::assemble`] is the one place a report is built.
+//! Knows nothing of how the numbers were computed.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::Tolerance;
 use crate::error::IndexDisplay;
-use crate::method::{Method, StepRule};
+use crate::method::{Reference, StepRule};
 use crate::mode::Mode;
-use crate::noise::NoiseStatus;
+use crate::noise::{NoiseEstimate, NoiseStatus};
+use crate::settings::{Checker, DUAL_ROUNDING_ULPS, NOISE_SAFETY_FACTOR, Tolerance};
 
 /// The outcome of a gradient check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -19,19 +21,19 @@ pub struct Report {
     pub mode: Mode,
     /// The user's allclose tolerance, if one replaced the error bounds.
     pub tolerance: Option<Tolerance>,
-    /// The finite-difference method, or [`Method::Dual`] for an exact check.
-    pub method: Method,
-    /// The step rule (as set on the checker; not used by [`Method::Dual`]).
+    /// What the gradient was checked against: finite differences by a method, or dual numbers.
+    pub reference: Reference,
+    /// The step rule (as set on the checker; not used by [`Reference::Dual`]).
     pub step: StepRule,
     /// The nominal step: the fixed ε, or the step at `|θᵢ| ≤ 1` for the other rules; 0 for
-    /// [`Method::Dual`], which takes no step.
+    /// [`Reference::Dual`], which takes no step.
     pub epsilon: f64,
     /// Number of parameters checked.
     pub parameters: usize,
     /// `J(θ)` at the checked parameters.
     pub cost: f64,
     /// Measured rounding noise of one evaluation of `J` (standard deviation); 0, not measured,
-    /// for [`Method::Dual`].
+    /// for [`Reference::Dual`].
     pub noise: f64,
     /// How the noise was measured.
     pub noise_status: NoiseStatus,
@@ -40,10 +42,10 @@ pub struct Report {
     /// The relative difference that roundoff and truncation alone can produce over all parameters.
     pub noise_threshold: f64,
     /// The seed-style threshold on [`Report::difference`] (the notebook's 1e-7 by default).
-    pub seed_threshold: f64,
+    pub notebook_threshold: f64,
     /// One row per parameter tensor, in layout order.
     pub tensors: Vec<TensorReport>,
-    /// Cost evaluations spent (for [`Method::Dual`]: `J(θ)` once plus one forward pass in dual
+    /// Cost evaluations spent (for [`Reference::Dual`]: `J(θ)` once plus one forward pass in dual
     /// numbers per partial or directional derivative).
     pub evaluations: usize,
     /// Wall time of the check, in seconds.
@@ -56,7 +58,7 @@ pub struct TensorReport {
     /// The parameter's name (`W2`).
     pub name: String,
     /// The gradient's name (`dW2`).
-    pub gradient: String,
+    pub gradient_name: String,
     /// The tensor's shape.
     pub shape: Vec<usize>,
     /// Coordinates checked.
@@ -78,7 +80,7 @@ pub struct TensorReport {
     pub threshold: f64,
     /// The largest `|analytic − numeric|` over the tensor.
     pub max_abs_error: f64,
-    /// The largest errors among coordinates without a kink, worst first (at most [`TOP_K`](crate::TOP_K)).
+    /// The largest errors among coordinates without a kink, worst first (at most [`TOP_K`](crate::settings::TOP_K)).
     pub top: Vec<Worst>,
     /// True if the tensor's gradient agrees with the finite differences.
     pub passed: bool,
@@ -96,6 +98,51 @@ pub struct Worst {
     /// How far `numeric` may be from the truth through roundoff and truncation alone (the tolerance this
     /// element was judged against).
     pub bound: f64,
+}
+
+/// The overall figures of a check, which [`Report::assemble`] puts beside the checker's settings.
+pub(crate) struct Overall {
+    /// `J(θ)`.
+    pub(crate) cost: f64,
+    /// The cost's measured noise (not measured for an exact check).
+    pub(crate) noise: NoiseEstimate,
+    /// The relative difference over all parameters checked.
+    pub(crate) difference: f64,
+    /// The relative difference that roundoff and truncation alone produce over them.
+    pub(crate) noise_threshold: f64,
+    /// The tolerance the coordinates were judged by, if any.
+    pub(crate) tolerance: Option<Tolerance>,
+    /// Cost evaluations (and dual passes) spent.
+    pub(crate) evaluations: usize,
+}
+
+impl Report {
+    /// The report of a check run with `checker`'s settings, taking `seconds` in all.
+    pub(crate) fn assemble(
+        checker: &Checker,
+        parameters: usize,
+        overall: Overall,
+        tensors: Vec<TensorReport>,
+        seconds: f64,
+    ) -> Report {
+        Report {
+            mode: checker.mode,
+            tolerance: overall.tolerance,
+            reference: checker.checked_against(),
+            step: checker.step,
+            epsilon: if checker.exact { 0.0 } else { checker.step() },
+            parameters,
+            cost: overall.cost,
+            noise: overall.noise.sigma,
+            noise_status: overall.noise.status,
+            difference: overall.difference,
+            noise_threshold: overall.noise_threshold,
+            notebook_threshold: checker.threshold,
+            tensors,
+            evaluations: overall.evaluations + overall.noise.evaluations,
+            seconds,
+        }
+    }
 }
 
 impl TensorReport {
@@ -117,13 +164,13 @@ impl Report {
         self.tensors
             .iter()
             .filter(|t| !t.passed)
-            .map(|t| t.gradient.as_str())
+            .map(|t| t.gradient_name.as_str())
             .collect()
     }
 
     /// The notebook's verdict: is the overall relative difference below the seed threshold?
-    pub fn seed_passed(&self) -> bool {
-        self.difference < self.seed_threshold
+    pub fn notebook_passed(&self) -> bool {
+        self.difference < self.notebook_threshold
     }
 
     /// One line per disagreeing tensor naming its worst element, e.g.
@@ -135,7 +182,7 @@ impl Report {
             .map(|t| match t.worst() {
                 Some(w) => format!(
                     "{}{}: analytic {}, numeric {} (bound {:.1e}); {} of {} elements disagree, relative difference {:.3e}",
-                    t.gradient,
+                    t.gradient_name,
                     IndexDisplay(&w.index),
                     w.analytic,
                     w.numeric,
@@ -144,17 +191,17 @@ impl Report {
                     t.checked,
                     t.difference
                 ),
-                None => format!("{}: no element to compare", t.gradient),
+                None => format!("{}: no element to compare", t.gradient_name),
             })
             .collect()
     }
 
     /// One sentence on the verdict, reconciling the seed's threshold with the noise-aware one.
     pub fn verdict(&self) -> String {
-        let seed = if self.seed_passed() {
-            format!("below the seed threshold {:e}", self.seed_threshold)
+        let seed = if self.notebook_passed() {
+            format!("below the seed threshold {:e}", self.notebook_threshold)
         } else {
-            format!("above the seed threshold {:e}", self.seed_threshold)
+            format!("above the seed threshold {:e}", self.notebook_threshold)
         };
         if !self.passed() {
             return format!(
@@ -163,7 +210,7 @@ impl Report {
                 self.difference
             );
         }
-        if self.seed_passed() {
+        if self.notebook_passed() {
             format!(
                 "the gradient is correct (overall difference {:.6e}, {seed})",
                 self.difference
@@ -182,7 +229,7 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.method.is_exact() {
+        if self.reference.is_exact() {
             writeln!(
                 f,
                 "{} check, exact directional derivatives (dual numbers, no step): {} parameters, \
@@ -202,7 +249,7 @@ impl fmt::Display for Report {
                 f,
                 "{} check, {} differences, step {}: {} parameters, {} cost evaluations, {:.3} ms",
                 self.mode,
-                self.method,
+                self.reference,
                 self.step,
                 self.parameters,
                 self.evaluations,
@@ -221,14 +268,14 @@ impl fmt::Display for Report {
                 let at = t.worst().map_or(String::new(), |w| {
                     format!(
                         "{}{}: {:.9} vs {:.9}",
-                        t.gradient,
+                        t.gradient_name,
                         IndexDisplay(&w.index),
                         w.analytic,
                         w.numeric
                     )
                 });
                 [
-                    t.gradient.clone(),
+                    t.gradient_name.clone(),
                     format!("{:?}", t.shape),
                     {
                         let mut cell = format!("{}/{}", t.agree, t.checked);
@@ -279,18 +326,17 @@ impl fmt::Display for Report {
         for row in &rows {
             line(f, &row.each_ref().map(String::as_str))?;
         }
-        if self.method.is_exact() {
+        if self.reference.is_exact() {
             writeln!(
                 f,
                 "  (threshold: the relative difference that rounding alone produces, {}× {} ulps of the gradient's scale)",
-                crate::check::NOISE_SAFETY_FACTOR,
-                crate::dual::DUAL_ROUNDING_ULPS
+                NOISE_SAFETY_FACTOR, DUAL_ROUNDING_ULPS
             )?;
         } else {
             writeln!(
                 f,
                 "  (threshold: the relative difference that roundoff and truncation alone produce, {}× their estimate)",
-                crate::check::NOISE_SAFETY_FACTOR
+                NOISE_SAFETY_FACTOR
             )?;
         }
         write!(f, "{}", self.verdict())

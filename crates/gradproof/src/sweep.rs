@@ -11,13 +11,13 @@ use std::fmt;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::check::finite_cost;
 use crate::difference::quotient;
 use crate::error::{Error, Result};
 use crate::layout::Tensors;
+use crate::line::finite_cost;
 use crate::method::Method;
-use crate::mode::SplitMix64;
 use crate::problem::Problem;
+use crate::rng::SplitMix64;
 
 /// The smallest step of the default range.
 pub const SWEEP_FROM: f64 = 1e-16;
@@ -31,10 +31,10 @@ pub const SWEEP_POINTS: usize = 61;
 /// `from` and `to` must be finite and positive with `from < to`, and `points ≥ 2`.
 ///
 /// ```
-/// let steps = gradproof::log_steps(1e-3, 1e-1, 3)?;
+/// let steps = gradproof::sweep::log_steps(1e-3, 1e-1, 3)?;
 /// assert_eq!(steps.len(), 3);
 /// assert!((steps[1] - 1e-2).abs() < 1e-17);
-/// assert!(gradproof::log_steps(1e-1, 1e-3, 3).is_err());
+/// assert!(gradproof::sweep::log_steps(1e-1, 1e-3, 3).is_err());
 /// # Ok::<(), gradproof::Error>(())
 /// ```
 pub fn log_steps(from: f64, to: f64, points: usize) -> Result<Vec<f64>> {
@@ -60,7 +60,7 @@ pub fn log_steps(from: f64, to: f64, points: usize) -> Result<Vec<f64>> {
 /// The default range: [`SWEEP_POINTS`] steps from [`SWEEP_FROM`] to [`SWEEP_TO`].
 ///
 /// ```
-/// let steps = gradproof::default_steps();
+/// let steps = gradproof::sweep::default_steps();
 /// assert_eq!((steps.len(), steps[0], steps[60]), (61, 1e-16, 1e-1));
 /// ```
 pub fn default_steps() -> Vec<f64> {
@@ -97,7 +97,8 @@ pub struct SweepPoint {
 /// The error of a finite-difference method as a function of its step, along one direction.
 ///
 /// ```
-/// use gradproof::{FnProblem, Layout, Method, TensorSpec, Tensors, default_steps, step_sweep};
+/// use gradproof::{FnProblem, Layout, Method, TensorSpec, Tensors};
+/// use gradproof::sweep::{default_steps, step_sweep};
 /// // J(θ) = θ³ at θ = 1: the central difference is off by exactly h².
 /// let layout = Layout::new([TensorSpec::new("theta", [])])?;
 /// let l = layout.clone();
@@ -185,7 +186,7 @@ impl fmt::Display for Sweep {
 /// Fails if `theta` does not fit the problem's layout or is not finite, if a step is not finite
 /// and positive (or there are none), if the gradient is not finite or does not match the layout,
 /// or if the cost is not finite at `θ` or at any point the stencils visit (the error names the
-/// step and the offset). [`Method::Dual`] takes no step: it is refused
+/// step and the offset).
 /// ([`Error::Unsupported`]).
 pub fn step_sweep<P: Problem + ?Sized>(
     problem: &P,
@@ -205,13 +206,6 @@ pub fn step_sweep<P: Problem + ?Sized>(
     }
     for &h in steps {
         positive_step("sweep step", h)?;
-    }
-    if method.is_exact() {
-        return Err(Error::Unsupported {
-            what: "a step sweep",
-            reason: "method dual takes no step, so it has no error-versus-step curve to sweep; \
-                     use a finite-difference method (forward, central, central4 or richardson)",
-        });
     }
     let gradient = problem.gradient(theta)?;
     layout.expect_same(gradient.layout())?;

@@ -6,10 +6,18 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use approx::assert_relative_eq;
+use gradproof::difference::{norm2, relative_difference};
+use gradproof::noise::NoiseStatus;
+use gradproof::settings::{NOTEBOOK_EPSILON, NOTEBOOK_THRESHOLD};
 use gradproof::{
-    Checker, Error, FnProblem, Layout, NoiseStatus, Problem, Report, SEED_EPSILON, SEED_THRESHOLD,
-    StepRule, TensorSpec, Tensors, norm2, relative_difference,
+    Checker, Error, FnProblem, Layout, Problem, Report, StepRule, TensorSpec, Tensors,
 };
+
+/// A checker with the notebook's fixed step ε = 1e-7 (the library's default is the scaled rule):
+/// these tests pin the notebook's numbers.
+fn notebook() -> Checker {
+    Checker::new().epsilon(NOTEBOOK_EPSILON)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Problems
@@ -165,7 +173,7 @@ fn assert_caught(report: &Report, mutation: &Mutation) {
         [gradient.as_str()],
         "{mutation:?}:\n{report}"
     );
-    assert!(!report.seed_passed(), "{mutation:?}:\n{report}");
+    assert!(!report.notebook_passed(), "{mutation:?}:\n{report}");
     for t in &report.tensors {
         assert_eq!(t.passed, t.name != target, "{mutation:?}:\n{report}");
         if t.name == target {
@@ -194,27 +202,33 @@ fn assert_caught(report: &Report, mutation: &Mutation) {
 
 #[test]
 fn half_square_correct_gradient_passes() {
-    let report = Checker::new()
+    let report = notebook()
         .check(&half_square(Mutation::None), &HALF_SQUARE_THETA)
         .unwrap();
     assert_passes(&report);
-    assert_eq!(report.method.name(), "central");
+    assert_eq!(report.reference.name(), "central");
     assert_eq!(report.parameters, 9);
-    assert_eq!(report.epsilon, SEED_EPSILON);
-    assert_eq!(report.seed_threshold, SEED_THRESHOLD);
+    assert_eq!(report.epsilon, NOTEBOOK_EPSILON);
+    assert_eq!(report.notebook_threshold, NOTEBOOK_THRESHOLD);
     let expected_cost = 0.5 * HALF_SQUARE_THETA.iter().map(|x| x * x).sum::<f64>();
     assert_eq!(report.cost, expected_cost);
     let names: Vec<(&str, &str, &[usize])> = report
         .tensors
         .iter()
-        .map(|t| (t.name.as_str(), t.gradient.as_str(), t.shape.as_slice()))
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.gradient_name.as_str(),
+                t.shape.as_slice(),
+            )
+        })
         .collect();
     assert_eq!(
         names,
         [("W1", "dW1", &[3, 2][..]), ("b1", "db1", &[3, 1][..])]
     );
     assert!(report.noise > 0.0 && report.noise < 1e-12, "{report}");
-    assert!(report.seed_passed(), "{report}");
+    assert!(report.notebook_passed(), "{report}");
 }
 
 #[test]
@@ -224,7 +238,7 @@ fn half_square_wrong_gradients_are_caught() {
     mutations.push(Mutation::Element("W1", vec![2, 1], 1e-4));
     mutations.push(Mutation::Element("b1", vec![0, 0], 1e-4));
     for mutation in mutations {
-        let report = Checker::new()
+        let report = notebook()
             .check(&half_square(mutation.clone()), &HALF_SQUARE_THETA)
             .unwrap();
         assert_caught(&report, &mutation);
@@ -234,7 +248,7 @@ fn half_square_wrong_gradients_are_caught() {
 #[test]
 fn least_squares_correct_and_wrong_gradients() {
     assert_passes(
-        &Checker::new()
+        &notebook()
             .check(&least_squares(Mutation::None), &LEAST_SQUARES_THETA)
             .unwrap(),
     );
@@ -242,7 +256,7 @@ fn least_squares_correct_and_wrong_gradients() {
     mutations.extend(mutations_of("b", &[0]));
     mutations.push(Mutation::Element("W", vec![0, 1], 1e-4));
     for mutation in mutations {
-        let report = Checker::new()
+        let report = notebook()
             .check(&least_squares(mutation.clone()), &LEAST_SQUARES_THETA)
             .unwrap();
         assert_caught(&report, &mutation);
@@ -252,7 +266,7 @@ fn least_squares_correct_and_wrong_gradients() {
 #[test]
 fn a_squared_b_correct_and_wrong_gradients() {
     let theta = [1.5, -0.5];
-    let report = Checker::new()
+    let report = notebook()
         .check(&a_squared_b(Mutation::None), &theta)
         .unwrap();
     assert_passes(&report);
@@ -264,7 +278,7 @@ fn a_squared_b_correct_and_wrong_gradients() {
 
     for name in ["a", "b"] {
         for mutation in mutations_of(name, &[]) {
-            let report = Checker::new()
+            let report = notebook()
                 .check(&a_squared_b(mutation.clone()), &theta)
                 .unwrap();
             assert_caught(&report, &mutation);
@@ -274,13 +288,13 @@ fn a_squared_b_correct_and_wrong_gradients() {
 
 #[test]
 fn theta_x_one_dimensional() {
-    let report = Checker::new().check(&theta_x(2.0), &[4.0]).unwrap();
+    let report = notebook().check(&theta_x(2.0), &[4.0]).unwrap();
     assert_passes(&report);
     assert_eq!(report.cost, 8.0);
-    assert_eq!(report.tensors[0].gradient, "dtheta");
+    assert_eq!(report.tensors[0].gradient_name, "dtheta");
 
     for wrong in [2.02, 1.98, -2.0, 0.0, 2.0 * (1.0 + 1e-4)] {
-        let report = Checker::new().check(&theta_x(wrong), &[4.0]).unwrap();
+        let report = notebook().check(&theta_x(wrong), &[4.0]).unwrap();
         assert!(!report.passed(), "dtheta = {wrong}:\n{report}");
         assert_eq!(report.failing(), ["dtheta"]);
     }
@@ -291,15 +305,9 @@ fn check_gradient_takes_an_external_gradient() {
     let problem = a_squared_b(Mutation::None);
     let theta = [1.5, -0.5];
     let good = Tensors::new(problem.layout().clone(), vec![-1.5, 2.25]).unwrap();
-    assert_passes(
-        &Checker::new()
-            .check_gradient(&problem, &theta, &good)
-            .unwrap(),
-    );
+    assert_passes(&notebook().check_gradient(&problem, &theta, &good).unwrap());
     let bad = Tensors::new(problem.layout().clone(), vec![-1.5, 2.5]).unwrap();
-    let report = Checker::new()
-        .check_gradient(&problem, &theta, &bad)
-        .unwrap();
+    let report = notebook().check_gradient(&problem, &theta, &bad).unwrap();
     assert_eq!(report.failing(), ["db"]);
 }
 
@@ -315,7 +323,7 @@ fn evaluations_counts_every_cost_call() {
         },
         |t: &[f64]| inner.gradient(t),
     );
-    let report = Checker::new().check(&problem, &HALF_SQUARE_THETA).unwrap();
+    let report = notebook().check(&problem, &HALF_SQUARE_THETA).unwrap();
     assert_eq!(report.evaluations, calls.load(Ordering::Relaxed));
     assert!(report.evaluations > 1 + 2 * 9, "{}", report.evaluations);
 }
@@ -324,12 +332,12 @@ fn evaluations_counts_every_cost_call() {
 /// seed verdict fails, the noise-aware verdict knows it is roundoff and passes, and a real error
 /// is still caught.
 #[test]
-fn roundoff_above_the_seed_threshold_is_not_a_wrong_gradient() {
+fn roundoff_above_the_notebook_threshold_is_not_a_wrong_gradient() {
     let theta: Vec<f64> = HALF_SQUARE_THETA.iter().map(|x| x * 3e3).collect();
-    let report = Checker::new()
+    let report = notebook()
         .check(&half_square(Mutation::None), &theta)
         .unwrap();
-    assert!(!report.seed_passed(), "{report}");
+    assert!(!report.notebook_passed(), "{report}");
     assert!(report.passed(), "{report}");
     assert!(report.difference <= report.noise_threshold, "{report}");
     assert!(
@@ -339,7 +347,7 @@ fn roundoff_above_the_seed_threshold_is_not_a_wrong_gradient() {
     );
 
     let mutation = Mutation::Scale("b1", 1.01);
-    let report = Checker::new()
+    let report = notebook()
         .check(&half_square(mutation.clone()), &theta)
         .unwrap();
     assert_caught(&report, &mutation);
@@ -354,9 +362,9 @@ fn an_empty_tensor_passes_and_has_no_worst_element() {
         |t: &[f64]| Ok(t[0] * t[1]),
         move |t: &[f64]| Tensors::new(l.clone(), vec![t[1], t[0]]),
     );
-    let report = Checker::new().check(&problem, &[0.5, 2.0]).unwrap();
+    let report = notebook().check(&problem, &[0.5, 2.0]).unwrap();
     assert_passes(&report);
-    assert_eq!(report.tensors[1].gradient, "de");
+    assert_eq!(report.tensors[1].gradient_name, "de");
     assert_eq!(report.tensors[1].worst(), None);
     assert_eq!(report.tensors[1].max_abs_error, 0.0);
 }
@@ -432,7 +440,10 @@ fn invalid_settings_are_rejected() {
             ("epsilon", Checker::new().epsilon(value)),
             ("threshold", Checker::new().threshold(value)),
         ] {
-            let err = result.expect_err(&format!("{setting} = {value} accepted"));
+            // The builder takes any value; the check refuses it before evaluating anything.
+            let err = result
+                .check(&theta_x(2.0), &[4.0])
+                .expect_err(&format!("{setting} = {value} accepted"));
             assert!(
                 matches!(&err, Error::InvalidSetting { name, .. } if *name == setting),
                 "{err:?}"
@@ -444,20 +455,21 @@ fn invalid_settings_are_rejected() {
         }
     }
 
-    let checker = Checker::new()
-        .epsilon(1e-5)
-        .unwrap()
-        .threshold(1e-3)
-        .unwrap();
+    let checker = Checker::new().epsilon(1e-5).threshold(1e-3);
     assert_eq!(checker.step(), 1e-5);
-    assert_eq!(checker.seed_threshold(), 1e-3);
+    assert_eq!(checker.notebook_threshold(), 1e-3);
     let report = checker.check(&theta_x(2.0), &[4.0]).unwrap();
     assert_eq!(report.epsilon, 1e-5);
-    assert_eq!(report.seed_threshold, 1e-3);
+    assert_eq!(report.notebook_threshold, 1e-3);
 
     assert_eq!(Checker::default(), Checker::new());
-    assert_eq!(Checker::new().step(), SEED_EPSILON);
-    assert_eq!(Checker::new().seed_threshold(), SEED_THRESHOLD);
+    // The default step rule is the CLI's: scaled, c = 1 (ε_mach^(1/3) at |θᵢ| ≤ 1).
+    assert_eq!(
+        Checker::new().step(),
+        StepRule::Scaled(1.0).step(gradproof::Method::Central, 0.0)
+    );
+    assert_eq!(Checker::new().epsilon(NOTEBOOK_EPSILON).step(), 1e-7);
+    assert_eq!(Checker::new().notebook_threshold(), NOTEBOOK_THRESHOLD);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -510,10 +522,10 @@ fn assert_contains(message: &str, needles: &[&str]) {
 fn nan_cost_when_one_coordinate_is_perturbed_upward() {
     // W1[0, 1] is flat index 1.
     let problem = small_problem(
-        |t| (t[1] > SMALL_THETA[1] + SEED_EPSILON / 2.0).then_some(f64::NAN),
+        |t| (t[1] > SMALL_THETA[1] + NOTEBOOK_EPSILON / 2.0).then_some(f64::NAN),
         |_| {},
     );
-    let message = non_finite_message(Checker::new().check(&problem, &SMALL_THETA));
+    let message = non_finite_message(notebook().check(&problem, &SMALL_THETA));
     assert_contains(&message, &["cost", "NaN", "W1[0, 1] + ε", "1e-7"]);
     assert!(!message.contains('−'), "{message}");
 }
@@ -522,10 +534,10 @@ fn nan_cost_when_one_coordinate_is_perturbed_upward() {
 fn infinite_cost_when_one_coordinate_is_perturbed_downward() {
     // b1[1] is flat index 7.
     let problem = small_problem(
-        |t| (t[7] < SMALL_THETA[7] - SEED_EPSILON / 2.0).then_some(f64::NEG_INFINITY),
+        |t| (t[7] < SMALL_THETA[7] - NOTEBOOK_EPSILON / 2.0).then_some(f64::NEG_INFINITY),
         |_| {},
     );
-    let message = non_finite_message(Checker::new().check(&problem, &SMALL_THETA));
+    let message = non_finite_message(notebook().check(&problem, &SMALL_THETA));
     assert_contains(&message, &["cost", "-inf", "b1[1] − ε"]);
 }
 
@@ -536,7 +548,7 @@ fn the_first_failing_coordinate_is_reported_whatever_the_thread_count() {
         |t| {
             [0, 5, 6]
                 .iter()
-                .any(|&i| t[i] < SMALL_THETA[i] - SEED_EPSILON / 2.0)
+                .any(|&i| t[i] < SMALL_THETA[i] - NOTEBOOK_EPSILON / 2.0)
                 .then_some(f64::NAN)
         },
         |_| {},
@@ -546,11 +558,10 @@ fn the_first_failing_coordinate_is_reported_whatever_the_thread_count() {
             .num_threads(threads)
             .build()
             .unwrap();
-        let message =
-            non_finite_message(pool.install(|| Checker::new().check(&problem, &SMALL_THETA)));
+        let message = non_finite_message(pool.install(|| notebook().check(&problem, &SMALL_THETA)));
         assert_contains(&message, &["W1[0, 0] − ε", "NaN"]);
         let err = pool
-            .install(|| Checker::new().numeric_gradient(&problem, &SMALL_THETA))
+            .install(|| notebook().numeric_gradient(&problem, &SMALL_THETA))
             .unwrap_err();
         assert_eq!(err.to_string(), message, "{threads} threads");
     }
@@ -559,7 +570,7 @@ fn the_first_failing_coordinate_is_reported_whatever_the_thread_count() {
 #[test]
 fn nan_cost_at_the_unperturbed_point() {
     let problem = small_problem(|t| (t == SMALL_THETA).then_some(f64::NAN), |_| {});
-    let message = non_finite_message(Checker::new().check(&problem, &SMALL_THETA));
+    let message = non_finite_message(notebook().check(&problem, &SMALL_THETA));
     assert_contains(&message, &["cost is NaN", "unperturbed"]);
 }
 
@@ -572,19 +583,15 @@ fn nan_cost_while_measuring_the_noise() {
             let near = t
                 .iter()
                 .zip(&SMALL_THETA)
-                .all(|(a, b)| (a - b).abs() < SEED_EPSILON / 10.0);
+                .all(|(a, b)| (a - b).abs() < NOTEBOOK_EPSILON / 10.0);
             (moved && near).then_some(f64::NAN)
         },
         |_| {},
     );
     // The numeric gradient alone is fine...
-    assert!(
-        Checker::new()
-            .numeric_gradient(&problem, &SMALL_THETA)
-            .is_ok()
-    );
+    assert!(notebook().numeric_gradient(&problem, &SMALL_THETA).is_ok());
     // ...the check is not, and says where.
-    let message = non_finite_message(Checker::new().check(&problem, &SMALL_THETA));
+    let message = non_finite_message(notebook().check(&problem, &SMALL_THETA));
     assert_contains(&message, &["cost is NaN", "noise"]);
 }
 
@@ -599,7 +606,7 @@ fn non_finite_gradient_names_the_element() {
     ];
     for (flat, value, expected) in cases {
         let problem = small_problem(|_| None, move |g| g.values_mut()[flat] = value);
-        let message = non_finite_message(Checker::new().check(&problem, &SMALL_THETA));
+        let message = non_finite_message(notebook().check(&problem, &SMALL_THETA));
         assert_contains(&message, &[expected]);
     }
 }
@@ -611,10 +618,10 @@ fn non_finite_theta_names_the_parameter() {
     for (flat, value, expected) in NON_FINITE_THETA {
         let mut theta = SMALL_THETA;
         theta[flat] = value;
-        let message = non_finite_message(Checker::new().check(&problem, &theta));
+        let message = non_finite_message(notebook().check(&problem, &theta));
         assert_contains(&message, &[expected, "in the parameters"]);
         let good = Tensors::zeros(small_layout());
-        let message = non_finite_message(Checker::new().check_gradient(&problem, &theta, &good));
+        let message = non_finite_message(notebook().check_gradient(&problem, &theta, &good));
         assert_contains(&message, &[expected, "in the parameters"]);
     }
 }
@@ -634,7 +641,7 @@ fn non_finite_theta_is_blamed_before_the_gradient_it_poisons() {
     for (flat, value, expected) in NON_FINITE_THETA {
         let mut theta = SMALL_THETA;
         theta[flat] = value;
-        let message = non_finite_message(Checker::new().check(&problem, &theta));
+        let message = non_finite_message(notebook().check(&problem, &theta));
         assert_contains(&message, &[expected]);
     }
 }
@@ -647,7 +654,7 @@ fn a_model_error_is_passed_through() {
         |_t: &[f64]| Err(Error::model("weights not loaded")),
         move |_t: &[f64]| Ok(Tensors::zeros(layout.clone())),
     );
-    let err = Checker::new().check(&problem, &SMALL_THETA).unwrap_err();
+    let err = notebook().check(&problem, &SMALL_THETA).unwrap_err();
     assert!(matches!(err, Error::Model(_)), "{err:?}");
     assert_eq!(err.to_string(), "the model failed: weights not loaded");
 }
@@ -661,7 +668,7 @@ fn gradient_layout_mismatch_names_the_tensor_and_both_shapes() {
         |t: &[f64]| Ok(0.5 * t.iter().map(|x| x * x).sum::<f64>()),
         move |t: &[f64]| Tensors::new(wrong.clone(), t.to_vec()),
     );
-    let err = Checker::new().check(&problem, &SMALL_THETA).unwrap_err();
+    let err = notebook().check(&problem, &SMALL_THETA).unwrap_err();
     assert!(matches!(err, Error::LayoutMismatch { .. }), "{err:?}");
     assert_contains(&err.to_string(), &["'b1'", "[2, 1]", "[2]"]);
 
@@ -671,7 +678,7 @@ fn gradient_layout_mismatch_names_the_tensor_and_both_shapes() {
         |t: &[f64]| Ok(0.5 * t.iter().map(|x| x * x).sum::<f64>()),
         move |t: &[f64]| Tensors::new(renamed.clone(), t.to_vec()),
     );
-    let err = Checker::new().check(&problem, &SMALL_THETA).unwrap_err();
+    let err = notebook().check(&problem, &SMALL_THETA).unwrap_err();
     assert!(matches!(err, Error::LayoutMismatch { .. }), "{err:?}");
     assert_contains(&err.to_string(), &["'c1'", "'b1'"]);
 }
@@ -683,13 +690,11 @@ fn theta_of_the_wrong_length() {
         let theta = vec![0.5; len];
         let expected = format!("parameters θ has {len} values but the layout holds 8");
         for err in [
-            Checker::new().check(&problem, &theta).unwrap_err(),
-            Checker::new()
+            notebook().check(&problem, &theta).unwrap_err(),
+            notebook()
                 .check_gradient(&problem, &theta, &Tensors::zeros(small_layout()))
                 .unwrap_err(),
-            Checker::new()
-                .numeric_gradient(&problem, &theta)
-                .unwrap_err(),
+            notebook().numeric_gradient(&problem, &theta).unwrap_err(),
         ] {
             assert!(
                 matches!(err, Error::LengthMismatch { expected: 8, found, .. } if found == len),
@@ -747,7 +752,7 @@ fn report_round_trips_through_json() {
         Mutation::Flip("W"),
         Mutation::Element("b", vec![1], 1e-4),
     ] {
-        let report = Checker::new()
+        let report = notebook()
             .check(&least_squares(mutation), &LEAST_SQUARES_THETA)
             .unwrap();
         // Through a JSON value (no decimal text): exactly equal.
@@ -766,10 +771,10 @@ fn report_round_trips_through_json() {
         );
 
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(value["method"], "central");
+        assert_eq!(value["reference"], "central");
         assert_eq!(value["parameters"], 8);
-        assert_eq!(value["tensors"][0]["gradient"], "dW");
-        assert_eq!(value["tensors"][1]["gradient"], "db");
+        assert_eq!(value["tensors"][0]["gradient_name"], "dW");
+        assert_eq!(value["tensors"][1]["gradient_name"], "db");
         assert_eq!(value["tensors"][0]["shape"], serde_json::json!([2, 3]));
         assert!(
             value["noise_status"].is_string() || value["noise_status"].is_object(),
@@ -793,7 +798,7 @@ fn report_round_trips_through_json() {
 
 #[test]
 fn report_display_names_every_gradient_and_marks_wrong_ones() {
-    let report = Checker::new()
+    let report = notebook()
         .check(
             &half_square(Mutation::Scale("b1", 1.01)),
             &HALF_SQUARE_THETA,
@@ -816,7 +821,7 @@ fn report_display_names_every_gradient_and_marks_wrong_ones() {
     assert!(text.contains("9 parameters"), "{text}");
     assert!(text.ends_with(&report.verdict()), "{text}");
 
-    let correct = Checker::new()
+    let correct = notebook()
         .check(&half_square(Mutation::None), &HALF_SQUARE_THETA)
         .unwrap()
         .to_string();
@@ -877,8 +882,8 @@ fn numeric_gradient_does_not_depend_on_the_thread_count() {
             .unwrap();
         pool.install(|| {
             assert_eq!(rayon::current_num_threads(), threads);
-            let numeric = Checker::new().numeric_gradient(&problem, &theta).unwrap();
-            let report = Checker::new().check(&problem, &theta).unwrap();
+            let numeric = notebook().numeric_gradient(&problem, &theta).unwrap();
+            let report = notebook().check(&problem, &theta).unwrap();
             (numeric, report)
         })
     };
@@ -909,7 +914,7 @@ fn a_gradient_below_the_noise_floor_is_unresolved_not_agreeing() {
         |t| Ok(1.0 + 1e-12 * t[0] + t[1] * t[1]),
         move |t| Tensors::new(l.clone(), vec![1e-12, 2.0 * t[1]]),
     );
-    let report = Checker::new().check(&problem, &[0.3, 0.7]).unwrap();
+    let report = notebook().check(&problem, &[0.3, 0.7]).unwrap();
     assert!(report.passed(), "{report}");
     let row = &report.tensors[0];
     assert_eq!(
@@ -944,7 +949,7 @@ fn relu_like(analytic_slope_at_zero: f64) -> impl Problem {
 #[test]
 fn a_kink_without_a_signature_is_found_by_the_one_sided_slopes() {
     for step in [StepRule::Fixed(1e-7), StepRule::Scaled(1.0)] {
-        let checker = Checker::new().step_rule(step).unwrap();
+        let checker = notebook().step_rule(step);
         // Exactly on the kink: no step avoids it; a kink, not a failure, whatever the analytic
         // side.
         for slope in [0.0, 3.0] {
@@ -958,7 +963,7 @@ fn a_kink_without_a_signature_is_found_by_the_one_sided_slopes() {
         assert!(report.passed(), "{step:?}\n{report}");
     }
     // Smooth costs never look kinked.
-    let report = Checker::new().check(&relu_like(0.0), &[0.7, 0.5]).unwrap();
+    let report = notebook().check(&relu_like(0.0), &[0.7, 0.5]).unwrap();
     assert_eq!(report.tensors.iter().map(|t| t.kink).sum::<usize>(), 0);
 }
 
@@ -998,8 +1003,8 @@ fn a_gradient_computed_beside_the_noise_probe_gives_the_same_report() {
             .unwrap();
         let (mut side_by_side, mut one_after_the_other) = pool.install(|| {
             (
-                Checker::new().check(&problem, &SMALL_THETA).unwrap(),
-                Checker::new()
+                notebook().check(&problem, &SMALL_THETA).unwrap(),
+                notebook()
                     .check_gradient(&problem, &SMALL_THETA, &external)
                     .unwrap(),
             )
@@ -1015,7 +1020,7 @@ fn a_gradient_computed_beside_the_noise_probe_gives_the_same_report() {
         (true, false, "gradient unavailable"),
         (false, true, "cost unavailable"),
     ] {
-        let err = Checker::new()
+        let err = notebook()
             .check(&slow_problem(bad_gradient, bad_cost), &SMALL_THETA)
             .unwrap_err();
         assert!(err.to_string().contains(expected), "{err}");

@@ -1,59 +1,46 @@
-//! The exact oracle ([`Method::Dual`]) and the Jacobian checker on closed-form problems: verdicts,
+//! The exact oracle ([`Reference::Dual`]) and the Jacobian checker on closed-form problems: verdicts,
 //! counts, localisation, and the errors for what they cannot do.
 
+use gradproof::jacobian::{JacobianChecker, VectorProblem};
+use gradproof::noise::NoiseStatus;
+use gradproof::num_dual::DualNum;
 use gradproof::{
-    Checker, Error, FnProblem, JacobianChecker, Layout, Method, Mode, NoiseStatus, Problem, Result,
-    StepRule, TensorSpec, Tensors, VectorProblem, default_steps, step_sweep,
+    Checker, DualCost, DualProblem, Error, FnProblem, Layout, Method, Mode, Problem, Reference,
+    Result, StepRule, TensorSpec, Tensors,
 };
-use num_dual::{Dual64, DualNum};
 
 /// `J(a, w) = a·Σ sin(wᵢ) + a³` written once over the scalar type: the dual pass gives `∇J·v`.
-fn cost<T: DualNum<f64> + Copy>(theta: &[T]) -> T {
-    let a = theta[0];
-    let mut sum = T::from(0.0);
-    for &w in &theta[1..] {
-        sum += w.sin();
+struct SinesCost;
+
+impl DualCost for SinesCost {
+    fn cost<T: DualNum<f64> + Copy>(&self, theta: &[T]) -> T {
+        let a = theta[0];
+        let mut sum = T::from(0.0);
+        for &w in &theta[1..] {
+            sum += w.sin();
+        }
+        a * sum + a * a * a
     }
-    a * sum + a * a * a
 }
 
-/// The problem, with an optional wrong element of the gradient (flat index, added value).
-struct Sines {
-    layout: Layout,
+/// The problem over `a` and `w[n]`, with an optional wrong element of the gradient (flat index,
+/// added value).
+fn sines(
+    n: usize,
     wrong: Option<(usize, f64)>,
-}
-
-impl Sines {
-    fn new(n: usize, wrong: Option<(usize, f64)>) -> Self {
-        let layout = Layout::new([TensorSpec::new("a", []), TensorSpec::new("w", [n])]).unwrap();
-        Sines { layout, wrong }
-    }
-}
-
-impl Problem for Sines {
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
-    fn cost(&self, theta: &[f64]) -> Result<f64> {
-        Ok(cost(theta))
-    }
-    fn gradient(&self, theta: &[f64]) -> Result<Tensors> {
+) -> DualProblem<SinesCost, impl Fn(&[f64]) -> Result<Tensors> + Sync> {
+    let layout = Layout::new([TensorSpec::new("a", []), TensorSpec::new("w", [n])]).unwrap();
+    let gradient_layout = layout.clone();
+    let gradient = move |theta: &[f64]| {
         let a = theta[0];
         let mut g = vec![theta[1..].iter().map(|w| w.sin()).sum::<f64>() + 3.0 * a * a];
         g.extend(theta[1..].iter().map(|w| a * w.cos()));
-        if let Some((i, delta)) = self.wrong {
+        if let Some((i, delta)) = wrong {
             g[i] += delta;
         }
-        Tensors::new(self.layout.clone(), g)
-    }
-    fn directional_derivative(&self, theta: &[f64], v: &[f64]) -> Option<Result<f64>> {
-        let seeded: Vec<Dual64> = theta
-            .iter()
-            .zip(v)
-            .map(|(&t, &v)| Dual64::new(t, v))
-            .collect();
-        Some(Ok(cost(&seeded).eps))
-    }
+        Tensors::new(gradient_layout.clone(), g)
+    };
+    DualProblem::new(layout, SinesCost, gradient)
 }
 
 fn theta(n: usize) -> Vec<f64> {
@@ -64,13 +51,10 @@ fn theta(n: usize) -> Vec<f64> {
 
 #[test]
 fn exhaustive_dual_agrees_to_rounding_with_one_pass_per_coordinate() {
-    let problem = Sines::new(40, None);
-    let report = Checker::new()
-        .method(Method::Dual)
-        .check(&problem, &theta(40))
-        .unwrap();
+    let problem = sines(40, None);
+    let report = Checker::new().dual().check(&problem, &theta(40)).unwrap();
     assert!(report.passed(), "{report}");
-    assert_eq!(report.method, Method::Dual);
+    assert_eq!(report.reference, Reference::Dual);
     assert_eq!((report.epsilon, report.noise), (0.0, 0.0));
     assert_eq!(report.noise_status, NoiseStatus::NotNeeded);
     assert_eq!(report.evaluations, 1 + 41);
@@ -79,11 +63,11 @@ fn exhaustive_dual_agrees_to_rounding_with_one_pass_per_coordinate() {
         assert!(t.difference < 1e-15, "{report}");
     }
     let json = serde_json::to_value(&report).unwrap();
-    assert_eq!(json["method"], "dual");
+    assert_eq!(json["reference"], "dual");
     assert_eq!(json["noise_status"], "not_needed");
     // The exact gradient itself.
     let exact = Checker::new()
-        .method(Method::Dual)
+        .dual()
         .numeric_gradient(&problem, &theta(40))
         .unwrap();
     let analytic = problem.gradient(&theta(40)).unwrap();
@@ -97,26 +81,21 @@ fn exhaustive_dual_agrees_to_rounding_with_one_pass_per_coordinate() {
 
 #[test]
 fn a_wrong_element_is_named_exhaustively_sampled_and_directionally() {
-    let problem = Sines::new(64, Some((1 + 37, 1e-9)));
-    let exhaustive = Checker::new()
-        .method(Method::Dual)
-        .check(&problem, &theta(64))
-        .unwrap();
+    let problem = sines(64, Some((1 + 37, 1e-9)));
+    let exhaustive = Checker::new().dual().check(&problem, &theta(64)).unwrap();
     assert_eq!(exhaustive.failing(), ["dw"]);
     assert_eq!(exhaustive.tensors[1].disagree, 1);
     assert_eq!(exhaustive.tensors[1].worst().unwrap().index, [37]);
     let sampled = Checker::new()
-        .method(Method::Dual)
+        .dual()
         .mode(Mode::Sampled { per_tensor: 8 })
-        .unwrap()
         .check(&problem, &theta(64))
         .unwrap();
     assert_eq!(sampled.tensors[1].checked, 8);
     assert_eq!(sampled.evaluations, 1 + 1 + 8);
     let directional = Checker::new()
-        .method(Method::Dual)
+        .dual()
         .mode(Mode::Directional { top: 1 })
-        .unwrap()
         .seed(5)
         .check(&problem, &theta(64))
         .unwrap();
@@ -127,10 +106,7 @@ fn a_wrong_element_is_named_exhaustively_sampled_and_directionally() {
     // J once, the whole model, 2 tensors, then 2 probes per halving of 64 elements.
     assert_eq!(directional.evaluations, 1 + 1 + 2 + 2 * 6);
     // A tolerance replaces the rounding allowance.
-    let loose = Checker::new()
-        .method(Method::Dual)
-        .tolerance(0.0, 1e-8)
-        .unwrap();
+    let loose = Checker::new().dual().tolerance(0.0, 1e-8);
     assert!(loose.check(&problem, &theta(64)).unwrap().passed());
 }
 
@@ -144,7 +120,7 @@ fn without_a_dual_path_dual_is_refused_clearly() {
         move |w| Tensors::new(l.clone(), vec![w[1], w[0]]),
     );
     for mode in [Mode::Exhaustive, Mode::Directional { top: 1 }] {
-        let checker = Checker::new().method(Method::Dual).mode(mode).unwrap();
+        let checker = Checker::new().dual().mode(mode);
         let err = checker.check(&problem, &[1.0, 2.0]).unwrap_err();
         assert!(matches!(err, Error::Unsupported { .. }), "{err}");
         assert!(
@@ -153,8 +129,6 @@ fn without_a_dual_path_dual_is_refused_clearly() {
             "{err}"
         );
     }
-    let err = step_sweep(&problem, &[1.0, 2.0], Method::Dual, &default_steps(), 1).unwrap_err();
-    assert!(err.to_string().contains("takes no step"), "{err}");
     // Other methods are unaffected.
     assert!(
         Checker::new()
@@ -183,7 +157,7 @@ fn a_non_finite_exact_derivative_is_an_error_naming_the_coordinate() {
     }
     let problem = Bad(Layout::new([TensorSpec::new("w", [2])]).unwrap());
     let err = Checker::new()
-        .method(Method::Dual)
+        .dual()
         .check(&problem, &[0.0, 0.0])
         .unwrap_err();
     assert!(err.to_string().contains("w[1]"), "{err}");
@@ -225,7 +199,7 @@ fn pair(wrong: bool) -> Pair {
 fn the_jacobian_checker_names_the_wrong_output_input_pair() {
     let x = [0.7, -1.2, 0.4];
     for method in Method::ALL {
-        let checker = JacobianChecker::new().method(method).unwrap();
+        let checker = JacobianChecker::new().method(method);
         let report = checker.check(&pair(false), &x).unwrap();
         assert!(report.passed(), "{method}: {report}");
         assert_eq!(report.blocks.len(), 4);
@@ -248,7 +222,6 @@ fn the_jacobian_checker_names_the_wrong_output_input_pair() {
 
 #[test]
 fn the_jacobian_checker_refuses_what_it_cannot_do() {
-    assert!(JacobianChecker::new().method(Method::Dual).is_err());
     assert!(
         JacobianChecker::new()
             .step_rule(StepRule::Adaptive)

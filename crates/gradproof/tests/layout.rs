@@ -2,7 +2,8 @@
 //! random tensors, the flat-index ⇄ location bijection, and every error message naming what a user
 //! needs to fix.
 
-use gradproof::{Error, Layout, Location, TensorSpec, Tensors};
+use gradproof::layout::Location;
+use gradproof::{Error, Layout, TensorSpec, Tensors};
 use ndarray::{ArrayD, IxDyn, ShapeBuilder, array};
 use proptest::prelude::*;
 

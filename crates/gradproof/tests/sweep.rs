@@ -3,10 +3,9 @@
 //! side rises like `1/h`, the best step lands near `ε_mach^(1/(p+1))`, and bad inputs or
 //! non-finite costs are errors that say what and where.
 
-use gradproof::{
-    Error, FnProblem, Layout, Method, Problem, Sweep, TensorSpec, Tensors, default_steps,
-    log_steps, norm2, step_sweep,
-};
+use gradproof::difference::norm2;
+use gradproof::sweep::{Sweep, default_steps, log_steps, step_sweep};
+use gradproof::{Error, FnProblem, Layout, Method, Problem, TensorSpec, Tensors};
 
 /// `J(θ) = θ³` on one scalar.
 fn cube() -> impl Problem {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use fraudnet::{Activation, Bug, MlpProblem};
-use gradproof::{Checker, Method, Mode, Report, StepRule};
+use gradproof::{Checker, Mode, Reference, Report, StepRule};
 use serde::Serialize;
 
 use crate::Format;
@@ -36,7 +36,7 @@ pub struct Args {
     /// difference, the exact derivatives from forward passes in dual numbers (one per coordinate,
     /// or per probe in directional mode; --step is not used).
     #[arg(long, default_value = "central", value_parser = parse_method)]
-    pub method: Method,
+    pub method: Reference,
     /// Step rule: `scaled` (c·max(1, |θᵢ|)·ε_mach^(1/(order+1)), truncation estimated),
     /// `scaled=C`, `auto` (adaptive: minimise truncation + roundoff per coordinate), or a fixed
     /// step such as 1e-7 (the notebook's), refused when θ ± step rounds to θ for a parameter.
@@ -44,7 +44,7 @@ pub struct Args {
     pub step: StepRule,
     /// The seed-style threshold on the overall relative difference (reported next to the
     /// noise-aware verdict).
-    #[arg(long, default_value_t = gradproof::SEED_THRESHOLD, allow_hyphen_values = true, value_parser = flags::positive)]
+    #[arg(long, default_value_t = gradproof::settings::NOTEBOOK_THRESHOLD, allow_hyphen_values = true, value_parser = flags::positive)]
     pub threshold: f64,
     /// Relative tolerance, allclose-style: with --rtol and/or --atol, coordinate i agrees when
     /// |analytic − numeric| ≤ atol + rtol·|numeric| (instead of the estimated error bound).
@@ -96,7 +96,7 @@ fn parse_mode(text: &str) -> Result<Mode, String> {
     text.parse().map_err(|e: gradproof::Error| e.to_string())
 }
 
-fn parse_method(text: &str) -> Result<Method, String> {
+fn parse_method(text: &str) -> Result<Reference, String> {
     text.parse().map_err(|e: gradproof::Error| e.to_string())
 }
 
@@ -110,27 +110,47 @@ fn parse_layers(text: &str) -> Result<Layers, String> {
 
 /// Runs the check and prints the report.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let method = match (&args.plot, args.method) {
+        (Some(_), Reference::Dual) => anyhow::bail!(
+            "--plot: method dual takes no step, so it has no error-versus-step curve to sweep; \
+             use a finite-difference --method (forward, central, central4 or richardson)"
+        ),
+        (_, Reference::Differences(method)) => Some(method),
+        (_, Reference::Dual) => None,
+    };
     let mut files = Files::new();
     let plot = match &args.plot {
         Some(path) => Some(files.output("--plot", path)?),
         None => None,
     };
     crate::flags::start_threads(args.threads)?;
+    // The checker validates its settings when it runs; each flag alone first, so that an error
+    // names the flag.
+    let tolerance = match (args.rtol, args.atol) {
+        (None, None) => None,
+        (rtol, atol) => Some((rtol.unwrap_or(0.0), atol.unwrap_or(0.0))),
+    };
+    let mut flags = vec![
+        ("--mode", Checker::new().mode(args.mode)),
+        ("--step", Checker::new().step_rule(args.step)),
+        ("--threshold", Checker::new().threshold(args.threshold)),
+    ];
+    if let Some((rtol, atol)) = tolerance {
+        flags.push(("--rtol/--atol", Checker::new().tolerance(rtol, atol)));
+    }
+    for (flag, alone) in flags {
+        alone.validate().context(flag)?;
+    }
     let checker = Checker::new()
-        .method(args.method)
+        .reference(args.method)
         .seed(u64::from(args.seed))
         .mode(args.mode)
-        .context("--mode")?
         .step_rule(args.step)
-        .context("--step")?
         .threshold(args.threshold)
-        .context("--threshold")?
         .incremental(!args.no_incremental);
-    let checker = match (args.rtol, args.atol) {
-        (None, None) => checker,
-        (rtol, atol) => checker
-            .tolerance(rtol.unwrap_or(0.0), atol.unwrap_or(0.0))
-            .context("--rtol/--atol")?,
+    let checker = match tolerance {
+        None => checker,
+        Some((rtol, atol)) => checker.tolerance(rtol, atol),
     };
     let bugs = Bug::parse_all(args.bugs.iter().map(String::as_str)).context("--bug")?;
     let (random, theta) =
@@ -156,12 +176,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Format::Text => outln!("{report}")?,
         Format::Json => outln!("{}", serde_json::to_string_pretty(&Json::from(&report))?)?,
     }
-    if let (Some(path), Some(plot)) = (&args.plot, plot) {
-        let sweep = gradproof::step_sweep(
+    if let (Some(path), Some(plot), Some(method)) = (&args.plot, plot, method) {
+        let sweep = gradproof::sweep::step_sweep(
             &problem,
             theta.values(),
-            args.method,
-            &gradproof::default_steps(),
+            method,
+            &gradproof::sweep::default_steps(),
             u64::from(args.seed),
         )?;
         files.write(plot, &crate::plot::sweep_plot(&sweep)?)?;
@@ -186,8 +206,8 @@ struct Json<'a> {
     verdict: &'static str,
     failing: Vec<&'a str>,
     difference: f64,
-    seed_threshold: f64,
-    seed_verdict: &'static str,
+    notebook_threshold: f64,
+    notebook_verdict: &'static str,
     tensors: Vec<TensorJson<'a>>,
     evaluations: usize,
     seconds: f64,
@@ -196,7 +216,7 @@ struct Json<'a> {
 
 #[derive(Serialize)]
 struct TensorJson<'a> {
-    name: &'a str,
+    gradient_name: &'a str,
     shape: &'a [usize],
     difference: f64,
     threshold: f64,
@@ -214,13 +234,13 @@ impl<'a> From<&'a Report> for Json<'a> {
             verdict: pass_fail(report.passed()),
             failing: report.failing(),
             difference: report.difference,
-            seed_threshold: report.seed_threshold,
-            seed_verdict: pass_fail(report.seed_passed()),
+            notebook_threshold: report.notebook_threshold,
+            notebook_verdict: pass_fail(report.notebook_passed()),
             tensors: report
                 .tensors
                 .iter()
                 .map(|t| TensorJson {
-                    name: &t.gradient,
+                    gradient_name: &t.gradient_name,
                     shape: &t.shape,
                     difference: t.difference,
                     threshold: t.threshold,

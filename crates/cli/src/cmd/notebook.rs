@@ -106,7 +106,7 @@ fn text(run: &NotebookRun) -> String {
 
 /// The notebook's own sentence for its verdict (threshold 1e-7).
 fn seed_sentence(report: &Report) -> &'static str {
-    if report.seed_passed() {
+    if report.notebook_passed() {
         "Your backward propagation works perfectly fine!"
     } else {
         "There is a mistake in the backward propagation!"
@@ -143,7 +143,7 @@ struct OneDJson<'a> {
 struct NDimJson<'a> {
     cost: f64,
     epsilon: f64,
-    seed_threshold: f64,
+    notebook_threshold: f64,
     buggy: CheckJson<'a>,
     fixed: CheckJson<'a>,
 }
@@ -155,7 +155,7 @@ struct CheckJson<'a> {
     /// The noise-aware verdict: every tensor agrees.
     passed: bool,
     /// The notebook's verdict: difference < 1e-7.
-    seed_passed: bool,
+    notebook_passed: bool,
     /// Gradient names whose tensor fails, in layout order.
     failing: Vec<&'a str>,
     /// Gradient name -> that tensor's relative difference.
@@ -173,17 +173,17 @@ impl<'a> From<&'a Report> for CheckJson<'a> {
         CheckJson {
             difference: report.difference,
             passed: report.passed(),
-            seed_passed: report.seed_passed(),
+            notebook_passed: report.notebook_passed(),
             failing: report.failing(),
             tensors: report
                 .tensors
                 .iter()
-                .map(|t| (t.gradient.as_str(), t.difference))
+                .map(|t| (t.gradient_name.as_str(), t.difference))
                 .collect(),
             thresholds: report
                 .tensors
                 .iter()
-                .map(|t| (t.gradient.as_str(), t.threshold))
+                .map(|t| (t.gradient_name.as_str(), t.threshold))
                 .collect(),
             verdict: report.verdict(),
             report,
@@ -204,7 +204,7 @@ impl<'a> From<&'a NotebookRun> for Json<'a> {
             n_dim: NDimJson {
                 cost: run.n_dim.cost,
                 epsilon: run.n_dim.fixed.epsilon,
-                seed_threshold: run.n_dim.fixed.seed_threshold,
+                notebook_threshold: run.n_dim.fixed.notebook_threshold,
                 buggy: CheckJson::from(&run.n_dim.buggy),
                 fixed: CheckJson::from(&run.n_dim.fixed),
             },

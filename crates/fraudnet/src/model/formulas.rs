@@ -6,7 +6,7 @@
 
 use std::hash::{DefaultHasher, Hasher};
 
-use num_dual::DualNum;
+use gradproof::num_dual::DualNum;
 
 /// How the logistic cost is evaluated. Both have the same value and gradient in exact
 /// arithmetic; they differ in rounding.

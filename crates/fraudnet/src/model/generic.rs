@@ -4,14 +4,14 @@
 //! own plain loops. At `f64` it is the cost (equal to [`Mlp::cost`] up to the order of
 //! summation), and at [`Dual64`] seeded with a direction `v` it returns `J(θ)` and the exact
 //! directional derivative `∇J(θ)·v` from one forward pass, the oracle of
-//! [`gradproof::Method::Dual`]. Independent of the hand-written backward pass, which it checks.
+//! [`gradproof::Reference::Dual`]. Independent of the hand-written backward pass, which it checks.
 //!
 //! Kinks: a ReLU (or leaky ReLU) at exactly `z = 0` takes its branch on `z > 0`, as the forward
 //! pass and the hand-written backward pass do, so its derivative there is the left one (0 for
 //! ReLU, the leak slope for leaky ReLU), the one the backward pass uses.
 
+use gradproof::num_dual::Dual64;
 use ndarray::ArrayView2;
-use num_dual::Dual64;
 
 use super::activation::DropoutMask;
 use super::formulas::{Real, mean_cost, squared_weights, weighted_loss_sum};

@@ -1,0 +1,407 @@
+//! The oracle of a coordinate check: the numeric gradient of every coordinate the mode checks (all,
+//! or a seeded sample), with its error bounds and kinks, computed once in parallel with rayon
+//! (each coordinate is independent, so the numbers do not depend on the thread count), and the
+//! judgement of an analytic gradient against it, tensor by tensor. Knows nothing of neural
+//! networks.
+
+use std::ops::Range;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::difference::{norm2_of, quotient, relative_difference};
+use crate::error::Result;
+use crate::layout::{Layout, Tensors};
+use crate::line::{Base, Derivative, Line, base, base_at, expect_parameters};
+use crate::noise::NoiseEstimate;
+use crate::problem::{CoordinateCosts, Problem};
+use crate::report::{Overall, Report, TensorReport, Worst};
+use crate::settings::{Checker, NOISE_SAFETY_FACTOR, TOP_K};
+
+impl Checker {
+    /// Judges `analytic` against the oracle computed from `prepared`. Knowing the analytic
+    /// gradient, a coordinate that agrees within its roundoff bound needs no truncation
+    /// estimate (it can only widen the bound): half the evaluations of a correct gradient. A
+    /// user's tolerance replaces the bounds, so it gets the full oracle.
+    pub(crate) fn judge_against<P: Problem + ?Sized>(
+        &self,
+        problem: &P,
+        theta: &[f64],
+        prepared: Prepared<'_>,
+        analytic: &Tensors,
+    ) -> Result<Report> {
+        let hints = self.tolerance.is_none().then_some(analytic.values());
+        self.oracle_from(problem, theta, prepared, hints)?
+            .judge(analytic)
+    }
+
+    /// [`Checker::prepare`], evaluating `J(θ)` first (and, if it is not cheap, building the
+    /// fast path while the noise is measured).
+    pub(crate) fn prepare_at<'p, P: Problem + ?Sized>(
+        &self,
+        problem: &'p P,
+        theta: &[f64],
+    ) -> Result<Prepared<'p>> {
+        expect_parameters(problem.layout(), theta)?;
+        self.prepare(problem, theta, AtTheta::evaluate(problem, theta))
+    }
+
+    /// What every coordinate's difference needs before the first one: `J(θ)` (evaluated
+    /// already), the cost's noise, and the problem's fast path (built side by side if `J` is
+    /// slow).
+    pub(crate) fn prepare<'p, P: Problem + ?Sized>(
+        &self,
+        problem: &'p P,
+        theta: &[f64],
+        at_theta: AtTheta,
+    ) -> Result<Prepared<'p>> {
+        let AtTheta {
+            started: start,
+            value,
+            slow,
+        } = at_theta;
+        let measure = || base_at(problem, theta, true, value);
+        let (measured, fast) = if slow {
+            rayon::join(measure, || self.fast_path(problem, theta))
+        } else {
+            (measure(), self.fast_path(problem, theta))
+        };
+        let (base, noise) = measured?;
+        Ok(Prepared {
+            start,
+            base,
+            noise,
+            fast: fast?,
+        })
+    }
+
+    /// [`Checker::oracle`] from a preparation, skipping the truncation estimate of coordinates
+    /// that already agree with `hints` (the analytic gradient) within their roundoff bound.
+    pub(crate) fn oracle_from<P: Problem + ?Sized>(
+        &self,
+        problem: &P,
+        theta: &[f64],
+        prepared: Prepared<'_>,
+        hints: Option<&[f64]>,
+    ) -> Result<Oracle> {
+        let Prepared {
+            start,
+            base,
+            noise,
+            fast,
+        } = prepared;
+        let layout = problem.layout();
+        let cost = base.cost;
+        let coordinates = self.coordinates(layout);
+        let derivatives =
+            self.derivatives_from(problem, theta, base, fast.as_deref(), &coordinates, hints)?;
+        Ok(Oracle::new(
+            self,
+            layout,
+            cost,
+            noise,
+            &coordinates,
+            &derivatives,
+            start,
+        ))
+    }
+
+    pub(crate) fn derivatives<P: Problem + ?Sized>(
+        &self,
+        problem: &P,
+        theta: &[f64],
+    ) -> Result<Vec<Derivative>> {
+        let (base, _) = base(problem, theta, false)?;
+        let all: Vec<usize> = (0..theta.len()).collect();
+        let fast = self.fast_path(problem, theta)?;
+        self.derivatives_from(problem, theta, base, fast.as_deref(), &all, None)
+    }
+
+    fn derivatives_from<P: Problem + ?Sized>(
+        &self,
+        problem: &P,
+        theta: &[f64],
+        base: Base,
+        fast: Option<&dyn CoordinateCosts>,
+        coordinates: &[usize],
+        hints: Option<&[f64]>,
+    ) -> Result<Vec<Derivative>> {
+        // The fast path's signatures follow its own convention, the unperturbed one included.
+        let base = match fast {
+            Some(fast) => Base {
+                signature: fast.base_signature(),
+                ..base
+            },
+            None => base,
+        };
+        // Enough coordinates per task to amortise rayon's bookkeeping on cheap costs; the numbers
+        // do not depend on it (each coordinate is computed on its own).
+        let per_task = (MIN_TASK_SECONDS / (4.0 * base.seconds_per_evaluation)).ceil();
+        let per_task = per_task.clamp(1.0, 1e6) as usize;
+        let one = |point: &mut Vec<f64>, &i: &usize| {
+            let mut line = Line {
+                problem,
+                point,
+                direction: vec![(i, 1.0)],
+                base,
+                fast,
+                evaluations: 0,
+            };
+            self.derivative(&mut line, hints.map(|h| h[i]), None)
+        };
+        if coordinates.len() <= per_task {
+            // One task's worth: waking another thread would cost more than the work.
+            let mut point = theta.to_vec();
+            return coordinates.iter().map(|i| one(&mut point, i)).collect();
+        }
+        let results: Vec<Result<Derivative>> = coordinates
+            .par_iter()
+            .with_min_len(per_task)
+            .map_init(|| theta.to_vec(), one)
+            .collect();
+        results.into_iter().collect()
+    }
+
+    /// The problem's fast path for single-coordinate costs, if it has one and it is allowed.
+    fn fast_path<'p, P: Problem + ?Sized>(
+        &self,
+        problem: &'p P,
+        theta: &[f64],
+    ) -> Result<Option<Box<dyn CoordinateCosts + 'p>>> {
+        if !self.incremental {
+            return Ok(None);
+        }
+        problem.coordinate_costs(theta).transpose()
+    }
+}
+
+/// `J(θ)` and its signature as first evaluated (an error is kept, to be reported in its turn),
+/// when, and whether it was slow enough for the work that follows to go side by side.
+pub(crate) struct AtTheta {
+    /// When `J(θ)` started.
+    pub(crate) started: Instant,
+    value: Result<(f64, Option<u64>)>,
+    pub(crate) slow: bool,
+}
+
+impl AtTheta {
+    pub(crate) fn evaluate<P: Problem + ?Sized>(problem: &P, theta: &[f64]) -> AtTheta {
+        let started = Instant::now();
+        let value = problem.cost_with_signature(theta);
+        let slow = started.elapsed().as_secs_f64() > PARALLEL_EVALUATION_SECONDS;
+        AtTheta {
+            started,
+            value,
+            slow,
+        }
+    }
+}
+
+/// Fails unless `analytic` has the problem's layout and only finite values (naming the first
+/// that is not).
+pub(crate) fn expect_gradient<P: Problem + ?Sized>(problem: &P, analytic: &Tensors) -> Result<()> {
+    problem.layout().expect_same(analytic.layout())?;
+    analytic.expect_finite("gradient")
+}
+
+/// [`Checker::prepare`]'s result.
+pub(crate) struct Prepared<'p> {
+    start: Instant,
+    base: Base,
+    noise: NoiseEstimate,
+    fast: Option<Box<dyn CoordinateCosts + 'p>>,
+}
+
+/// A cost evaluation slower than this makes the analytic gradient and the oracle's preparation
+/// worth running on two threads (below it, handing work over costs more than it saves).
+const PARALLEL_EVALUATION_SECONDS: f64 = 20e-6;
+
+/// Work worth one parallel task: below it, rayon's bookkeeping costs more than it saves.
+const MIN_TASK_SECONDS: f64 = 200e-6;
+
+/// The finite-difference side of a check, computed once by [`Checker::oracle`].
+#[derive(Clone, Debug)]
+pub struct Oracle {
+    /// The settings it was computed with (and the judgement uses).
+    checker: Checker,
+    layout: Layout,
+    cost: f64,
+    noise: NoiseEstimate,
+    numeric: Vec<f64>,
+    /// Coordinates evaluated (all, or the sample).
+    checked: Vec<bool>,
+    /// Coordinates whose perturbation crossed a kink even at the smallest step tried.
+    kink: Vec<bool>,
+    bound: Vec<f64>,
+    evaluations: usize,
+    seconds: f64,
+}
+
+impl Oracle {
+    /// The oracle made of the `derivatives` of the `coordinates` (a finite difference or an
+    /// exact dual-number partial each), after `J(θ) = cost`, begun at `started`.
+    pub(crate) fn new(
+        checker: &Checker,
+        layout: &Layout,
+        cost: f64,
+        noise: NoiseEstimate,
+        coordinates: &[usize],
+        derivatives: &[Derivative],
+        started: Instant,
+    ) -> Oracle {
+        let n = layout.len();
+        let (mut numeric, mut bound) = (vec![0.0; n], vec![0.0; n]);
+        let (mut checked, mut kink) = (vec![false; n], vec![false; n]);
+        for (&i, d) in coordinates.iter().zip(derivatives) {
+            numeric[i] = d.value;
+            bound[i] = d.bound;
+            checked[i] = true;
+            kink[i] = d.kink;
+        }
+        Oracle {
+            checker: checker.clone(),
+            layout: layout.clone(),
+            cost,
+            noise,
+            numeric,
+            checked,
+            kink,
+            bound,
+            evaluations: 1 + derivatives.iter().map(|d| d.evaluations).sum::<usize>(),
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// The numeric gradient, laid out like the parameters.
+    pub fn numeric(&self) -> &[f64] {
+        &self.numeric
+    }
+
+    /// The estimated error (roundoff + truncation) of each coordinate of [`Oracle::numeric`].
+    pub fn bounds(&self) -> &[f64] {
+        &self.bound
+    }
+
+    /// For each coordinate, whether its perturbation crossed a kink even at the smallest step.
+    pub fn kinks(&self) -> &[bool] {
+        &self.kink
+    }
+
+    /// The measured noise of the cost.
+    pub fn noise(&self) -> &NoiseEstimate {
+        &self.noise
+    }
+
+    /// Judges an analytic gradient against the oracle.
+    ///
+    /// Coordinate `i` *agrees* when `|gᵢ − ĝᵢ| ≤ NOISE_SAFETY_FACTOR · bᵢ` (or, with a
+    /// [`Checker::tolerance`], when `|gᵢ − ĝᵢ| ≤ atol + rtol·|ĝᵢ|`); a tensor passes when every
+    /// coordinate agrees and, without a tolerance, its relative difference is within its error
+    /// threshold.
+    pub fn judge(&self, analytic: &Tensors) -> Result<Report> {
+        let start = Instant::now();
+        let layout = &self.layout;
+        layout.expect_same(analytic.layout())?;
+        analytic.expect_finite("gradient")?;
+        let (g, numeric, bound) = (analytic.values(), &self.numeric[..], &self.bound[..]);
+        let (kink, checked) = (&self.kink[..], &self.checked[..]);
+        // Kink coordinates have no derivative to compare with: the verdict rests on the others.
+        let resolved = |range: Range<usize>| range.filter(|&i| checked[i] && !kink[i]);
+        let sampled = |range: Range<usize>| range.filter(|&i| checked[i]);
+        let noise_threshold = |range: Range<usize>| {
+            let denominator = norm2_of(resolved(range.clone()).map(|i| g[i]))
+                + norm2_of(resolved(range.clone()).map(|i| numeric[i]));
+            quotient(
+                NOISE_SAFETY_FACTOR * norm2_of(resolved(range).map(|i| bound[i])),
+                denominator,
+            )
+        };
+        let resolved_difference = |range: Range<usize>| {
+            quotient(
+                norm2_of(resolved(range.clone()).map(|i| g[i] - numeric[i])),
+                norm2_of(resolved(range.clone()).map(|i| g[i]))
+                    + norm2_of(resolved(range).map(|i| numeric[i])),
+            )
+        };
+        let tensors = layout
+            .tensors()
+            .iter()
+            .enumerate()
+            .map(|(k, spec)| {
+                let range = layout.range(k);
+                let difference = sampled_difference(g, numeric, sampled(range.clone()));
+                let threshold = noise_threshold(range.clone());
+                let error = |i: usize| (g[i] - numeric[i]).abs();
+                let allowed = |i: usize| match self.checker.tolerance {
+                    Some(t) => t.atol + t.rtol * numeric[i].abs(),
+                    None => NOISE_SAFETY_FACTOR * bound[i],
+                };
+                let disagree = resolved(range.clone())
+                    .filter(|&i| error(i) > allowed(i))
+                    .count();
+                // Agreeing only because the tolerance is as large as the values themselves.
+                let unresolved = resolved(range.clone())
+                    .filter(|&i| {
+                        let size = g[i].abs().max(numeric[i].abs());
+                        error(i) <= allowed(i) && size > 0.0 && allowed(i) >= size
+                    })
+                    .count();
+                let kinks = sampled(range.clone()).filter(|&i| kink[i]).count();
+                let count = sampled(range.clone()).count();
+                let mut order: Vec<usize> = resolved(range.clone()).collect();
+                // Largest error first; ties keep layout order, so the report is deterministic.
+                order.sort_by(|&i, &j| error(j).total_cmp(&error(i)));
+                let top: Vec<Worst> = order
+                    .iter()
+                    .take(TOP_K)
+                    .map(|&i| Worst {
+                        index: layout.locate(i).expect("inside the layout").index,
+                        analytic: g[i],
+                        numeric: numeric[i],
+                        bound: allowed(i),
+                    })
+                    .collect();
+                let within_threshold = self.checker.tolerance.is_some()
+                    || resolved_difference(range.clone()) <= threshold;
+                TensorReport {
+                    name: spec.name.clone(),
+                    gradient_name: format!("d{}", spec.name),
+                    shape: spec.shape.clone(),
+                    checked: count,
+                    agree: count - disagree - kinks - unresolved,
+                    disagree,
+                    unresolved,
+                    kink: kinks,
+                    difference,
+                    threshold,
+                    max_abs_error: order.first().map_or(0.0, |&i| error(i)),
+                    passed: disagree == 0 && within_threshold,
+                    top,
+                }
+            })
+            .collect();
+        let overall = Overall {
+            cost: self.cost,
+            noise: self.noise.clone(),
+            difference: sampled_difference(g, numeric, sampled(0..layout.len())),
+            noise_threshold: noise_threshold(0..layout.len()),
+            tolerance: self.checker.tolerance,
+            evaluations: self.evaluations,
+        };
+        let seconds = self.seconds + start.elapsed().as_secs_f64();
+        Ok(Report::assemble(
+            &self.checker,
+            layout.len(),
+            overall,
+            tensors,
+            seconds,
+        ))
+    }
+}
+
+/// The notebook's relative difference over the coordinates `indices`.
+fn sampled_difference(g: &[f64], numeric: &[f64], indices: impl Iterator<Item = usize>) -> f64 {
+    let indices: Vec<usize> = indices.collect();
+    let (a, n): (Vec<f64>, Vec<f64>) = indices.iter().map(|&i| (g[i], numeric[i])).unzip();
+    relative_difference(&a, &n)
+}
