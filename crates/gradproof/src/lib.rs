@@ -88,3 +88,9 @@ pub use num_dual;
 pub use problem::{FnProblem, Problem};
 pub use report::{Report, TensorReport, Worst};
 pub use settings::Checker;
+
+/// The workspace README's code blocks, compiled and run as doctests, so that its library quick
+/// start is a whole program that works as written.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
