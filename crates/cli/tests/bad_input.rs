@@ -12,32 +12,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-
-/// Every path under `dir` (recursively), sorted: a failed run must leave nothing behind.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path.clone());
-            }
-            names.push(path.strip_prefix(dir).unwrap().display().to_string());
-        }
-    }
-    names.sort();
-    names
-}
-
-/// The hex SHA-256 of the compact JSON of `content`, as the model file stores it.
-fn checksum(content: &Value) -> String {
-    Sha256::digest(serde_json::to_vec(content).unwrap())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// A model file edited by `edit` (on its `content`), re-signed when `sign`.
 fn edited_model(original: &str, sign: bool, edit: impl FnOnce(&mut Value)) -> String {

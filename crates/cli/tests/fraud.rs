@@ -47,16 +47,6 @@ fn f64_at(v: &Value, pointer: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number at {pointer} in {v}"))
 }
 
-/// Every file name in `dir`, sorted: a failed run must leave no temporary file behind.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// Removes column `column` (0-based) from every line of a CSV.
 fn without_column(csv: &str, column: usize) -> String {
     csv.lines()

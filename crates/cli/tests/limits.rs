@@ -16,7 +16,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// Arguments, the bytes fed first, the bytes repeated forever, and the message expected.
 type EndlessCase<'a> = (Vec<&'a str>, &'static [u8], &'static [u8], &'a str);
@@ -260,13 +259,6 @@ fn every_numeric_flag_is_bounded_and_named() {
     );
     expect_code(&result, 0, "RAYON_NUM_THREADS=20000");
     assert!(started.elapsed() < Duration::from_secs(20));
-}
-
-fn checksum(content: &Value) -> String {
-    Sha256::digest(serde_json::to_vec(content).unwrap())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The fixture's model with `edit` applied to its content, re-signed, at `dir/name`.

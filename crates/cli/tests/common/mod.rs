@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+
+use sha2::Digest;
 use std::process::{Command, Output};
 
 /// Runs `gradproof` with `args` and extra environment variables.
@@ -167,4 +169,29 @@ impl Fixture {
         args.extend(extra);
         gradproof(&args)
     }
+}
+
+/// Every path under `dir` (recursively), sorted: a failed run must leave nothing behind.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path.clone());
+            }
+            names.push(path.strip_prefix(dir).unwrap().display().to_string());
+        }
+    }
+    names.sort();
+    names
+}
+
+/// The hex SHA-256 of the compact JSON of `content`, as the model file stores it.
+pub fn checksum(content: &serde_json::Value) -> String {
+    sha2::Sha256::digest(serde_json::to_vec(content).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
