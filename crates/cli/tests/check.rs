@@ -399,16 +399,23 @@ fn every_mode_reports_the_counts_it_measured_in_json_and_text() {
             String::from_utf8_lossy(&gradproof(&all).stdout).into_owned()
         };
 
+        let expect = |v: &serde_json::Value, rows: [(&str, (u64, u64, u64, &str)); 2]| {
+            for (name, counts) in rows {
+                assert_eq!(measured(row(v, name).0), counts, "{method} {name}");
+            }
+        };
         let (code, v) = check_json(&args("exhaustive"));
         assert_eq!(code, Some(1), "{method}");
-        assert_eq!(measured(row(&v, "db1").0), (5, 5, 0, "5 examined, 5 wrong"));
+        expect(
+            &v,
+            [
+                ("db1", (5, 5, 0, "5 examined, 5 wrong")),
+                ("dW1", (20, 0, 0, "20 examined, 0 wrong")),
+            ],
+        );
         assert_eq!(
             measured(row(&v, "dW2").0),
             (15, 10, 0, "15 examined, 10 wrong")
-        );
-        assert_eq!(
-            measured(row(&v, "dW1").0),
-            (20, 0, 0, "20 examined, 0 wrong")
         );
         assert!(
             text("exhaustive").contains("15 examined, 10 wrong"),
@@ -416,13 +423,12 @@ fn every_mode_reports_the_counts_it_measured_in_json_and_text() {
         );
 
         let (_, v) = check_json(&args("sampled=4"));
-        assert_eq!(
-            measured(row(&v, "db1").0),
-            (4, 4, 0, "4 of 5 sampled, 4 wrong")
-        );
-        assert_eq!(
-            measured(row(&v, "dW1").0),
-            (4, 0, 0, "4 of 20 sampled, 0 wrong")
+        expect(
+            &v,
+            [
+                ("db1", (4, 4, 0, "4 of 5 sampled, 4 wrong")),
+                ("dW1", (4, 0, 0, "4 of 20 sampled, 0 wrong")),
+            ],
         );
         // dW2: the 4 sampled elements are all in the report's top list; those it counts wrong
         // are the ones outside their bound, each one doubled.
@@ -444,25 +450,28 @@ fn every_mode_reports_the_counts_it_measured_in_json_and_text() {
         }
 
         let (_, v) = check_json(&args("directional"));
-        assert_eq!(
-            measured(row(&v, "db1").0),
-            (
-                3,
-                3,
-                7,
-                "7 probes: 3 wrong found by bisection; 2 not examined singly"
-            ),
-            "{method}"
-        );
-        assert_eq!(
-            measured(row(&v, "dW2").0),
-            (
-                3,
-                3,
-                11,
-                "11 probes: 3 wrong found by bisection; 12 not examined singly"
-            ),
-            "{method}"
+        expect(
+            &v,
+            [
+                (
+                    "db1",
+                    (
+                        3,
+                        3,
+                        7,
+                        "7 probes: 3 wrong found by bisection; 2 not examined singly",
+                    ),
+                ),
+                (
+                    "dW2",
+                    (
+                        3,
+                        3,
+                        11,
+                        "11 probes: 3 wrong found by bisection; 12 not examined singly",
+                    ),
+                ),
+            ],
         );
         let (dw1, full) = row(&v, "dW1");
         assert_eq!(
