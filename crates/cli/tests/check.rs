@@ -378,7 +378,10 @@ fn row<'v>(v: &'v serde_json::Value, name: &str) -> (&'v serde_json::Value, &'v 
 }
 
 /// `(examined, wrong, probes, summary)` of a JSON row.
-fn measured(t: &serde_json::Value) -> (u64, u64, u64, &str) {
+type Measured<'a> = (u64, u64, u64, &'a str);
+
+/// The [`Measured`] counts of a JSON row.
+fn measured(t: &serde_json::Value) -> Measured<'_> {
     (
         t["examined"].as_u64().unwrap(),
         t["wrong"].as_u64().unwrap(),
@@ -399,7 +402,7 @@ fn every_mode_reports_the_counts_it_measured_in_json_and_text() {
             String::from_utf8_lossy(&gradproof(&all).stdout).into_owned()
         };
 
-        let expect = |v: &serde_json::Value, rows: [(&str, (u64, u64, u64, &str)); 2]| {
+        let expect = |v: &serde_json::Value, rows: [(&str, Measured<'_>); 2]| {
             for (name, counts) in rows {
                 assert_eq!(measured(row(v, name).0), counts, "{method} {name}");
             }
