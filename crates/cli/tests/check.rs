@@ -364,3 +364,178 @@ fn method_dual_checks_exactly_in_both_modes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("takes no step"), "{err}");
 }
+
+/// The JSON row of the tensor with gradient `name`, and its full report row.
+fn row<'v>(v: &'v serde_json::Value, name: &str) -> (&'v serde_json::Value, &'v serde_json::Value) {
+    let find = |list: &'v serde_json::Value| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["gradient_name"] == name)
+            .unwrap()
+    };
+    (find(&v["tensors"]), find(&v["report"]["tensors"]))
+}
+
+/// `(examined, wrong, probes, summary)` of a JSON row.
+type Measured<'a> = (u64, u64, u64, &'a str);
+
+/// The [`Measured`] counts of a JSON row.
+fn measured(t: &serde_json::Value) -> Measured<'_> {
+    (
+        t["examined"].as_u64().unwrap(),
+        t["wrong"].as_u64().unwrap(),
+        t["probes"].as_u64().unwrap(),
+        t["summary"].as_str().unwrap(),
+    )
+}
+
+/// The notebook's bug doubles dW2 (10 of its 15 elements are nonzero, so wrong) and quadruples
+/// db1 (all 5 wrong); dW1 is right. Every mode and method reports what it measured of each.
+#[test]
+fn every_mode_reports_the_counts_it_measured_in_json_and_text() {
+    for method in ["central", "dual"] {
+        let args = |mode: &'static str| ["--mode", mode, "--method", method, "--bug", "notebook"];
+        let text = |mode: &'static str| {
+            let mut all = vec!["check"];
+            all.extend(args(mode));
+            String::from_utf8_lossy(&gradproof(&all).stdout).into_owned()
+        };
+
+        let expect = |v: &serde_json::Value, rows: [(&str, Measured<'_>); 2]| {
+            for (name, counts) in rows {
+                assert_eq!(measured(row(v, name).0), counts, "{method} {name}");
+            }
+        };
+        let (code, v) = check_json(&args("exhaustive"));
+        assert_eq!(code, Some(1), "{method}");
+        expect(
+            &v,
+            [
+                ("db1", (5, 5, 0, "5 examined, 5 wrong")),
+                ("dW1", (20, 0, 0, "20 examined, 0 wrong")),
+            ],
+        );
+        assert_eq!(
+            measured(row(&v, "dW2").0),
+            (15, 10, 0, "15 examined, 10 wrong")
+        );
+        assert!(
+            text("exhaustive").contains("15 examined, 10 wrong"),
+            "{method}"
+        );
+
+        let (_, v) = check_json(&args("sampled=4"));
+        expect(
+            &v,
+            [
+                ("db1", (4, 4, 0, "4 of 5 sampled, 4 wrong")),
+                ("dW1", (4, 0, 0, "4 of 20 sampled, 0 wrong")),
+            ],
+        );
+        // dW2: the 4 sampled elements are all in the report's top list; those it counts wrong
+        // are the ones outside their bound, each one doubled.
+        let (json, full) = row(&v, "dW2");
+        let sample = full["top"].as_array().unwrap();
+        assert_eq!(sample.len(), 4);
+        let outside: Vec<&serde_json::Value> = sample
+            .iter()
+            .filter(|e| e["ratio"].as_f64().unwrap() > 1.0)
+            .collect();
+        assert_eq!(json["wrong"].as_u64().unwrap(), outside.len() as u64);
+        assert!(!outside.is_empty(), "{method}: {json}");
+        for e in outside {
+            let (a, n) = (
+                e["analytic"].as_f64().unwrap(),
+                e["numeric"].as_f64().unwrap(),
+            );
+            assert!((a - 2.0 * n).abs() < 1e-6, "{method}: {e}");
+        }
+
+        let (_, v) = check_json(&args("directional"));
+        expect(
+            &v,
+            [
+                (
+                    "db1",
+                    (
+                        3,
+                        3,
+                        7,
+                        "7 probes: 3 wrong found by bisection; 2 not examined singly",
+                    ),
+                ),
+                (
+                    "dW2",
+                    (
+                        3,
+                        3,
+                        11,
+                        "11 probes: 3 wrong found by bisection; 12 not examined singly",
+                    ),
+                ),
+            ],
+        );
+        let (dw1, full) = row(&v, "dW1");
+        assert_eq!(
+            measured(dw1),
+            (0, 0, 1, "1 probe: 20 not examined singly"),
+            "{method}"
+        );
+        assert_eq!(
+            (&dw1["worst"], &full["max_abs_error"], &full["agree"]),
+            (
+                &serde_json::Value::Null,
+                &serde_json::Value::Null,
+                &serde_json::json!(0)
+            )
+        );
+        let table = text("directional");
+        assert!(
+            table.contains("7 probes: 3 wrong found by bisection; 2 not examined singly"),
+            "{method}: {table}"
+        );
+        assert!(
+            !table.contains("0/5") && !table.contains("20/20"),
+            "{table}"
+        );
+    }
+}
+
+#[test]
+fn one_wrong_element_is_counted_once_in_every_mode() {
+    for mode in ["exhaustive", "sampled=15", "directional"] {
+        let (_, v) = check_json(&["--mode", mode, "--bug", "dW2[1,3]:add=1e-3"]);
+        assert_eq!(failing(&v), ["dW2"], "{mode}");
+        let (dw2, _) = row(&v, "dW2");
+        assert_eq!(dw2["wrong"], 1, "{mode}: {dw2}");
+        assert_eq!(dw2["worst"]["index"], serde_json::json!([1, 3]), "{mode}");
+        assert!(dw2["worst"]["ratio"].as_f64().unwrap() > 1.0, "{mode}");
+        assert_eq!(total(&v, "wrong"), 1, "{mode}");
+    }
+}
+
+/// The sum of a count over the JSON rows.
+fn total(v: &serde_json::Value, count: &str) -> u64 {
+    v["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t[count].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn a_correct_gradient_has_nothing_wrong_and_directional_mode_examines_no_element_singly() {
+    let (_, v) = check_json(&["--mode", "exhaustive"]);
+    assert_eq!((total(&v, "examined"), total(&v, "wrong")), (47, 0));
+    let (_, v) = check_json(&["--mode", "sampled=4"]);
+    assert_eq!(
+        (total(&v, "examined"), total(&v, "wrong")),
+        (4 + 4 + 4 + 3 + 3 + 1, 0)
+    );
+    // One probe per tensor; only db3's, of a single element, sees an element alone.
+    let (_, v) = check_json(&["--mode", "directional"]);
+    assert_eq!((total(&v, "examined"), total(&v, "wrong")), (1, 0));
+    assert_eq!(total(&v, "probes"), 6);
+}

@@ -14,7 +14,7 @@ use crate::difference::quotient;
 use crate::error::Result;
 use crate::layout::Layout;
 use crate::line::Derivative;
-use crate::report::{TensorReport, Worst};
+use crate::report::{TensorReport, Worst, worst_first};
 use crate::rng::SplitMix64;
 use crate::settings::NOISE_SAFETY_FACTOR;
 
@@ -82,15 +82,39 @@ impl Ord for Pending {
     }
 }
 
-/// What the localisation of one tensor found.
+/// What the localisation of one tensor found. Elements are counted only when a probe saw them
+/// alone: a group that agrees vouches for its sum, not for each of its elements.
 #[derive(Default)]
 struct Localised {
+    /// Single elements whose probe disagreed (all of them, even beyond the `top` asked for).
     wrong: Vec<(usize, Derivative)>,
+    /// Single elements whose probe agreed.
+    agreeing: Vec<(usize, Derivative)>,
+    /// Single elements whose probe crossed a kink even at the smallest step.
     kinks: usize,
-    agreeing: usize,
     /// True if the split budget ran out with disagreeing groups left.
     unfinished: bool,
+    /// Directional derivatives taken.
+    probes: usize,
     evaluations: usize,
+}
+
+impl Localised {
+    /// Files the probe of the single element `i`.
+    fn single(&mut self, i: usize, derivative: Derivative, analytic: f64) {
+        if derivative.agrees(analytic) {
+            self.agreeing.push((i, derivative));
+        } else if derivative.kink {
+            self.kinks += 1;
+        } else {
+            self.wrong.push((i, derivative));
+        }
+    }
+
+    /// Elements examined singly.
+    fn examined(&self) -> usize {
+        self.wrong.len() + self.agreeing.len() + self.kinks
+    }
 }
 
 /// Splits disagreeing groups best-first until `top` wrong elements are named or the split budget
@@ -134,18 +158,13 @@ fn localise(
             vec![left, right]
         };
         let probes: Vec<Result<Derivative>> = parts.par_iter().map(|part| probe(part)).collect();
+        found.probes += probes.len();
         for (half, derivative) in parts.into_iter().zip(probes) {
             let derivative = derivative?;
             found.evaluations += derivative.evaluations;
-            if derivative.agrees(sides.analytic(half)) {
-                found.agreeing += half.len();
-            } else if half.len() == 1 {
-                if derivative.kink {
-                    found.kinks += 1;
-                } else {
-                    found.wrong.push((half[0], derivative));
-                }
-            } else {
+            if half.len() == 1 {
+                found.single(half[0], derivative, sides.analytic(half));
+            } else if !derivative.agrees(sides.analytic(half)) {
                 queue.push(Pending {
                     priority: sides.priority(half, &derivative),
                     group: half.to_vec(),
@@ -153,9 +172,6 @@ fn localise(
             }
         }
     }
-    let error = |&(i, d): &(usize, Derivative)| d.error(sides.analytic(&[i]));
-    found.wrong.sort_by(|a, b| error(b).total_cmp(&error(a)));
-    found.wrong.truncate(top);
     Ok(found)
 }
 
@@ -181,54 +197,50 @@ pub(crate) fn tensor_rows(
             let group: Vec<usize> = layout.range(k).collect();
             let first = probe(&group)?;
             let analytic = sides.analytic(&group);
-            let mut evaluations = first.evaluations;
-            let found = if first.agrees(analytic) || group.is_empty() {
-                Localised {
-                    agreeing: group.len(),
-                    ..Localised::default()
-                }
-            } else if group.len() == 1 {
-                let mut single = Localised::default();
-                if first.kink {
-                    single.kinks = 1;
-                } else {
-                    single.wrong.push((group[0], first));
-                }
-                single
+            let found = if let [single] = group[..] {
+                // A one-element tensor's own probe sees its element alone.
+                let mut found = Localised::default();
+                found.single(single, first, analytic);
+                found
+            } else if first.agrees(analytic) || group.is_empty() {
+                Localised::default()
             } else {
                 localise(probe, sides, group.clone(), first, top)?
             };
-            evaluations += found.evaluations;
-            let scale = analytic.abs() + first.value.abs();
-            let top_elements: Vec<Worst> = found
+            let evaluations = first.evaluations + found.evaluations;
+            // The derivative along vᵢeᵢ, and its bound, divided by vᵢ: the element's own.
+            let element = |&(i, d): &(usize, Derivative)| {
+                let weight = sides.weights[i];
+                let index = layout.locate(i).expect("inside the layout").index;
+                let bound = NOISE_SAFETY_FACTOR * d.bound / weight.abs();
+                Worst::new(index, sides.gradient[i], d.value / weight, bound)
+            };
+            let singles: Vec<Worst> = found
                 .wrong
                 .iter()
-                .map(|&(i, d)| Worst {
-                    index: layout.locate(i).expect("inside the layout").index,
-                    analytic: sides.gradient[i],
-                    // The derivative along eᵢ is the one along vᵢeᵢ divided by vᵢ.
-                    numeric: d.value / sides.weights[i],
-                    bound: NOISE_SAFETY_FACTOR * d.bound,
-                })
+                .chain(&found.agreeing)
+                .map(element)
                 .collect();
+            let max_abs_error = singles.iter().map(Worst::error).reduce(f64::max);
+            let scale = analytic.abs() + first.value.abs();
             let row = TensorReport {
                 name: spec.name.clone(),
                 gradient_name: format!("d{}", spec.name),
                 shape: spec.shape.clone(),
                 checked: group.len(),
-                agree: found.agreeing,
+                examined: found.examined(),
+                probes: 1 + found.probes,
+                agree: found.agreeing.len(),
                 disagree: found.wrong.len(),
                 unresolved: 0,
                 kink: found.kinks,
                 difference: quotient(first.error(analytic), scale),
                 threshold: quotient(NOISE_SAFETY_FACTOR * first.bound, scale),
-                max_abs_error: top_elements
-                    .first()
-                    .map_or(first.error(analytic), |w| (w.analytic - w.numeric).abs()),
+                max_abs_error,
                 passed: found.wrong.is_empty()
                     && !found.unfinished
                     && (first.agrees(analytic) || first.kink),
-                top: top_elements,
+                top: worst_first(singles, top, |w| (w.ratio, w.error())),
             };
             Ok((row, evaluations))
         })

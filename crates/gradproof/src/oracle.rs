@@ -15,7 +15,7 @@ use crate::layout::{Layout, Tensors};
 use crate::line::{Base, Derivative, Line, base, base_at, expect_parameters};
 use crate::noise::NoiseEstimate;
 use crate::problem::{CoordinateCosts, Problem};
-use crate::report::{Overall, Report, TensorReport, Worst};
+use crate::report::{Overall, Report, TensorReport, Worst, error_ratio, worst_first};
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR, TOP_K};
 
 impl Checker {
@@ -348,19 +348,17 @@ impl Oracle {
                     .count();
                 let kinks = sampled(range.clone()).filter(|&i| kink[i]).count();
                 let count = sampled(range.clone()).count();
-                let mut order: Vec<usize> = resolved(range.clone()).collect();
-                // Largest error first; ties keep layout order, so the report is deterministic.
-                order.sort_by(|&i, &j| error(j).total_cmp(&error(i)));
-                let top: Vec<Worst> = order
-                    .iter()
-                    .take(TOP_K)
-                    .map(|&i| Worst {
-                        index: layout.locate(i).expect("inside the layout").index,
-                        analytic: g[i],
-                        numeric: numeric[i],
-                        bound: allowed(i),
-                    })
-                    .collect();
+                let max_abs_error = resolved(range.clone()).map(error).reduce(f64::max);
+                let candidates: Vec<usize> = resolved(range.clone()).collect();
+                let top: Vec<Worst> = worst_first(candidates, TOP_K, |&i| {
+                    (error_ratio(error(i), allowed(i)), error(i))
+                })
+                .into_iter()
+                .map(|i| {
+                    let index = layout.locate(i).expect("inside the layout").index;
+                    Worst::new(index, g[i], numeric[i], allowed(i))
+                })
+                .collect();
                 let within_threshold = self.checker.tolerance.is_some()
                     || resolved_difference(range.clone()) <= threshold;
                 TensorReport {
@@ -368,13 +366,15 @@ impl Oracle {
                     gradient_name: format!("d{}", spec.name),
                     shape: spec.shape.clone(),
                     checked: count,
+                    examined: count,
+                    probes: 0,
                     agree: count - disagree - kinks - unresolved,
                     disagree,
                     unresolved,
                     kink: kinks,
                     difference,
                     threshold,
-                    max_abs_error: order.first().map_or(0.0, |&i| error(i)),
+                    max_abs_error,
                     passed: disagree == 0 && within_threshold,
                     top,
                 }

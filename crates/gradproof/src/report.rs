@@ -61,16 +61,25 @@ pub struct TensorReport {
     pub gradient_name: String,
     /// The tensor's shape.
     pub shape: Vec<usize>,
-    /// Coordinates checked.
+    /// Elements the check covered: the whole tensor in exhaustive and directional mode (the
+    /// directional probes span every element), the sample in sampled mode.
     pub checked: usize,
-    /// Coordinates whose error is within their error bound.
+    /// Elements examined singly: their own derivative was differenced (every coordinate of an
+    /// exhaustive or sampled check) or a directional bisection narrowed down to them alone.
+    /// Always `agree + disagree + unresolved + kink`; in directional mode the other
+    /// `checked − examined` elements were seen only inside groups, never one by one.
+    pub examined: usize,
+    /// Directional derivatives spent on this tensor (its own probe and the bisection's); 0 in
+    /// the coordinate modes, which difference elements one by one.
+    pub probes: usize,
+    /// Elements examined singly whose error is within their error bound.
     pub agree: usize,
-    /// Coordinates whose error exceeds their error bound.
+    /// Elements examined singly whose error exceeds their error bound: the wrong elements found.
     pub disagree: usize,
-    /// Coordinates within their tolerance only because it is as large as the values themselves:
+    /// Elements within their tolerance only because it is as large as the values themselves:
     /// the finite differences cannot tell this gradient from zero.
     pub unresolved: usize,
-    /// Coordinates whose perturbation crossed a kink of the cost (a ReLU switching), even
+    /// Elements whose perturbation crossed a kink of the cost (a ReLU switching), even
     /// after shrinking the step: no derivative to compare there, so neither agree nor disagree.
     pub kink: usize,
     /// The notebook's relative difference over this tensor.
@@ -78,9 +87,12 @@ pub struct TensorReport {
     /// The relative difference that roundoff and truncation alone can produce over this tensor (see
     /// [`Checker`](crate::Checker)); the tensor passes when `difference <= threshold`.
     pub threshold: f64,
-    /// The largest `|analytic − numeric|` over the tensor.
-    pub max_abs_error: f64,
-    /// The largest errors among coordinates without a kink, worst first (at most [`TOP_K`](crate::settings::TOP_K)).
+    /// The largest `|analytic − numeric|` over the elements examined singly (without a kink);
+    /// `None` when none was (an empty tensor, only kinks, or a directional probe that agreed).
+    pub max_abs_error: Option<f64>,
+    /// The elements examined singly (without a kink) with the largest error relative to their
+    /// bound ([`Worst::ratio`]), worst first: at most [`TOP_K`](crate::settings::TOP_K), or for a
+    /// directional check at most its `top`, from the elements its bisection probed alone.
     pub top: Vec<Worst>,
     /// True if the tensor's gradient agrees with the finite differences.
     pub passed: bool,
@@ -98,6 +110,29 @@ pub struct Worst {
     /// How far `numeric` may be from the truth through roundoff and truncation alone (the tolerance this
     /// element was judged against).
     pub bound: f64,
+    /// `|analytic − numeric| / bound`: above 1 the element is wrong. Elements are ranked by it,
+    /// not by the absolute error, which a large bound can make large on a correct element.
+    pub ratio: f64,
+}
+
+impl Worst {
+    /// The element at `index` with both values and its bound, and their [`Worst::ratio`] (the
+    /// largest finite `f64` for an error beside a zero bound).
+    pub(crate) fn new(index: Vec<usize>, analytic: f64, numeric: f64, bound: f64) -> Worst {
+        let ratio = error_ratio((analytic - numeric).abs(), bound);
+        Worst {
+            index,
+            analytic,
+            numeric,
+            bound,
+            ratio,
+        }
+    }
+
+    /// `|analytic − numeric|`.
+    pub fn error(&self) -> f64 {
+        (self.analytic - self.numeric).abs()
+    }
 }
 
 /// The overall figures of a check, which [`Report::assemble`] puts beside the checker's settings.
@@ -145,11 +180,94 @@ impl Report {
     }
 }
 
+/// The `limit` `items` with the largest `(ratio, error)` keys (error relative to the bound,
+/// then absolute error), worst first; full ties keep the given (layout) order, so the report is
+/// deterministic.
+pub(crate) fn worst_first<T>(
+    mut items: Vec<T>,
+    limit: usize,
+    key: impl Fn(&T) -> (f64, f64),
+) -> Vec<T> {
+    items.sort_by(|a, b| {
+        let ((ratio_a, error_a), (ratio_b, error_b)) = (key(a), key(b));
+        ratio_b
+            .total_cmp(&ratio_a)
+            .then_with(|| error_b.total_cmp(&error_a))
+    });
+    items.truncate(limit);
+    items
+}
+
+/// `error / bound`, the measure elements are ranked by: 0 for no error, the largest finite
+/// `f64` for an error beside a zero bound.
+pub(crate) fn error_ratio(error: f64, bound: f64) -> f64 {
+    if error == 0.0 {
+        0.0
+    } else if bound > 0.0 {
+        error / bound
+    } else {
+        f64::MAX
+    }
+}
+
 impl TensorReport {
-    /// The element with the largest error among coordinates without a kink (absent for an
-    /// empty tensor, or one made only of kinks).
+    /// The element with the largest error relative to its bound among those examined singly
+    /// without a kink (absent for an empty tensor, one made only of kinks, or a directional
+    /// check that examined no element singly).
     pub fn worst(&self) -> Option<&Worst> {
         self.top.first()
+    }
+
+    /// What the check measured of this tensor's elements, in words, for a check in `mode`:
+    /// `15 examined, 10 wrong`, `8 of 15 sampled, 3 wrong`, or for a directional check
+    /// `9 probes: 3 wrong found by bisection; 12 not examined singly`. Counts only what was
+    /// measured: a directional probe that agrees vouches for its group, not for each element.
+    pub fn summary(&self, mode: Mode) -> String {
+        let mut parts = Vec::new();
+        let mut head = match mode {
+            Mode::Exhaustive => format!("{} examined, {} wrong", self.examined, self.disagree),
+            Mode::Sampled { .. } => format!(
+                "{} of {} sampled, {} wrong",
+                self.examined,
+                self.shape.iter().product::<usize>(),
+                self.disagree
+            ),
+            Mode::Directional { .. } => {
+                let plural = if self.probes == 1 { "" } else { "s" };
+                format!("{} probe{plural}:", self.probes)
+            }
+        };
+        if matches!(mode, Mode::Directional { .. }) {
+            if self.disagree > 0 {
+                parts.push(format!("{} wrong found by bisection", self.disagree));
+            } else if !self.passed && self.kink == 0 {
+                parts.push("no wrong element isolated".to_string());
+            }
+            if self.agree > 0 {
+                parts.push(format!("{} agree singly", self.agree));
+            }
+            if self.kink > 0 {
+                parts.push(format!("{} kink", self.kink));
+            }
+            let unseen = self.checked - self.examined;
+            if unseen > 0 || parts.is_empty() {
+                parts.push(format!("{unseen} not examined singly"));
+            }
+            head.push(' ');
+            head.push_str(&parts.join("; "));
+            return head;
+        }
+        if self.unresolved > 0 {
+            parts.push(format!("{} unresolved", self.unresolved));
+        }
+        if self.kink > 0 {
+            parts.push(format!("{} kink", self.kink));
+        }
+        for part in parts {
+            head.push_str(", ");
+            head.push_str(&part);
+        }
+        head
     }
 }
 
@@ -173,25 +291,31 @@ impl Report {
         self.difference < self.notebook_threshold
     }
 
-    /// One line per disagreeing tensor naming its worst element, e.g.
-    /// `dW2[1, 3]: analytic 0.53, numeric 0.27 (bound 3e-10)`; empty when the check passed.
+    /// One line per disagreeing tensor naming its worst element and what was measured, e.g.
+    /// `dW2[1, 3]: analytic 0.53, numeric 0.27 (bound 3e-10, error 8.7e8× the bound); 15
+    /// examined, 1 wrong; relative difference 2.1e-2`; empty when the check passed.
     pub fn failure_lines(&self) -> Vec<String> {
         self.tensors
             .iter()
             .filter(|t| !t.passed)
-            .map(|t| match t.worst() {
-                Some(w) => format!(
-                    "{}{}: analytic {}, numeric {} (bound {:.1e}); {} of {} elements disagree, relative difference {:.3e}",
-                    t.gradient_name,
-                    IndexDisplay(&w.index),
-                    w.analytic,
-                    w.numeric,
-                    w.bound,
-                    t.disagree,
-                    t.checked,
-                    t.difference
-                ),
-                None => format!("{}: no element to compare", t.gradient_name),
+            .map(|t| {
+                let summary = t.summary(self.mode);
+                match t.worst() {
+                    Some(w) => format!(
+                        "{}{}: analytic {}, numeric {} (bound {:.1e}, error {:.2e}× the bound); {summary}; relative difference {:.3e}",
+                        t.gradient_name,
+                        IndexDisplay(&w.index),
+                        w.analytic,
+                        w.numeric,
+                        w.bound,
+                        w.ratio,
+                        t.difference
+                    ),
+                    None => format!(
+                        "{}: no element named; {summary}; relative difference {:.3e}",
+                        t.gradient_name, t.difference
+                    ),
+                }
             })
             .collect()
     }
@@ -267,29 +391,22 @@ impl fmt::Display for Report {
             .map(|t| {
                 let at = t.worst().map_or(String::new(), |w| {
                     format!(
-                        "{}{}: {:.9} vs {:.9}",
+                        "{}{}: {:.9} vs {:.9}, error/bound {:.2e}",
                         t.gradient_name,
                         IndexDisplay(&w.index),
                         w.analytic,
-                        w.numeric
+                        w.numeric,
+                        w.ratio
                     )
                 });
                 [
                     t.gradient_name.clone(),
                     format!("{:?}", t.shape),
-                    {
-                        let mut cell = format!("{}/{}", t.agree, t.checked);
-                        if t.unresolved > 0 {
-                            cell.push_str(&format!(" ({} unresolved)", t.unresolved));
-                        }
-                        if t.kink > 0 {
-                            cell.push_str(&format!(" ({} kink)", t.kink));
-                        }
-                        cell
-                    },
+                    t.summary(self.mode),
                     format!("{:.3e}", t.difference),
                     format!("{:.2e}", t.threshold),
-                    format!("{:.2e}", t.max_abs_error),
+                    t.max_abs_error
+                        .map_or_else(|| "-".to_string(), |e| format!("{e:.2e}")),
                     if t.passed { "ok" } else { "WRONG" }.to_string(),
                     at,
                 ]
@@ -298,12 +415,12 @@ impl fmt::Display for Report {
         let header = [
             "gradient",
             "shape",
-            "agree",
+            "elements",
             "difference",
             "threshold",
             "max |error|",
             "verdict",
-            "worst element: analytic vs numeric",
+            "worst element (by error/bound): analytic vs numeric",
         ];
         let mut widths = header.map(str::len);
         for row in &rows {

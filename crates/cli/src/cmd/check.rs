@@ -221,6 +221,14 @@ struct TensorJson<'a> {
     difference: f64,
     threshold: f64,
     verdict: &'static str,
+    /// Elements whose own derivative was compared (see `TensorReport::examined`).
+    examined: usize,
+    /// Elements found wrong among them.
+    wrong: usize,
+    /// Directional derivatives spent on the tensor (0 outside directional mode).
+    probes: usize,
+    /// The counts in words, as the text table says them.
+    summary: String,
     worst: Option<&'a gradproof::Worst>,
 }
 
@@ -245,6 +253,10 @@ impl<'a> From<&'a Report> for Json<'a> {
                     difference: t.difference,
                     threshold: t.threshold,
                     verdict: pass_fail(t.passed),
+                    examined: t.examined,
+                    wrong: t.disagree,
+                    probes: t.probes,
+                    summary: t.summary(report.mode),
                     worst: t.worst(),
                 })
                 .collect(),
