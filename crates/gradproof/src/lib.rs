@@ -48,7 +48,7 @@
 //! directional derivatives, kink signatures) and is checked with [`Checker::check`].
 
 // Each module uses only those before it in this chain (rustfmt sorts the list below):
-// error → layout → difference, method, mode, problem, rng → generic → settings → report → noise → line →
+// error → layout → difference, method, mode, precision, problem, rng → generic → settings → report → noise → line →
 // oracle → bisection → directional, dual → jacobian, sweep → check → named → assert.
 mod assert;
 mod bisection;
@@ -66,6 +66,7 @@ mod mode;
 mod named;
 pub mod noise;
 pub mod oracle;
+pub mod precision;
 pub mod problem;
 mod report;
 mod rng;
@@ -85,8 +86,9 @@ pub use ndarray;
 /// num-dual, whose [`DualNum`](num_dual::DualNum) a [`DualCost`] is written over, so that its
 /// version need not be pinned.
 pub use num_dual;
+pub use precision::Precision;
 pub use problem::{FnProblem, Problem};
-pub use report::{Report, TensorReport, Worst};
+pub use report::{Report, TensorReport, Verdict, Worst};
 pub use settings::Checker;
 
 /// The workspace README's code blocks, compiled and run as doctests, so that its library quick

@@ -1,6 +1,7 @@
-//! What a check found: overall and per-tensor relative differences, the thresholds they were
-//! judged against, the worst element of each tensor, the cost's measured noise and the number of
-//! evaluations. `Display` prints a table for people; `serde` gives JSON for machines, with the
+//! What a check found: the [`Verdict`] (pass, fail, or inconclusive when the evidence cannot
+//! decide, with the reason and what to change), overall and per-tensor relative differences, the
+//! thresholds they were judged against, the detection floor they allow, the worst element of
+//! each tensor, the cost's measured noise and precision, and the number of evaluations. `Display` prints a table for people; `serde` gives JSON for machines, with the
 //! same field names as the Rust types. [`Report::assemble`] is the one place a report is built.
 //! Knows nothing of how the numbers were computed.
 
@@ -12,11 +13,57 @@ use crate::error::IndexDisplay;
 use crate::method::{Reference, StepRule};
 use crate::mode::Mode;
 use crate::noise::{NoiseEstimate, NoiseStatus};
-use crate::settings::{Checker, DUAL_ROUNDING_ULPS, NOISE_SAFETY_FACTOR, Tolerance};
+use crate::precision::Precision;
+use crate::settings::{
+    Checker, DUAL_ROUNDING_ULPS, MAX_DETECTION_FLOOR, NOISE_SAFETY_FACTOR, Tolerance,
+};
+
+/// The outcome of a check, in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every tensor agrees, and the evidence could have caught an error above the detection
+    /// floor.
+    Pass,
+    /// Some tensor disagrees beyond what roundoff and truncation can explain.
+    Fail,
+    /// Nothing disagrees, but the evidence cannot decide (see [`Report::reason`]): a constant
+    /// cost, most elements of a tensor below what the differences resolve, or a detection floor
+    /// above [`MAX_DETECTION_FLOOR`] (a step too small or too large for the cost's precision).
+    Inconclusive,
+}
+
+impl Verdict {
+    /// `pass`, `fail` or `inconclusive`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// The outcome of a gradient check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// Pass, fail or inconclusive; [`Report::passed`] is true for pass only.
+    pub verdict: Verdict,
+    /// Why the verdict is inconclusive and what to change (absent otherwise).
+    pub reason: Option<String>,
+    /// The smallest relative error of a tensor's gradient, `‖g − ĝ‖/‖ĝ‖`, that the check can
+    /// catch: the largest over the tensors of `2t/(1 − t)` for a tensor threshold `t` (infinite
+    /// when `t ≥ 1`). An error below it may pass unseen.
+    pub detection_floor: f64,
+    /// The precision the cost is computed in (declared on the checker, or recognised by the
+    /// noise probe).
+    pub precision: Precision,
     /// Which coordinates were checked.
     pub mode: Mode,
     /// The user's allclose tolerance, if one replaced the error bounds.
@@ -125,7 +172,24 @@ impl Report {
         tensors: Vec<TensorReport>,
         seconds: f64,
     ) -> Report {
+        let detection_floor = tensors
+            .iter()
+            .map(TensorReport::detection_floor)
+            .fold(0.0, f64::max);
+        let precision = overall.noise.precision;
+        let (verdict, reason) = if tensors.iter().any(|t| !t.passed) {
+            (Verdict::Fail, None)
+        } else {
+            match inconclusive(checker, &overall, &tensors, detection_floor, precision) {
+                Some(reason) => (Verdict::Inconclusive, Some(reason)),
+                None => (Verdict::Pass, None),
+            }
+        };
         Report {
+            verdict,
+            reason,
+            detection_floor,
+            precision,
             mode: checker.mode,
             tolerance: overall.tolerance,
             reference: checker.checked_against(),
@@ -145,7 +209,88 @@ impl Report {
     }
 }
 
+/// Why a check in which nothing disagrees cannot decide anything, and what to change; `None`
+/// when its evidence holds.
+fn inconclusive(
+    checker: &Checker,
+    overall: &Overall,
+    tensors: &[TensorReport],
+    detection_floor: f64,
+    precision: Precision,
+) -> Option<String> {
+    if overall.noise.status == NoiseStatus::Constant {
+        return Some(format!(
+            "J did not change when θ moved by up to {:e} of its scale: a cost that does not \
+             depend on θ (or rounds every change away) gives nothing to compare a gradient with",
+            overall.noise.spacing
+        ));
+    }
+    if tensors.iter().all(|t| t.kink == t.checked) {
+        return Some(
+            "no element could be compared: every one crosses a kink of the cost, or none was \
+             checked"
+                .to_string(),
+        );
+    }
+    let advice = step_advice(checker, precision);
+    if let Some(t) = tensors
+        .iter()
+        .find(|t| 2 * t.unresolved > t.checked - t.kink)
+    {
+        return Some(format!(
+            "{} of {} elements of {} are below what the differences resolve ({}): {advice}",
+            t.unresolved,
+            t.checked - t.kink,
+            t.gradient_name,
+            match overall.tolerance {
+                Some(_) => "the tolerance is as large as the values themselves",
+                None => "their error bound is as large as the values themselves",
+            }
+        ));
+    }
+    if overall.tolerance.is_none() && !checker.exact && detection_floor > MAX_DETECTION_FLOOR {
+        return Some(format!(
+            "at this step the differences cannot catch a gradient error below {detection_floor:.1e} \
+             (relative), above the {MAX_DETECTION_FLOOR:e} a check must resolve: {advice}"
+        ));
+    }
+    None
+}
+
+/// What to change when the step cannot resolve the gradient: the step the cost's precision calls
+/// for, or a finer precision when even that step cannot.
+fn step_advice(checker: &Checker, precision: Precision) -> String {
+    let u = precision.unit_roundoff();
+    let natural = checker.method.natural_step_for(u);
+    match checker.step {
+        StepRule::Fixed(h) => format!(
+            "the step {h:e} is too {} for a cost computed in {precision}; use a step near \
+             {natural:.1e}·max(1, |θᵢ|) (the scaled or adaptive rule)",
+            if h < natural { "small" } else { "large" }
+        ),
+        _ if precision != Precision::F64 => format!(
+            "the cost's precision ({precision}) is too coarse for {} differences to resolve \
+             this gradient; compute the cost in f64 for the check, or use a higher-order method",
+            checker.method
+        ),
+        _ => "the gradient is too small against the cost's noise to be checked here; try the \
+              adaptive step or a higher-order method"
+            .to_string(),
+    }
+}
+
 impl TensorReport {
+    /// The smallest relative error `‖g − ĝ‖/‖ĝ‖` of this tensor's gradient that its threshold
+    /// lets through undetected at most: `2t/(1 − t)` for the threshold `t` (a relative difference
+    /// `d` is a relative error `2d/(1 − d)`); infinite when `t ≥ 1`.
+    pub fn detection_floor(&self) -> f64 {
+        if self.threshold >= 1.0 {
+            f64::INFINITY
+        } else {
+            2.0 * self.threshold / (1.0 - self.threshold)
+        }
+    }
+
     /// The element with the largest error among coordinates without a kink (absent for an
     /// empty tensor, or one made only of kinks).
     pub fn worst(&self) -> Option<&Worst> {
@@ -154,9 +299,10 @@ impl TensorReport {
 }
 
 impl Report {
-    /// True if every tensor's gradient agrees with the finite differences.
+    /// True if the verdict is [`Verdict::Pass`]: every tensor's gradient agrees with the finite
+    /// differences, and they could have caught an error (never on empty evidence).
     pub fn passed(&self) -> bool {
-        self.tensors.iter().all(|t| t.passed)
+        self.verdict == Verdict::Pass
     }
 
     /// The gradient names (`dW2`, ...) of the tensors that disagree, in layout order.
@@ -203,12 +349,21 @@ impl Report {
         } else {
             format!("above the seed threshold {:e}", self.notebook_threshold)
         };
-        if !self.passed() {
-            return format!(
-                "the gradient is WRONG in {} (overall difference {:.6e}, {seed})",
-                self.failing().join(", "),
-                self.difference
-            );
+        match (self.verdict, &self.reason) {
+            (Verdict::Fail, _) => {
+                return format!(
+                    "the gradient is WRONG in {} (overall difference {:.6e}, {seed})",
+                    self.failing().join(", "),
+                    self.difference
+                );
+            }
+            (Verdict::Inconclusive, reason) => {
+                return format!(
+                    "INCONCLUSIVE: nothing disagrees, but {}",
+                    reason.as_deref().unwrap_or("the evidence cannot decide")
+                );
+            }
+            (Verdict::Pass, _) => {}
         }
         if self.notebook_passed() {
             format!(
@@ -257,8 +412,9 @@ impl fmt::Display for Report {
             )?;
             writeln!(
                 f,
-                "J(θ) = {}, measured noise of J ≈ {:.2e}",
-                self.cost, self.noise
+                "J(θ) = {}, measured noise of J ≈ {:.2e} (cost computed in {}); detection floor: \
+                 a relative gradient error of {:.1e}",
+                self.cost, self.noise, self.precision, self.detection_floor
             )?;
         }
         let rows: Vec<[String; 8]> = self
