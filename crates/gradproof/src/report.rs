@@ -57,9 +57,11 @@ pub struct Report {
     pub verdict: Verdict,
     /// Why the verdict is inconclusive and what to change (absent otherwise).
     pub reason: Option<String>,
-    /// The smallest relative error of a tensor's gradient, `‖g − ĝ‖/‖ĝ‖`, that the check can
-    /// catch: the largest over the tensors of `2t/(1 − t)` for a tensor threshold `t` (infinite
-    /// when `t ≥ 1`). An error below it may pass unseen.
+    /// The smallest relative error of the whole gradient, `‖g − ĝ‖/‖ĝ‖`, that the check can
+    /// catch: `2t/(1 − t)` for the overall threshold `t` = [`Report::noise_threshold`] (infinite
+    /// when `t ≥ 1`). An error above it exceeds some tensor's error bound (`‖g − ĝ‖ > 8‖b‖`
+    /// implies `‖g_t − ĝ_t‖ > 8‖b_t‖` for some tensor `t`); one below it may pass unseen. A
+    /// single tensor's floor is [`TensorReport::detection_floor`].
     pub detection_floor: f64,
     /// The precision the cost is computed in (declared on the checker, or recognised by the
     /// noise probe).
@@ -172,10 +174,7 @@ impl Report {
         tensors: Vec<TensorReport>,
         seconds: f64,
     ) -> Report {
-        let detection_floor = tensors
-            .iter()
-            .map(TensorReport::detection_floor)
-            .fold(0.0, f64::max);
+        let detection_floor = relative_error_floor(overall.noise_threshold);
         let precision = overall.noise.precision;
         let (verdict, reason) = if tensors.iter().any(|t| !t.passed) {
             (Verdict::Fail, None)
@@ -257,6 +256,16 @@ fn inconclusive(
     None
 }
 
+/// The relative error `‖g − ĝ‖/‖ĝ‖` at which the relative difference reaches `threshold`:
+/// `2t/(1 − t)`, infinite when `t ≥ 1`.
+fn relative_error_floor(threshold: f64) -> f64 {
+    if threshold >= 1.0 {
+        f64::INFINITY
+    } else {
+        2.0 * threshold / (1.0 - threshold)
+    }
+}
+
 /// What to change when the step cannot resolve the gradient: the step the cost's precision calls
 /// for, or a finer precision when even that step cannot.
 fn step_advice(checker: &Checker, precision: Precision) -> String {
@@ -284,11 +293,7 @@ impl TensorReport {
     /// lets through undetected at most: `2t/(1 − t)` for the threshold `t` (a relative difference
     /// `d` is a relative error `2d/(1 − d)`); infinite when `t ≥ 1`.
     pub fn detection_floor(&self) -> f64 {
-        if self.threshold >= 1.0 {
-            f64::INFINITY
-        } else {
-            2.0 * self.threshold / (1.0 - self.threshold)
-        }
+        relative_error_floor(self.threshold)
     }
 
     /// The element with the largest error among coordinates without a kink (absent for an
