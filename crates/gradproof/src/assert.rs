@@ -3,8 +3,9 @@
 //! `dW2[1, 3]: analytic 0.53, numeric 0.27 (bound 3e-10)`.
 
 use crate::problem::Problem;
-use crate::report::{Report, Verdict};
+use crate::report::Report;
 use crate::settings::Checker;
+use crate::verdict::Verdict;
 
 /// Panics unless `problem`'s hand-written gradient agrees with finite differences at `theta`
 /// (default [`Checker`]): on a wrong gradient, naming the element, and on an inconclusive check

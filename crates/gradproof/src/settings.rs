@@ -27,8 +27,8 @@ pub const NOISE_SAFETY_FACTOR: f64 = 8.0;
 /// The largest detection floor (the smallest relative gradient error a check can catch, see
 /// [`Report::detection_floor`](crate::Report::detection_floor)) at which a check may pass: one that
 /// cannot see a gradient off by 1% decides nothing, and says so ([`Verdict::Inconclusive`](crate::Verdict)).
-/// The notebook's checks have floors near 1e-9 (scaled step) and 5e-8 (its ε = 1e-7); steps of
-/// 1e-13 and below leave floors of 5e-2 and up on it.
+/// The default `gradproof check` has a floor of 9e-10 (6e-8 at the notebook's ε = 1e-7, 4.3e-6
+/// on the notebook's own network); steps of 1e-13 and below leave floors of 5e-2 and up.
 pub const MAX_DETECTION_FLOOR: f64 = 1e-2;
 
 /// Elements listed per tensor in [`TensorReport::top`](crate::TensorReport::top).

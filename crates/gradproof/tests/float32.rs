@@ -139,7 +139,7 @@ fn layer_norm(seed: u64) -> Model {
     let mut rng = Lcg(seed ^ 0x5eed);
     let target: Vec<f64> = (0..M * D).map(|_| rng.normal()).collect();
     let theta: Vec<f64> = (0..M * D + 2 * D).map(|_| rng.normal()).collect();
-    let t32 = target.clone();
+    let (t32, target_for_bug) = (target.clone(), target.clone());
     let cost = move |t: &[f64]| {
         let t: Vec<f32> = t.iter().map(|&v| v as f32).collect();
         let (gain, shift) = (&t[M * D..M * D + D], &t[M * D + D..]);
@@ -163,8 +163,6 @@ fn layer_norm(seed: u64) -> Model {
         TensorSpec::new("beta", [D]),
     ])
     .unwrap();
-    let t2 = layout.clone();
-    let _ = t2;
     Model {
         name: "layer norm",
         layout,
@@ -175,8 +173,7 @@ fn layer_norm(seed: u64) -> Model {
                 "missing mean term in dx",
                 "dx",
                 Box::new({
-                    let mut rng = Lcg(seed ^ 0x5eed);
-                    let target: Vec<f64> = (0..M * D).map(|_| rng.normal()).collect();
+                    let target = target_for_bug;
                     move |t, _| layer_norm_gradient(t, &target, false)
                 }),
             ),
@@ -268,19 +265,9 @@ fn l1_logistic(seed: u64) -> Model {
         let l1: f32 = t[..D].iter().map(|w| w.abs()).sum();
         f64::from(total / M as f32 + LAMBDA as f32 * l1)
     };
+    let (x2, y2) = (x.clone(), y.clone());
     let gradient = move |t: &[f64]| l1_gradient(t, &x, &y, 1.0);
     let layout = Layout::new([TensorSpec::new("w", [D]), TensorSpec::new("b", [])]).unwrap();
-    let mut rng2 = Lcg(seed ^ 0x11);
-    let x2: Vec<f64> = (0..M * D).map(|_| rng2.normal()).collect();
-    let y2: Vec<f64> = (0..M)
-        .map(|n| {
-            if (n + seed as usize) % 2 == 0 {
-                1.0
-            } else {
-                -1.0
-            }
-        })
-        .collect();
     Model {
         name: "L1 logistic regression",
         layout,
@@ -290,10 +277,13 @@ fn l1_logistic(seed: u64) -> Model {
             (
                 "missing 1/m in dw",
                 "dw",
-                Box::new(|_, g| {
+                Box::new(|t, g| {
+                    // The data term times m, the L1 term as it was.
                     let mut out = g.to_vec();
-                    // The data term times m, the L1 term unchanged: add (m − 1)·(g − λ·sign w).
-                    out[..D].iter_mut().for_each(|v| *v *= M as f64);
+                    for d in 0..D {
+                        let l1 = LAMBDA * t[d].signum();
+                        out[d] = M as f64 * (g[d] - l1) + l1;
+                    }
                     out
                 }),
             ),
@@ -358,13 +348,18 @@ struct Counts {
     /// Bugs below the stated floor, by kind.
     bugs_below_floor: std::collections::BTreeMap<String, usize>,
     bugs_skipped_inconclusive: usize,
+    /// The smallest and largest detection floor stated by a passing correct check.
+    floors: (f64, f64),
     /// Correct-gradient checks that came out inconclusive, by setting.
     inconclusive_by_setting: std::collections::BTreeMap<&'static str, usize>,
 }
 
 #[test]
 fn float32_costs_give_verdicts_that_hold() {
-    let mut counts = Counts::default();
+    let mut counts = Counts {
+        floors: (f64::INFINITY, 0.0),
+        ..Counts::default()
+    };
     let builders: [fn(u64) -> Model; 3] = [softmax, layer_norm, l1_logistic];
     for build in builders {
         for seed in 1..=4 {
@@ -391,7 +386,12 @@ fn float32_costs_give_verdicts_that_hold() {
                         .unwrap();
                     assert_eq!(report.precision, Precision::F32, "{case}\n{report}");
                     match report.verdict {
-                        gradproof::Verdict::Pass => counts.correct_pass += 1,
+                        gradproof::Verdict::Pass => {
+                            counts.correct_pass += 1;
+                            let (lo, hi) = counts.floors;
+                            let floor = report.detection_floor;
+                            counts.floors = (lo.min(floor), hi.max(floor));
+                        }
                         gradproof::Verdict::Inconclusive => {
                             counts.correct_inconclusive += 1;
                             *counts.inconclusive_by_setting.entry(setting).or_default() += 1;
@@ -511,4 +511,30 @@ fn steps_far_below_the_precision_never_pass() {
             }
         }
     }
+}
+
+#[test]
+fn a_constant_cost_is_inconclusive_not_a_pass() {
+    // J ignores θ: the zero gradient "agrees", but nothing was compared.
+    let report =
+        gradproof::check_fn(|_: &[f64]| 8.0, |t: &[f64]| vec![0.0; t.len()], &[4.0, 1.0]).unwrap();
+    assert_eq!(report.verdict, gradproof::Verdict::Inconclusive, "{report}");
+    assert!(
+        report.reason.as_ref().unwrap().contains("did not change"),
+        "{report}"
+    );
+    assert!(report.to_string().contains("INCONCLUSIVE"), "{report}");
+}
+
+#[test]
+#[should_panic(expected = "gradient check inconclusive")]
+fn assert_gradient_fails_on_an_inconclusive_check() {
+    let layout = Layout::new([TensorSpec::new("w", [2])]).unwrap();
+    let l = layout.clone();
+    let problem = FnProblem::new(
+        layout,
+        |w| Ok(w.iter().map(|x| x.powi(3)).sum()),
+        move |w| Tensors::new(l.clone(), w.iter().map(|x| 3.0 * x * x).collect()),
+    );
+    gradproof::assert_gradient_with(&Checker::new().epsilon(1e-15), &problem, &[0.5, -1.0]);
 }
