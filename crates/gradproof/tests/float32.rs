@@ -25,18 +25,21 @@ impl Lcg {
     }
 }
 
+/// A cost over the flat parameters.
+type Cost = Box<dyn Fn(&[f64]) -> f64 + Sync>;
+/// A gradient over the flat parameters.
+type Gradient = Box<dyn Fn(&[f64]) -> Vec<f64> + Sync>;
+/// A bug: the buggy gradient from θ and the correct gradient.
+type Corrupt = Box<dyn Fn(&[f64], &[f64]) -> Vec<f64>>;
+
 /// One model: its layout, `f32` cost, closed-form `f64` gradient, bugs, and a θ.
 struct Model {
     name: &'static str,
     layout: Layout,
-    cost: Box<dyn Fn(&[f64]) -> f64 + Sync>,
-    gradient: Box<dyn Fn(&[f64]) -> Vec<f64> + Sync>,
+    cost: Cost,
+    gradient: Gradient,
     /// (bug name, the tensor it corrupts, the buggy gradient from the correct one).
-    bugs: Vec<(
-        &'static str,
-        &'static str,
-        Box<dyn Fn(&[f64], &[f64]) -> Vec<f64>>,
-    )>,
+    bugs: Vec<(&'static str, &'static str, Corrupt)>,
     theta: Vec<f64>,
 }
 
