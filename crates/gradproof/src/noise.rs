@@ -107,50 +107,63 @@ where
     let scale = theta.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
     let mut spacing = RELATIVE_SPACING;
     let mut evaluations = 0;
-    loop {
+    let mut narrower: Option<(Vec<f64>, f64)> = None;
+    let (all, spacing) = loop {
         let h = spacing * scale / (theta.len().max(1) as f64).sqrt();
-        let all = probe(&cost, theta, cost_at_theta, h)?;
-        // θ's own value sits in the middle of every series, not evaluated again.
-        evaluations += all.len() - DIRECTIONS as usize;
-        let steps = all
-            .chunks_exact(2 * POINTS - 1)
-            .flat_map(|series| series.windows(2))
-            .count();
-        let flat = all
-            .chunks_exact(2 * POINTS - 1)
-            .flat_map(|series| series.windows(2))
-            .filter(|pair| pair[0] == pair[1])
-            .count();
-        let constant = flat == steps;
-        if flat as f64 <= MAX_FLAT_FRACTION * steps as f64 || spacing >= MAX_RELATIVE_SPACING {
-            let precision = declared.unwrap_or_else(|| {
-                if constant {
-                    Precision::F64
-                } else {
-                    Precision::of_values(&all)
-                }
-            });
-            let floor = precision.unit_roundoff() / 2.0 * cost_at_theta.abs();
-            let (sigma, status) = if constant {
-                (0.0, NoiseStatus::Constant)
-            } else {
-                read_noise(&all)
-            };
-            return Ok(NoiseEstimate {
-                sigma: sigma.max(floor),
-                status,
-                evaluations,
-                precision,
-                spacing,
-            });
+        let (values, evaluated) = probe(&cost, theta, cost_at_theta, h);
+        evaluations += evaluated;
+        let all = match values {
+            Ok(all) => all,
+            // Widening is a best effort: a cost that fails (is not finite, say) farther from θ
+            // is read at the last spacing where it did not.
+            Err(error) => match narrower {
+                Some(previous) => break previous,
+                None => return Err(error),
+            },
+        };
+        if flat_fraction(&all) <= MAX_FLAT_FRACTION || spacing >= MAX_RELATIVE_SPACING {
+            break (all, spacing);
         }
+        narrower = Some((all, spacing));
         spacing *= WIDENING;
-    }
+    };
+    let constant = flat_fraction(&all) == 1.0;
+    let precision = declared.unwrap_or_else(|| {
+        if constant {
+            Precision::F64
+        } else {
+            Precision::of_values(&all)
+        }
+    });
+    let floor = precision.unit_roundoff() / 2.0 * cost_at_theta.abs();
+    let (sigma, status) = if constant {
+        (0.0, NoiseStatus::Constant)
+    } else {
+        read_noise(&all)
+    };
+    Ok(NoiseEstimate {
+        sigma: sigma.max(floor),
+        status,
+        evaluations,
+        precision,
+        spacing,
+    })
+}
+
+/// The fraction of consecutive values, within each series of the probe, that are equal.
+fn flat_fraction(all: &[f64]) -> f64 {
+    let pairs = || {
+        all.chunks_exact(2 * POINTS - 1)
+            .flat_map(|series| series.windows(2))
+    };
+    let flat = pairs().filter(|pair| pair[0] == pair[1]).count();
+    flat as f64 / pairs().count().max(1) as f64
 }
 
 /// `J` on `2·POINTS − 1` points spaced `h` apart along each of the [`DIRECTIONS`], `θ` in the
-/// middle of each series (its value not evaluated again).
-fn probe<F>(cost: &F, theta: &[f64], cost_at_theta: f64, h: f64) -> Result<Vec<f64>>
+/// middle of each series (its value not evaluated again), and the number of evaluations spent
+/// (every point is evaluated even when one fails, unless the first does).
+fn probe<F>(cost: &F, theta: &[f64], cost_at_theta: f64, h: f64) -> (Result<Vec<f64>>, usize)
 where
     F: Fn(&[f64]) -> Result<f64> + Sync,
 {
@@ -176,7 +189,10 @@ where
     // the one reported).
     let started = Instant::now();
     let mut point = Vec::with_capacity(theta.len());
-    let first = evaluate(&mut point, series[0])?;
+    let first = match evaluate(&mut point, series[0]) {
+        Ok(first) => first,
+        Err(error) => return (Err(error), 1),
+    };
     let expensive = started.elapsed().as_secs_f64() * series.len() as f64 > PARALLEL_SECONDS;
     let rest: Vec<Result<f64>> = if expensive {
         series[1..]
@@ -189,7 +205,9 @@ where
             .map(|&at| evaluate(&mut point, at))
             .collect()
     };
-    std::iter::once(Ok(first)).chain(rest).collect()
+    // θ's own value sits in the middle of every series, not evaluated again.
+    let evaluated = series.len() - DIRECTIONS as usize;
+    (std::iter::once(Ok(first)).chain(rest).collect(), evaluated)
 }
 
 /// The noise read off the probe's series (one per direction): the largest estimate.
@@ -316,5 +334,22 @@ mod tests {
         assert!(est.spacing > RELATIVE_SPACING, "{est:?}");
         let ulp = f64::from(f32::EPSILON) * cost(&theta).unwrap().abs();
         assert!(est.sigma >= ulp / 2.0 && est.sigma < 8.0 * ulp, "{est:?}");
+    }
+
+    #[test]
+    fn a_cost_that_fails_farther_out_is_read_at_the_last_spacing_that_worked() {
+        // Constant in f64 at 1e-9 (an f32 staircase), an error beyond 1e-6 of θ.
+        let theta = [0.3, -1.2];
+        let cost = |x: &[f64]| -> Result<f64> {
+            if x.iter().zip(&theta).any(|(a, b)| (a - b).abs() > 1e-6) {
+                return Err(crate::error::Error::model("too far"));
+            }
+            Ok(x.iter().map(|&v| (v as f32).sin()).sum::<f32>() as f64)
+        };
+        let est = estimate_noise(cost, &theta, cost(&theta).unwrap(), None).unwrap();
+        assert!(
+            est.spacing > RELATIVE_SPACING && est.spacing < 1e-5,
+            "{est:?}"
+        );
     }
 }
