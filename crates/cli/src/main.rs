@@ -1,6 +1,7 @@
 //! The `gradproof` command: parse arguments, run one subcommand, print, exit with
 //! 0 (success: gradients agree, model trained), 1 (a gradient is wrong, or a guardrail check
-//! stopped training) or 2 (usage or input error). All the work is in
+//! stopped training), 2 (usage or input error) or 3 (`check` inconclusive: nothing disagrees,
+//! but the evidence cannot decide). All the work is in
 //! the `gradproof` and `fraudnet` crates; this binary only parses and formats.
 
 /// `println!` that returns the write's `io::Result` instead of panicking (a closed pipe, as in
@@ -33,7 +34,8 @@ struct Cli {
 enum Command {
     /// Reproduce the seed notebook step by step (the default when no command is given).
     Notebook(cmd::notebook::Args),
-    /// Check the hand-written gradient of an MLP on random data, optionally with injected bugs.
+    /// Check the hand-written gradient of an MLP on random data, optionally with injected bugs
+    /// (exit 0 pass, 1 a gradient is wrong, 3 inconclusive: the evidence cannot decide).
     Check(cmd::check::Args),
     /// Write a synthetic mobile-money file (PaySim schema) with account-takeover fraud.
     Generate(cmd::generate::Args),

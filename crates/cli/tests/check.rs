@@ -539,3 +539,46 @@ fn a_correct_gradient_has_nothing_wrong_and_directional_mode_examines_no_element
     assert_eq!((total(&v, "examined"), total(&v, "wrong")), (1, 0));
     assert_eq!(total(&v, "probes"), 6);
 }
+
+#[test]
+fn tiny_steps_never_pass_a_correct_or_a_buggy_gradient() {
+    // 1e-16 is refused outright (θ ± h rounds to θ for some parameter); the representable steps
+    // below ~1e-12 leave the differences unable to resolve the gradient: inconclusive (exit 3),
+    // or, where the bug still shows, wrong (exit 1). Never a pass.
+    for step in ["1e-13", "1e-14", "1e-15", "4e-16", "1e-16"] {
+        for bug in [&[][..], &["--bug", "notebook"][..]] {
+            let mut args = vec!["check", "--format", "json", "--step", step];
+            args.extend_from_slice(bug);
+            let out = gradproof(&args);
+            let code = out.status.code();
+            assert_ne!(code, Some(0), "--step {step} {bug:?}");
+            if code == Some(2) {
+                continue;
+            }
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            match code {
+                Some(3) => {
+                    assert_eq!(v["verdict"], "inconclusive", "--step {step} {bug:?}");
+                    let reason = v["reason"].as_str().unwrap();
+                    assert!(reason.contains("too small"), "{reason}");
+                }
+                Some(1) => assert_eq!(v["verdict"], "fail", "--step {step} {bug:?}"),
+                other => panic!("--step {step} {bug:?}: exit {other:?}"),
+            }
+        }
+    }
+    let out = gradproof(&["check", "--step", "1e-15"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("INCONCLUSIVE"), "{text}");
+}
+
+#[test]
+fn the_json_states_the_detection_floor() {
+    let (code, v) = check_json(&[]);
+    assert_eq!(code, Some(0));
+    let floor = v["detection_floor"].as_f64().unwrap();
+    assert!(floor > 0.0 && floor < 1e-6, "{floor}");
+    assert_eq!(v["report"]["precision"], "f64");
+    assert!(v["reason"].is_null());
+}

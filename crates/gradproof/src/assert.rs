@@ -5,9 +5,11 @@
 use crate::problem::Problem;
 use crate::report::Report;
 use crate::settings::Checker;
+use crate::verdict::Verdict;
 
 /// Panics unless `problem`'s hand-written gradient agrees with finite differences at `theta`
-/// (default [`Checker`]). Returns the report for further assertions.
+/// (default [`Checker`]): on a wrong gradient, naming the element, and on an inconclusive check
+/// (evidence that cannot decide), with the reason and what to change. Returns the report for further assertions.
 ///
 /// ```
 /// use gradproof::{FnProblem, Layout, TensorSpec, Tensors, assert_gradient};
@@ -52,11 +54,19 @@ pub fn assert_gradient_with<P: Problem + ?Sized>(
         Ok(report) => report,
         Err(error) => panic!("gradient check could not run: {error}"),
     };
-    if !report.passed() {
-        panic!(
+    match report.verdict {
+        Verdict::Pass => {}
+        Verdict::Fail => panic!(
             "gradient check failed:\n  {}\n\n{report}",
             report.failure_lines().join("\n  ")
-        );
+        ),
+        Verdict::Inconclusive => panic!(
+            "gradient check inconclusive: {}\n\n{report}",
+            report
+                .reason
+                .as_deref()
+                .unwrap_or("the evidence cannot decide")
+        ),
     }
     report
 }

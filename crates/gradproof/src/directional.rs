@@ -58,7 +58,7 @@ pub(crate) fn check<P: Problem + ?Sized>(
 ) -> Result<Report> {
     let start = Instant::now();
     let layout = problem.layout();
-    let (base, noise) = base(problem, theta, true)?;
+    let (base, noise) = base(problem, theta, true, checker.precision)?;
     let weights = weights(checker.seed, layout.len());
     let context = Context {
         checker,

@@ -24,6 +24,7 @@ use crate::line::{Derivative, finite_cost};
 use crate::mode::Mode;
 use crate::noise::{NoiseEstimate, NoiseStatus};
 use crate::oracle::Oracle;
+use crate::precision::Precision;
 use crate::problem::Problem;
 use crate::report::{Overall, Report};
 use crate::settings::{Checker, DUAL_ROUNDING_ULPS};
@@ -213,5 +214,7 @@ fn not_measured() -> NoiseEstimate {
         sigma: 0.0,
         status: NoiseStatus::NotNeeded,
         evaluations: 0,
+        precision: Precision::F64,
+        spacing: 0.0,
     }
 }

@@ -48,8 +48,9 @@
 //! directional derivatives, kink signatures) and is checked with [`Checker::check`].
 
 // Each module uses only those before it in this chain (rustfmt sorts the list below):
-// error → layout → difference, method, mode, problem, rng → generic → settings → report → noise → line →
-// oracle → bisection → directional, dual → jacobian, sweep → check → named → assert.
+// error → layout → difference, method, mode, precision, problem, rng → generic → settings →
+// verdict → report → noise → line → oracle → bisection → directional, dual → jacobian, sweep →
+// check → named → assert.
 mod assert;
 mod bisection;
 mod check;
@@ -66,11 +67,13 @@ mod mode;
 mod named;
 pub mod noise;
 pub mod oracle;
+pub mod precision;
 pub mod problem;
 mod report;
 mod rng;
 pub mod settings;
 pub mod sweep;
+mod verdict;
 
 pub use assert::{assert_gradient, assert_gradient_with};
 pub use check::check_fn;
@@ -85,9 +88,11 @@ pub use ndarray;
 /// num-dual, whose [`DualNum`](num_dual::DualNum) a [`DualCost`] is written over, so that its
 /// version need not be pinned.
 pub use num_dual;
+pub use precision::Precision;
 pub use problem::{FnProblem, Problem};
 pub use report::{Report, TensorReport, Worst};
 pub use settings::Checker;
+pub use verdict::Verdict;
 
 /// The workspace README's code blocks, compiled and run as doctests, so that its library quick
 /// start is a whole program that works as written.

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::method::{Method, StepRule};
 use crate::noise::{NoiseEstimate, NoiseStatus, estimate_noise};
+use crate::precision::Precision;
 use crate::problem::{CoordinateCosts, Problem};
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR};
 
@@ -53,6 +54,9 @@ pub(crate) struct Base {
     pub(crate) cost: f64,
     pub(crate) signature: Option<u64>,
     pub(crate) sigma: f64,
+    /// The unit roundoff of the cost's precision (declared, or recognised by the noise probe):
+    /// what the steps are sized by.
+    pub(crate) unit_roundoff: f64,
     /// Wall time of one cost evaluation, as the noise probe saw it.
     pub(crate) seconds_per_evaluation: f64,
 }
@@ -61,15 +65,22 @@ pub(crate) struct Base {
 /// check needs before it differences anything (the adaptive rule picks its steps from the noise,
 /// the generic kink test compares one-sided slopes with it). A check fails on a cost that is not
 /// finite near θ; [`Checker::numeric_gradient`], which only differences along coordinates, falls
-/// back to the cost's own rounding as its noise (`strict = false`).
-/// Validates `theta` first.
+/// back to the cost's own rounding as its noise (`strict = false`). `declared` is the cost's
+/// precision if the user gave it. Validates `theta` first.
 pub(crate) fn base<P: Problem + ?Sized>(
     problem: &P,
     theta: &[f64],
     strict: bool,
+    declared: Option<Precision>,
 ) -> Result<(Base, NoiseEstimate)> {
     expect_parameters(problem.layout(), theta)?;
-    base_at(problem, theta, strict, problem.cost_with_signature(theta))
+    base_at(
+        problem,
+        theta,
+        strict,
+        declared,
+        problem.cost_with_signature(theta),
+    )
 }
 
 /// [`base`], given `J(θ)` and its signature as the problem's `cost_with_signature` returned
@@ -78,6 +89,7 @@ pub(crate) fn base_at<P: Problem + ?Sized>(
     problem: &P,
     theta: &[f64],
     strict: bool,
+    declared: Option<Precision>,
     at_theta: Result<(f64, Option<u64>)>,
 ) -> Result<(Base, NoiseEstimate)> {
     let (cost, signature) = at_theta?;
@@ -91,21 +103,28 @@ pub(crate) fn base_at<P: Problem + ?Sized>(
         },
         theta,
         cost,
+        declared,
     );
     let noise = match measured {
         Ok(noise) => noise,
         Err(error) if strict => return Err(error),
-        Err(_) => NoiseEstimate {
-            sigma: f64::EPSILON / 2.0 * cost.abs(),
-            status: NoiseStatus::Unsettled,
-            evaluations: 0,
-        },
+        Err(_) => {
+            let precision = declared.unwrap_or_default();
+            NoiseEstimate {
+                sigma: precision.unit_roundoff() / 2.0 * cost.abs(),
+                status: NoiseStatus::Unsettled,
+                evaluations: 0,
+                precision,
+                spacing: 0.0,
+            }
+        }
     };
     let seconds_per_evaluation = start.elapsed().as_secs_f64() / noise.evaluations.max(1) as f64;
     let base = Base {
         cost,
         signature,
         sigma: noise.sigma,
+        unit_roundoff: noise.precision.unit_roundoff(),
         seconds_per_evaluation,
     };
     Ok((base, noise))
@@ -252,8 +271,12 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         offsets.sort_by(f64::total_cmp);
         offsets.iter().any(|&o| match (gap(o), gap(2.0 * o)) {
             (Some(near), Some(far)) => {
-                let noise =
-                    4.0 * self.base.sigma.max(f64::EPSILON * self.base.cost.abs()) / (o * h);
+                let noise = 4.0
+                    * self
+                        .base
+                        .sigma
+                        .max(self.base.unit_roundoff * self.base.cost.abs())
+                    / (o * h);
                 let excess = (far - 2.0 * near).abs();
                 excess > 0.25 * far.abs() && excess > NOISE_SAFETY_FACTOR * noise
             }
@@ -291,17 +314,18 @@ pub(crate) fn finite_cost(value: f64, location: impl FnOnce() -> String) -> Resu
 
 impl Checker {
     /// The error bound of a numeric derivative: the noise of `J` amplified by the stencil and
-    /// divided by the step, the error of representing `θ ± h`, and the truncation estimate.
+    /// divided by the step, the error of representing `θ ± h` (in the cost's precision, unit
+    /// roundoff `u`: a cost computed in `f32` rounds its parameters to `f32`), and the
+    /// truncation estimate.
     fn error_bound(
         &self,
         step: f64,
         truncation: f64,
-        sigma: f64,
+        (sigma, u): (f64, f64),
         theta_scale: f64,
         derivative_scale: f64,
     ) -> f64 {
-        (self.method.noise_gain() * sigma + derivative_scale * f64::EPSILON * (theta_scale + step))
-            / step
+        (self.method.noise_gain() * sigma + derivative_scale * u * (theta_scale + step)) / step
             + truncation
     }
 
@@ -317,20 +341,21 @@ impl Checker {
         derivative_scale: Option<f64>,
     ) -> Result<Derivative> {
         let theta_i = c.scale();
+        let u = c.base.unit_roundoff;
         // On a single coordinate, round the step so that θᵢ + h is exactly θᵢ + h.
         let single = c.direction.len() == 1;
         let exact = |h: f64| if single { (theta_i + h) - theta_i } else { h };
         let mut step = match self.step {
             StepRule::Fixed(h) => h,
-            StepRule::Scaled(_) => exact(self.step.step(self.method, theta_i)),
+            StepRule::Scaled(_) => exact(self.step.step_for(self.method, theta_i, u)),
             StepRule::Adaptive => exact(self.adaptive_step(c)?),
         };
         let mut tries = 0;
-        let sigma = c.base.sigma;
+        let noise = (c.base.sigma, u);
         loop {
             let settled = |value: f64| {
                 hint.is_some_and(|g| {
-                    let bound = self.error_bound(step, 0.0, sigma, theta_i, value.abs());
+                    let bound = self.error_bound(step, 0.0, noise, theta_i, value.abs());
                     (g - value).abs() <= NOISE_SAFETY_FACTOR * bound
                 })
             };
@@ -340,7 +365,7 @@ impl Checker {
                 let derivative_scale = derivative_scale.unwrap_or(value.abs());
                 return Ok(Derivative {
                     value,
-                    bound: self.error_bound(step, truncation, sigma, theta_i, derivative_scale),
+                    bound: self.error_bound(step, truncation, noise, theta_i, derivative_scale),
                     kink: crossed,
                     evaluations: c.evaluations,
                 });
@@ -356,7 +381,9 @@ impl Checker {
     /// scaled step and twice it. Falls back to the pilot step when the pilot straddles a kink
     /// or shows no truncation at all.
     fn adaptive_step<P: Problem + ?Sized>(&self, c: &mut Line<'_, P>) -> Result<f64> {
-        let pilot = self.step.step(self.method, c.scale());
+        let pilot = self
+            .step
+            .step_for(self.method, c.scale(), c.base.unit_roundoff);
         let (_, truncation, crossed) = c.difference(self.method, pilot, &|_| false)?;
         let p = f64::from(self.method.order());
         if crossed || truncation == 0.0 || c.base.sigma == 0.0 {

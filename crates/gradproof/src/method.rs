@@ -192,7 +192,14 @@ impl Method {
     /// The step that balances truncation against roundoff for a smooth function of unit scale,
     /// `ε_mach^(1/(order+1))` (6.1e-6 for central differences).
     pub fn natural_step(self) -> f64 {
-        f64::EPSILON.powf(1.0 / f64::from(self.order() + 1))
+        self.natural_step_for(f64::EPSILON)
+    }
+
+    /// [`Method::natural_step`] for a cost computed with unit roundoff `u` (the machine epsilon
+    /// of its [`Precision`](crate::Precision)): `u^(1/(order+1))`, 4.9e-3 for central
+    /// differences of an `f32` cost.
+    pub fn natural_step_for(self, u: f64) -> f64 {
+        u.powf(1.0 / f64::from(self.order() + 1))
     }
 
     /// Applies the method to a scalar function `f` at `x` with step `h`.
@@ -313,10 +320,16 @@ impl StepRule {
     /// of its search, the scaled step). A [`Reference::Dual`] check takes no step and uses no
     /// rule.
     pub fn step(self, method: Method, theta: f64) -> f64 {
+        self.step_for(method, theta, f64::EPSILON)
+    }
+
+    /// [`StepRule::step`] for a cost computed with unit roundoff `u`: the scaled and adaptive
+    /// rules size their steps by the cost's precision, not by `f64`'s (a fixed step stays).
+    pub fn step_for(self, method: Method, theta: f64, u: f64) -> f64 {
         match self {
             StepRule::Fixed(h) => h,
-            StepRule::Scaled(c) => c * theta.abs().max(1.0) * method.natural_step(),
-            StepRule::Adaptive => theta.abs().max(1.0) * method.natural_step(),
+            StepRule::Scaled(c) => c * theta.abs().max(1.0) * method.natural_step_for(u),
+            StepRule::Adaptive => theta.abs().max(1.0) * method.natural_step_for(u),
         }
     }
 }

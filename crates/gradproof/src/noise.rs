@@ -4,7 +4,11 @@
 //! below which no finite difference can resolve a gradient. We *measure* it with Moré & Wild's
 //! ECnoise (SIAM J. Sci. Comput. 33(3), 2011): evaluate `J` on a few closely spaced points along
 //! one direction and read the noise off the higher-order differences, where the smooth part of
-//! `J` has vanished and only the rounding noise is left. Knows nothing of what `J` computes.
+//! `J` has vanished and only the rounding noise is left. A cost computed in a coarser precision
+//! than `f64` (`f32`, `f16`, `bf16`, widened on return) looks constant at `f64`-sized spacings:
+//! the probe then widens its spacing until the cost changes, and recognises the precision from
+//! the values' significands (or takes the one declared), so that the noise it reports is the
+//! noise the cost really has. Knows nothing of what `J` computes.
 
 use std::time::Instant;
 
@@ -12,6 +16,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::precision::Precision;
 
 /// Below this much work in all, the probe's points are evaluated on the calling thread.
 const PARALLEL_SECONDS: f64 = 2e-3;
@@ -23,6 +28,17 @@ const POINTS: usize = 9;
 /// cost with moderate derivatives leaves no trace in the 2nd and higher differences, large enough
 /// that every coordinate really moves.
 const RELATIVE_SPACING: f64 = 1e-9;
+
+/// While the cost stays (mostly) constant along the probe, the spacing is widened by this
+/// factor, up to [`MAX_RELATIVE_SPACING`]: 1e-9, 1e-7, 1e-5, 1e-3.
+const WIDENING: f64 = 100.0;
+
+/// The widest spacing tried. A cost still constant there is reported [`NoiseStatus::Constant`].
+const MAX_RELATIVE_SPACING: f64 = 1e-3;
+
+/// A probe whose consecutive values are equal in more than this fraction of the steps sees the
+/// staircase of a coarse precision rather than its noise, and is widened.
+const MAX_FLAT_FRACTION: f64 = 0.25;
 
 /// Consecutive difference levels whose noise estimates must agree within this factor for the
 /// estimate to be trusted (Moré & Wild's test).
@@ -37,6 +53,12 @@ pub struct NoiseEstimate {
     pub status: NoiseStatus,
     /// Cost evaluations spent.
     pub evaluations: usize,
+    /// The precision the cost is computed in: the one declared, or the coarsest that holds every
+    /// value the probe saw. `sigma` is at least half its unit roundoff times `|J(θ)|`.
+    pub precision: Precision,
+    /// The spacing of the probe's points relative to `max(1, max|θᵢ|)`: 1e-9, wider when the
+    /// cost did not change at it.
+    pub spacing: f64,
 }
 
 /// How a [`NoiseEstimate`] came about.
@@ -48,8 +70,8 @@ pub enum NoiseStatus {
         /// The difference level read (1 to 6).
         level: usize,
     },
-    /// `J` gave the same value at every point: no noise could be seen, only its own rounding is
-    /// assumed.
+    /// `J` gave the same value at every point, even at the widest spacing tried: no noise could
+    /// be seen, only its own rounding is assumed, and no finite difference can decide anything.
     Constant,
     /// No level passed the agreement test; the smallest estimate among the levels that change
     /// sign was taken (the smooth part of `J` can only inflate an estimate, never shrink it).
@@ -69,16 +91,82 @@ const KINK_CONTRAST: f64 = 16.0;
 const DIRECTIONS: u64 = 3;
 
 /// Measures the noise of `cost` around `theta` along a few fixed pseudo-random ±1 directions (on
-/// each, the quieter of the two sides of `θ`) and keeps the largest estimate. It is floored at half an ulp of `J(θ)` (`J` is at least rounded
-/// once).
-pub fn estimate_noise<F>(cost: F, theta: &[f64], cost_at_theta: f64) -> Result<NoiseEstimate>
+/// each, the quieter of the two sides of `θ`) and keeps the largest estimate. While the cost is
+/// (mostly) constant along the probe, the spacing is widened (see [`WIDENING`]). The estimate is
+/// floored at half a unit roundoff of `J(θ)` in the cost's precision (`J` is at least rounded
+/// once): `declared`, or else the coarsest precision that holds every value seen.
+pub fn estimate_noise<F>(
+    cost: F,
+    theta: &[f64],
+    cost_at_theta: f64,
+    declared: Option<Precision>,
+) -> Result<NoiseEstimate>
 where
     F: Fn(&[f64]) -> Result<f64> + Sync,
 {
-    let floor = f64::EPSILON / 2.0 * cost_at_theta.abs();
     let scale = theta.iter().fold(1.0_f64, |m, v| m.max(v.abs()));
-    let h = RELATIVE_SPACING * scale / (theta.len().max(1) as f64).sqrt();
-    let mut best: Option<(f64, NoiseStatus)> = None;
+    let mut spacing = RELATIVE_SPACING;
+    let mut evaluations = 0;
+    let mut narrower: Option<(Vec<f64>, f64)> = None;
+    let (all, spacing) = loop {
+        let h = spacing * scale / (theta.len().max(1) as f64).sqrt();
+        let (values, evaluated) = probe(&cost, theta, cost_at_theta, h);
+        evaluations += evaluated;
+        let all = match values {
+            Ok(all) => all,
+            // Widening is a best effort: a cost that fails (is not finite, say) farther from θ
+            // is read at the last spacing where it did not.
+            Err(error) => match narrower {
+                Some(previous) => break previous,
+                None => return Err(error),
+            },
+        };
+        if flat_fraction(&all) <= MAX_FLAT_FRACTION || spacing >= MAX_RELATIVE_SPACING {
+            break (all, spacing);
+        }
+        narrower = Some((all, spacing));
+        spacing *= WIDENING;
+    };
+    let constant = flat_fraction(&all) == 1.0;
+    let precision = declared.unwrap_or_else(|| {
+        if constant {
+            Precision::F64
+        } else {
+            Precision::of_values(&all)
+        }
+    });
+    let floor = precision.unit_roundoff() / 2.0 * cost_at_theta.abs();
+    let (sigma, status) = if constant {
+        (0.0, NoiseStatus::Constant)
+    } else {
+        read_noise(&all)
+    };
+    Ok(NoiseEstimate {
+        sigma: sigma.max(floor),
+        status,
+        evaluations,
+        precision,
+        spacing,
+    })
+}
+
+/// The fraction of consecutive values, within each series of the probe, that are equal.
+fn flat_fraction(all: &[f64]) -> f64 {
+    let pairs = || {
+        all.chunks_exact(2 * POINTS - 1)
+            .flat_map(|series| series.windows(2))
+    };
+    let flat = pairs().filter(|pair| pair[0] == pair[1]).count();
+    flat as f64 / pairs().count().max(1) as f64
+}
+
+/// `J` on `2·POINTS − 1` points spaced `h` apart along each of the [`DIRECTIONS`], `θ` in the
+/// middle of each series (its value not evaluated again), and the number of evaluations spent
+/// (every point is evaluated even when one fails, unless the first does).
+fn probe<F>(cost: &F, theta: &[f64], cost_at_theta: f64, h: f64) -> (Result<Vec<f64>>, usize)
+where
+    F: Fn(&[f64]) -> Result<f64> + Sync,
+{
     let evaluate = |point: &mut Vec<f64>, (direction, k): (u64, usize)| -> Result<f64> {
         let offset = (k as f64 - (POINTS - 1) as f64) * h;
         if offset == 0.0 {
@@ -101,7 +189,10 @@ where
     // the one reported).
     let started = Instant::now();
     let mut point = Vec::with_capacity(theta.len());
-    let first = evaluate(&mut point, series[0])?;
+    let first = match evaluate(&mut point, series[0]) {
+        Ok(first) => first,
+        Err(error) => return (Err(error), 1),
+    };
     let expensive = started.elapsed().as_secs_f64() * series.len() as f64 > PARALLEL_SECONDS;
     let rest: Vec<Result<f64>> = if expensive {
         series[1..]
@@ -114,9 +205,14 @@ where
             .map(|&at| evaluate(&mut point, at))
             .collect()
     };
-    let all: Vec<f64> = std::iter::once(Ok(first))
-        .chain(rest)
-        .collect::<Result<_>>()?;
+    // θ's own value sits in the middle of every series, not evaluated again.
+    let evaluated = series.len() - DIRECTIONS as usize;
+    (std::iter::once(Ok(first)).chain(rest).collect(), evaluated)
+}
+
+/// The noise read off the probe's series (one per direction): the largest estimate.
+fn read_noise(all: &[f64]) -> (f64, NoiseStatus) {
+    let mut best: Option<(f64, NoiseStatus)> = None;
     for values in all.chunks_exact(2 * POINTS - 1) {
         // Points on both sides of θ, read whole and side by side. A kink's jump in slope would
         // pass for noise: if the whole series is far louder than either side, the kink is at θ
@@ -137,12 +233,7 @@ where
             best = Some(estimate);
         }
     }
-    let (sigma, status) = best.expect("at least one direction");
-    Ok(NoiseEstimate {
-        sigma: sigma.max(floor),
-        status,
-        evaluations: 2 * (POINTS - 1) * DIRECTIONS as usize,
-    })
+    best.expect("at least one direction")
 }
 
 /// ECnoise on equally spaced values (at least 4): the noise level and how it was found.
@@ -220,14 +311,45 @@ mod tests {
             Ok(smooth + 1e-10 * 3f64.sqrt() * (2.0 * u - 1.0))
         };
         let theta = [0.3, -1.2, 0.8, 2.0];
-        let est = estimate_noise(noisy, &theta, noisy(&theta).unwrap()).unwrap();
+        let est = estimate_noise(noisy, &theta, noisy(&theta).unwrap(), None).unwrap();
         assert!(est.sigma > 0.5e-10 && est.sigma < 2e-10, "{est:?}");
     }
 
     #[test]
     fn a_constant_cost_has_only_its_own_rounding() {
-        let est = estimate_noise(|_x: &[f64]| Ok(8.0), &[4.0], 8.0).unwrap();
+        let est = estimate_noise(|_x: &[f64]| Ok(8.0), &[4.0], 8.0, None).unwrap();
         assert_eq!(est.status, NoiseStatus::Constant);
         assert_eq!(est.sigma, f64::EPSILON / 2.0 * 8.0);
+    }
+
+    #[test]
+    fn a_float32_cost_is_measured_at_its_own_precision() {
+        // Σ sin(θᵢ) computed in f32: constant at f64-sized spacings, noisy at ulps of f32.
+        let cost = |x: &[f64]| -> Result<f64> {
+            Ok(x.iter().map(|&v| (v as f32).sin()).sum::<f32>() as f64)
+        };
+        let theta = [0.3, -1.2, 0.8, 2.0];
+        let est = estimate_noise(cost, &theta, cost(&theta).unwrap(), None).unwrap();
+        assert_eq!(est.precision, Precision::F32, "{est:?}");
+        assert!(est.spacing > RELATIVE_SPACING, "{est:?}");
+        let ulp = f64::from(f32::EPSILON) * cost(&theta).unwrap().abs();
+        assert!(est.sigma >= ulp / 2.0 && est.sigma < 8.0 * ulp, "{est:?}");
+    }
+
+    #[test]
+    fn a_cost_that_fails_farther_out_is_read_at_the_last_spacing_that_worked() {
+        // Constant in f64 at 1e-9 (an f32 staircase), an error beyond 1e-6 of θ.
+        let theta = [0.3, -1.2];
+        let cost = |x: &[f64]| -> Result<f64> {
+            if x.iter().zip(&theta).any(|(a, b)| (a - b).abs() > 1e-6) {
+                return Err(crate::error::Error::model("too far"));
+            }
+            Ok(x.iter().map(|&v| (v as f32).sin()).sum::<f32>() as f64)
+        };
+        let est = estimate_noise(cost, &theta, cost(&theta).unwrap(), None).unwrap();
+        assert!(
+            est.spacing > RELATIVE_SPACING && est.spacing < 1e-5,
+            "{est:?}"
+        );
     }
 }

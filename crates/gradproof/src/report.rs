@@ -1,6 +1,7 @@
-//! What a check found: overall and per-tensor relative differences, the thresholds they were
-//! judged against, the worst element of each tensor, the cost's measured noise and the number of
-//! evaluations. `Display` prints a table for people; `serde` gives JSON for machines, with the
+//! What a check found: the [`Verdict`] (pass, fail, or inconclusive when the evidence cannot
+//! decide, with the reason and what to change), overall and per-tensor relative differences, the
+//! thresholds they were judged against, the detection floor they allow, the worst element of
+//! each tensor, the cost's measured noise and precision, and the number of evaluations. `Display` prints a table for people; `serde` gives JSON for machines, with the
 //! same field names as the Rust types. [`Report::assemble`] is the one place a report is built.
 //! Knows nothing of how the numbers were computed.
 
@@ -12,11 +13,29 @@ use crate::error::IndexDisplay;
 use crate::method::{Reference, StepRule};
 use crate::mode::Mode;
 use crate::noise::{NoiseEstimate, NoiseStatus};
-use crate::settings::{Checker, DUAL_ROUNDING_ULPS, NOISE_SAFETY_FACTOR, Tolerance};
+use crate::precision::Precision;
+use crate::settings::{
+    Checker, DUAL_ROUNDING_ULPS, MAX_DETECTION_FLOOR, NOISE_SAFETY_FACTOR, Tolerance,
+};
+
+use crate::verdict::{Verdict, relative_error_floor, step_advice};
 
 /// The outcome of a gradient check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// Pass, fail or inconclusive; [`Report::passed`] is true for pass only.
+    pub verdict: Verdict,
+    /// Why the verdict is inconclusive and what to change (absent otherwise).
+    pub reason: Option<String>,
+    /// The smallest relative error of the whole gradient, `‖g − ĝ‖/‖ĝ‖`, that the check can
+    /// catch: `2t/(1 − t)` for the overall threshold `t` = [`Report::noise_threshold`] (infinite
+    /// when `t ≥ 1`). An error above it exceeds some tensor's error bound (`‖g − ĝ‖ > 8‖b‖`
+    /// implies `‖g_t − ĝ_t‖ > 8‖b_t‖` for some tensor `t`); one below it may pass unseen. A
+    /// single tensor's floor is [`TensorReport::detection_floor`].
+    pub detection_floor: f64,
+    /// The precision the cost is computed in (declared on the checker, or recognised by the
+    /// noise probe).
+    pub precision: Precision,
     /// Which coordinates were checked.
     pub mode: Mode,
     /// The user's allclose tolerance, if one replaced the error bounds.
@@ -160,7 +179,21 @@ impl Report {
         tensors: Vec<TensorReport>,
         seconds: f64,
     ) -> Report {
+        let detection_floor = relative_error_floor(overall.noise_threshold);
+        let precision = overall.noise.precision;
+        let (verdict, reason) = if tensors.iter().any(|t| !t.passed) {
+            (Verdict::Fail, None)
+        } else {
+            match inconclusive(checker, &overall, &tensors, detection_floor, precision) {
+                Some(reason) => (Verdict::Inconclusive, Some(reason)),
+                None => (Verdict::Pass, None),
+            }
+        };
         Report {
+            verdict,
+            reason,
+            detection_floor,
+            precision,
             mode: checker.mode,
             tolerance: overall.tolerance,
             reference: checker.checked_against(),
@@ -210,7 +243,62 @@ pub(crate) fn error_ratio(error: f64, bound: f64) -> f64 {
     }
 }
 
+/// Why a check in which nothing disagrees cannot decide anything, and what to change; `None`
+/// when its evidence holds.
+fn inconclusive(
+    checker: &Checker,
+    overall: &Overall,
+    tensors: &[TensorReport],
+    detection_floor: f64,
+    precision: Precision,
+) -> Option<String> {
+    if overall.noise.status == NoiseStatus::Constant {
+        return Some(format!(
+            "J did not change when θ moved by up to {:e} of its scale: a cost that does not \
+             depend on θ (or rounds every change away) gives nothing to compare a gradient with",
+            overall.noise.spacing
+        ));
+    }
+    if tensors.iter().all(|t| t.kink == t.checked) {
+        return Some(
+            "no element could be compared: every one crosses a kink of the cost, or none was \
+             checked"
+                .to_string(),
+        );
+    }
+    let advice = step_advice(checker, precision);
+    if let Some(t) = tensors
+        .iter()
+        .find(|t| 2 * t.unresolved > t.checked - t.kink)
+    {
+        return Some(format!(
+            "{} of {} elements of {} are below what the differences resolve ({}): {advice}",
+            t.unresolved,
+            t.checked - t.kink,
+            t.gradient_name,
+            match overall.tolerance {
+                Some(_) => "the tolerance is as large as the values themselves",
+                None => "their error bound is as large as the values themselves",
+            }
+        ));
+    }
+    if overall.tolerance.is_none() && !checker.exact && detection_floor > MAX_DETECTION_FLOOR {
+        return Some(format!(
+            "at this step the differences cannot catch a gradient error below {detection_floor:.1e} \
+             (relative), above the {MAX_DETECTION_FLOOR:e} a check must resolve: {advice}"
+        ));
+    }
+    None
+}
+
 impl TensorReport {
+    /// The smallest relative error `‖g − ĝ‖/‖ĝ‖` of this tensor's gradient that its threshold
+    /// lets through undetected at most: `2t/(1 − t)` for the threshold `t` (a relative difference
+    /// `d` is a relative error `2d/(1 − d)`); infinite when `t ≥ 1`.
+    pub fn detection_floor(&self) -> f64 {
+        relative_error_floor(self.threshold)
+    }
+
     /// The element with the largest error relative to its bound among those examined singly
     /// without a kink (absent for an empty tensor, one made only of kinks, or a directional
     /// check that examined no element singly).
@@ -272,9 +360,10 @@ impl TensorReport {
 }
 
 impl Report {
-    /// True if every tensor's gradient agrees with the finite differences.
+    /// True if the verdict is [`Verdict::Pass`]: every tensor's gradient agrees with the finite
+    /// differences, and they could have caught an error (never on empty evidence).
     pub fn passed(&self) -> bool {
-        self.tensors.iter().all(|t| t.passed)
+        self.verdict == Verdict::Pass
     }
 
     /// The gradient names (`dW2`, ...) of the tensors that disagree, in layout order.
@@ -327,12 +416,21 @@ impl Report {
         } else {
             format!("above the seed threshold {:e}", self.notebook_threshold)
         };
-        if !self.passed() {
-            return format!(
-                "the gradient is WRONG in {} (overall difference {:.6e}, {seed})",
-                self.failing().join(", "),
-                self.difference
-            );
+        match (self.verdict, &self.reason) {
+            (Verdict::Fail, _) => {
+                return format!(
+                    "the gradient is WRONG in {} (overall difference {:.6e}, {seed})",
+                    self.failing().join(", "),
+                    self.difference
+                );
+            }
+            (Verdict::Inconclusive, reason) => {
+                return format!(
+                    "INCONCLUSIVE: nothing disagrees, but {}",
+                    reason.as_deref().unwrap_or("the evidence cannot decide")
+                );
+            }
+            (Verdict::Pass, _) => {}
         }
         if self.notebook_passed() {
             format!(
@@ -381,8 +479,9 @@ impl fmt::Display for Report {
             )?;
             writeln!(
                 f,
-                "J(θ) = {}, measured noise of J ≈ {:.2e}",
-                self.cost, self.noise
+                "J(θ) = {}, measured noise of J ≈ {:.2e} (cost computed in {}); detection floor: \
+                 a relative gradient error of {:.1e}",
+                self.cost, self.noise, self.precision, self.detection_floor
             )?;
         }
         let rows: Vec<[String; 8]> = self

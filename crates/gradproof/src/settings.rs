@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::method::{Method, Reference, StepRule};
 use crate::mode::Mode;
+use crate::precision::Precision;
 use crate::rng::SplitMix64;
 
 /// The notebook's step, `epsilon = 1e-7`.
@@ -22,6 +23,13 @@ pub const NOTEBOOK_THRESHOLD: f64 = 1e-7;
 /// of n errors sits a few standard deviations out; 8 covers both. A real bug moves the relative
 /// difference by orders of magnitude more (the notebook's are 0.33 and 0.6).
 pub const NOISE_SAFETY_FACTOR: f64 = 8.0;
+
+/// The largest detection floor (the smallest relative gradient error a check can catch, see
+/// [`Report::detection_floor`](crate::Report::detection_floor)) at which a check may pass: one that
+/// cannot see a gradient off by 1% decides nothing, and says so ([`Verdict::Inconclusive`](crate::Verdict)).
+/// The default `gradproof check` has a floor of 9e-10 (6e-8 at the notebook's ε = 1e-7, 4.3e-6
+/// on the notebook's own network); steps of 1e-13 and below leave floors of 5e-2 and up.
+pub const MAX_DETECTION_FLOOR: f64 = 1e-2;
 
 /// Elements listed per tensor in [`TensorReport::top`](crate::TensorReport::top).
 pub const TOP_K: usize = 5;
@@ -104,6 +112,8 @@ pub struct Checker {
     pub(crate) seed: u64,
     pub(crate) tolerance: Option<Tolerance>,
     pub(crate) incremental: bool,
+    /// The cost's precision, when the user knows it (else recognised by the noise probe).
+    pub(crate) precision: Option<Precision>,
 }
 
 impl Default for Checker {
@@ -125,7 +135,17 @@ impl Checker {
             mode: Mode::Exhaustive,
             seed: 0,
             tolerance: None,
+            precision: None,
         }
+    }
+
+    /// Declares the precision the cost is computed in (e.g. [`Precision::F32`] for a cost
+    /// computed in `f32` and returned as `f64`). The cost's noise is then floored at that
+    /// precision's rounding and the scaled and adaptive steps are sized for it. Without it, the
+    /// noise probe recognises the precision from the values the cost returns.
+    pub fn precision(mut self, precision: Precision) -> Self {
+        self.precision = Some(precision);
+        self
     }
 
     /// Sets a fixed step ε (the notebook's rule); it must be finite and > 0.

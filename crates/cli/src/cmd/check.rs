@@ -1,5 +1,7 @@
 //! `gradproof check`: the exhaustive gradient check of the built-in MLP on random data, with
-//! optional injected bugs. Exit code 0: every gradient agrees; 1: some gradient is wrong.
+//! optional injected bugs. Exit code 0: every gradient agrees; 1: some gradient is wrong; 3:
+//! inconclusive (nothing disagrees, but the evidence cannot decide: e.g. a step too small for the
+//! cost's precision).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use fraudnet::{Activation, Bug, MlpProblem};
-use gradproof::{Checker, Mode, Reference, Report, StepRule};
+use gradproof::{Checker, Mode, Reference, Report, StepRule, Verdict};
 use serde::Serialize;
 
 use crate::Format;
@@ -193,17 +195,22 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             sweep.best.h
         );
     }
-    Ok(if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(match report.verdict {
+        Verdict::Pass => ExitCode::SUCCESS,
+        Verdict::Fail => ExitCode::from(1),
+        Verdict::Inconclusive => ExitCode::from(INCONCLUSIVE),
     })
 }
+
+/// The exit code of an inconclusive check (2 is a usage or input error).
+pub const INCONCLUSIVE: u8 = 3;
 
 /// The JSON shape of `gradproof check --format json`.
 #[derive(Serialize)]
 struct Json<'a> {
-    verdict: &'static str,
+    verdict: Verdict,
+    reason: Option<&'a str>,
+    detection_floor: f64,
     failing: Vec<&'a str>,
     difference: f64,
     notebook_threshold: f64,
@@ -239,7 +246,9 @@ fn pass_fail(passed: bool) -> &'static str {
 impl<'a> From<&'a Report> for Json<'a> {
     fn from(report: &'a Report) -> Self {
         Json {
-            verdict: pass_fail(report.passed()),
+            verdict: report.verdict,
+            reason: report.reason.as_deref(),
+            detection_floor: report.detection_floor,
             failing: report.failing(),
             difference: report.difference,
             notebook_threshold: report.notebook_threshold,

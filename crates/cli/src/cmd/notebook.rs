@@ -152,8 +152,10 @@ struct NDimJson<'a> {
 struct CheckJson<'a> {
     /// The notebook's relative difference over all parameters.
     difference: f64,
-    /// The noise-aware verdict: every tensor agrees.
+    /// The noise-aware verdict: every tensor agrees, on evidence that can decide.
     passed: bool,
+    /// The smallest relative gradient error the check can catch.
+    detection_floor: f64,
     /// The notebook's verdict: difference < 1e-7.
     notebook_passed: bool,
     /// Gradient names whose tensor fails, in layout order.
@@ -173,6 +175,7 @@ impl<'a> From<&'a Report> for CheckJson<'a> {
         CheckJson {
             difference: report.difference,
             passed: report.passed(),
+            detection_floor: report.detection_floor,
             notebook_passed: report.notebook_passed(),
             failing: report.failing(),
             tensors: report
