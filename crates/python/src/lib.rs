@@ -1,0 +1,94 @@
+//! `gradproof._core`, the binding between the pure-Python package `gradproof` and the engine: it
+//! turns the settings' text forms into a [`Checker`], the named float64 arrays into a [`Layout`]
+//! and θ, runs the check with the GIL released, and hands the [`Report`](gradproof::Report) back
+//! as JSON, its table and its failure lines. The user's exceptions come back as themselves,
+//! engine errors as `ValueError`. Validating the user's dict (keys, dtypes, shapes) is the
+//! Python side's job; what a report means is the engine's.
+
+mod problem;
+
+use gradproof::{Checker, Error, Layout, Mode, Reference, StepRule, TensorSpec};
+use numpy::{PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::problem::{Argument, PyProblem};
+
+/// An engine error as the `ValueError` a Python caller sees.
+fn value_error(error: Error) -> PyErr {
+    PyValueError::new_err(error.to_string())
+}
+
+/// The checker for the text forms of the settings (see `gradproof.check`).
+fn checker(mode: &str, method: &str, step: Option<&str>, seed: u64) -> PyResult<Checker> {
+    let mode: Mode = mode.parse().map_err(value_error)?;
+    let reference: Reference = method.parse().map_err(value_error)?;
+    if reference.is_exact() {
+        return Err(PyValueError::new_err(
+            "method must be one of forward, central, central4 or richardson, got 'dual': exact \
+             dual-number derivatives need a cost written over the engine's number type (a Rust \
+             DualProblem), which a Python function is not",
+        ));
+    }
+    let mut checker = Checker::new().mode(mode).reference(reference).seed(seed);
+    if let Some(step) = step {
+        checker = checker.step_rule(step.parse::<StepRule>().map_err(value_error)?);
+    }
+    Ok(checker)
+}
+
+/// Checks `grad` against finite differences of `cost` at the tensors `names`/`arrays`
+/// (float64, in order). With `single`, the functions are called with the one array, else with a
+/// dict of them; `grad` must return a list of float64 arrays in the same order. Returns the
+/// report as JSON, its table and its failure lines.
+#[pyfunction]
+#[pyo3(signature = (cost, grad, names, arrays, single, mode, method, step, seed))]
+#[allow(clippy::too_many_arguments)] // one per setting of `gradproof.check`, all positional
+fn check(
+    py: Python<'_>,
+    cost: Py<PyAny>,
+    grad: Py<PyAny>,
+    names: Vec<String>,
+    arrays: Vec<PyReadonlyArrayDyn<'_, f64>>,
+    single: bool,
+    mode: &str,
+    method: &str,
+    step: Option<&str>,
+    seed: u64,
+) -> PyResult<(String, String, Vec<String>)> {
+    let checker = checker(mode, method, step, seed)?;
+    let specs = names
+        .iter()
+        .zip(&arrays)
+        .map(|(name, array)| TensorSpec::new(name.as_str(), array.shape()));
+    let layout = Layout::new(specs).map_err(value_error)?;
+    let mut theta = Vec::with_capacity(layout.len());
+    let mut persistent = Vec::with_capacity(arrays.len());
+    for array in &arrays {
+        theta.extend(array.as_array().iter().copied());
+        let copy = PyArrayDyn::<f64>::zeros(py, array.shape(), false);
+        persistent.push(copy.unbind());
+    }
+    let argument = if single {
+        Argument::Single
+    } else {
+        Argument::Dict(PyDict::new(py).unbind())
+    };
+    let problem = PyProblem::new(layout, cost, grad, persistent, argument);
+    let outcome = py.detach(|| checker.check(&problem, &theta));
+    if let Some(raised) = problem.take_error() {
+        return Err(raised);
+    }
+    let report = outcome.map_err(value_error)?;
+    let json = serde_json::to_string(&report)
+        .map_err(|e| PyValueError::new_err(format!("the report could not be serialised: {e}")))?;
+    Ok((json, report.to_string(), report.failure_lines()))
+}
+
+/// The extension module `gradproof._core`.
+#[pymodule]
+fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_function(wrap_pyfunction!(check, module)?)?;
+    Ok(())
+}
