@@ -67,7 +67,7 @@ def _gradient_array(value: Any, key: str, shape: Tuple[int, ...]) -> np.ndarray:
         raise TypeError(f"grad returned dtype {array.dtype} for {key!r}, expected real numbers (float64)")
     if array.shape != shape:
         raise ValueError(f"grad returned shape {array.shape} for {key!r}, expected {shape}")
-    return np.ascontiguousarray(array, dtype=np.float64)
+    return array.astype(np.float64, order="C", copy=False)  # (ascontiguousarray makes 0-d arrays 1-d)
 
 
 def _gradient_in_order(
