@@ -7,6 +7,8 @@
 
 mod problem;
 
+use std::sync::OnceLock;
+
 use gradproof::{Checker, Error, Layout, Mode, Reference, StepRule, TensorSpec};
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -14,6 +16,37 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::problem::{Argument, PyProblem};
+
+/// The one-thread pool checks run on. The user's functions run one at a time anyway (each holds
+/// the GIL); on several threads they would only pass the GIL back and forth, which costs more than
+/// a small cost function (measured: 1.7 µs per evaluation on one thread, 11 µs on two). The
+/// engine's results do not depend on the thread count.
+fn pool() -> PyResult<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+    if let Some(pool) = POOL.get() {
+        return Ok(pool);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(|_| "gradproof".to_string())
+        .start_handler(|_| keep_python_thread_state())
+        .build()
+        .map_err(|e| PyValueError::new_err(format!("gradproof could not start its thread: {e}")))?;
+    Ok(POOL.get_or_init(|| pool))
+}
+
+/// Gives the pool's thread a Python thread state that lives as long as the thread, then releases
+/// the GIL. Without it, every `Python::attach` on the thread would create and destroy a thread
+/// state (`PyGILState_Ensure` on a thread Python does not know), several µs per evaluation.
+fn keep_python_thread_state() {
+    // SAFETY: the interpreter is initialised (this module was imported into it). Ensure makes
+    // the thread state and takes the GIL; SaveThread releases the GIL and keeps the state, whose
+    // pointer the thread never needs: later attaches find the state through the GILState API.
+    unsafe {
+        pyo3::ffi::PyGILState_Ensure();
+        pyo3::ffi::PyEval_SaveThread();
+    }
+}
 
 /// An engine error as the `ValueError` a Python caller sees.
 fn value_error(error: Error) -> PyErr {
@@ -76,7 +109,8 @@ fn check(
         Argument::Dict(PyDict::new(py).unbind())
     };
     let problem = PyProblem::new(layout, cost, grad, persistent, argument);
-    let outcome = py.detach(|| checker.check(&problem, &theta));
+    let pool = pool()?;
+    let outcome = py.detach(|| pool.install(|| checker.check(&problem, &theta)));
     if let Some(raised) = problem.take_error() {
         return Err(raised);
     }
