@@ -159,3 +159,22 @@ def test_a_cost_that_mutates_its_arguments_does_not_corrupt_the_check():
 
     report = gradproof.check(vandal, lambda p: {"dW": p["W"].copy(), "db": np.cos(p["b"])}, PARAMS)
     assert report.passed, report
+
+
+def test_ctrl_c_stops_a_long_check():
+    import signal
+    import time
+
+    calls = []
+
+    def slow(t):
+        calls.append(1)
+        if len(calls) == 20:
+            signal.raise_signal(signal.SIGINT)  # what Ctrl-C does, from inside the check
+        time.sleep(0.001)
+        return float(np.sum(t ** 2))
+
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        gradproof.check(slow, lambda t: 2 * t, np.linspace(-1, 1, 2000))  # > 4 s uninterrupted
+    assert time.perf_counter() - start < 1.0 and len(calls) < 200

@@ -8,6 +8,8 @@
 mod problem;
 
 use std::sync::OnceLock;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
 use gradproof::{Checker, Error, Layout, Mode, Reference, StepRule, TensorSpec};
 use numpy::{PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
@@ -46,6 +48,43 @@ fn keep_python_thread_state() {
         pyo3::ffi::PyGILState_Ensure();
         pyo3::ffi::PyEval_SaveThread();
     }
+}
+
+/// Runs `check` on the pool while this (the calling) thread waits without the GIL and looks
+/// for signals every 50 ms: Python runs signal handlers only on the main thread, so without this
+/// Ctrl-C would not stop a long check. A handler's exception (KeyboardInterrupt) interrupts the
+/// problem, whose next call fails, and is raised once the engine has returned.
+fn run_interruptibly<T: Send>(
+    py: Python<'_>,
+    problem: &PyProblem,
+    check: impl FnOnce() -> T + Send,
+) -> PyResult<T> {
+    let pool = pool()?;
+    let (done, mut finished) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let _ = done.send(pool.install(check));
+        });
+        loop {
+            // (The receiver is moved in and out: it may be sent to another thread, not shared.)
+            let waited;
+            (finished, waited) = py.detach(move || {
+                let waited = finished.recv_timeout(Duration::from_millis(50));
+                (finished, waited)
+            });
+            match waited {
+                Ok(outcome) => return Ok(outcome),
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(signal) = py.check_signals() {
+                        py.detach(|| problem.interrupt(signal));
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(PyValueError::new_err("gradproof's check thread stopped"));
+                }
+            }
+        }
+    })
 }
 
 /// An engine error as the `ValueError` a Python caller sees.
@@ -109,8 +148,7 @@ fn check(
         Argument::Dict(PyDict::new(py).unbind())
     };
     let problem = PyProblem::new(layout, cost, grad, persistent, argument);
-    let pool = pool()?;
-    let outcome = py.detach(|| pool.install(|| checker.check(&problem, &theta)));
+    let outcome = run_interruptibly(py, &problem, || checker.check(&problem, &theta))?;
     if let Some(raised) = problem.take_error() {
         return Err(raised);
     }

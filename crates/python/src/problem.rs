@@ -68,6 +68,12 @@ impl PyProblem {
         }
     }
 
+    /// Stops the check: every later call fails at once, and `error` is what the caller raises
+    /// (unless a function raised first). Takes the lock: call it without the GIL.
+    pub(crate) fn interrupt(&self, error: PyErr) {
+        self.lock().error.get_or_insert(error);
+    }
+
     /// The first exception raised by `cost` or `grad`, if any.
     pub(crate) fn take_error(&self) -> Option<PyErr> {
         self.lock().error.take()
