@@ -84,3 +84,14 @@ def test_assert_gradient_names_the_wrong_elements_and_carries_the_table():
 def test_single_array_report():
     report = gradproof.check(lambda t: float(t @ t), lambda t: 2 * t, np.array([1.0, -2.0]))
     assert report.tensors["theta"].gradient_name == "dtheta"
+
+
+def test_the_readme_python_quick_start_runs_as_written(capsys):
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"## Python quick start.*?```python\n(.*?)```", readme, re.S).group(1)
+    with pytest.raises(AssertionError, match=r"gradient check failed: db is wrong\n  db\["):
+        exec(compile(block, "README.md", "exec"), {})
+    assert capsys.readouterr().out.startswith("fail ['db']\n")
