@@ -146,3 +146,15 @@ def test_non_contiguous_and_integer_gradients_are_read_in_order():
     assert report.passed, report
     ints = {"w": np.array([1.0, 2.0])}
     assert gradproof.check(lambda p: 3 * np.sum(p["w"]), lambda p: {"dw": np.array([3, 3])}, ints).passed
+
+
+def test_a_forked_child_can_check_too():
+    import os
+
+    cost, grad, params = tanh_net(6)
+    assert gradproof.check(cost, grad, params).passed  # the parent's engine thread now exists
+    child = os.fork()
+    if child == 0:  # the child: no copy of the parent's thread
+        os._exit(0 if gradproof.check(cost, grad, params).passed else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
