@@ -53,6 +53,10 @@ class TensorReport:
         self.gradient_name: str = data["gradient_name"]
         self.shape: Tuple[int, ...] = tuple(data["shape"])
         self.checked: int = data["checked"]
+        #: Elements whose own derivative was compared (in directional mode, those a bisection
+        #: probe saw alone), and the directional derivatives spent on the tensor.
+        self.examined: int = data.get("examined", data["checked"])
+        self.probes: int = data.get("probes", 0)
         self.agree: int = data["agree"]
         self.disagree: int = data["disagree"]
         self.unresolved: int = data["unresolved"]
@@ -164,7 +168,10 @@ class Report:
 
     def _repr_html_(self) -> str:
         """The table for Jupyter."""
-        header = ["gradient", "shape", "agree", "difference", "threshold", "max |error|", "verdict", "worst element: analytic vs numeric"]
+        header = [
+            "gradient", "shape", "elements", "difference", "threshold", "max |error|", "verdict",
+            "worst element (by error/bound): analytic vs numeric",
+        ]
         rows = []
         for t in self.tensors.values():
             worst = t.worst
@@ -174,7 +181,7 @@ class Report:
             )
             colour = "" if t.verdict == "pass" else ' style="color:#b00020;font-weight:bold"'
             cells = [
-                t.gradient_name, str(list(t.shape)), f"{t.agree}/{t.checked}", f"{t.difference:.3e}",
+                t.gradient_name, str(list(t.shape)), f"{t.examined} examined, {t.disagree} wrong", f"{t.difference:.3e}",
                 f"{t.threshold:.2e}", f"{t.max_abs_error:.2e}", t.verdict, where,
             ]
             rows.append(

@@ -48,7 +48,7 @@ def test_str_is_the_cli_table(reports):
     text = str(reports[False])
     lines = text.splitlines()
     assert lines[0].startswith("exhaustive check, central differences, step fixed 1e-7: 47 parameters")
-    assert lines[2].split()[:3] == ["gradient", "shape", "agree"]
+    assert lines[2].split()[:3] == ["gradient", "shape", "elements"]
     assert any(line.split()[0] == "dW2" and "WRONG" in line for line in lines[3:])
     assert lines[-1].startswith("the gradient is WRONG in db1, dW2 (overall difference 2.850932e-1")
     assert "pass" in repr(reports[True]) and "dW2" in repr(reports[False])
@@ -57,7 +57,7 @@ def test_str_is_the_cli_table(reports):
 def test_html_table(reports):
     page = reports[False]._repr_html_()
     assert page.count("<tr>") == 7 and "<th>gradient</th>" in page
-    assert "dW2" in page and ">fail<" in page and "worst element: analytic vs numeric" in page
+    assert "dW2" in page and ">fail<" in page and "worst element (by error/bound): analytic vs numeric" in page
 
 
 def test_to_dict_is_the_engines_json_with_a_verdict(reports):
@@ -76,7 +76,7 @@ def test_assert_gradient_names_the_wrong_elements_and_carries_the_table():
     message = str(raised.value)
     assert message.startswith("gradient check failed: db1, dW2 are wrong\n  db1[")
     assert "\n  dW2[" in message and "analytic" in message and "numeric" in message
-    assert "worst element: analytic vs numeric" in message  # the table
+    assert "worst element (by error/bound): analytic vs numeric" in message  # the table
     report = gradproof.assert_gradient(*cost_and_grad(x, y, True), parameters, mode="sampled=3")
     assert report.passed
 

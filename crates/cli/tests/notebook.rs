@@ -57,7 +57,7 @@ fn bare_command_runs_the_notebook_as_text() {
     assert!(text.contains("dtheta = 2"));
     assert!(text.contains("difference = 0.285093156781"), "{text}");
     assert!(text.contains("WRONG"));
-    assert!(text.contains("above the seed threshold"));
+    assert!(text.contains("above the notebook's threshold"));
 }
 
 #[test]

@@ -88,7 +88,10 @@ fn the_fixed_backward_pass_is_correct_though_above_the_notebook_threshold() {
     // The report says why: roundoff, with the threshold it used.
     assert!(fixed.noise_threshold > fixed.difference);
     let verdict = fixed.verdict();
-    assert!(verdict.contains("above the seed threshold"), "{verdict}");
+    assert!(
+        verdict.contains("above the notebook's threshold"),
+        "{verdict}"
+    );
     assert!(verdict.contains("roundoff"), "{verdict}");
 }
 

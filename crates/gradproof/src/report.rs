@@ -60,7 +60,7 @@ pub struct Report {
     pub difference: f64,
     /// The relative difference that roundoff and truncation alone can produce over all parameters.
     pub noise_threshold: f64,
-    /// The seed-style threshold on [`Report::difference`] (the notebook's 1e-7 by default).
+    /// The notebook's threshold on [`Report::difference`] (the notebook's 1e-7 by default).
     pub notebook_threshold: f64,
     /// One row per parameter tensor, in layout order.
     pub tensors: Vec<TensorReport>,
@@ -375,7 +375,7 @@ impl Report {
             .collect()
     }
 
-    /// The notebook's verdict: is the overall relative difference below the seed threshold?
+    /// The notebook's verdict: is the overall relative difference below the notebook's threshold?
     pub fn notebook_passed(&self) -> bool {
         self.difference < self.notebook_threshold
     }
@@ -409,17 +409,23 @@ impl Report {
             .collect()
     }
 
-    /// One sentence on the verdict, reconciling the seed's threshold with the noise-aware one.
+    /// One sentence on the verdict, reconciling the notebook's threshold with the noise-aware one.
     pub fn verdict(&self) -> String {
-        let seed = if self.notebook_passed() {
-            format!("below the seed threshold {:e}", self.notebook_threshold)
+        let notebook = if self.notebook_passed() {
+            format!(
+                "below the notebook's threshold {:e}",
+                self.notebook_threshold
+            )
         } else {
-            format!("above the seed threshold {:e}", self.notebook_threshold)
+            format!(
+                "above the notebook's threshold {:e}",
+                self.notebook_threshold
+            )
         };
         match (self.verdict, &self.reason) {
             (Verdict::Fail, _) => {
                 return format!(
-                    "the gradient is WRONG in {} (overall difference {:.6e}, {seed})",
+                    "the gradient is WRONG in {} (overall difference {:.6e}, {notebook})",
                     self.failing().join(", "),
                     self.difference
                 );
@@ -434,12 +440,12 @@ impl Report {
         }
         if self.notebook_passed() {
             format!(
-                "the gradient is correct (overall difference {:.6e}, {seed})",
+                "the gradient is correct (overall difference {:.6e}, {notebook})",
                 self.difference
             )
         } else {
             format!(
-                "the gradient is correct. The overall difference {:.6e} is {seed}, but roundoff \
+                "the gradient is correct. The overall difference {:.6e} is {notebook}, but roundoff \
                  alone produces up to {:.2e} at ε = {:e} (the cost's noise {:.1e} divided by \
                  the step): the excess is roundoff of the difference quotient, not a wrong \
                  gradient",
