@@ -57,6 +57,9 @@ pub(crate) struct Base {
     /// The unit roundoff of the cost's precision (declared, or recognised by the noise probe):
     /// what the steps are sized by.
     pub(crate) unit_roundoff: f64,
+    /// The cost's precision itself: steps along a coordinate are chosen so that the perturbed
+    /// points are values of it.
+    pub(crate) precision: Precision,
     /// Wall time of one cost evaluation, as the noise probe saw it.
     pub(crate) seconds_per_evaluation: f64,
 }
@@ -125,6 +128,7 @@ pub(crate) fn base_at<P: Problem + ?Sized>(
         signature,
         sigma: noise.sigma,
         unit_roundoff: noise.precision.unit_roundoff(),
+        precision: noise.precision,
         seconds_per_evaluation,
     };
     Ok((base, noise))
@@ -342,9 +346,28 @@ impl Checker {
     ) -> Result<Derivative> {
         let theta_i = c.scale();
         let u = c.base.unit_roundoff;
-        // On a single coordinate, round the step so that θᵢ + h is exactly θᵢ + h.
-        let single = c.direction.len() == 1;
-        let exact = |h: f64| if single { (theta_i + h) - theta_i } else { h };
+        // On a single coordinate, round the step so that the points the stencil evaluates are
+        // exactly θᵢ + o·h in the cost's precision (a cost computed in f32 rounds its inputs to
+        // f32), or at least θᵢ + h in f64.
+        let exact = match c.direction.as_slice() {
+            &[(j, w)] if w.abs() == 1.0 => {
+                let at = c.point[j];
+                // Every point, truncation estimate included, when the binades allow it; else the
+                // stencil's own points.
+                let all = self.method.sampled_offsets();
+                let own: Vec<f64> = self.method.stencil().iter().map(|(o, _)| *o).collect();
+                let precision = c.base.precision;
+                Some(move |h: f64| match precision {
+                    Precision::F64 => (theta_i + h) - theta_i,
+                    _ => precision
+                        .exact_step(at, h, &all)
+                        .or_else(|| precision.exact_step(at, h, &own))
+                        .unwrap_or((theta_i + h) - theta_i),
+                })
+            }
+            _ => None,
+        };
+        let exact = |h: f64| exact.as_ref().map_or(h, |round| round(h));
         let mut step = match self.step {
             StepRule::Fixed(h) => h,
             StepRule::Scaled(_) => exact(self.step.step_for(self.method, theta_i, u)),

@@ -183,6 +183,20 @@ impl Method {
         (self == Method::Richardson).then(|| richardson().1)
     }
 
+    /// Every multiple of the step at which a difference (with its truncation estimate: the
+    /// error stencil, or the stencil again at twice the step) evaluates the cost.
+    pub(crate) fn sampled_offsets(self) -> Vec<f64> {
+        let stencil = self.stencil();
+        let mut offsets: Vec<f64> = match self.error_stencil() {
+            Some(error) => stencil.iter().chain(&error).map(|(o, _)| *o).collect(),
+            None => stencil.iter().flat_map(|(o, _)| [*o, 2.0 * o]).collect(),
+        };
+        offsets.retain(|o| *o != 0.0);
+        offsets.sort_by(f64::total_cmp);
+        offsets.dedup();
+        offsets
+    }
+
     /// How much the method amplifies noise in `J`: `Σ |weight|` (an error `δ` in every value
     /// becomes at most `gain · δ / h` in the derivative).
     pub fn noise_gain(self) -> f64 {

@@ -70,6 +70,61 @@ impl Precision {
         }
     }
 
+    /// `x` rounded to this precision (to nearest, ties to even; the exponent range is not
+    /// limited: a cost computed in `f16` overflows on its own, not here).
+    ///
+    /// ```
+    /// use gradproof::Precision;
+    /// assert_eq!(Precision::F32.round(0.1), 0.1f32 as f64);
+    /// assert_eq!(Precision::Bf16.round(1.0 + 2f64.powi(-9)), 1.0);
+    /// assert_eq!(Precision::F64.round(0.1), 0.1);
+    /// ```
+    pub fn round(self, x: f64) -> f64 {
+        if self == Precision::F64 || x == 0.0 || !x.is_finite() {
+            return x;
+        }
+        // Scale so that the kept significand bits are the integer part, round, scale back (all
+        // exact in f64: powers of two, and an integer below 2⁵³).
+        let exponent = x.abs().log2().floor() as i32;
+        let spacing = 2f64.powi(exponent - self.mantissa_bits() as i32);
+        (x / spacing).round_ties_even() * spacing
+    }
+
+    /// True if `x` is a value of this precision.
+    pub fn represents(self, x: f64) -> bool {
+        self.round(x) == x
+    }
+
+    /// A step near `h` at which every point `θ + o·h` (`o` in `offsets`, a stencil's multiples
+    /// of the step) is exactly representable in this precision, so that the cost sees exactly
+    /// the points the difference quotient divides by: `round(θ + h) − θ`, else the power of two
+    /// just below `h`, whichever is exact first. `None` when `θ` itself is not a value of this
+    /// precision or neither step is exact (near a power of two the points above and below `θ`
+    /// have different spacings); the error bound then counts the rounding of `θ ± h`.
+    ///
+    /// ```
+    /// use gradproof::Precision;
+    /// let theta = 0.3f32 as f64;
+    /// let offsets = [-2.0, -1.0, 1.0, 2.0];
+    /// let h = Precision::F32.exact_step(theta, 1e-3, &offsets).unwrap();
+    /// assert!((h - 1e-3).abs() <= 2f64.powi(-25)); // within a spacing of f32 near 0.3
+    /// for o in offsets {
+    ///     let x = theta + o * h;
+    ///     assert_eq!(x as f32 as f64, x);
+    /// }
+    /// ```
+    pub fn exact_step(self, theta: f64, h: f64, offsets: &[f64]) -> Option<f64> {
+        if !self.represents(theta) || !(h.is_finite() && h > 0.0) {
+            return None;
+        }
+        let exact =
+            |step: f64| step > 0.0 && offsets.iter().all(|o| self.represents(theta + o * step));
+        let power_of_two = 2f64.powi(h.log2().floor() as i32);
+        [self.round(theta + h) - theta, power_of_two]
+            .into_iter()
+            .find(|&step| exact(step))
+    }
+
     /// The coarsest precision that represents every one of `values` exactly (exponent range
     /// aside): a cost computed in `f32` and widened to `f64` returns values whose low 29
     /// significand bits are all zero. Zeros and non-finite values say nothing and are skipped;

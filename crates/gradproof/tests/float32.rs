@@ -541,3 +541,75 @@ fn assert_gradient_fails_on_an_inconclusive_check() {
     );
     gradproof::assert_gradient_with(&Checker::new().epsilon(1e-15), &problem, &[0.5, -1.0]);
 }
+
+/// With parameters that are `f32` values and a cost declared `f32`, every point a coordinate
+/// check evaluates is an `f32` value too: the perturbation is exact in the parameters' own
+/// precision (the Python package relies on it for float32 arrays), in every method.
+#[test]
+fn perturbed_points_are_exact_in_f32_when_the_parameters_are() {
+    use std::sync::Mutex;
+    let theta: Vec<f64> = [0.3f32, -1.7, 2.5e-3, 1.0, -0.0, 7.25e2, 3.0, -0.75]
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
+    let moved = Mutex::new(Vec::new());
+    let cost = |t: &[f64]| {
+        // A coordinate stencil point differs from θ in one coordinate (the noise probe moves
+        // them all).
+        let changed: Vec<(usize, f64)> = (0..t.len())
+            .filter(|&i| t[i] != theta[i])
+            .map(|i| (i, t[i]))
+            .collect();
+        if let [point] = changed[..] {
+            moved.lock().unwrap().push(point);
+        }
+        t.iter().map(|&x| (x as f32).powi(3)).sum::<f32>() as f64
+    };
+    let grad = |t: &[f64]| t.iter().map(|x| 3.0 * x * x).collect::<Vec<f64>>();
+    for method in Method::ALL {
+        moved.lock().unwrap().clear();
+        let report = Checker::new()
+            .method(method)
+            .precision(Precision::F32)
+            .check_fn(cost, grad, &theta)
+            .unwrap();
+        assert_ne!(
+            report.verdict,
+            gradproof::Verdict::Fail,
+            "{method}: {report}"
+        );
+        let moved = moved.lock().unwrap();
+        assert!(moved.len() >= theta.len(), "{method}: {}", moved.len());
+        // The stencil's own points (the nearest to θᵢ on each side) are exact; the truncation
+        // estimate's farther points are too unless they reach a coarser binade of f32 than
+        // θᵢ's. (A θᵢ far smaller than the step, here 2.5e-3 against steps of 5e-3 to 2e-2,
+        // has significand bits below the spacing the points reach: no symmetric step is exact
+        // there, and the error bound counts the rounding instead.)
+        let exact = |x: f64| f64::from(x as f32) == x;
+        for (i, &t) in theta
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.abs() >= 0.25 || **t == 0.0)
+        {
+            let nearest = |above: bool| {
+                moved
+                    .iter()
+                    .filter(|&&(j, x)| j == i && (x > t) == above)
+                    .map(|&(_, x)| x)
+                    .min_by(|a, b| (a - t).abs().total_cmp(&(b - t).abs()))
+            };
+            for x in [nearest(true), nearest(false)].into_iter().flatten() {
+                assert!(
+                    exact(x),
+                    "{method}: θ{i} = {t} moved to {x}, not an f32 value"
+                );
+            }
+        }
+        let inexact = moved.iter().filter(|(_, x)| !exact(*x)).count();
+        assert!(
+            4 * inexact <= moved.len(),
+            "{method}: {inexact} of {} inexact",
+            moved.len()
+        );
+    }
+}
