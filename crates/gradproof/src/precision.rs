@@ -114,7 +114,7 @@ impl Precision {
     /// }
     /// ```
     pub fn exact_step(self, theta: f64, h: f64, offsets: &[f64]) -> Option<f64> {
-        if !self.represents(theta) || !(h.is_finite() && h > 0.0) {
+        if !(self.represents(theta) && h.is_finite() && h > 0.0) {
             return None;
         }
         let exact =
