@@ -17,6 +17,7 @@ mod cmd;
 mod flags;
 mod output;
 mod plot;
+mod progress;
 
 use std::process::ExitCode;
 

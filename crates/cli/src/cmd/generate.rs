@@ -11,6 +11,7 @@ use rand::SeedableRng;
 
 use crate::flags;
 use crate::output::Files;
+use crate::progress::{Delayed, LineCountingWriter};
 
 /// A generous upper estimate of one generated row's bytes, for the free-space check.
 const BYTES_PER_ROW: u64 = 128;
@@ -33,6 +34,9 @@ pub struct Args {
     /// `-` for standard output).
     #[arg(short, long, value_name = "FILE")]
     pub out: PathBuf,
+    /// No progress bar (one is drawn on a terminal when generating runs for over 2 s).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Writes the file and prints what it holds.
@@ -42,10 +46,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     files.ensure_space(out, args.rows.saturating_mul(BYTES_PER_ROW))?;
     let started = Instant::now();
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed);
-    let mut sink = files.create(out)?;
+    let progress = Delayed::new(
+        args.rows + 1,
+        "generating {pos}/{len} rows [{bar:30}] {rate}, {eta} left",
+        args.quiet,
+    );
+    let mut sink = LineCountingWriter::new(files.create(out)?, progress);
     let summary = fraudnet::data::generate(args.rows, args.fraud_rate, &mut rng, &mut sink)
         .with_context(|| format!("--out {}", shown_path(&args.out)))?;
-    files.finish(out, sink)?;
+    files.finish(out, sink.into_inner())?;
     files.commit()?;
     let seconds = started.elapsed().as_secs_f64();
     // With `-o -` the rows went to standard output: the summary goes to standard error.

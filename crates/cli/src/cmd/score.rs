@@ -9,6 +9,7 @@ use fraudnet::data::{RecordReader, shown_path};
 use fraudnet::model_file::FraudModel;
 
 use crate::output::Files;
+use crate::progress::{CountingReader, Delayed};
 
 /// Arguments of `gradproof score`.
 #[derive(Debug, clap::Args)]
@@ -25,6 +26,9 @@ pub struct Args {
     /// straight through (a FIFO, a device, or `-` for standard output). Never an input.
     #[arg(short, long, value_name = "OUT")]
     pub out: PathBuf,
+    /// No progress bar (one is drawn on a terminal when scoring runs for over 2 s).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Scores the file and prints the throughput.
@@ -35,7 +39,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let out = files.output("--out", &args.out)?;
     let model = FraudModel::read_from(model_file, &shown_path(&args.model))?;
     let data_name = shown_path(&args.data);
-    let reader = RecordReader::from_reader(data_file, data_name.as_str(), model.schema)?;
+    // A FIFO or a device has no size: the bar then counts bytes without an estimate.
+    let size = data_file.metadata().map_or(0, |m| m.len());
+    let progress = Delayed::new(
+        size,
+        "scoring {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec}, {eta} left",
+        args.quiet,
+    );
+    let counted = CountingReader::new(data_file, progress);
+    let reader = RecordReader::from_reader(counted, data_name.as_str(), model.schema)?;
     let mut sink = files.create(out)?;
     let summary = fraudnet::score::score_records(&model, reader, &mut sink, &shown_path(&args.out))
         .with_context(|| {

@@ -1,0 +1,134 @@
+//! Progress bars for long work: a bar on standard error that appears only once the work has run
+//! for [`DELAY`] (short commands stay silent), only on a terminal (indicatif draws nothing on a
+//! pipe or a file), and never with `--quiet`. The readers and writers here advance a bar by the
+//! bytes they read or the lines they write, so the work itself knows nothing of it.
+
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use std::fmt;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+/// Work shorter than this shows no bar.
+pub const DELAY: Duration = Duration::from_secs(2);
+
+/// Overrides [`DELAY`], in seconds (for the tests, which draw a bar at once on a pseudo-terminal).
+pub const DELAY_VARIABLE: &str = "GRADPROOF_PROGRESS_DELAY";
+
+/// [`DELAY`], or the delay set in [`DELAY_VARIABLE`] when it is a number of seconds ≥ 0.
+fn delay() -> Duration {
+    std::env::var(DELAY_VARIABLE)
+        .ok()
+        .and_then(|text| text.parse::<f64>().ok())
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .unwrap_or(DELAY)
+}
+
+/// A bar that stays hidden for its first [`DELAY`].
+pub struct Delayed {
+    bar: ProgressBar,
+    started: Instant,
+    delay: Duration,
+    quiet: bool,
+    shown: bool,
+}
+
+impl Delayed {
+    /// A bar of `len` units (0: unknown, no estimate of the time left) drawn with the indicatif
+    /// `template` (hidden for good when `quiet`).
+    pub fn new(len: u64, template: &str, quiet: bool) -> Self {
+        let len = (len > 0).then_some(len);
+        let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("a valid template")
+                // `{rate}`: units per second, whole (indicatif's `{per_sec}` prints 4 decimals).
+                .with_key("rate", |state: &ProgressState, w: &mut dyn fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", state.per_sec());
+                })
+                .progress_chars("=> "),
+        );
+        Delayed {
+            bar,
+            started: Instant::now(),
+            delay: delay(),
+            quiet,
+            shown: false,
+        }
+    }
+
+    /// Advances the bar by `units`, showing it once the work has run for [`DELAY`].
+    pub fn advance(&mut self, units: u64) {
+        self.bar.inc(units);
+        if !self.shown && !self.quiet && self.started.elapsed() >= self.delay {
+            self.shown = true;
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    }
+
+    /// Removes the bar (the command then prints its own summary line).
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// A reader that advances a bar by the bytes it reads.
+pub struct CountingReader<R> {
+    inner: R,
+    progress: Delayed,
+}
+
+impl<R> CountingReader<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R, progress: Delayed) -> Self {
+        CountingReader { inner, progress }
+    }
+}
+
+impl<R> Drop for CountingReader<R> {
+    fn drop(&mut self) {
+        self.progress.finish();
+    }
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
+}
+
+/// A writer that advances a bar by the lines it writes (one per row of a CSV file, the header
+/// included).
+pub struct LineCountingWriter<W> {
+    inner: W,
+    progress: Delayed,
+}
+
+impl<W> LineCountingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W, progress: Delayed) -> Self {
+        LineCountingWriter { inner, progress }
+    }
+
+    /// The writer, with the bar removed.
+    pub fn into_inner(self) -> W {
+        self.progress.finish();
+        self.inner
+    }
+}
+
+impl<W: Write> Write for LineCountingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let lines = buf[..n].iter().filter(|&&b| b == b'\n').count();
+        self.progress.advance(lines as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

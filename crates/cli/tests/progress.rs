@@ -1,0 +1,101 @@
+//! Progress bars: drawn on standard error of a terminal (here a pseudo-terminal made by
+//! util-linux's `script`) once the work has run for the delay (set to 0 here through
+//! `GRADPROOF_PROGRESS_DELAY`), never on a pipe, never with `--quiet`; the bytes written are the
+//! same with or without a bar.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{expect_code, generate, gradproof_env, s, text, train_model};
+
+fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+/// Runs `gradproof args…` on a pseudo-terminal and returns what the terminal showed.
+fn on_a_terminal(args: &[&str]) -> String {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_gradproof"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("GRADPROOF_PROGRESS_DELAY", "0")
+        .output()
+        .expect("util-linux's script runs");
+    expect_code(&out, 0, &command);
+    text(&out.stdout)
+}
+
+fn generate_args<'a>(out: &'a Path, quiet: bool) -> Vec<&'a str> {
+    let mut args = vec!["generate", "--rows", "20000", "--seed", "5", "-o", s(out)];
+    if quiet {
+        args.push("--quiet");
+    }
+    args
+}
+
+#[test]
+fn generate_draws_a_bar_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shown, quiet, piped) = (
+        dir.path().join("a.csv"),
+        dir.path().join("b.csv"),
+        dir.path().join("c.csv"),
+    );
+    let screen = on_a_terminal(&generate_args(&shown, false));
+    assert!(
+        screen.contains("generating") && screen.contains("/20001 rows"),
+        "{screen}"
+    );
+    let screen = on_a_terminal(&generate_args(&quiet, true));
+    assert!(!screen.contains("generating"), "{screen}");
+    let out = gradproof_env(
+        &generate_args(&piped, false),
+        &[("GRADPROOF_PROGRESS_DELAY", "0")],
+    );
+    expect_code(&out, 0, "generate on a pipe");
+    assert!(
+        !text(&out.stderr).contains("generating"),
+        "{}",
+        text(&out.stderr)
+    );
+    let written = bytes(&shown);
+    assert!(
+        written == bytes(&quiet) && written == bytes(&piped),
+        "same bytes with and without a bar"
+    );
+}
+
+#[test]
+fn score_draws_a_bar_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = generate(dir.path(), "data.csv", 5_000, 0.05, 3);
+    let model = train_model(dir.path(), &data, "model.json");
+    let args = |out: &Path, quiet: bool| {
+        let mut args = vec![
+            "score",
+            "--model",
+            s(&model),
+            "--data",
+            s(&data),
+            "-o",
+            s(out),
+        ];
+        if quiet {
+            args.push("-q");
+        }
+        args.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let (shown, quiet) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+    let a = args(&shown, false);
+    let screen = on_a_terminal(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(screen.contains("scoring"), "{screen}");
+    let b = args(&quiet, true);
+    let screen = on_a_terminal(&b.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!screen.contains("scoring "), "{screen}");
+    assert_eq!(bytes(&shown), bytes(&quiet));
+}
