@@ -30,7 +30,7 @@ fn on_a_terminal(args: &[&str]) -> String {
     text(&out.stdout)
 }
 
-fn generate_args<'a>(out: &'a Path, quiet: bool) -> Vec<&'a str> {
+fn generate_args(out: &Path, quiet: bool) -> Vec<&str> {
     let mut args = vec!["generate", "--rows", "20000", "--seed", "5", "-o", s(out)];
     if quiet {
         args.push("--quiet");
