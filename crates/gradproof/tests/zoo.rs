@@ -9,9 +9,14 @@
 //! (published in docs/validation.md, "Models that are not MLPs").
 
 mod zoo {
+    pub mod conv_pool;
     pub mod judge;
     pub mod kinkops;
+    pub mod l1_logistic;
+    pub mod layer_norm;
     pub mod model;
+    pub mod relu_net;
+    pub mod rnn;
     pub mod softmax;
     pub mod tally;
     pub mod truth;
@@ -20,42 +25,129 @@ mod zoo {
 use std::collections::BTreeMap;
 
 use zoo::model::Model;
-use zoo::tally::{Counts, Setting, matches, table};
+use zoo::tally::{Cause, Counts, Known, Setting, table};
 
-/// Settings `(family, cost precision, reference, mode)` where the engine on main is known to
-/// fall short today (`*` matches anything): their false alarms, misses and misattributions are
-/// printed but do not fail the test. Each entry says why; the lead empties the list as the fixes
-/// land. `ZOO_STRICT=1` ignores it.
-const KNOWN_FAILURES: &[(&str, &str, &str, &str)] = &[];
+/// Where the engine on main is known to fall short today: their violations are printed but do
+/// not fail the test. Each entry says why; the lead empties the list as the fixes land
+/// (`ZOO_STRICT=1` ignores it, and the test says when an entry no longer fails).
+const KNOWN_FAILURES: &[Known] = &[
+    Known {
+        setting: ("*", "*", "*", "*"),
+        causes: &[Cause::KinkAtTheta, Cause::KinkSkipped, Cause::KinkUnseen],
+        why: "kinks are skipped (a crossing seen by signature), read as one branch (the dual \
+              reference) or not recognised at all (forward differences; costs without a \
+              signature) on main: issue 13, point 2, the `kinks` branch",
+    },
+    Known {
+        setting: ("*", "*", "*", "*"),
+        causes: &[Cause::NearFloor],
+        why: "the stated detection floor is measured against the numeric gradient, whose own \
+              error is up to its bound, not against the truth: a bug a little above it can \
+              pass. An engine finding, not fixed on any branch yet",
+    },
+    Known {
+        setting: ("*", "*", "*", "directional"),
+        causes: &[Cause::Projection],
+        why: "a directional check states its floor for the relative error along its one random \
+              direction, not for ‖g − ĝ‖/‖ĝ‖: a bug nearly orthogonal to the direction passes \
+              far above the stated floor. An engine finding (issue 13, point 4), not fixed yet",
+    },
+];
 
 /// Runs a family (with and without kink signatures where it has kinks), prints its table and
-/// every violation, and fails on a violation outside [`KNOWN_FAILURES`].
+/// every violation, and fails on a violation that [`KNOWN_FAILURES`] does not cover.
 fn family<M: Model>(signatures: &[bool]) {
+    let runs: Vec<BTreeMap<Setting, Counts>> = signatures
+        .iter()
+        .map(|&signature| zoo::judge::run::<M>(signature))
+        .collect();
     let mut counts: BTreeMap<Setting, Counts> = BTreeMap::new();
-    for &signature in signatures {
-        counts.extend(zoo::judge::run::<M>(signature));
+    if let [unsigned, signed] = &runs[..] {
+        // A shortfall without signatures that the same check with them does not have (or has
+        // only about kinks) is a kink crossed unseen.
+        let with_signature: BTreeMap<&str, Cause> = signed
+            .values()
+            .flat_map(|c| &c.violations)
+            .map(|v| (v.key.as_str(), v.cause))
+            .collect();
+        for (setting, c) in unsigned {
+            let mut c = c.clone();
+            for v in c.violations.iter_mut().filter(|v| v.cause == Cause::Other) {
+                if with_signature
+                    .get(v.key.as_str())
+                    .is_none_or(|cause| cause.is_kink())
+                {
+                    v.cause = Cause::KinkUnseen;
+                }
+            }
+            counts.insert(setting.clone(), c);
+        }
+    }
+    for run in runs.iter().skip(usize::from(runs.len() == 2)) {
+        counts.extend(run.clone());
     }
     println!("{}", table(&counts));
     let strict = std::env::var("ZOO_STRICT").is_ok_and(|v| v == "1");
     let mut unexpected = Vec::new();
+    let mut used = vec![false; KNOWN_FAILURES.len()];
     for (setting, c) in &counts {
         for note in &c.notes {
             println!("note: {note}");
         }
-        let known = !strict && KNOWN_FAILURES.iter().any(|p| matches(p, setting));
         for v in &c.violations {
-            println!("{}{v}", if known { "known: " } else { "" });
-        }
-        if !known && c.violated() > 0 {
-            unexpected.push(format!("{setting:?}: {} violations", c.violated()));
-        } else if known && c.violated() == 0 {
-            println!("now holds (remove it from KNOWN_FAILURES): {setting:?}");
+            match KNOWN_FAILURES.iter().position(|k| k.covers(setting, v)) {
+                Some(k) if !strict => {
+                    used[k] = true;
+                    println!("known ({:?}): {}", v.cause, v.line);
+                }
+                _ => {
+                    println!("{:?}: {}", v.cause, v.line);
+                    unexpected.push(v.line.clone());
+                }
+            }
         }
     }
-    assert!(unexpected.is_empty(), "{unexpected:#?}");
+    for (known, used) in KNOWN_FAILURES.iter().zip(used) {
+        if !used {
+            println!(
+                "KNOWN_FAILURES entry no longer fails here: {:?} ({})",
+                known.setting, known.why
+            );
+        }
+    }
+    assert!(
+        unexpected.is_empty(),
+        "{} violations: {unexpected:#?}",
+        unexpected.len()
+    );
 }
 
 #[test]
 fn softmax_cross_entropy() {
     family::<zoo::softmax::Softmax>(&[false]);
+}
+
+#[test]
+fn layer_norm() {
+    family::<zoo::layer_norm::LayerNorm>(&[false]);
+}
+
+#[test]
+fn rnn_through_time() {
+    family::<zoo::rnn::Rnn>(&[false]);
+}
+
+#[test]
+fn conv1d_max_pool() {
+    family::<zoo::conv_pool::ConvPool>(&[false, true]);
+}
+
+#[test]
+fn l1_logistic_with_weights_at_zero() {
+    family::<zoo::l1_logistic::L1Logistic>(&[false, true]);
+}
+
+#[test]
+fn relu_layers_with_pre_activations_at_zero() {
+    family::<zoo::relu_net::ReluNet>(&[false, true]);
 }

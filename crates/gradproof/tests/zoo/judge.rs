@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use gradproof::{Checker, Method, Mode, Precision, Reference, Report, Tensors, Verdict};
 
 use super::model::{Candidate, Model, Rng, ZooProblem};
-use super::tally::{Counts, Setting};
+use super::tally::{Cause, Counts, NEAR_FLOOR, Setting, Violation};
 use super::truth::{DIFFERS, Truth};
 
 /// The instances (seeds) of every family.
-pub const SEEDS: [u64; 3] = [1, 2, 3];
+pub const SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
 
 /// The cost's precisions: the name in the tables, the precision it is computed in, and what the
 /// checker is told.
@@ -126,13 +126,18 @@ pub fn run<M: Model>(signature: bool) -> BTreeMap<Setting, Counts> {
                         checker = checker.precision(p);
                     }
                     let setting = (family.clone(), precision_name, reference.name(), mode_name);
-                    let label = format!(
-                        "{} seed {seed}, cost {precision_name}, {}, {mode_name}",
-                        setting.0,
+                    let key = format!(
+                        "seed {seed}, cost {precision_name}, {}, {mode_name}",
                         reference.name()
                     );
                     let tally = counts.entry(setting).or_default();
-                    judge(&instance, &problem, (&checker, mode), &label, tally);
+                    judge(
+                        &instance,
+                        &problem,
+                        (&checker, mode),
+                        (&family, &key),
+                        tally,
+                    );
                 }
             }
         }
@@ -172,25 +177,81 @@ fn said(report: &Report) -> String {
     format!("{} {:?} {detail}", report.verdict, report.failing())
 }
 
+/// True if each of the `concerned` tensors of `report` has a kink coordinate as its worst
+/// element (or, with none named, has a kink coordinate at all): a verdict about kinks.
+fn worst_at_kinks<M: Model>(report: &Report, instance: &Instance<M>, concerned: &[bool]) -> bool {
+    let layout = instance.model.layout();
+    let kinks = instance.truth.kink_mask();
+    report
+        .tensors
+        .iter()
+        .enumerate()
+        .filter(|&(k, _)| concerned[k])
+        .all(|(k, t)| match t.worst() {
+            Some(w) => {
+                kinks[layout
+                    .flat_index(&t.name, &w.index)
+                    .expect("inside the layout")]
+            }
+            None => layout.range(k).any(|i| kinks[i]),
+        })
+}
+
+/// For a directional check: true if along the check's random direction (the same seed) the
+/// `bug`'s exact directional error is within the `thresholds` in each tensor `above` its floor.
+fn nearly_orthogonal<M: Model>(
+    instance: &Instance<M>,
+    problem: &ZooProblem<'_, M>,
+    (mode, bug): (Mode, &Candidate),
+    above: &[bool],
+    thresholds: &[f64],
+) -> bool {
+    if !matches!(mode, Mode::Directional { .. }) {
+        return false;
+    }
+    let layout = instance.model.layout();
+    let gradient = Tensors::new(layout.clone(), bug.values.clone()).expect("the layout's size");
+    let exact = Checker::new()
+        .dual()
+        .mode(mode)
+        .seed(instance.seed)
+        .check_gradient(problem, instance.model.theta(), &gradient)
+        .expect("a dual directional check");
+    (0..above.len()).all(|k| !above[k] || exact.tensors[k].difference <= thresholds[k])
+}
+
+/// True if the engine left elements of one of the `concerned` tensors out as kinks its step
+/// crossed.
+fn skipped_kinks(report: &Report, concerned: &[bool]) -> bool {
+    report
+        .tensors
+        .iter()
+        .zip(concerned)
+        .any(|(t, &c)| c && t.kink > 0)
+}
+
 /// Every gradient of `instance` checked once in this setting, tallied into `counts`.
 fn judge<M: Model>(
     instance: &Instance<M>,
     problem: &ZooProblem<'_, M>,
     (checker, mode): (&Checker, Mode),
-    label: &str,
+    (family, key): (&str, &str),
     counts: &mut Counts,
 ) {
+    let label = format!("{family} {key}");
     let theta = instance.model.theta();
     let layout = instance.model.layout();
     let names: Vec<&str> = layout.names();
     let seen = seen(checker, mode, problem);
+    let kinks = instance.truth.kink_mask();
     let check = |c: &Candidate| {
         let gradient = Tensors::new(layout.clone(), c.values.clone()).expect("the layout's size");
         checker
             .check_gradient(problem, theta, &gradient)
             .unwrap_or_else(|e| panic!("{label}: {}: {e}", c.name))
     };
-    let mut floors: Option<Vec<f64>> = None;
+    // The canonical correct gradient's per-tensor thresholds and detection floors.
+    let mut stated: Option<(Vec<f64>, Vec<f64>)> = None;
     for (n, c) in instance.candidates.iter().filter(|c| c.correct).enumerate() {
         let report = check(c);
         counts.correct_runs += 1;
@@ -206,15 +267,25 @@ fn judge<M: Model>(
             }
             Verdict::Fail => {
                 counts.false_alarms += 1;
-                counts.violations.push(format!(
-                    "FALSE ALARM {label}: {}: {}",
-                    c.name,
-                    said(&report)
-                ));
+                let failing: Vec<bool> = report.tensors.iter().map(|t| !t.passed).collect();
+                let cause = if worst_at_kinks(&report, instance, &failing) {
+                    Cause::KinkAtTheta
+                } else if skipped_kinks(&report, &failing) {
+                    Cause::KinkSkipped
+                } else {
+                    Cause::Other
+                };
+                counts.violations.push(Violation {
+                    line: format!("FALSE ALARM {label}: {}: {}", c.name, said(&report)),
+                    key: format!("{key}: {}", c.name),
+                    cause,
+                });
             }
         }
         if n == 0 && report.verdict == Verdict::Pass {
-            floors = Some(report.tensors.iter().map(|t| t.detection_floor()).collect());
+            let thresholds = report.tensors.iter().map(|t| t.threshold).collect();
+            let floors = report.tensors.iter().map(|t| t.detection_floor()).collect();
+            stated = Some((thresholds, floors));
         }
     }
     for bug in instance.candidates.iter().filter(|c| !c.correct) {
@@ -235,7 +306,7 @@ fn judge<M: Model>(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let Some(floors) = &floors else {
+        let Some((thresholds, floors)) = &stated else {
             counts.no_floor.0 += 1;
             if report.passed() {
                 counts.no_floor.1 += 1;
@@ -248,14 +319,51 @@ fn judge<M: Model>(
             }
             continue;
         };
-        let above: Vec<bool> = (0..names.len()).map(|k| sizes[k] > floors[k]).collect();
-        let line = |what: &str| {
-            format!(
-                "{what} {label}: {}: truth {}; checker: {}",
+        let above: Vec<bool> = (0..names.len())
+            .map(|k| differs[k] && sizes[k] > floors[k])
+            .collect();
+        // Above the floor only through its error at kinks?
+        let smooth: Vec<bool> = (0..seen.len()).map(|i| seen[i] && !kinks[i]).collect();
+        let smooth_sizes = instance.truth.errors(layout, &bug.values, &smooth);
+        let only_at_kinks = (0..names.len()).all(|k| smooth_sizes[k] <= floors[k]);
+        let named_good: Vec<bool> = (0..names.len())
+            .map(|k| failing[k] && !differs[k])
+            .collect();
+        let left_out: Vec<bool> = (0..names.len()).map(|k| above[k] && !failing[k]).collect();
+        let margin = (0..names.len())
+            .filter(|&k| above[k])
+            .map(|k| sizes[k] / floors[k])
+            .fold(0.0, f64::max);
+        let cause = if names_a_good_tensor {
+            if worst_at_kinks(&report, instance, &named_good) {
+                Cause::KinkAtTheta
+            } else if skipped_kinks(&report, &named_good) {
+                Cause::KinkSkipped
+            } else {
+                Cause::Other
+            }
+        } else if only_at_kinks {
+            Cause::KinkAtTheta
+        } else if skipped_kinks(&report, &left_out) {
+            Cause::KinkSkipped
+        } else if report.verdict != Verdict::Fail
+            && nearly_orthogonal(instance, problem, (mode, bug), &above, thresholds)
+        {
+            Cause::Projection
+        } else if report.verdict != Verdict::Fail && margin <= NEAR_FLOOR {
+            Cause::NearFloor
+        } else {
+            Cause::Other
+        };
+        let violation = |what: &str| Violation {
+            line: format!(
+                "{what} {label}: {}: truth {} ({margin:.2}× the floor); checker: {}",
                 bug.name,
                 sized(floors),
                 said(&report)
-            )
+            ),
+            key: format!("{key}: {}", bug.name),
+            cause,
         };
         if !above.contains(&true) {
             match report.verdict {
@@ -265,18 +373,17 @@ fn judge<M: Model>(
             }
             if report.verdict == Verdict::Fail && names_a_good_tensor {
                 counts.misattributed += 1;
-                counts.violations.push(line("MISATTRIBUTED"));
+                counts.violations.push(violation("MISATTRIBUTED"));
             }
             continue;
         }
         counts.above_floor += 1;
-        let leaves_out = (0..names.len()).any(|k| above[k] && !failing[k]);
         if report.verdict != Verdict::Fail {
             counts.missed += 1;
-            counts.violations.push(line("MISSED"));
-        } else if names_a_good_tensor || leaves_out {
+            counts.violations.push(violation("MISSED"));
+        } else if names_a_good_tensor || left_out.contains(&true) {
             counts.misattributed += 1;
-            counts.violations.push(line("MISATTRIBUTED"));
+            counts.violations.push(violation("MISATTRIBUTED"));
         } else {
             counts.caught += 1;
         }

@@ -47,6 +47,13 @@ impl Truth {
             .collect()
     }
 
+    /// For each coordinate, whether it is a kink.
+    pub fn kink_mask(&self) -> Vec<bool> {
+        (0..self.lo.len())
+            .map(|i| self.lo[i] < self.hi[i])
+            .collect()
+    }
+
     /// The nearest valid value to `g` at coordinate `i`.
     fn nearest(&self, i: usize, g: f64) -> f64 {
         g.clamp(self.lo[i], self.hi[i])
