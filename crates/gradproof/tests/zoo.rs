@@ -25,7 +25,7 @@ mod zoo {
 use std::collections::BTreeMap;
 
 use zoo::model::Model;
-use zoo::tally::{Cause, Counts, Known, Setting, table};
+use zoo::tally::{Cause, Counts, Known, Setting, summary, table};
 
 /// Where the engine on main is known to fall short today: their violations are printed but do
 /// not fail the test. Each entry says why; the lead empties the list as the fixes land
@@ -87,6 +87,7 @@ fn family<M: Model>(signatures: &[bool]) {
         counts.extend(run.clone());
     }
     println!("{}", table(&counts));
+    println!("summed over references and modes:\n{}", summary(&counts));
     let strict = std::env::var("ZOO_STRICT").is_ok_and(|v| v == "1");
     let mut unexpected = Vec::new();
     let mut used = vec![false; KNOWN_FAILURES.len()];

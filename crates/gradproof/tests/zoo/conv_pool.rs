@@ -65,12 +65,12 @@ impl ConvPool {
                     Backward::PoolStrideOffByOne => winner(p),
                     _ => winner(2 * p),
                 };
-                for k in 0..KERNEL {
+                for (k, d_w) in g[..KERNEL].iter_mut().enumerate() {
                     let tap = match variant {
                         Backward::FlippedKernel => KERNEL - 1 - k,
                         _ => k,
                     };
-                    g[k] += d_pooled * x[routed + tap];
+                    *d_w += d_pooled * x[routed + tap];
                 }
                 g[B] += match variant {
                     Backward::BiasTwicePerWindow => 2.0 * d_pooled,

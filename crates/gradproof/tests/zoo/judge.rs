@@ -19,10 +19,11 @@ use super::truth::{DIFFERS, Truth};
 pub const SEEDS: [u64; 5] = [1, 2, 3, 4, 5];
 
 /// The cost's precisions: the name in the tables, the precision it is computed in, and what the
-/// checker is told.
-const PRECISIONS: [(&str, Precision, Option<Precision>); 2] = [
+/// checker is told (`Precision::F32` declared, or nothing: the noise probe must recognise it).
+const PRECISIONS: [(&str, Precision, Option<Precision>); 3] = [
     ("f64", Precision::F64, None),
     ("f32", Precision::F32, Some(Precision::F32)),
+    ("f32 undeclared", Precision::F32, None),
 ];
 
 /// Every reference the CLI offers.
@@ -130,14 +131,17 @@ pub fn run<M: Model>(signature: bool) -> BTreeMap<Setting, Counts> {
                         "seed {seed}, cost {precision_name}, {}, {mode_name}",
                         reference.name()
                     );
-                    let tally = counts.entry(setting).or_default();
-                    judge(
-                        &instance,
-                        &problem,
-                        (&checker, mode),
-                        (&family, &key),
-                        tally,
-                    );
+                    let check = Check {
+                        seen: seen(&checker, mode, &problem),
+                        kinks: instance.truth.kink_mask(),
+                        label: format!("{family} {key}"),
+                        instance: &instance,
+                        problem: &problem,
+                        checker,
+                        mode,
+                        key,
+                    };
+                    check.judge(counts.entry(setting).or_default());
                 }
             }
         }
@@ -167,7 +171,7 @@ fn seen<M: Model>(checker: &Checker, mode: Mode, problem: &ZooProblem<'_, M>) ->
     seen
 }
 
-/// `name: verdict [failing] first line` of a report, for the violation lines.
+/// `verdict [failing] detail` of a report, for the violation lines.
 fn said(report: &Report) -> String {
     let detail = match report.verdict {
         Verdict::Fail => report.failure_lines().join(" / "),
@@ -177,47 +181,264 @@ fn said(report: &Report) -> String {
     format!("{} {:?} {detail}", report.verdict, report.failing())
 }
 
-/// True if each of the `concerned` tensors of `report` has a kink coordinate as its worst
-/// element (or, with none named, has a kink coordinate at all): a verdict about kinks.
-fn worst_at_kinks<M: Model>(report: &Report, instance: &Instance<M>, concerned: &[bool]) -> bool {
-    let layout = instance.model.layout();
-    let kinks = instance.truth.kink_mask();
-    report
-        .tensors
-        .iter()
-        .enumerate()
-        .filter(|&(k, _)| concerned[k])
-        .all(|(k, t)| match t.worst() {
-            Some(w) => {
-                kinks[layout
-                    .flat_index(&t.name, &w.index)
-                    .expect("inside the layout")]
-            }
-            None => layout.range(k).any(|i| kinks[i]),
-        })
+/// The per-tensor thresholds and detection floors the canonical correct gradient's check states.
+struct Stated {
+    thresholds: Vec<f64>,
+    floors: Vec<f64>,
 }
 
-/// For a directional check: true if along the check's random direction (the same seed) the
-/// `bug`'s exact directional error is within the `thresholds` in each tensor `above` its floor.
-fn nearly_orthogonal<M: Model>(
-    instance: &Instance<M>,
-    problem: &ZooProblem<'_, M>,
-    (mode, bug): (Mode, &Candidate),
-    above: &[bool],
-    thresholds: &[f64],
-) -> bool {
-    if !matches!(mode, Mode::Directional { .. }) {
-        return false;
+/// One instance in one setting.
+struct Check<'a, M> {
+    instance: &'a Instance<M>,
+    problem: &'a ZooProblem<'a, M>,
+    checker: Checker,
+    mode: Mode,
+    /// `seed …, cost …, reference, mode` (no family).
+    key: String,
+    /// The family and the key.
+    label: String,
+    /// The coordinates the check looks at.
+    seen: Vec<bool>,
+    /// The kink coordinates at θ.
+    kinks: Vec<bool>,
+}
+
+/// What the truth says of a wrong gradient, per tensor.
+struct Sized {
+    /// Relative error against the truth, on the coordinates seen.
+    sizes: Vec<f64>,
+    /// Whether the tensor differs from the truth at all.
+    differs: Vec<bool>,
+}
+
+impl<M: Model> Check<'_, M> {
+    fn report(&self, c: &Candidate) -> Report {
+        let layout = self.instance.model.layout();
+        let gradient = Tensors::new(layout.clone(), c.values.clone()).expect("the layout's size");
+        self.checker
+            .check_gradient(self.problem, self.instance.model.theta(), &gradient)
+            .unwrap_or_else(|e| panic!("{}: {}: {e}", self.label, c.name))
     }
-    let layout = instance.model.layout();
-    let gradient = Tensors::new(layout.clone(), bug.values.clone()).expect("the layout's size");
-    let exact = Checker::new()
-        .dual()
-        .mode(mode)
-        .seed(instance.seed)
-        .check_gradient(problem, instance.model.theta(), &gradient)
-        .expect("a dual directional check");
-    (0..above.len()).all(|k| !above[k] || exact.tensors[k].difference <= thresholds[k])
+
+    /// Every gradient of the instance checked once, tallied into `counts`.
+    fn judge(&self, counts: &mut Counts) {
+        let mut stated = None;
+        for (n, c) in self
+            .instance
+            .candidates
+            .iter()
+            .filter(|c| c.correct)
+            .enumerate()
+        {
+            let report = self.judge_correct(c, counts);
+            if n == 0 && report.verdict == Verdict::Pass {
+                stated = Some(Stated {
+                    thresholds: report.tensors.iter().map(|t| t.threshold).collect(),
+                    floors: report.tensors.iter().map(|t| t.detection_floor()).collect(),
+                });
+            }
+        }
+        for bug in self.instance.candidates.iter().filter(|c| !c.correct) {
+            self.judge_bug(bug, stated.as_ref(), counts);
+        }
+    }
+
+    /// A correct gradient: pass or inconclusive, never fail.
+    fn judge_correct(&self, c: &Candidate, counts: &mut Counts) -> Report {
+        let report = self.report(c);
+        counts.correct_runs += 1;
+        match report.verdict {
+            Verdict::Pass => counts.pass += 1,
+            Verdict::Inconclusive => {
+                counts.inconclusive += 1;
+                let line = format!("{}: {} inconclusive: {}", self.label, c.name, said(&report));
+                counts.notes.push(line);
+            }
+            Verdict::Fail => {
+                counts.false_alarms += 1;
+                let failing: Vec<bool> = report.tensors.iter().map(|t| !t.passed).collect();
+                let cause = if self.worst_at_kinks(&report, &failing) {
+                    Cause::KinkAtTheta
+                } else if skipped_kinks(&report, &failing) {
+                    Cause::KinkSkipped
+                } else {
+                    Cause::Other
+                };
+                counts.violations.push(Violation {
+                    line: format!("FALSE ALARM {}: {}: {}", self.label, c.name, said(&report)),
+                    key: format!("{}: {}", self.key, c.name),
+                    cause,
+                });
+            }
+        }
+        report
+    }
+
+    /// A wrong gradient: above the stated floor, it must fail naming exactly tensors that
+    /// differ, all those above their floor among them.
+    fn judge_bug(&self, bug: &Candidate, stated: Option<&Stated>, counts: &mut Counts) {
+        let layout = self.instance.model.layout();
+        counts.bugs += 1;
+        let sizes = self.instance.truth.errors(layout, &bug.values, &self.seen);
+        let differs: Vec<bool> = sizes.iter().map(|&s| s > DIFFERS).collect();
+        if !differs.contains(&true) {
+            counts.not_in_sample += 1;
+            return;
+        }
+        let sized = Sized { sizes, differs };
+        let report = self.report(bug);
+        let Some(stated) = stated else {
+            counts.no_floor.0 += 1;
+            if report.passed() {
+                counts.no_floor.1 += 1;
+                counts.notes.push(format!(
+                    "{}: {} passed where the correct gradient's check stated no floor; truth: {}",
+                    self.label,
+                    bug.name,
+                    self.describe(&sized, None)
+                ));
+            }
+            return;
+        };
+        let tensors = 0..layout.tensors().len();
+        let failing: Vec<bool> = report.tensors.iter().map(|t| !t.passed).collect();
+        let above: Vec<bool> = tensors
+            .clone()
+            .map(|k| sized.differs[k] && sized.sizes[k] > stated.floors[k])
+            .collect();
+        let names_good = tensors.clone().any(|k| failing[k] && !sized.differs[k]);
+        let leaves_out = tensors.clone().any(|k| above[k] && !failing[k]);
+        let what = if !above.contains(&true) {
+            match report.verdict {
+                Verdict::Fail => counts.below_floor.0 += 1,
+                Verdict::Pass => counts.below_floor.1 += 1,
+                Verdict::Inconclusive => counts.below_floor.2 += 1,
+            }
+            (report.verdict == Verdict::Fail && names_good).then_some("MISATTRIBUTED")
+        } else {
+            counts.above_floor += 1;
+            if report.verdict != Verdict::Fail {
+                Some("MISSED")
+            } else if names_good || leaves_out {
+                Some("MISATTRIBUTED")
+            } else {
+                counts.caught += 1;
+                None
+            }
+        };
+        let Some(what) = what else { return };
+        if what == "MISSED" {
+            counts.missed += 1;
+        } else {
+            counts.misattributed += 1;
+        }
+        let margin = tensors
+            .filter(|&k| above[k])
+            .map(|k| sized.sizes[k] / stated.floors[k])
+            .fold(0.0, f64::max);
+        counts.violations.push(Violation {
+            line: format!(
+                "{what} {}: {}: truth {} ({margin:.2}× the floor); checker: {}",
+                self.label,
+                bug.name,
+                self.describe(&sized, Some(&stated.floors)),
+                said(&report)
+            ),
+            key: format!("{}: {}", self.key, bug.name),
+            cause: self.cause(bug, (&report, &failing), (&sized, &above), (stated, margin)),
+        });
+    }
+
+    /// Why a bug was missed or misattributed, as far as the truth can tell.
+    fn cause(
+        &self,
+        bug: &Candidate,
+        (report, failing): (&Report, &[bool]),
+        (sized, above): (&Sized, &[bool]),
+        (stated, margin): (&Stated, f64),
+    ) -> Cause {
+        let tensors = 0..above.len();
+        let named_good: Vec<bool> = tensors
+            .clone()
+            .map(|k| failing[k] && !sized.differs[k])
+            .collect();
+        if named_good.contains(&true) {
+            return if self.worst_at_kinks(report, &named_good) {
+                Cause::KinkAtTheta
+            } else if skipped_kinks(report, &named_good) {
+                Cause::KinkSkipped
+            } else {
+                Cause::Other
+            };
+        }
+        // Above the floor only through its error at kinks?
+        let layout = self.instance.model.layout();
+        let smooth: Vec<bool> = (0..self.seen.len())
+            .map(|i| self.seen[i] && !self.kinks[i])
+            .collect();
+        let smooth_sizes = self.instance.truth.errors(layout, &bug.values, &smooth);
+        let left_out: Vec<bool> = tensors.map(|k| above[k] && !failing[k]).collect();
+        let missed = report.verdict != Verdict::Fail;
+        if (0..above.len()).all(|k| smooth_sizes[k] <= stated.floors[k]) {
+            Cause::KinkAtTheta
+        } else if skipped_kinks(report, &left_out) {
+            Cause::KinkSkipped
+        } else if missed && self.nearly_orthogonal(bug, above, &stated.thresholds) {
+            Cause::Projection
+        } else if missed && margin <= NEAR_FLOOR {
+            Cause::NearFloor
+        } else {
+            Cause::Other
+        }
+    }
+
+    /// `dW 3.2e-1 (floor 1.1e-8), …` for the tensors that differ.
+    fn describe(&self, sized: &Sized, floors: Option<&[f64]>) -> String {
+        let names = self.instance.model.layout().names();
+        (0..names.len())
+            .filter(|&k| sized.differs[k])
+            .map(|k| match floors {
+                Some(f) => format!("d{} {:.1e} (floor {:.1e})", names[k], sized.sizes[k], f[k]),
+                None => format!("d{} {:.1e}", names[k], sized.sizes[k]),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// True if each of the `concerned` tensors of `report` has a kink coordinate as its worst
+    /// element (or, with none named, has a kink coordinate at all): a verdict about kinks.
+    fn worst_at_kinks(&self, report: &Report, concerned: &[bool]) -> bool {
+        let layout = self.instance.model.layout();
+        report
+            .tensors
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| concerned[k])
+            .all(|(k, t)| match t.worst() {
+                Some(w) => self.kinks[layout.flat_index(&t.name, &w.index).expect("in the layout")],
+                None => layout.range(k).any(|i| self.kinks[i]),
+            })
+    }
+
+    /// For a directional check: true if along the check's random direction (the same seed) the
+    /// `bug`'s exact directional error is within the thresholds in each tensor `above` its floor.
+    fn nearly_orthogonal(&self, bug: &Candidate, above: &[bool], thresholds: &[f64]) -> bool {
+        if !matches!(self.mode, Mode::Directional { .. }) {
+            return false;
+        }
+        let exact = Checker::new()
+            .dual()
+            .mode(self.mode)
+            .seed(self.instance.seed)
+            .check_gradient(
+                self.problem,
+                self.instance.model.theta(),
+                &Tensors::new(self.instance.model.layout().clone(), bug.values.clone())
+                    .expect("the layout's size"),
+            )
+            .expect("a dual directional check");
+        (0..above.len()).all(|k| !above[k] || exact.tensors[k].difference <= thresholds[k])
+    }
 }
 
 /// True if the engine left elements of one of the `concerned` tensors out as kinks its step
@@ -228,164 +449,4 @@ fn skipped_kinks(report: &Report, concerned: &[bool]) -> bool {
         .iter()
         .zip(concerned)
         .any(|(t, &c)| c && t.kink > 0)
-}
-
-/// Every gradient of `instance` checked once in this setting, tallied into `counts`.
-fn judge<M: Model>(
-    instance: &Instance<M>,
-    problem: &ZooProblem<'_, M>,
-    (checker, mode): (&Checker, Mode),
-    (family, key): (&str, &str),
-    counts: &mut Counts,
-) {
-    let label = format!("{family} {key}");
-    let theta = instance.model.theta();
-    let layout = instance.model.layout();
-    let names: Vec<&str> = layout.names();
-    let seen = seen(checker, mode, problem);
-    let kinks = instance.truth.kink_mask();
-    let check = |c: &Candidate| {
-        let gradient = Tensors::new(layout.clone(), c.values.clone()).expect("the layout's size");
-        checker
-            .check_gradient(problem, theta, &gradient)
-            .unwrap_or_else(|e| panic!("{label}: {}: {e}", c.name))
-    };
-    // The canonical correct gradient's per-tensor thresholds and detection floors.
-    let mut stated: Option<(Vec<f64>, Vec<f64>)> = None;
-    for (n, c) in instance.candidates.iter().filter(|c| c.correct).enumerate() {
-        let report = check(c);
-        counts.correct_runs += 1;
-        match report.verdict {
-            Verdict::Pass => counts.pass += 1,
-            Verdict::Inconclusive => {
-                counts.inconclusive += 1;
-                counts.notes.push(format!(
-                    "{label}: {} inconclusive: {}",
-                    c.name,
-                    said(&report)
-                ));
-            }
-            Verdict::Fail => {
-                counts.false_alarms += 1;
-                let failing: Vec<bool> = report.tensors.iter().map(|t| !t.passed).collect();
-                let cause = if worst_at_kinks(&report, instance, &failing) {
-                    Cause::KinkAtTheta
-                } else if skipped_kinks(&report, &failing) {
-                    Cause::KinkSkipped
-                } else {
-                    Cause::Other
-                };
-                counts.violations.push(Violation {
-                    line: format!("FALSE ALARM {label}: {}: {}", c.name, said(&report)),
-                    key: format!("{key}: {}", c.name),
-                    cause,
-                });
-            }
-        }
-        if n == 0 && report.verdict == Verdict::Pass {
-            let thresholds = report.tensors.iter().map(|t| t.threshold).collect();
-            let floors = report.tensors.iter().map(|t| t.detection_floor()).collect();
-            stated = Some((thresholds, floors));
-        }
-    }
-    for bug in instance.candidates.iter().filter(|c| !c.correct) {
-        counts.bugs += 1;
-        let sizes = instance.truth.errors(layout, &bug.values, &seen);
-        let differs: Vec<bool> = sizes.iter().map(|&s| s > DIFFERS).collect();
-        if !differs.contains(&true) {
-            counts.not_in_sample += 1;
-            continue;
-        }
-        let report = check(bug);
-        let failing: Vec<bool> = report.tensors.iter().map(|t| !t.passed).collect();
-        let names_a_good_tensor = (0..names.len()).any(|k| failing[k] && !differs[k]);
-        let sized = |floors: &[f64]| {
-            (0..names.len())
-                .filter(|&k| differs[k])
-                .map(|k| format!("d{} {:.1e} (floor {:.1e})", names[k], sizes[k], floors[k]))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let Some((thresholds, floors)) = &stated else {
-            counts.no_floor.0 += 1;
-            if report.passed() {
-                counts.no_floor.1 += 1;
-                counts.notes.push(format!(
-                    "{label}: {} passed where the correct gradient's check stated no floor; \
-                     truth: {}",
-                    bug.name,
-                    sized(&vec![f64::NAN; names.len()])
-                ));
-            }
-            continue;
-        };
-        let above: Vec<bool> = (0..names.len())
-            .map(|k| differs[k] && sizes[k] > floors[k])
-            .collect();
-        // Above the floor only through its error at kinks?
-        let smooth: Vec<bool> = (0..seen.len()).map(|i| seen[i] && !kinks[i]).collect();
-        let smooth_sizes = instance.truth.errors(layout, &bug.values, &smooth);
-        let only_at_kinks = (0..names.len()).all(|k| smooth_sizes[k] <= floors[k]);
-        let named_good: Vec<bool> = (0..names.len())
-            .map(|k| failing[k] && !differs[k])
-            .collect();
-        let left_out: Vec<bool> = (0..names.len()).map(|k| above[k] && !failing[k]).collect();
-        let margin = (0..names.len())
-            .filter(|&k| above[k])
-            .map(|k| sizes[k] / floors[k])
-            .fold(0.0, f64::max);
-        let cause = if names_a_good_tensor {
-            if worst_at_kinks(&report, instance, &named_good) {
-                Cause::KinkAtTheta
-            } else if skipped_kinks(&report, &named_good) {
-                Cause::KinkSkipped
-            } else {
-                Cause::Other
-            }
-        } else if only_at_kinks {
-            Cause::KinkAtTheta
-        } else if skipped_kinks(&report, &left_out) {
-            Cause::KinkSkipped
-        } else if report.verdict != Verdict::Fail
-            && nearly_orthogonal(instance, problem, (mode, bug), &above, thresholds)
-        {
-            Cause::Projection
-        } else if report.verdict != Verdict::Fail && margin <= NEAR_FLOOR {
-            Cause::NearFloor
-        } else {
-            Cause::Other
-        };
-        let violation = |what: &str| Violation {
-            line: format!(
-                "{what} {label}: {}: truth {} ({margin:.2}× the floor); checker: {}",
-                bug.name,
-                sized(floors),
-                said(&report)
-            ),
-            key: format!("{key}: {}", bug.name),
-            cause,
-        };
-        if !above.contains(&true) {
-            match report.verdict {
-                Verdict::Fail => counts.below_floor.0 += 1,
-                Verdict::Pass => counts.below_floor.1 += 1,
-                Verdict::Inconclusive => counts.below_floor.2 += 1,
-            }
-            if report.verdict == Verdict::Fail && names_a_good_tensor {
-                counts.misattributed += 1;
-                counts.violations.push(violation("MISATTRIBUTED"));
-            }
-            continue;
-        }
-        counts.above_floor += 1;
-        if report.verdict != Verdict::Fail {
-            counts.missed += 1;
-            counts.violations.push(violation("MISSED"));
-        } else if names_a_good_tensor || left_out.contains(&true) {
-            counts.misattributed += 1;
-            counts.violations.push(violation("MISATTRIBUTED"));
-        } else {
-            counts.caught += 1;
-        }
-    }
 }

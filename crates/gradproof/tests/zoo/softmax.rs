@@ -48,13 +48,13 @@ impl Softmax {
                     // ∂top/∂z_top = 1, without the −Σp that cancels it inside the exponentials.
                     delta += 1.0;
                 }
-                for d in 0..FEATURES {
+                for (d, x_d) in x.iter().enumerate() {
                     let at = if variant == Backward::TransposedDw {
                         d * FEATURES + c
                     } else {
                         c * FEATURES + d
                     };
-                    g[at] += delta * x[d];
+                    g[at] += delta * x_d;
                 }
                 if variant != Backward::DbLastExampleOnly || n == EXAMPLES - 1 {
                     g[CLASSES * FEATURES + c] += delta;

@@ -66,11 +66,6 @@ impl Counts {
         self.violations.extend(other.violations.iter().cloned());
         self.notes.extend(other.notes.iter().cloned());
     }
-
-    /// False alarms, misses and misattributions.
-    pub fn violated(&self) -> usize {
-        self.false_alarms + self.missed + self.misattributed
-    }
 }
 
 /// Why a check fell short, as far as the truth can tell.
@@ -185,4 +180,17 @@ pub fn table(counts: &BTreeMap<Setting, Counts>) -> String {
     let all = ("**all**".to_string(), "", "", "");
     writeln!(out, "{}", row(&all, &total)).unwrap();
     out
+}
+
+/// The table of `counts` summed over references and modes: one row per family and precision.
+pub fn summary(counts: &BTreeMap<Setting, Counts>) -> String {
+    let mut rows: BTreeMap<(String, &'static str), Counts> = BTreeMap::new();
+    for ((family, precision, _, _), c) in counts {
+        rows.entry((family.clone(), precision)).or_default().add(c);
+    }
+    let summed: BTreeMap<Setting, Counts> = rows
+        .into_iter()
+        .map(|((family, precision), c)| ((family, precision, "all 5", "all 3"), c))
+        .collect();
+    table(&summed)
 }
