@@ -6,10 +6,8 @@
 //! taken with stride 1 instead of 2 (off by one), db counted for both elements of each window
 //! instead of its argmax only.
 
-use gradproof::{Layout, TensorSpec};
-
 use super::kinkops::{Scalar, max};
-use super::model::{Candidate, Model, Rng, dot};
+use super::model::{Candidate, Model, Parameters, Rng, dot};
 
 const EXAMPLES: usize = 3;
 const LENGTH: usize = 10;
@@ -24,8 +22,7 @@ const C: usize = V + POOLED;
 
 /// One random instance.
 pub struct ConvPool {
-    layout: Layout,
-    theta: Vec<f64>,
+    parameters: Parameters,
     x: Vec<f64>,
     target: Vec<f64>,
 }
@@ -91,27 +88,19 @@ impl Model for ConvPool {
         let x = rng.normals(EXAMPLES * LENGTH, 1.0);
         let target = rng.normals(EXAMPLES, 1.0);
         let theta = rng.normals(C + 1, 0.8);
-        let layout = Layout::new([
-            TensorSpec::new("w", [KERNEL]),
-            TensorSpec::new("b", []),
-            TensorSpec::new("v", [POOLED]),
-            TensorSpec::new("c", []),
-        ])
-        .expect("a valid layout");
-        ConvPool {
-            layout,
+        let parameters = Parameters::new(
+            [("w", &[KERNEL]), ("b", &[]), ("v", &[POOLED]), ("c", &[])],
             theta,
+        );
+        ConvPool {
+            parameters,
             x,
             target,
         }
     }
 
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
-    fn theta(&self) -> &[f64] {
-        &self.theta
+    fn parameters(&self) -> &Parameters {
+        &self.parameters
     }
 
     fn cost<S: Scalar>(&self, theta: &[S]) -> S {

@@ -5,10 +5,8 @@
 //! kinks), λ missing (wrong only away from them), the 1/m missing from the data term, the L1
 //! term's sign flipped.
 
-use gradproof::{Layout, TensorSpec};
-
 use super::kinkops::{Scalar, abs};
-use super::model::{Candidate, Model, Rng, dot};
+use super::model::{Candidate, Model, Parameters, Rng, dot};
 
 const EXAMPLES: usize = 8;
 const FEATURES: usize = 5;
@@ -18,8 +16,7 @@ const ZEROS: [usize; 2] = [1, 3];
 
 /// One random instance.
 pub struct L1Logistic {
-    layout: Layout,
-    theta: Vec<f64>,
+    parameters: Parameters,
     x: Vec<f64>,
     y: Vec<f64>,
 }
@@ -85,22 +82,12 @@ impl Model for L1Logistic {
                 w.signum() * (0.1 + w.abs())
             };
         }
-        let layout = Layout::new([TensorSpec::new("w", [FEATURES]), TensorSpec::new("b", [])])
-            .expect("a valid layout");
-        L1Logistic {
-            layout,
-            theta,
-            x,
-            y,
-        }
+        let parameters = Parameters::new([("w", &[FEATURES]), ("b", &[])], theta);
+        L1Logistic { parameters, x, y }
     }
 
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
-    fn theta(&self) -> &[f64] {
-        &self.theta
+    fn parameters(&self) -> &Parameters {
+        &self.parameters
     }
 
     fn cost<S: Scalar>(&self, theta: &[S]) -> S {

@@ -4,10 +4,8 @@
 //! mean term of dx missing, the variance term of dx missing, dγ and dβ swapped, the 1/σ of dx
 //! missing.
 
-use gradproof::{Layout, TensorSpec};
-
 use super::kinkops::Scalar;
-use super::model::{Candidate, Model, Rng};
+use super::model::{Candidate, Model, Parameters, Rng};
 
 const EXAMPLES: usize = 3;
 const FEATURES: usize = 4;
@@ -15,8 +13,7 @@ const EPSILON: f64 = 1e-5;
 
 /// One random instance.
 pub struct LayerNorm {
-    layout: Layout,
-    theta: Vec<f64>,
+    parameters: Parameters,
     target: Vec<f64>,
 }
 
@@ -92,25 +89,19 @@ impl Model for LayerNorm {
         let mut theta = rng.normals(EXAMPLES * FEATURES, 1.5);
         theta.extend(rng.normals(FEATURES, 1.0).iter().map(|v| 1.0 + 0.3 * v));
         theta.extend(rng.normals(FEATURES, 0.3));
-        let layout = Layout::new([
-            TensorSpec::new("x", [EXAMPLES, FEATURES]),
-            TensorSpec::new("gamma", [FEATURES]),
-            TensorSpec::new("beta", [FEATURES]),
-        ])
-        .expect("a valid layout");
-        LayerNorm {
-            layout,
+        let parameters = Parameters::new(
+            [
+                ("x", &[EXAMPLES, FEATURES]),
+                ("gamma", &[FEATURES]),
+                ("beta", &[FEATURES]),
+            ],
             theta,
-            target,
-        }
+        );
+        LayerNorm { parameters, target }
     }
 
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
-    fn theta(&self) -> &[f64] {
-        &self.theta
+    fn parameters(&self) -> &Parameters {
+        &self.parameters
     }
 
     fn cost<S: Scalar>(&self, theta: &[S]) -> S {

@@ -5,7 +5,7 @@
 //! are drawn with. Knows nothing of how a check is judged or counted.
 
 use gradproof::num_dual::Dual64;
-use gradproof::{Layout, Precision, Problem, Tensors};
+use gradproof::{Layout, Precision, Problem, TensorSpec, Tensors};
 
 use super::kinkops::{Scalar, with_signature};
 
@@ -39,6 +39,24 @@ impl Candidate {
     }
 }
 
+/// The parameter tensors of an instance and the point `θ` its checks run at.
+pub struct Parameters {
+    /// The parameter tensors.
+    pub layout: Layout,
+    /// The parameters the checks run at.
+    pub theta: Vec<f64>,
+}
+
+impl Parameters {
+    /// The tensors `(name, shape)` in order, at `theta` (laid out like them).
+    pub fn new<const N: usize>(tensors: [(&str, &[usize]); N], theta: Vec<f64>) -> Parameters {
+        let layout = Layout::new(tensors.map(|(name, shape)| TensorSpec::new(name, shape)))
+            .expect("a valid layout");
+        assert_eq!(layout.len(), theta.len(), "θ laid out like the tensors");
+        Parameters { layout, theta }
+    }
+}
+
 /// A family of models: random instances with a generic cost and hand-written gradients.
 pub trait Model: Sync + Sized {
     /// The family's name in the tables.
@@ -48,10 +66,16 @@ pub trait Model: Sync + Sized {
 
     /// The instance drawn from `seed`.
     fn random(seed: u64) -> Self;
+    /// The parameter tensors and `θ`.
+    fn parameters(&self) -> &Parameters;
     /// The parameter tensors.
-    fn layout(&self) -> &Layout;
+    fn layout(&self) -> &Layout {
+        &self.parameters().layout
+    }
     /// The parameters the checks run at.
-    fn theta(&self) -> &[f64];
+    fn theta(&self) -> &[f64] {
+        &self.parameters().theta
+    }
     /// `J(θ)`, with the same arithmetic whatever the scalar (kinks through `kinkops`).
     fn cost<S: Scalar>(&self, theta: &[S]) -> S;
     /// The hand-written gradients at `theta`: the canonical correct one first, then any other

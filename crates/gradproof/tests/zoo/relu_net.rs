@@ -6,10 +6,8 @@
 //! `relu'(0) = −1` (wrong only at the tied units), the second layer's `relu'` missing, dW₂ taken
 //! from the cached pre-activation `z₁` instead of `relu(z₁)`.
 
-use gradproof::{Layout, TensorSpec};
-
 use super::kinkops::{Scalar, relu};
-use super::model::{Candidate, Model, Rng, dot, dot_scalars};
+use super::model::{Candidate, Model, Parameters, Rng, dot, dot_scalars};
 
 const EXAMPLES: usize = 4;
 const INPUTS: usize = 3;
@@ -30,8 +28,7 @@ const LEN: usize = B3 + 1;
 
 /// One random instance.
 pub struct ReluNet {
-    layout: Layout,
-    theta: Vec<f64>,
+    parameters: Parameters,
     x: Vec<f64>,
     target: Vec<f64>,
 }
@@ -125,7 +122,7 @@ impl ReluNet {
     /// True if the tied pre-activations are the only ones within [`MARGIN`] of 0.
     fn clear_of_kinks(&self, tied: &[(usize, usize)]) -> bool {
         (0..EXAMPLES).all(|n| {
-            let (z1, z2) = self.pre_activations(&self.theta, n);
+            let (z1, z2) = self.pre_activations(self.theta(), n);
             let first = z1
                 .iter()
                 .enumerate()
@@ -141,44 +138,40 @@ impl Model for ReluNet {
 
     fn random(seed: u64) -> Self {
         let mut rng = Rng::new(seed, 6);
-        let layout = Layout::new([
-            TensorSpec::new("W1", [FIRST, INPUTS]),
-            TensorSpec::new("b1", [FIRST]),
-            TensorSpec::new("W2", [SECOND, FIRST]),
-            TensorSpec::new("b2", [SECOND]),
-            TensorSpec::new("w3", [SECOND]),
-            TensorSpec::new("b3", []),
-        ])
-        .expect("a valid layout");
         loop {
-            let x = (0..EXAMPLES * INPUTS).map(|_| rng.dyadic(4, 4.0)).collect();
+            let x: Vec<f64> = (0..EXAMPLES * INPUTS).map(|_| rng.dyadic(4, 4.0)).collect();
             let mut theta: Vec<f64> = (0..W2).map(|_| rng.dyadic(8, 8.0)).collect();
             theta.extend(rng.normals(LEN - W2, 0.8));
-            let target = rng.normals(EXAMPLES, 1.0);
-            let mut net = ReluNet {
-                layout: layout.clone(),
-                theta,
-                x,
-                target,
-            };
             // b₁ = −W₁xₙ exactly for one example n of each tied unit.
             let tied: Vec<(usize, usize)> =
                 TIED.iter().map(|&j| (rng.below(EXAMPLES), j)).collect();
             for &(n, j) in &tied {
-                net.theta[B1 + j] = -dot(&net.theta[j * INPUTS..(j + 1) * INPUTS], net.input(n));
+                let input = &x[n * INPUTS..(n + 1) * INPUTS];
+                theta[B1 + j] = -dot(&theta[j * INPUTS..(j + 1) * INPUTS], input);
             }
+            let net = ReluNet {
+                parameters: Parameters::new(
+                    [
+                        ("W1", &[FIRST, INPUTS]),
+                        ("b1", &[FIRST]),
+                        ("W2", &[SECOND, FIRST]),
+                        ("b2", &[SECOND]),
+                        ("w3", &[SECOND]),
+                        ("b3", &[]),
+                    ],
+                    theta,
+                ),
+                x,
+                target: rng.normals(EXAMPLES, 1.0),
+            };
             if net.clear_of_kinks(&tied) {
                 return net;
             }
         }
     }
 
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
-    fn theta(&self) -> &[f64] {
-        &self.theta
+    fn parameters(&self) -> &Parameters {
+        &self.parameters
     }
 
     fn cost<S: Scalar>(&self, theta: &[S]) -> S {

@@ -4,10 +4,8 @@
 //! `h₁` from later steps), the cached activation `hₜ` used in dW instead of `hₜ₋₁`, tanh'
 //! missing, dV summed from the last step only.
 
-use gradproof::{Layout, TensorSpec};
-
 use super::kinkops::Scalar;
-use super::model::{Candidate, Model, Rng, dot, dot_scalars};
+use super::model::{Candidate, Model, Parameters, Rng, dot, dot_scalars};
 
 const HIDDEN: usize = 3;
 const INPUTS: usize = 2;
@@ -24,8 +22,7 @@ const LEN: usize = C + OUTPUTS;
 
 /// One random instance.
 pub struct Rnn {
-    layout: Layout,
-    theta: Vec<f64>,
+    parameters: Parameters,
     x: Vec<f64>,
     y: Vec<f64>,
 }
@@ -129,28 +126,21 @@ impl Model for Rnn {
         let x = rng.normals(STEPS * INPUTS, 1.0);
         let y = rng.normals(STEPS * OUTPUTS, 0.5);
         let theta = rng.normals(LEN, 0.6);
-        let layout = Layout::new([
-            TensorSpec::new("W", [HIDDEN, HIDDEN]),
-            TensorSpec::new("U", [HIDDEN, INPUTS]),
-            TensorSpec::new("b", [HIDDEN]),
-            TensorSpec::new("V", [OUTPUTS, HIDDEN]),
-            TensorSpec::new("c", [OUTPUTS]),
-        ])
-        .expect("a valid layout");
-        Rnn {
-            layout,
+        let parameters = Parameters::new(
+            [
+                ("W", &[HIDDEN, HIDDEN]),
+                ("U", &[HIDDEN, INPUTS]),
+                ("b", &[HIDDEN]),
+                ("V", &[OUTPUTS, HIDDEN]),
+                ("c", &[OUTPUTS]),
+            ],
             theta,
-            x,
-            y,
-        }
+        );
+        Rnn { parameters, x, y }
     }
 
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
-    fn theta(&self) -> &[f64] {
-        &self.theta
+    fn parameters(&self) -> &Parameters {
+        &self.parameters
     }
 
     fn cost<S: Scalar>(&self, theta: &[S]) -> S {

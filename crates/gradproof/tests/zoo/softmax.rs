@@ -3,10 +3,8 @@
 //! transposed, the 1/m missing, the max-subtraction's own derivative counted, db taken from the
 //! last example only.
 
-use gradproof::{Layout, TensorSpec};
-
 use super::kinkops::Scalar;
-use super::model::{Candidate, Model, Rng, dot};
+use super::model::{Candidate, Model, Parameters, Rng, dot};
 
 const CLASSES: usize = 3;
 const FEATURES: usize = 3;
@@ -14,8 +12,7 @@ const EXAMPLES: usize = 5;
 
 /// One random instance.
 pub struct Softmax {
-    layout: Layout,
-    theta: Vec<f64>,
+    parameters: Parameters,
     x: Vec<f64>,
     y: Vec<usize>,
 }
@@ -82,25 +79,12 @@ impl Model for Softmax {
         let x = rng.normals(EXAMPLES * FEATURES, 1.0);
         let y = (0..EXAMPLES).map(|_| rng.below(CLASSES)).collect();
         let theta = rng.normals(CLASSES * FEATURES + CLASSES, 0.7);
-        let layout = Layout::new([
-            TensorSpec::new("W", [CLASSES, FEATURES]),
-            TensorSpec::new("b", [CLASSES]),
-        ])
-        .expect("a valid layout");
-        Softmax {
-            layout,
-            theta,
-            x,
-            y,
-        }
+        let parameters = Parameters::new([("W", &[CLASSES, FEATURES]), ("b", &[CLASSES])], theta);
+        Softmax { parameters, x, y }
     }
 
-    fn layout(&self) -> &Layout {
-        &self.layout
-    }
-
-    fn theta(&self) -> &[f64] {
-        &self.theta
+    fn parameters(&self) -> &Parameters {
+        &self.parameters
     }
 
     fn cost<S: Scalar>(&self, theta: &[S]) -> S {
