@@ -246,6 +246,10 @@ impl<M: Model> Check<'_, M> {
     /// A correct gradient: pass or inconclusive, never fail.
     fn judge_correct(&self, c: &Candidate, counts: &mut Counts) -> Report {
         let report = self.report(c);
+        if !self.checker.checked_against().is_exact() {
+            // Declared or not, the precision the cost is computed in is the one the report states.
+            assert_eq!(report.precision, self.problem.precision, "{}", self.label);
+        }
         counts.correct_runs += 1;
         match report.verdict {
             Verdict::Pass => counts.pass += 1,
