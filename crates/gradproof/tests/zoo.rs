@@ -140,7 +140,12 @@ fn rnn_through_time() {
 
 #[test]
 fn conv1d_max_pool() {
-    family::<zoo::conv_pool::ConvPool>(&[false, true]);
+    family::<zoo::conv_pool::ConvPool<false>>(&[false, true]);
+}
+
+#[test]
+fn conv1d_max_pool_with_a_tie() {
+    family::<zoo::conv_pool::ConvPool<true>>(&[false, true]);
 }
 
 #[test]

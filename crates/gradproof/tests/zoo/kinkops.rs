@@ -12,10 +12,12 @@
 //! Each choice is also folded into a per-thread *signature* of the piece the cost lies on, which
 //! [`with_signature`] hands to the checker through `Problem::cost_with_signature`.
 //!
-//! On merge with the `kinks` branch, the ties outside [`one_sided`] are to go through
-//! `gradproof::kink::{relu, abs, max}` (dual-aware, recording the tie for the engine's dual
-//! oracle): override `Scalar::kink_relu` / `kink_abs` / `kink_max` in the `f64` and `Dual64`
-//! impls below to call them when `!one_sided_now()`. Nothing else in the zoo has to change.
+//! On merge with the `kinks` branch, the dual passes' ties outside [`one_sided`] are to go
+//! through `gradproof::kink::{relu, abs, max}` (dual-aware, recording the tie for the engine's
+//! dual oracle): in `impl Scalar for Dual64` below, override `kink_relu`, `kink_abs` and
+//! `kink_max` as `if one_sided_now() { select(…) } else { gradproof::kink::relu(self) }` (and
+//! so on). The `f64`/`f32` impls keep `select`, which records the signature. Nothing else in the
+//! zoo has to change.
 //! Knows nothing of models, checks or reports.
 
 use std::cell::Cell;
