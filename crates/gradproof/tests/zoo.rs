@@ -1,0 +1,159 @@
+//! The meta-test of issue 13's "Done when": random models that are not MLPs — softmax
+//! cross-entropy, layer norm, conv1d + max-pool, an RNN through time, L1-regularised logistic
+//! regression with weights exactly 0, ReLU layers with pre-activations exactly 0 — each with its
+//! correct hand-written gradient and a catalogue of realistic bugs, checked with the cost in
+//! `f64` and in `f32`, by every method and the dual reference, in every mode. Bugs are sized
+//! against the exact gradient (dual numbers, one-sided at kinks; see `zoo/truth.rs`), never by
+//! the checker: 0 false alarms, 0 missed bugs above the stated detection floor, 0
+//! misattributed tensors. `cargo test -p gradproof --test zoo -- --nocapture` prints the counts
+//! (published in docs/validation.md, "Models that are not MLPs").
+
+mod zoo {
+    pub mod conv_pool;
+    pub mod judge;
+    pub mod kinkops;
+    pub mod l1_logistic;
+    pub mod layer_norm;
+    pub mod model;
+    pub mod relu_net;
+    pub mod rnn;
+    pub mod softmax;
+    pub mod tally;
+    pub mod truth;
+}
+
+use std::collections::BTreeMap;
+
+use zoo::model::Model;
+use zoo::tally::{Cause, Counts, Known, Setting, summary, table};
+
+/// Where the engine on main is known to fall short today: their violations are printed but do
+/// not fail the test. Each entry says why; the lead empties the list as the fixes land
+/// (`ZOO_STRICT=1` ignores it, and the test says when an entry no longer fails).
+const KNOWN_FAILURES: &[Known] = &[
+    Known {
+        setting: ("*", "*", "*", "*"),
+        causes: &[Cause::KinkAtTheta, Cause::KinkSkipped, Cause::KinkUnseen],
+        why: "kinks are skipped (a crossing seen by signature), read as one branch (the dual \
+              reference) or not recognised at all (forward differences; costs without a \
+              signature) on main: issue 13, point 2, the `kinks` branch",
+    },
+    Known {
+        setting: ("*", "*", "*", "*"),
+        causes: &[Cause::NearFloor],
+        why: "the stated detection floor is measured against the numeric gradient, whose own \
+              error is up to its bound, not against the truth: a bug a little above it can \
+              pass. An engine finding, not fixed on any branch yet",
+    },
+    Known {
+        setting: ("*", "*", "*", "directional"),
+        causes: &[Cause::Projection],
+        why: "a directional check states its floor for the relative error along its one random \
+              direction, not for ‖g − ĝ‖/‖ĝ‖: a bug nearly orthogonal to the direction passes \
+              far above the stated floor. An engine finding (issue 13, point 4), not fixed yet",
+    },
+];
+
+/// Runs a family (with and without kink signatures where it has kinks), prints its table and
+/// every violation, and fails on a violation that [`KNOWN_FAILURES`] does not cover.
+fn family<M: Model>(signatures: &[bool]) {
+    let runs: Vec<BTreeMap<Setting, Counts>> = signatures
+        .iter()
+        .map(|&signature| zoo::judge::run::<M>(signature))
+        .collect();
+    let mut counts: BTreeMap<Setting, Counts> = BTreeMap::new();
+    if let [unsigned, signed] = &runs[..] {
+        // A shortfall without signatures that the same check with them does not have (or has
+        // only about kinks) is a kink crossed unseen.
+        let with_signature: BTreeMap<&str, Cause> = signed
+            .values()
+            .flat_map(|c| &c.violations)
+            .map(|v| (v.key.as_str(), v.cause))
+            .collect();
+        for (setting, c) in unsigned {
+            let mut c = c.clone();
+            for v in c.violations.iter_mut().filter(|v| v.cause == Cause::Other) {
+                if with_signature
+                    .get(v.key.as_str())
+                    .is_none_or(|cause| cause.is_kink())
+                {
+                    v.cause = Cause::KinkUnseen;
+                }
+            }
+            counts.insert(setting.clone(), c);
+        }
+    }
+    for run in runs.iter().skip(usize::from(runs.len() == 2)) {
+        counts.extend(run.clone());
+    }
+    println!("{}", table(&counts));
+    println!("summed over references and modes:\n{}", summary(&counts));
+    let strict = std::env::var("ZOO_STRICT").is_ok_and(|v| v == "1");
+    let mut unexpected = Vec::new();
+    let mut used = vec![false; KNOWN_FAILURES.len()];
+    for (setting, c) in &counts {
+        for note in &c.notes {
+            println!("note: {note}");
+        }
+        for v in &c.violations {
+            match KNOWN_FAILURES.iter().position(|k| k.covers(setting, v)) {
+                Some(k) if !strict => {
+                    used[k] = true;
+                    println!("known ({:?}): {}", v.cause, v.line);
+                }
+                _ => {
+                    println!("{:?}: {}", v.cause, v.line);
+                    unexpected.push(v.line.clone());
+                }
+            }
+        }
+    }
+    for (known, used) in KNOWN_FAILURES.iter().zip(used) {
+        if !used {
+            println!(
+                "KNOWN_FAILURES entry no longer fails here: {:?} ({})",
+                known.setting, known.why
+            );
+        }
+    }
+    assert!(
+        unexpected.is_empty(),
+        "{} violations: {unexpected:#?}",
+        unexpected.len()
+    );
+}
+
+#[test]
+fn softmax_cross_entropy() {
+    family::<zoo::softmax::Softmax>(&[false]);
+}
+
+#[test]
+fn layer_norm() {
+    family::<zoo::layer_norm::LayerNorm>(&[false]);
+}
+
+#[test]
+fn rnn_through_time() {
+    family::<zoo::rnn::Rnn>(&[false]);
+}
+
+#[test]
+fn conv1d_max_pool() {
+    family::<zoo::conv_pool::ConvPool<false>>(&[false, true]);
+}
+
+#[test]
+fn conv1d_max_pool_with_a_tie() {
+    family::<zoo::conv_pool::ConvPool<true>>(&[false, true]);
+}
+
+#[test]
+fn l1_logistic_with_weights_at_zero() {
+    family::<zoo::l1_logistic::L1Logistic>(&[false, true]);
+}
+
+#[test]
+fn relu_layers_with_pre_activations_at_zero() {
+    family::<zoo::relu_net::ReluNet>(&[false, true]);
+}
