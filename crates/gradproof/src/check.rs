@@ -13,7 +13,6 @@ use crate::points;
 use crate::problem::{FnProblem, Problem};
 use crate::report::Report;
 use crate::settings::Checker;
-use crate::verdict::Verdict;
 
 /// Checks `grad` against finite differences of `cost` at `theta`, with the default [`Checker`]:
 /// the first check in one call. `cost` returns `J(θ)`, `grad` the hand-written `∇J(θ)`, both
@@ -58,17 +57,14 @@ impl Checker {
     pub fn check<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Report> {
         self.validate()?;
         expect_parameters(problem.layout(), theta)?;
-        let mut reports = Vec::with_capacity(self.points);
+        let mut decision = points::Decision::default();
         for k in 0..self.points {
             let at = points::point(problem.layout(), theta, self.seed, k);
-            let report = self.check_at(problem, &at)?;
-            let failed = report.verdict == Verdict::Fail;
-            reports.push(report);
-            if failed {
+            if decision.push(self.check_at(problem, &at)?) {
                 break;
             }
         }
-        Ok(points::decide(reports))
+        Ok(decision.report())
     }
 
     /// [`Checker::check`] at one point.

@@ -36,24 +36,41 @@ pub(crate) fn point(layout: &Layout, theta: &[f64], seed: u64, k: usize) -> Vec<
 
 /// Gathers the reports of the points checked, in order, into the one that decides: the first
 /// that failed, else the first inconclusive one, else point 0's, with the evaluations and time
-/// of all of them. `reports` is not empty.
-pub(crate) fn decide(reports: Vec<Report>) -> Report {
-    let evaluations = reports.iter().map(|r| r.evaluations).sum();
-    let seconds = reports.iter().map(|r| r.seconds).sum();
-    let points = reports.len();
-    let position = [Verdict::Fail, Verdict::Inconclusive]
-        .iter()
-        .find_map(|v| reports.iter().position(|r| r.verdict == *v))
-        .unwrap_or(0);
-    let mut report = reports
-        .into_iter()
-        .nth(position)
-        .expect("at least one point is checked");
-    report.point = position;
-    report.points = points;
-    report.evaluations = evaluations;
-    report.seconds = seconds;
-    report
+/// of all of them. Keeps one report at a time, whatever the number of points.
+#[derive(Default)]
+pub(crate) struct Decision {
+    chosen: Option<Report>,
+    points: usize,
+    evaluations: usize,
+    seconds: f64,
+}
+
+impl Decision {
+    /// Takes the report of the next point; true when the check can stop (a point failed).
+    pub(crate) fn push(&mut self, mut report: Report) -> bool {
+        report.point = self.points;
+        self.points += 1;
+        self.evaluations += report.evaluations;
+        self.seconds += report.seconds;
+        let replaces = match &self.chosen {
+            None => true,
+            Some(chosen) => chosen.verdict == Verdict::Pass && report.verdict != Verdict::Pass,
+        };
+        let failed = report.verdict == Verdict::Fail;
+        if replaces {
+            self.chosen = Some(report);
+        }
+        failed
+    }
+
+    /// The deciding report. At least one point was pushed.
+    pub(crate) fn report(self) -> Report {
+        let mut report = self.chosen.expect("at least one point is checked");
+        report.points = self.points;
+        report.evaluations = self.evaluations;
+        report.seconds = self.seconds;
+        report
+    }
 }
 
 #[cfg(test)]

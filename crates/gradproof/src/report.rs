@@ -27,9 +27,10 @@ pub struct Report {
     pub verdict: Verdict,
     /// Why the verdict is inconclusive and what to change (absent otherwise).
     pub reason: Option<String>,
-    /// The smallest relative error of the whole gradient, `‖g − ĝ‖/‖ĝ‖`, that the check can
-    /// catch: `2t/(1 − t)` for the overall threshold `t` = [`Report::noise_threshold`] (infinite
-    /// when `t ≥ 1`). An error above it exceeds some tensor's error bound (`‖g − ĝ‖ > 8‖b‖`
+    /// The smallest relative error of the whole gradient against the true one, `‖g − g*‖/‖g*‖`,
+    /// that the check is sure to catch: `(1 + 1/8)·2t/(1 − t)` for the overall threshold `t` =
+    /// [`Report::noise_threshold`] (infinite when `t ≥ 1`; the 1/8 is the numeric gradient's own
+    /// error, within its bound). An error above it exceeds some tensor's error bound (`‖g − ĝ‖ > 8‖b‖`
     /// implies `‖g_t − ĝ_t‖ > 8‖b_t‖` for some tensor `t`); one below it may pass unseen. A
     /// single tensor's floor is [`TensorReport::detection_floor`].
     pub detection_floor: f64,
@@ -206,7 +207,14 @@ impl Report {
             tolerance: overall.tolerance,
             reference: checker.checked_against(),
             step: checker.step,
-            epsilon: if checker.exact { 0.0 } else { checker.step() },
+            // The nominal step as the check took it: sized for the cost's precision.
+            epsilon: if checker.exact {
+                0.0
+            } else {
+                checker
+                    .step
+                    .step_for(checker.method, 0.0, precision.unit_roundoff())
+            },
             parameters,
             cost: overall.cost,
             noise: overall.noise.sigma,
@@ -307,9 +315,11 @@ fn inconclusive(
 }
 
 impl TensorReport {
-    /// The smallest relative error `‖g − ĝ‖/‖ĝ‖` of this tensor's gradient that its threshold
-    /// lets through undetected at most: `2t/(1 − t)` for the threshold `t` (a relative difference
-    /// `d` is a relative error `2d/(1 − d)`); infinite when `t ≥ 1`.
+    /// The smallest relative error `‖g − g*‖/‖g*‖` of this tensor's gradient against the true
+    /// one that its threshold cannot let through: `(1 + 1/8)·2t/(1 − t)` for the threshold `t` (a
+    /// relative difference `d` is a relative error `2d/(1 − d)` against the numeric gradient,
+    /// which is itself off the truth by up to its bound, 1/8 of the threshold's allowance);
+    /// infinite when `t ≥ 1`.
     pub fn detection_floor(&self) -> f64 {
         relative_error_floor(self.threshold)
     }

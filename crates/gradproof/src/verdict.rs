@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::method::StepRule;
 use crate::precision::Precision;
-use crate::settings::Checker;
+use crate::settings::{Checker, NOISE_SAFETY_FACTOR};
 
 /// The outcome of a check, in one word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -45,13 +45,16 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// The relative error `‖g − ĝ‖/‖ĝ‖` at which the relative difference reaches `threshold`:
-/// `2t/(1 − t)`, infinite when `t ≥ 1`.
+/// The relative error of a gradient against the *true* one, `‖g − g*‖/‖g*‖`, above which a
+/// tensor with relative-difference `threshold` `t` cannot pass: the relative difference reaches
+/// `t` at a relative error `2t/(1 − t)` against the numeric gradient `ĝ`, and `ĝ` itself may be
+/// off the truth by its error bound, `1/NOISE_SAFETY_FACTOR` of what the threshold allows; so
+/// `(1 + 1/8)·2t/(1 − t)`. Infinite when `t ≥ 1`.
 pub(crate) fn relative_error_floor(threshold: f64) -> f64 {
     if threshold >= 1.0 {
         f64::INFINITY
     } else {
-        2.0 * threshold / (1.0 - threshold)
+        (1.0 + 1.0 / NOISE_SAFETY_FACTOR) * 2.0 * threshold / (1.0 - threshold)
     }
 }
 
