@@ -14,4 +14,5 @@ def check(
     method: str,
     step: Optional[str],
     seed: int,
+    precision: Optional[str],
 ) -> Tuple[str, str, List[str]]: ...

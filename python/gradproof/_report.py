@@ -20,6 +20,12 @@ def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
+def _floor(threshold: float) -> float:
+    """The relative gradient error ``‖g − ĝ‖/‖ĝ‖`` a relative-difference threshold ``t`` lets
+    through at most: ``2t/(1 − t)``, infinite when ``t ≥ 1`` (the engine's arithmetic)."""
+    return math.inf if not threshold < 1.0 else 2.0 * threshold / (1.0 - threshold)
+
+
 class Worst(NamedTuple):
     """One element of a gradient: where it is, both values and the numeric value's error bound.
 
@@ -73,6 +79,12 @@ class TensorReport:
         self.verdict: str = verdict if verdict in VERDICTS else ("pass" if self.passed else "fail")
 
     @property
+    def detection_floor(self) -> float:
+        """The smallest relative error ``‖g − ĝ‖/‖ĝ‖`` of this tensor's gradient the check is
+        sure to catch: ``2t/(1 − t)`` for its ``threshold`` t (infinite when t ≥ 1)."""
+        return _floor(self.threshold)
+
+    @property
     def worst(self) -> Optional[Worst]:
         """The element with the largest error, or ``None`` if none was compared."""
         return self.top[0] if self.top else None
@@ -120,8 +132,11 @@ class Report:
     >>> report.tensors["theta"].verdict
     'pass'
 
-    ``str(report)`` is the CLI's table, ``report.to_dict()`` the engine's JSON as a dict (with
-    ``"verdict"``), and Jupyter shows ``report`` as an HTML table.
+    ``.precision`` is the precision the cost was taken to compute in and ``.detection_floor`` the
+    smallest relative gradient error the check is sure to catch; an ``"inconclusive"`` verdict
+    says why in ``.reason``. ``str(report)`` is the CLI's table, ``report.to_dict()`` the
+    engine's JSON as a dict (with ``"verdict"``, ``"precision"``, ``"detection_floor"``), and
+    Jupyter shows ``report`` as an HTML table.
     """
 
     def __init__(self, data: Dict[str, Any], table: str, failure_lines: List[str]) -> None:
@@ -133,6 +148,15 @@ class Report:
         self.difference: float = _float(data["difference"])
         self.cost: float = _float(data["cost"])
         self.seconds: float = _float(data["seconds"])
+        #: The precision the cost is computed in, as the engine took it (declared, or recognised
+        #: from the cost's values): ``"f64"``, ``"f32"``, ``"f16"`` or ``"bf16"``.
+        self.precision: str = data.get("precision", "f64")
+        #: The smallest relative error ``‖g − ĝ‖/‖ĝ‖`` of the whole gradient the check is sure
+        #: to catch (a smaller one may pass unseen); infinite when the noise swamps everything.
+        floor = data.get("detection_floor")
+        self.detection_floor: float = math.inf if floor is None else float(floor)
+        #: Why the verdict is inconclusive and what to change (``None`` otherwise).
+        self.reason: Optional[str] = data.get("reason")
         verdict = data.get("verdict")
         if verdict not in VERDICTS:
             verdict = "pass" if all(t.passed for t in self.tensors.values()) else "fail"
@@ -190,9 +214,11 @@ class Report:
                 ) + "</tr>"
             )
         summary = html.escape(self._table.rstrip().splitlines()[-1])
+        reason = "" if self.reason is None else f"<p>{html.escape(self.reason)}</p>"
         return (
             f"<div class=\"gradproof-report\"><p><b>gradproof: {self.verdict}</b> "
-            f"({self.evaluations} evaluations)</p><table><thead><tr>"
+            f"({self.evaluations} evaluations; cost computed in {self.precision}; detection floor: "
+            f"a relative gradient error of {self.detection_floor:.1e})</p>{reason}<table><thead><tr>"
             + "".join(f"<th>{html.escape(h)}</th>" for h in header)
             + "</tr></thead><tbody>" + "".join(rows) + f"</tbody></table><p>{summary}</p></div>"
         )
