@@ -11,6 +11,14 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 
+def seed_of(options: Mapping[str, Any]) -> int:
+    """The check's seed among :func:`gradproof.check`'s keywords, which also seeds the
+    cotangents and the framework's generators (a bad one is left for ``check`` to refuse with
+    its message)."""
+    seed = options.get("seed", 0)
+    return int(seed) if isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64 else 0
+
+
 def cotangent(seed: int, output: int, shape: Sequence[int], dtype: Any) -> np.ndarray:
     """The random direction ``v`` that weights output number ``output``: standard normal values
     of ``shape`` in ``dtype``, from a private generator seeded by ``(seed, output)`` (the user's
@@ -36,4 +44,4 @@ def require_repeatable(cost: Callable[[Any], float], params: Mapping[str, np.nda
         )
 
 
-__all__ = ["cotangent", "require_repeatable"]
+__all__ = ["seed_of", "cotangent", "require_repeatable"]

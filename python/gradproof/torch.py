@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 import torch
 
-from gradproof._adapters import cotangent, require_repeatable
+from gradproof._adapters import cotangent, require_repeatable, seed_of
 from gradproof._check import check
 from gradproof._report import Report
 
@@ -48,13 +48,6 @@ class GradcheckError(_TorchGradcheckError):  # type: ignore[misc,valid-type]
 
 def _as_tuple(value: Any) -> Tuple[Any, ...]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,)
-
-
-def _seed(options: Dict[str, Any]) -> int:
-    """The check's seed, which also seeds torch's generators and the cotangents (a bad one is
-    left for :func:`gradproof.check` to refuse with its message)."""
-    seed = options.get("seed", 0)
-    return int(seed) if isinstance(seed, (int, np.integer)) and 0 <= seed < 2**64 else 0
 
 
 def _cuda_devices(tensors: Sequence[torch.Tensor]) -> List[int]:
@@ -134,7 +127,7 @@ def check_function(func: Callable[..., Any], inputs: Any, **options: Any) -> Dic
         _require_checkable(f"input {k}", inputs[k])
     names = {k: f"input {k}" for k in checked}
     params = {names[k]: inputs[k].detach().cpu().numpy().copy() for k in checked}
-    seed = _seed(options)
+    seed = seed_of(options)
     frozen = _FrozenRandomness(seed, _cuda_devices([x for x in inputs if isinstance(x, torch.Tensor)]))
 
     def call(arrays: Dict[str, np.ndarray], track: bool) -> Tuple[List[torch.Tensor], Tuple[Any, ...]]:
@@ -303,7 +296,7 @@ def check_module(module: torch.nn.Module, loss_fn: Callable[[Any], torch.Tensor]
     buffers = [(b, b.detach().clone()) for _, b in module.named_buffers()]
     saved = [p.detach().clone() for _, p in named]
     params = {name: p.detach().cpu().numpy().copy() for name, p in named}
-    frozen = _FrozenRandomness(_seed(options), _cuda_devices([p for _, p in named]))
+    frozen = _FrozenRandomness(seed_of(options), _cuda_devices([p for _, p in named]))
 
     def loss(arrays: Dict[str, np.ndarray]) -> torch.Tensor:
         with torch.no_grad():
