@@ -268,7 +268,9 @@ def gradcheck(
     return False
 
 
-def check_module(module: torch.nn.Module, loss_fn: Callable[[Any], torch.Tensor], *batch: Any, **options: Any) -> Report:
+def check_module(
+    module: torch.nn.Module, loss_fn: Callable[[Any], torch.Tensor], *batch: Any, **options: Any
+) -> Report:
     """Checks the gradient of ``loss_fn(module(*batch))`` with respect to every parameter in
     ``module.named_parameters()`` that requires grad, each named as torch names it
     (``"0.weight"``, ``"layer1.bias"``). ``loss_fn`` gets the module's output and returns a

@@ -1,6 +1,7 @@
 """Bad input raises a Python exception with a clear message, never a crash or a hang: a missing
-key, a wrong shape, NaN from the user's function, a non-finite parameter, a dtype other than float64/float32, bad settings,
-and an exception inside ``cost`` or ``grad``, which comes back as itself with its traceback."""
+key, a wrong shape, NaN from the user's function, a non-finite parameter, a dtype other than
+float64/float32, bad settings, and an exception inside ``cost`` or ``grad``, which comes back as
+itself with its traceback."""
 
 import traceback
 
@@ -80,7 +81,8 @@ def test_a_non_finite_parameter_names_the_element():
 def test_dtypes_other_than_float64_and_float32_are_refused_clearly():
     with pytest.raises(TypeError, match="parameter 'b' has dtype int64, expected float64 or float32"):
         gradproof.check(cost, grad, {"W": PARAMS["W"], "b": np.array([1, 2])})
-    with pytest.raises(TypeError, match="parameter 'theta' has dtype float16, expected float64 or float32 .*precision='f16'"):
+    float16 = "parameter 'theta' has dtype float16, expected float64 or float32 .*precision='f16'"
+    with pytest.raises(TypeError, match=float16):
         gradproof.check(np.sum, np.ones_like, np.ones(3, dtype=np.float16))
     with pytest.raises(TypeError, match=r"params\['W'\] is a list"):
         gradproof.check(cost, grad, {"W": [[1.0]]})
@@ -106,7 +108,8 @@ def test_dtypes_other_than_float64_and_float32_are_refused_clearly():
         ({"step": True}, TypeError, "step is a bool"),
         ({"seed": -1}, ValueError, r"seed must be an integer in \[0, 2\*\*64\)"),
         ({"points": 2}, ValueError, "points must be 1 in this version"),
-        ({"precision": "float32"}, ValueError, "precision must be None or one of 'f64', 'f32', 'f16', 'bf16', got 'float32'"),
+        ({"precision": "float32"}, ValueError,
+         "precision must be None or one of 'f64', 'f32', 'f16', 'bf16', got 'float32'"),
         ({"precision": 32}, ValueError, "precision must be None or one of"),
     ],
 )

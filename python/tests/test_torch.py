@@ -248,4 +248,5 @@ def test_importing_gradproof_does_not_import_torch_or_jax():
     import sys
 
     code = "import sys, gradproof; print('torch' in sys.modules, 'jax' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False False\n"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout == "False False\n"
