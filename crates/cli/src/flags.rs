@@ -13,6 +13,8 @@ pub const MAX_EPOCHS: u64 = 100_000;
 pub const MAX_BATCH: u64 = fraudnet::data::MAX_ROWS as u64;
 /// The most examples in one gradient check (`check --examples`, `train --check-examples`).
 pub const MAX_CHECK_EXAMPLES: u64 = 100_000;
+/// The most points `check --points` takes (each is a whole check).
+pub const MAX_POINTS: u64 = 10_000;
 
 /// A count in `MIN..=MAX`.
 pub fn count<const MIN: u64, const MAX: u64>(text: &str) -> Result<usize, String> {

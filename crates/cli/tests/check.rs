@@ -582,3 +582,39 @@ fn the_json_states_the_detection_floor() {
     assert_eq!(v["report"]["precision"], "f64");
     assert!(v["reason"].is_null());
 }
+
+#[test]
+fn points_and_precision_reach_the_checker() {
+    let (code, v) = check_json(&["--points", "3", "--precision", "f64"]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["points"], 3);
+    assert_eq!(v["point"], 0);
+    assert_eq!(v["report"]["precision"], "f64");
+    let (single, one) = check_json(&[]);
+    assert_eq!(single, Some(0));
+    assert_eq!(one["points"], 1);
+    assert!(v["evaluations"].as_u64().unwrap() > 2 * one["evaluations"].as_u64().unwrap());
+    // A bug at θ stops the check at the first point.
+    let (code, v) = check_json(&["--points", "4", "--bug", "db3:zero"]);
+    assert_eq!(
+        (code, &v["point"], &v["points"]),
+        (Some(1), &0.into(), &1.into())
+    );
+    // Declared f32 on this f64 cost: steps and noise sized for f32, a coarser floor.
+    let (_, f32_report) = check_json(&["--precision", "f32"]);
+    assert_eq!(f32_report["report"]["precision"], "f32");
+    assert!(
+        f32_report["detection_floor"].as_f64().unwrap()
+            > 100.0 * one["detection_floor"].as_f64().unwrap()
+    );
+    for (flag, value, expected) in [
+        ("--points", "0", "--points"),
+        ("--points", "many", "--points"),
+        ("--precision", "f8", "f64, f32, f16 or bf16"),
+    ] {
+        let out = gradproof(&["check", flag, value]);
+        common::expect_code(&out, 2, flag);
+        let stderr = common::text(&out.stderr);
+        assert!(stderr.contains(expected), "{flag} {value}: {stderr}");
+    }
+}

@@ -4,14 +4,16 @@
 //! once, then hand over to the engine the mode and method call for: the coordinate oracle, the
 //! directional bisection, or the exact dual-number checks. Owns no numerics of its own.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layout::{Layout, TensorSpec, Tensors};
 use crate::line::expect_parameters;
 use crate::mode::Mode;
 use crate::oracle::{AtTheta, Oracle, expect_gradient};
+use crate::points;
 use crate::problem::{FnProblem, Problem};
 use crate::report::Report;
 use crate::settings::Checker;
+use crate::verdict::Verdict;
 
 /// Checks `grad` against finite differences of `cost` at `theta`, with the default [`Checker`]:
 /// the first check in one call. `cost` returns `J(θ)`, `grad` the hand-written `∇J(θ)`, both
@@ -51,10 +53,26 @@ impl Checker {
         self.check(&problem, theta)
     }
 
-    /// Checks the problem's own gradient at `theta`.
+    /// Checks the problem's own gradient at `theta` (and at the random points near it that
+    /// [`Checker::points`] asks for).
     pub fn check<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Report> {
         self.validate()?;
         expect_parameters(problem.layout(), theta)?;
+        let mut reports = Vec::with_capacity(self.points);
+        for k in 0..self.points {
+            let at = points::point(problem.layout(), theta, self.seed, k);
+            let report = self.check_at(problem, &at)?;
+            let failed = report.verdict == Verdict::Fail;
+            reports.push(report);
+            if failed {
+                break;
+            }
+        }
+        Ok(points::decide(reports))
+    }
+
+    /// [`Checker::check`] at one point.
+    fn check_at<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Report> {
         if self.exact || matches!(self.mode, Mode::Directional { .. }) {
             let analytic = problem.gradient(theta)?;
             return self.check_gradient(problem, theta, &analytic);
@@ -90,6 +108,7 @@ impl Checker {
     ) -> Result<Report> {
         // Validate the settings, θ, then the gradient, before spending any cost evaluation.
         self.validate()?;
+        self.expect_one_point()?;
         expect_parameters(problem.layout(), theta)?;
         expect_gradient(problem, analytic)?;
         if self.exact {
@@ -109,11 +128,26 @@ impl Checker {
     /// of analytic gradients against it without evaluating the cost again.
     pub fn oracle<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Oracle> {
         self.validate()?;
+        self.expect_one_point()?;
         if self.exact {
             return crate::dual::oracle(self, problem, theta);
         }
         let prepared = self.prepare_at(problem, theta)?;
         self.oracle_from(problem, theta, prepared, None)
+    }
+
+    /// A gradient handed over (or an oracle's) is known at θ only: several points need
+    /// [`Checker::check`].
+    fn expect_one_point(&self) -> Result<()> {
+        if self.points == 1 {
+            return Ok(());
+        }
+        Err(Error::InvalidSetting {
+            name: "points",
+            expected: "1 when the gradient is given at θ (check the problem's own gradient \
+                       with `check` to use several points)",
+            value: self.points as f64,
+        })
     }
 
     /// `(J(θ + εeᵢ) − J(θ − εeᵢ)) / 2ε` for every coordinate, in parallel. The first failing

@@ -67,6 +67,7 @@ mod mode;
 mod named;
 pub mod noise;
 pub mod oracle;
+mod points;
 pub mod precision;
 pub mod problem;
 mod report;

@@ -13,7 +13,7 @@ use crate::mode::Mode;
 use crate::noise::{NoiseEstimate, NoiseStatus};
 use crate::precision::Precision;
 use crate::settings::{
-    Checker, DUAL_ROUNDING_ULPS, MAX_DETECTION_FLOOR, NOISE_SAFETY_FACTOR, Tolerance,
+    Checker, DUAL_ROUNDING_ULPS, MAX_DETECTION_FLOOR, NOISE_SAFETY_FACTOR, POINT_SPREAD, Tolerance,
 };
 
 use crate::verdict::{Verdict, relative_error_floor, step_advice};
@@ -64,7 +64,15 @@ pub struct Report {
     pub notebook_threshold: f64,
     /// One row per parameter tensor, in layout order.
     pub tensors: Vec<TensorReport>,
-    /// Cost evaluations spent (for [`Reference::Dual`]: `J(θ)` once plus one forward pass in dual
+    /// The point this report is about: 0 for θ, `k` for the `k`-th random point near θ of a
+    /// check at several points ([`Checker::points`](crate::Checker::points)).
+    #[serde(default)]
+    pub point: usize,
+    /// How many points were checked (1 unless [`Checker::points`](crate::Checker::points) asked
+    /// for more; a check stops at the first failing point).
+    #[serde(default = "one")]
+    pub points: usize,
+    /// Cost evaluations spent, at every point checked (for [`Reference::Dual`]: `J(θ)` once plus one forward pass in dual
     /// numbers per partial or directional derivative).
     pub evaluations: usize,
     /// Wall time of the check, in seconds.
@@ -207,10 +215,17 @@ impl Report {
             noise_threshold: overall.noise_threshold,
             notebook_threshold: checker.threshold,
             tensors,
+            point: 0,
+            points: 1,
             evaluations: overall.evaluations + overall.noise.evaluations,
             seconds,
         }
     }
+}
+
+/// The default of [`Report::points`] in JSON written before it existed.
+fn one() -> usize {
+    1
 }
 
 /// The `limit` `items` with the largest `(ratio, error)` keys (error relative to the bound,
@@ -409,6 +424,19 @@ impl Report {
             .collect()
     }
 
+    /// ` at point k of n (…)` for a check at several points, naming the point this report is
+    /// about; empty for a check at θ alone.
+    fn at_point(&self) -> String {
+        match (self.points, self.point) {
+            (1, _) => String::new(),
+            (n, 0) => format!(" at point 0 of {n} (θ itself)"),
+            (n, k) => format!(
+                " at point {k} of {n} (θ moved at random by up to {POINT_SPREAD} of each \
+                 coordinate's scale; the same seed gives the same point)"
+            ),
+        }
+    }
+
     /// One sentence on the verdict, reconciling the notebook's threshold with the noise-aware one.
     pub fn verdict(&self) -> String {
         let notebook = if self.notebook_passed() {
@@ -425,27 +453,34 @@ impl Report {
         match (self.verdict, &self.reason) {
             (Verdict::Fail, _) => {
                 return format!(
-                    "the gradient is WRONG in {} (overall difference {:.6e}, {notebook})",
+                    "the gradient is WRONG in {}{} (overall difference {:.6e}, {notebook})",
                     self.failing().join(", "),
+                    self.at_point(),
                     self.difference
                 );
             }
             (Verdict::Inconclusive, reason) => {
                 return format!(
-                    "INCONCLUSIVE: nothing disagrees, but {}",
+                    "INCONCLUSIVE{}: nothing disagrees, but {}",
+                    self.at_point(),
                     reason.as_deref().unwrap_or("the evidence cannot decide")
                 );
             }
             (Verdict::Pass, _) => {}
         }
+        let everywhere = if self.points > 1 {
+            format!(" at all {} points", self.points)
+        } else {
+            String::new()
+        };
         if self.notebook_passed() {
             format!(
-                "the gradient is correct (overall difference {:.6e}, {notebook})",
+                "the gradient is correct{everywhere} (overall difference {:.6e}, {notebook})",
                 self.difference
             )
         } else {
             format!(
-                "the gradient is correct. The overall difference {:.6e} is {notebook}, but roundoff \
+                "the gradient is correct{everywhere}. The overall difference {:.6e} is {notebook}, but roundoff \
                  alone produces up to {:.2e} at ε = {:e} (the cost's noise {:.1e} divided by \
                  the step): the excess is roundoff of the difference quotient, not a wrong \
                  gradient",

@@ -31,6 +31,12 @@ pub const NOISE_SAFETY_FACTOR: f64 = 8.0;
 /// on the notebook's own network); steps of 1e-13 and below leave floors of 5e-2 and up.
 pub const MAX_DETECTION_FLOOR: f64 = 1e-2;
 
+/// How far the extra points of [`Checker::points`] move each coordinate: uniformly up to this
+/// fraction of the coordinate's scale (the larger of its magnitude and its tensor's RMS, or 1
+/// for a tensor of zeros). Far enough to flip some ReLU masks and branches of a network, near
+/// enough to stay in the region the user meant.
+pub const POINT_SPREAD: f64 = 0.1;
+
 /// Elements listed per tensor in [`TensorReport::top`](crate::TensorReport::top).
 pub const TOP_K: usize = 5;
 
@@ -114,6 +120,8 @@ pub struct Checker {
     pub(crate) incremental: bool,
     /// The cost's precision, when the user knows it (else recognised by the noise probe).
     pub(crate) precision: Option<Precision>,
+    /// How many points are checked: θ, then `points − 1` random points near it.
+    pub(crate) points: usize,
 }
 
 impl Default for Checker {
@@ -136,6 +144,7 @@ impl Checker {
             seed: 0,
             tolerance: None,
             precision: None,
+            points: 1,
         }
     }
 
@@ -145,6 +154,32 @@ impl Checker {
     /// noise probe recognises the precision from the values the cost returns.
     pub fn precision(mut self, precision: Precision) -> Self {
         self.precision = Some(precision);
+        self
+    }
+
+    /// Checks at `n` points: θ, then `n − 1` random points near it, each coordinate moved by up
+    /// to [`POINT_SPREAD`] of its scale (reproducibly from the [`Checker::seed`]). A gradient
+    /// wrong only in some regime (a mask, a branch, a clamp) may be right at θ and wrong nearby.
+    /// The report is the first failing point's ([`Report::point`](crate::Report::point) names
+    /// it), else the first inconclusive one's, else θ's; it counts the evaluations of all. `n`
+    /// must be at least 1 (the default); more than 1 needs the problem's own gradient
+    /// ([`Checker::check`]), since a gradient handed over is known at θ only.
+    ///
+    /// ```
+    /// use gradproof::Checker;
+    /// // J = Σ relu(θ)², whose gradient 2·relu(θ) is written wrong for θ > 1 only.
+    /// let cost = |t: &[f64]| t.iter().map(|x| x.max(0.0).powi(2)).sum::<f64>();
+    /// let grad = |t: &[f64]| {
+    ///     t.iter().map(|&x| if x > 1.0 { 3.0 * x } else { 2.0 * x.max(0.0) }).collect::<Vec<_>>()
+    /// };
+    /// let theta = [0.95, -0.3, 0.5];
+    /// assert!(Checker::new().check_fn(cost, grad, &theta)?.passed());
+    /// let report = Checker::new().points(8).check_fn(cost, grad, &theta)?;
+    /// assert!(!report.passed() && report.point > 0, "{report}");
+    /// # Ok::<(), gradproof::Error>(())
+    /// ```
+    pub fn points(mut self, n: usize) -> Self {
+        self.points = n;
         self
     }
 
@@ -247,6 +282,13 @@ impl Checker {
         ) {
             return Err(Error::InvalidSetting {
                 name: "mode count",
+                expected: "at least 1",
+                value: 0.0,
+            });
+        }
+        if self.points == 0 {
+            return Err(Error::InvalidSetting {
+                name: "points",
                 expected: "at least 1",
                 value: 0.0,
             });

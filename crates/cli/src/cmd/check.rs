@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use fraudnet::{Activation, Bug, MlpProblem};
-use gradproof::{Checker, Mode, Reference, Report, StepRule, Verdict};
+use gradproof::{Checker, Mode, Precision, Reference, Report, StepRule, Verdict};
 use serde::Serialize;
 
 use crate::Format;
@@ -44,6 +44,15 @@ pub struct Args {
     /// step such as 1e-7 (the notebook's), refused when θ ± step rounds to θ for a parameter.
     #[arg(long, default_value = "scaled", value_parser = parse_step, allow_hyphen_values = true)]
     pub step: StepRule,
+    /// Check at N points: θ, then N − 1 random points near it (each coordinate moved by up to
+    /// 10% of its scale, drawn from --seed), 1 to 10 000; the report is the first failing
+    /// point's. Catches a gradient wrong only in some regime (a mask, a branch, a clamp).
+    #[arg(long, default_value_t = 1, value_parser = flags::count::<1, { flags::MAX_POINTS }>)]
+    pub points: usize,
+    /// The precision the cost is computed in, when you know it: f64, f32, f16 or bf16 (steps and
+    /// the noise floor are sized for it). Without it, recognised from the values of J.
+    #[arg(long, value_parser = parse_precision)]
+    pub precision: Option<Precision>,
     /// The seed-style threshold on the overall relative difference (reported next to the
     /// noise-aware verdict).
     #[arg(long, default_value_t = gradproof::settings::NOTEBOOK_THRESHOLD, allow_hyphen_values = true, value_parser = flags::positive)]
@@ -102,6 +111,10 @@ fn parse_method(text: &str) -> Result<Reference, String> {
     text.parse().map_err(|e: gradproof::Error| e.to_string())
 }
 
+fn parse_precision(text: &str) -> Result<Precision, String> {
+    text.parse().map_err(|e: gradproof::Error| e.to_string())
+}
+
 fn parse_step(text: &str) -> Result<StepRule, String> {
     text.parse().map_err(|e: gradproof::Error| e.to_string())
 }
@@ -149,7 +162,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .mode(args.mode)
         .step_rule(args.step)
         .threshold(args.threshold)
+        .points(args.points)
         .incremental(!args.no_incremental);
+    let checker = match args.precision {
+        Some(precision) => checker.precision(precision),
+        None => checker,
+    };
     let checker = match tolerance {
         None => checker,
         Some((rtol, atol)) => checker.tolerance(rtol, atol),
@@ -212,6 +230,9 @@ struct Json<'a> {
     reason: Option<&'a str>,
     detection_floor: f64,
     failing: Vec<&'a str>,
+    /// The point the report is about (0: θ) and how many were checked (`--points`).
+    point: usize,
+    points: usize,
     difference: f64,
     notebook_threshold: f64,
     notebook_verdict: &'static str,
@@ -243,6 +264,16 @@ fn pass_fail(passed: bool) -> &'static str {
     if passed { "pass" } else { "fail" }
 }
 
+/// A tensor's verdict: "fail" when it disagrees; in which nothing disagrees, "pass" when the
+/// whole check could decide, "undecided" on an inconclusive check.
+fn tensor_verdict(passed: bool, verdict: Verdict) -> &'static str {
+    match (passed, verdict) {
+        (false, _) => "fail",
+        (true, Verdict::Inconclusive) => "undecided",
+        (true, _) => "pass",
+    }
+}
+
 impl<'a> From<&'a Report> for Json<'a> {
     fn from(report: &'a Report) -> Self {
         Json {
@@ -250,6 +281,8 @@ impl<'a> From<&'a Report> for Json<'a> {
             reason: report.reason.as_deref(),
             detection_floor: report.detection_floor,
             failing: report.failing(),
+            point: report.point,
+            points: report.points,
             difference: report.difference,
             notebook_threshold: report.notebook_threshold,
             notebook_verdict: pass_fail(report.notebook_passed()),
@@ -261,7 +294,7 @@ impl<'a> From<&'a Report> for Json<'a> {
                     shape: &t.shape,
                     difference: t.difference,
                     threshold: t.threshold,
-                    verdict: pass_fail(t.passed),
+                    verdict: tensor_verdict(t.passed, report.verdict),
                     examined: t.examined,
                     wrong: t.disagree,
                     probes: t.probes,

@@ -63,11 +63,18 @@ impl fmt::Display for Report {
                     format!("{:.2e}", t.threshold),
                     t.max_abs_error
                         .map_or_else(|| "-".to_string(), |e| format!("{e:.2e}")),
-                    if t.passed { "ok" } else { "WRONG" }.to_string(),
+                    tensor_verdict(t.passed, self.verdict).to_string(),
                     at,
                 ]
             })
             .collect();
+        if self.points > 1 {
+            writeln!(
+                f,
+                "{} points checked (θ, then random points near it); the rows below are point {}'s",
+                self.points, self.point
+            )?;
+        }
         let header = [
             "gradient",
             "shape",
@@ -113,5 +120,15 @@ impl fmt::Display for Report {
             )?;
         }
         write!(f, "{}", self.verdict())
+    }
+}
+
+/// A tensor's word in the verdict column: a tensor in which nothing disagrees is "ok" only when
+/// the whole check could decide; on an inconclusive check, nothing it shows was proven.
+fn tensor_verdict(passed: bool, verdict: Verdict) -> &'static str {
+    match (passed, verdict) {
+        (false, _) => "WRONG",
+        (true, Verdict::Inconclusive) => "undecided",
+        (true, _) => "ok",
     }
 }
