@@ -51,6 +51,10 @@ def _parameters(params: Any) -> Tuple[List[str], List[np.ndarray], bool]:
 #: The parameter dtypes gradproof perturbs exactly, and the precision each stores, finest first.
 STORAGE_PRECISION = {np.dtype(np.float64): "f64", np.dtype(np.float32): "f32"}
 
+#: The most points one check visits (each is a whole check; the engine reserves room for every
+#: point's report up front).
+MAX_POINTS = 10_000
+
 #: What ``precision=`` accepts, finest first.
 PRECISIONS = ("f64", "f32", "f16", "bf16")
 
@@ -176,7 +180,11 @@ def check(
             notebook's ``1e-7``), ``"scaled"`` / ``"scaled=C"`` (proportional to each
             parameter's size) or ``"auto"`` (adaptive).
         seed: seeds the private random generator of the sampled and directional modes.
-        points: check at this many points; only ``1`` (the given parameters) in this version.
+        points: check at this many points: the given parameters, then ``points - 1`` random
+            points near them (each coordinate moved by up to 10% of its scale, reproducibly
+            from ``seed``), for a gradient wrong only in some regime (a mask, a branch). The
+            report is the first failing point's (``report.point`` says which; 0 is the given
+            parameters), else the first inconclusive one's, else point 0's.
         precision: the precision ``cost`` computes in, which sizes the steps and floors the
             noise: ``"f64"``, ``"f32"``, ``"f16"`` or ``"bf16"``. ``None``: the coarsest dtype
             among the parameters (``"f32"`` if any is float32); with float64 parameters only,
@@ -193,8 +201,11 @@ def check(
             gradient, a non-finite parameter (each message names the tensor and element).
         Exception: whatever ``cost`` or ``grad`` raised, as itself, with its traceback.
     """
-    if points != 1:
-        raise ValueError(f"points must be 1 in this version of gradproof (several points are coming), got {points!r}")
+    if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or not 1 <= points <= MAX_POINTS:
+        raise ValueError(
+            f"points must be an integer from 1 to {MAX_POINTS} (the given parameters, then points - 1 "
+            f"random points near them), got {points!r}"
+        )
     for setting, value in (("mode", mode), ("method", method)):
         if not isinstance(value, str):
             raise TypeError(f"{setting} is a {_kind(value)}, expected a string such as {check.__kwdefaults__[setting]!r}")
@@ -207,7 +218,7 @@ def check(
     shapes = [a.shape for a in arrays]
     in_order = _gradient_in_order(grad, names, shapes, single)
     report, table, failures = _core.check(
-        cost, in_order, names, arrays, single, mode, method, _step_text(step), int(seed), declared
+        cost, in_order, names, arrays, single, mode, method, _step_text(step), int(seed), declared, int(points)
     )
     return Report(json.loads(report), table, failures)
 

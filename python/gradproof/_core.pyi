@@ -15,4 +15,5 @@ def check(
     step: Optional[str],
     seed: int,
     precision: Optional[str],
+    points: int,
 ) -> Tuple[str, str, List[str]]: ...

@@ -155,6 +155,11 @@ class Report:
         #: to catch (a smaller one may pass unseen); infinite when the noise swamps everything.
         floor = data.get("detection_floor")
         self.detection_floor: float = math.inf if floor is None else float(floor)
+        #: The points checked (1 unless ``check(points=n)``), and the one this report is about:
+        #: 0 for the given parameters, ``k`` for the k-th random point near them (the first
+        #: failing point, else the first inconclusive one, else 0).
+        self.points: int = data.get("points", 1)
+        self.point: int = data.get("point", 0)
         #: Why the verdict is inconclusive and what to change (``None`` otherwise).
         self.reason: Optional[str] = data.get("reason")
         verdict = data.get("verdict")
@@ -215,10 +220,11 @@ class Report:
             )
         summary = html.escape(self._table.rstrip().splitlines()[-1])
         reason = "" if self.reason is None else f"<p>{html.escape(self.reason)}</p>"
+        at = f"; point {self.point} of {self.points}" if self.points > 1 else ""
         return (
             f"<div class=\"gradproof-report\"><p><b>gradproof: {self.verdict}</b> "
             f"({self.evaluations} evaluations; cost computed in {self.precision}; detection floor: "
-            f"a relative gradient error of {self.detection_floor:.1e})</p>{reason}<table><thead><tr>"
+            f"a relative gradient error of {self.detection_floor:.1e}{at})</p>{reason}<table><thead><tr>"
             + "".join(f"<th>{html.escape(h)}</th>" for h in header)
             + "</tr></thead><tbody>" + "".join(rows) + f"</tbody></table><p>{summary}</p></div>"
         )

@@ -163,7 +163,7 @@ def test_leaves_are_named_by_path_and_keep_jaxs_dtype():
 
 
 def test_assert_grads_and_jit_false():
-    gj.assert_grads(softplus(), (jnp.linspace(-1.0, 1.0, 3),), jit=False)
+    assert gj.assert_grads(softplus(), (jnp.linspace(-1.0, 1.0, 3),), jit=False, points=3).points == 3
     with pytest.raises(AssertionError, match=r"gradient check failed: d\[0\] is wrong"):
         gj.assert_grads(softplus(lambda x, g: g), (jnp.linspace(-1.0, 1.0, 3),))
 

@@ -110,8 +110,9 @@ def test_correct_functions_give_no_false_alarm():
 def test_gradcheck_is_true_on_correct_functions_in_both_dtypes(dtype):
     assert gt.gradcheck(linear_tanh(), inputs("linear_tanh", dtype, 0))
     assert gt.gradcheck(softmax(), inputs("softmax", dtype, 0), fast_mode=True)
-    reports = gt.check_function(linear_tanh(), inputs("linear_tanh", dtype, 0))
+    reports = gt.check_function(linear_tanh(), inputs("linear_tanh", dtype, 0), points=3)
     assert list(reports[0].tensors) == ["input 0", "input 1", "input 2"]
+    assert (reports[0].verdict, reports[0].points) == ("pass", 3)
     assert reports[0].precision == ("f32" if dtype == torch.float32 else "f64")
 
 

@@ -109,6 +109,7 @@ fn checker(
     step: Option<&str>,
     seed: u64,
     precision: Option<&str>,
+    points: usize,
 ) -> PyResult<Checker> {
     let mode: Mode = mode.parse().map_err(value_error)?;
     let reference: Reference = method.parse().map_err(value_error)?;
@@ -119,7 +120,11 @@ fn checker(
              DualProblem), which a Python function is not",
         ));
     }
-    let mut checker = Checker::new().mode(mode).reference(reference).seed(seed);
+    let mut checker = Checker::new()
+        .mode(mode)
+        .reference(reference)
+        .seed(seed)
+        .points(points);
     if let Some(step) = step {
         checker = checker.step_rule(step.parse::<StepRule>().map_err(value_error)?);
     }
@@ -133,10 +138,11 @@ fn checker(
 /// (float64 or float32 numpy arrays, in order; each keeps its dtype in the arrays the functions
 /// are called with). With `single`, the functions are called with the one array, else with a
 /// dict of them; `grad` must return a list of float64 arrays in the same order. `precision`
-/// declares the precision the cost is computed in (`None`: recognised from its values).
+/// declares the precision the cost is computed in (`None`: recognised from its values);
+/// `points` is the number of points checked (θ, then seeded random points near it).
 /// Returns the report as JSON, its table and its failure lines.
 #[pyfunction]
-#[pyo3(signature = (cost, grad, names, arrays, single, mode, method, step, seed, precision))]
+#[pyo3(signature = (cost, grad, names, arrays, single, mode, method, step, seed, precision, points))]
 #[allow(clippy::too_many_arguments)] // one per setting of `gradproof.check`, all positional
 fn check(
     py: Python<'_>,
@@ -150,8 +156,9 @@ fn check(
     step: Option<&str>,
     seed: u64,
     precision: Option<&str>,
+    points: usize,
 ) -> PyResult<(String, String, Vec<String>)> {
-    let checker = checker(mode, method, step, seed, precision)?;
+    let checker = checker(mode, method, step, seed, precision, points)?;
     if names.len() != arrays.len() {
         return Err(PyValueError::new_err(format!(
             "{} names for {} arrays",
