@@ -49,11 +49,12 @@ class TensorReport:
 
     ``difference`` is the notebook's relative difference ``‖g − ĝ‖ / (‖g‖ + ‖ĝ‖)`` over the
     tensor, ``threshold`` what roundoff and truncation alone can produce; ``verdict`` is
-    ``"pass"`` when ``difference <= threshold``. ``worst`` is the element with the largest error
+    ``"fail"`` when ``difference > threshold``, else ``"pass"``, or ``"inconclusive"`` when the
+    whole check is (the table's "undecided"). ``worst`` is the element with the largest error
     (``None`` for an empty tensor), ``top`` the few largest, worst first.
     """
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
+    def __init__(self, data: Mapping[str, Any], check_verdict: Optional[str] = None) -> None:
         self._data = data
         self.name: str = data["name"]
         self.gradient_name: str = data["gradient_name"]
@@ -76,7 +77,11 @@ class TensorReport:
         ]
         self.passed: bool = bool(data["passed"])
         verdict = data.get("verdict")
-        self.verdict: str = verdict if verdict in VERDICTS else ("pass" if self.passed else "fail")
+        if verdict not in VERDICTS:
+            # A tensor that agrees in an inconclusive check is undecided, as the table says.
+            undecided = check_verdict == "inconclusive"
+            verdict = "fail" if not self.passed else "inconclusive" if undecided else "pass"
+        self.verdict: str = verdict
 
     @property
     def detection_floor(self) -> float:
@@ -143,7 +148,6 @@ class Report:
         self._data = data
         self._table = table
         self._failure_lines = list(failure_lines)
-        self.tensors: Mapping[str, TensorReport] = _Tensors([TensorReport(t) for t in data["tensors"]])
         self.evaluations: int = data["evaluations"]
         self.difference: float = _float(data["difference"])
         self.cost: float = _float(data["cost"])
@@ -164,8 +168,9 @@ class Report:
         self.reason: Optional[str] = data.get("reason")
         verdict = data.get("verdict")
         if verdict not in VERDICTS:
-            verdict = "pass" if all(t.passed for t in self.tensors.values()) else "fail"
+            verdict = "pass" if all(t["passed"] for t in data["tensors"]) else "fail"
         self.verdict: str = verdict
+        self.tensors: Mapping[str, TensorReport] = _Tensors([TensorReport(t, verdict) for t in data["tensors"]])
 
     @property
     def passed(self) -> bool:

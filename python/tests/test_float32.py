@@ -169,3 +169,11 @@ def test_the_report_shows_precision_and_detection_floor():
     assert data["precision"] == "f32" and data["detection_floor"] == report.detection_floor
     page = report._repr_html_()
     assert "cost computed in f32" in page and f"{report.detection_floor:.1e}" in page
+
+
+def test_an_inconclusive_check_leaves_its_tensors_undecided():
+    # A constant cost: nothing to resolve, whatever the gradient.
+    report = gradproof.check(lambda p: np.float32(1), lambda p: {"dw": np.zeros(3, F32)}, {"w": np.ones(3, F32)})
+    assert report.verdict == "inconclusive" and report.reason and not report.passed
+    assert report.tensors["w"].verdict == "inconclusive" and report.failing == []
+    assert "undecided" in str(report) and ">inconclusive<" in report._repr_html_()
