@@ -102,17 +102,20 @@ fn value_error(error: Error) -> PyErr {
     PyValueError::new_err(error.to_string())
 }
 
-/// The checker for the text forms of the settings (see `gradproof.check`).
-fn checker(
-    mode: &str,
-    method: &str,
-    step: Option<&str>,
+/// The settings of `gradproof.check`, in their text forms.
+struct Settings<'a> {
+    mode: &'a str,
+    method: &'a str,
+    step: Option<&'a str>,
     seed: u64,
-    precision: Option<&str>,
+    precision: Option<&'a str>,
     points: usize,
-) -> PyResult<Checker> {
-    let mode: Mode = mode.parse().map_err(value_error)?;
-    let reference: Reference = method.parse().map_err(value_error)?;
+}
+
+/// The checker for the settings; an engine error (a bad mode, step, …) as a `ValueError`.
+fn checker(settings: &Settings<'_>) -> PyResult<Checker> {
+    let mode: Mode = settings.mode.parse().map_err(value_error)?;
+    let reference: Reference = settings.method.parse().map_err(value_error)?;
     if reference.is_exact() {
         return Err(PyValueError::new_err(
             "method must be one of forward, central, central4 or richardson, got 'dual': exact \
@@ -123,12 +126,12 @@ fn checker(
     let mut checker = Checker::new()
         .mode(mode)
         .reference(reference)
-        .seed(seed)
-        .points(points);
-    if let Some(step) = step {
+        .seed(settings.seed)
+        .points(settings.points);
+    if let Some(step) = settings.step {
         checker = checker.step_rule(step.parse::<StepRule>().map_err(value_error)?);
     }
-    if let Some(precision) = precision {
+    if let Some(precision) = settings.precision {
         checker = checker.precision(precision.parse::<Precision>().map_err(value_error)?);
     }
     Ok(checker)
@@ -158,7 +161,14 @@ fn check(
     precision: Option<&str>,
     points: usize,
 ) -> PyResult<(String, String, Vec<String>)> {
-    let checker = checker(mode, method, step, seed, precision, points)?;
+    let checker = checker(&Settings {
+        mode,
+        method,
+        step,
+        seed,
+        precision,
+        points,
+    })?;
     if names.len() != arrays.len() {
         return Err(PyValueError::new_err(format!(
             "{} names for {} arrays",
