@@ -1,6 +1,7 @@
 # The README's test command: `make test` runs the Rust suites and the Python suites, the latter in
-# a virtual environment of its own (.venv: maturin, numpy, pytest) with the package built from
-# this checkout by `pip install .` (maturin, release profile).
+# a virtual environment of its own (.venv: maturin, numpy, pytest, and torch and jax[cpu] for the
+# adapters' suites) with the package built from this checkout by `pip install .` (maturin,
+# release profile).
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,15 +14,22 @@ test: test-rust test-python
 test-rust:
 	cargo test --workspace
 
-$(BIN)/pytest:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet "maturin>=1.9.4,<2" numpy pytest
+# torch from PyPI is the CUDA build (~5.6 GB installed, ~2 min here); it runs on the CPU.
+REQUIREMENTS := "maturin>=1.9.4,<2" numpy pytest torch "jax[cpu]"
+
+# The stamp is remade (pip installs what is missing) when this file changes.
+$(VENV)/installed: Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(REQUIREMENTS)
+	touch $@
 
 # Builds with the environment's maturin (no isolated build environment to download each time);
 # the build backend runs `maturin` from PATH.
-install: $(BIN)/pytest
+install: $(VENV)/installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pip install --quiet --no-build-isolation .
 
+# GRADPROOF_REQUIRE_ADAPTERS=1: a missing torch or jax fails the torch and jax suites instead of
+# skipping them (plain pytest elsewhere skips them).
 test-python: install
-	$(BIN)/python -m pytest -q python/tests --doctest-modules --pyargs gradproof
+	GRADPROOF_REQUIRE_ADAPTERS=1 $(BIN)/python -m pytest -q python/tests --doctest-modules --pyargs gradproof
 	cd examples && ../$(BIN)/python seed.py > /dev/null

@@ -15,6 +15,10 @@ quotient really has, and names the wrong elements::
     assert report.passed, report
     gradproof.assert_gradient(cost, grad, params)   # the same, as one line of a pytest test
 
+float32 parameters are checked in float32 (``precision=`` declares another precision). For
+PyTorch, ``import gradproof.torch`` (``gradcheck``, ``check_module``); for JAX,
+``import gradproof.jax`` (``check_grads``); importing ``gradproof`` imports neither framework.
+
 The engine is Rust (the ``gradproof`` crate); this package only adapts numpy to it.
 """
 

@@ -25,9 +25,9 @@ def _kind(value: Any) -> str:
 
 
 def _parameters(params: Any) -> Tuple[List[str], List[np.ndarray], bool]:
-    """The names and float64 arrays of ``params``, and whether it was the single-array form."""
+    """The names and float64/float32 arrays of ``params``, and whether it was the single-array form."""
     if isinstance(params, np.ndarray):
-        _require_float64(SINGLE_NAME, params)
+        _require_float(SINGLE_NAME, params)
         return [SINGLE_NAME], [params], True
     if not isinstance(params, Mapping):
         raise TypeError(
@@ -41,30 +41,51 @@ def _parameters(params: Any) -> Tuple[List[str], List[np.ndarray], bool]:
         if not isinstance(name, str) or not name:
             raise TypeError(f"params key {name!r} is not a non-empty string: tensors are named by strings")
         if not isinstance(value, np.ndarray):
-            raise TypeError(f"params[{name!r}] is a {_kind(value)}, expected a numpy array of float64")
-        _require_float64(name, value)
+            raise TypeError(f"params[{name!r}] is a {_kind(value)}, expected a numpy array of float64 or float32")
+        _require_float(name, value)
         names.append(name)
         arrays.append(value)
     return names, arrays, False
 
 
-def _require_float64(name: str, array: np.ndarray) -> None:
-    if array.dtype == np.float64:
-        return
-    if array.dtype == np.float32:
+#: The parameter dtypes gradproof perturbs exactly, and the precision each stores, finest first.
+STORAGE_PRECISION = {np.dtype(np.float64): "f64", np.dtype(np.float32): "f32"}
+
+#: The most points one check visits (each is a whole check; the engine reserves room for every
+#: point's report up front).
+MAX_POINTS = 10_000
+
+#: What ``precision=`` accepts, finest first.
+PRECISIONS = ("f64", "f32", "f16", "bf16")
+
+
+def _require_float(name: str, array: np.ndarray) -> None:
+    if array.dtype not in STORAGE_PRECISION:
         raise TypeError(
-            f"parameter {name!r} is float32: this version of gradproof checks float64 parameters "
-            f"(float32 support, with the perturbation exact in float32, is coming); "
-            f"check {name}.astype(np.float64) meanwhile"
+            f"parameter {name!r} has dtype {array.dtype}, expected float64 or float32 "
+            f"(a float16 or bfloat16 model: float32 parameters and precision='f16' or 'bf16')"
         )
-    raise TypeError(f"parameter {name!r} has dtype {array.dtype}, expected float64")
+
+
+def _precision(precision: Optional[str], arrays: List[np.ndarray]) -> Optional[str]:
+    """The precision declared to the engine: ``precision`` if given, else the coarsest storage
+    precision among the parameters when it is coarser than float64, else ``None`` (the engine
+    recognises the precision from the values the cost returns)."""
+    if precision is not None:
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be None or one of {', '.join(map(repr, PRECISIONS))}, got {precision!r}"
+            )
+        return precision
+    coarsest = max((STORAGE_PRECISION[a.dtype] for a in arrays), key=PRECISIONS.index)
+    return None if coarsest == "f64" else coarsest
 
 
 def _gradient_array(value: Any, key: str, shape: Tuple[int, ...]) -> np.ndarray:
     """One tensor of what ``grad`` returned, as a float64 array of ``shape``."""
     array = np.asarray(value)
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise TypeError(f"grad returned dtype {array.dtype} for {key!r}, expected real numbers (float64)")
+        raise TypeError(f"grad returned dtype {array.dtype} for {key!r}, expected real numbers (float64 or float32)")
     if array.shape != shape:
         raise ValueError(f"grad returned shape {array.shape} for {key!r}, expected {shape}")
     return array.astype(np.float64, order="C", copy=False)  # (ascontiguousarray makes 0-d arrays 1-d)
@@ -147,8 +168,9 @@ def check(
         grad: ``grad(params) -> dict`` of the hand-written gradients, keyed by the parameter
             names or the notebook's ``"d" + name`` (``dW1``, ``db1``), same shapes; other keys
             are ignored. In the single-array form it returns one array.
-        params: a dict of named float64 numpy arrays (the notebook's ``parameters``), or one
-            float64 array (named ``theta``). float32 raises ``TypeError`` in this version.
+        params: a dict of named float64 or float32 numpy arrays (the notebook's ``parameters``),
+            or one such array (named ``theta``). Each keeps its dtype: ``cost`` and ``grad``
+            get arrays of the same dtype, holding the perturbed parameters rounded to it.
         mode: ``"exhaustive"`` (every element), ``"sampled"`` / ``"sampled=K"`` (K elements per
             tensor, 16 by default), ``"directional"`` / ``"directional=K"`` (random directions,
             then bisection to name the K worst elements of a failing tensor, 3 by default).
@@ -158,24 +180,31 @@ def check(
             notebook's ``1e-7``), ``"scaled"`` / ``"scaled=C"`` (proportional to each
             parameter's size) or ``"auto"`` (adaptive).
         seed: seeds the private random generator of the sampled and directional modes.
-        points: check at this many points; only ``1`` (the given parameters) in this version.
-        precision: only ``None`` (the parameters' own dtype, float64) in this version.
+        points: check at this many points: the given parameters, then ``points - 1`` random
+            points near them (each coordinate moved by up to 10% of its scale, reproducibly
+            from ``seed``), for a gradient wrong only in some regime (a mask, a branch). The
+            report is the first failing point's (``report.point`` says which; 0 is the given
+            parameters), else the first inconclusive one's, else point 0's.
+        precision: the precision ``cost`` computes in, which sizes the steps and floors the
+            noise: ``"f64"``, ``"f32"``, ``"f16"`` or ``"bf16"``. ``None``: the coarsest dtype
+            among the parameters (``"f32"`` if any is float32); with float64 parameters only,
+            the engine recognises it from the values ``cost`` returns (a float64 model whose
+            cost is computed in float32 is seen as ``"f32"``). ``report.precision`` says which.
 
     Returns:
         A :class:`Report`: ``.verdict``, ``.passed``, ``.failing``, ``.tensors[name]``, ...
 
     Raises:
-        TypeError: ``params`` not float64 arrays, or ``cost``/``grad`` returning the wrong type.
+        TypeError: ``params`` not float64/float32 arrays, or ``cost``/``grad`` returning the
+            wrong type.
         ValueError: a bad setting, a missing gradient key, a wrong shape, a NaN cost or
             gradient, a non-finite parameter (each message names the tensor and element).
         Exception: whatever ``cost`` or ``grad`` raised, as itself, with its traceback.
     """
-    if points != 1:
-        raise ValueError(f"points must be 1 in this version of gradproof (several points are coming), got {points!r}")
-    if precision is not None:
+    if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or not 1 <= points <= MAX_POINTS:
         raise ValueError(
-            f"precision must be None in this version of gradproof (the parameters' own dtype; "
-            f"other precisions are coming), got {precision!r}"
+            f"points must be an integer from 1 to {MAX_POINTS} (the given parameters, then points - 1 "
+            f"random points near them), got {points!r}"
         )
     for setting, value in (("mode", mode), ("method", method)):
         if not isinstance(value, str):
@@ -185,10 +214,11 @@ def check(
     if not callable(cost) or not callable(grad):
         raise TypeError("cost and grad must be callables: cost(params) -> float, grad(params) -> dict")
     names, arrays, single = _parameters(params)
+    declared = _precision(precision, arrays)
     shapes = [a.shape for a in arrays]
     in_order = _gradient_in_order(grad, names, shapes, single)
     report, table, failures = _core.check(
-        cost, in_order, names, arrays, single, mode, method, _step_text(step), int(seed)
+        cost, in_order, names, arrays, single, mode, method, _step_text(step), int(seed), declared, int(points)
     )
     return Report(json.loads(report), table, failures)
 

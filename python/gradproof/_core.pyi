@@ -14,4 +14,6 @@ def check(
     method: str,
     step: Optional[str],
     seed: int,
+    precision: Optional[str],
+    points: int,
 ) -> Tuple[str, str, List[str]]: ...

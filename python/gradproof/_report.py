@@ -20,6 +20,12 @@ def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
+def _floor(threshold: float) -> float:
+    """The relative gradient error ``‖g − ĝ‖/‖ĝ‖`` a relative-difference threshold ``t`` lets
+    through at most: ``2t/(1 − t)``, infinite when ``t ≥ 1`` (the engine's arithmetic)."""
+    return math.inf if not threshold < 1.0 else 2.0 * threshold / (1.0 - threshold)
+
+
 class Worst(NamedTuple):
     """One element of a gradient: where it is, both values and the numeric value's error bound.
 
@@ -43,11 +49,12 @@ class TensorReport:
 
     ``difference`` is the notebook's relative difference ``‖g − ĝ‖ / (‖g‖ + ‖ĝ‖)`` over the
     tensor, ``threshold`` what roundoff and truncation alone can produce; ``verdict`` is
-    ``"pass"`` when ``difference <= threshold``. ``worst`` is the element with the largest error
+    ``"fail"`` when ``difference > threshold``, else ``"pass"``, or ``"inconclusive"`` when the
+    whole check is (the table's "undecided"). ``worst`` is the element with the largest error
     (``None`` for an empty tensor), ``top`` the few largest, worst first.
     """
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
+    def __init__(self, data: Mapping[str, Any], check_verdict: Optional[str] = None) -> None:
         self._data = data
         self.name: str = data["name"]
         self.gradient_name: str = data["gradient_name"]
@@ -70,7 +77,17 @@ class TensorReport:
         ]
         self.passed: bool = bool(data["passed"])
         verdict = data.get("verdict")
-        self.verdict: str = verdict if verdict in VERDICTS else ("pass" if self.passed else "fail")
+        if verdict not in VERDICTS:
+            # A tensor that agrees in an inconclusive check is undecided, as the table says.
+            undecided = check_verdict == "inconclusive"
+            verdict = "fail" if not self.passed else "inconclusive" if undecided else "pass"
+        self.verdict: str = verdict
+
+    @property
+    def detection_floor(self) -> float:
+        """The smallest relative error ``‖g − ĝ‖/‖ĝ‖`` of this tensor's gradient the check is
+        sure to catch: ``2t/(1 − t)`` for its ``threshold`` t (infinite when t ≥ 1)."""
+        return _floor(self.threshold)
 
     @property
     def worst(self) -> Optional[Worst]:
@@ -120,23 +137,40 @@ class Report:
     >>> report.tensors["theta"].verdict
     'pass'
 
-    ``str(report)`` is the CLI's table, ``report.to_dict()`` the engine's JSON as a dict (with
-    ``"verdict"``), and Jupyter shows ``report`` as an HTML table.
+    ``.precision`` is the precision the cost was taken to compute in and ``.detection_floor`` the
+    smallest relative gradient error the check is sure to catch; an ``"inconclusive"`` verdict
+    says why in ``.reason``. ``str(report)`` is the CLI's table, ``report.to_dict()`` the
+    engine's JSON as a dict (with ``"verdict"``, ``"precision"``, ``"detection_floor"``), and
+    Jupyter shows ``report`` as an HTML table.
     """
 
     def __init__(self, data: Dict[str, Any], table: str, failure_lines: List[str]) -> None:
         self._data = data
         self._table = table
         self._failure_lines = list(failure_lines)
-        self.tensors: Mapping[str, TensorReport] = _Tensors([TensorReport(t) for t in data["tensors"]])
         self.evaluations: int = data["evaluations"]
         self.difference: float = _float(data["difference"])
         self.cost: float = _float(data["cost"])
         self.seconds: float = _float(data["seconds"])
+        #: The precision the cost is computed in, as the engine took it (declared, or recognised
+        #: from the cost's values): ``"f64"``, ``"f32"``, ``"f16"`` or ``"bf16"``.
+        self.precision: str = data.get("precision", "f64")
+        #: The smallest relative error ``‖g − ĝ‖/‖ĝ‖`` of the whole gradient the check is sure
+        #: to catch (a smaller one may pass unseen); infinite when the noise swamps everything.
+        floor = data.get("detection_floor")
+        self.detection_floor: float = math.inf if floor is None else float(floor)
+        #: The points checked (1 unless ``check(points=n)``), and the one this report is about:
+        #: 0 for the given parameters, ``k`` for the k-th random point near them (the first
+        #: failing point, else the first inconclusive one, else 0).
+        self.points: int = data.get("points", 1)
+        self.point: int = data.get("point", 0)
+        #: Why the verdict is inconclusive and what to change (``None`` otherwise).
+        self.reason: Optional[str] = data.get("reason")
         verdict = data.get("verdict")
         if verdict not in VERDICTS:
-            verdict = "pass" if all(t.passed for t in self.tensors.values()) else "fail"
+            verdict = "pass" if all(t["passed"] for t in data["tensors"]) else "fail"
         self.verdict: str = verdict
+        self.tensors: Mapping[str, TensorReport] = _Tensors([TensorReport(t, verdict) for t in data["tensors"]])
 
     @property
     def passed(self) -> bool:
@@ -190,9 +224,12 @@ class Report:
                 ) + "</tr>"
             )
         summary = html.escape(self._table.rstrip().splitlines()[-1])
+        reason = "" if self.reason is None else f"<p>{html.escape(self.reason)}</p>"
+        at = f"; point {self.point} of {self.points}" if self.points > 1 else ""
         return (
             f"<div class=\"gradproof-report\"><p><b>gradproof: {self.verdict}</b> "
-            f"({self.evaluations} evaluations)</p><table><thead><tr>"
+            f"({self.evaluations} evaluations; cost computed in {self.precision}; detection floor: "
+            f"a relative gradient error of {self.detection_floor:.1e}{at})</p>{reason}<table><thead><tr>"
             + "".join(f"<th>{html.escape(h)}</th>" for h in header)
             + "</tr></thead><tbody>" + "".join(rows) + f"</tbody></table><p>{summary}</p></div>"
         )

@@ -1,6 +1,7 @@
 """Bad input raises a Python exception with a clear message, never a crash or a hang: a missing
-key, a wrong shape, NaN from the user's function, a non-finite parameter, float32, bad settings,
-and an exception inside ``cost`` or ``grad``, which comes back as itself with its traceback."""
+key, a wrong shape, NaN from the user's function, a non-finite parameter, a dtype other than
+float64/float32, bad settings, and an exception inside ``cost`` or ``grad``, which comes back as
+itself with its traceback."""
 
 import traceback
 
@@ -77,11 +78,12 @@ def test_a_non_finite_parameter_names_the_element():
         gradproof.check(cost, grad, params)
 
 
-def test_float32_and_other_dtypes_are_refused_clearly():
-    with pytest.raises(TypeError, match="parameter 'W' is float32: .*float32 support.* is coming"):
-        gradproof.check(cost, grad, {"W": PARAMS["W"].astype(np.float32), "b": PARAMS["b"]})
-    with pytest.raises(TypeError, match="parameter 'b' has dtype int64, expected float64"):
+def test_dtypes_other_than_float64_and_float32_are_refused_clearly():
+    with pytest.raises(TypeError, match="parameter 'b' has dtype int64, expected float64 or float32"):
         gradproof.check(cost, grad, {"W": PARAMS["W"], "b": np.array([1, 2])})
+    float16 = "parameter 'theta' has dtype float16, expected float64 or float32 .*precision='f16'"
+    with pytest.raises(TypeError, match=float16):
+        gradproof.check(np.sum, np.ones_like, np.ones(3, dtype=np.float16))
     with pytest.raises(TypeError, match=r"params\['W'\] is a list"):
         gradproof.check(cost, grad, {"W": [[1.0]]})
     with pytest.raises(TypeError, match="params is a list, expected a dict"):
@@ -105,8 +107,12 @@ def test_float32_and_other_dtypes_are_refused_clearly():
         ({"step": "tiny"}, ValueError, "auto, scaled, scaled=C or a positive number"),
         ({"step": True}, TypeError, "step is a bool"),
         ({"seed": -1}, ValueError, r"seed must be an integer in \[0, 2\*\*64\)"),
-        ({"points": 2}, ValueError, "points must be 1 in this version"),
-        ({"precision": "float32"}, ValueError, "precision must be None in this version"),
+        ({"points": 0}, ValueError, "points must be an integer from 1 to 10000"),
+        ({"points": 1.5}, ValueError, "points must be an integer from 1 to 10000"),
+        ({"points": 10**6}, ValueError, "points must be an integer from 1 to 10000"),
+        ({"precision": "float32"}, ValueError,
+         "precision must be None or one of 'f64', 'f32', 'f16', 'bf16', got 'float32'"),
+        ({"precision": 32}, ValueError, "precision must be None or one of"),
     ],
 )
 def test_bad_settings(options, error, message):

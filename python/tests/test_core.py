@@ -158,3 +158,26 @@ def test_a_forked_child_can_check_too():
         os._exit(0 if gradproof.check(cost, grad, params).passed else 1)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def _clamped(t):
+    """Σ f(t) with f(t) = t² below 1 and 2t − 1 above (f' = 2t, then 2: continuous at 1)."""
+    return float(np.sum(np.where(t < 1, t ** 2, 2 * t - 1)))
+
+
+def test_points_find_a_gradient_wrong_only_away_from_theta():
+    theta = np.array([0.99, 0.5, -0.3])
+    wrong = lambda t: 2 * t  # noqa: E731  (forgets that f' is 2 above 1)
+    at_theta = gradproof.check(_clamped, wrong, theta)
+    assert (at_theta.verdict, at_theta.points, at_theta.point) == ("pass", 1, 0)
+    report = gradproof.check(_clamped, wrong, theta, points=8)
+    assert report.verdict == "fail" and report.failing == ["dtheta"], report
+    assert 1 <= report.point < report.points <= 8
+    assert f"at point {report.point} of {report.points}" in str(report)
+    assert report.to_dict()["point"] == report.point
+    right = lambda t: np.where(t < 1, 2 * t, 2.0)  # noqa: E731
+    passed = gradproof.check(_clamped, right, theta, points=8)
+    assert (passed.verdict, passed.points, passed.point) == ("pass", 8, 0)
+    assert passed.evaluations > 7 * at_theta.evaluations  # every point is a whole check
+    float32 = gradproof.check(_clamped, wrong, theta.astype(np.float32), points=8)
+    assert float32.verdict == "fail" and float32.point >= 1

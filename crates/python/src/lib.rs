@@ -1,22 +1,23 @@
 //! `gradproof._core`, the binding between the pure-Python package `gradproof` and the engine: it
-//! turns the settings' text forms into a [`Checker`], the named float64 arrays into a [`Layout`]
-//! and θ, runs the check with the GIL released, and hands the [`Report`](gradproof::Report) back
+//! turns the settings' text forms into a [`Checker`], the named float64 or float32 arrays into a
+//! [`Layout`] and θ, runs the check with the GIL released, and hands the [`Report`](gradproof::Report) back
 //! as JSON, its table and its failure lines. The user's exceptions come back as themselves,
 //! engine errors as `ValueError`. Validating the user's dict (keys, dtypes, shapes) is the
 //! Python side's job; what a report means is the engine's.
 
+mod arrays;
 mod problem;
 
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use gradproof::{Checker, Error, Layout, Mode, Reference, StepRule, TensorSpec};
-use numpy::{PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use gradproof::{Checker, Error, Layout, Mode, Precision, Reference, StepRule, TensorSpec};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::arrays::Persistent;
 use crate::problem::{Argument, PyProblem};
 
 /// The one-thread pool checks run on. The user's functions run one at a time anyway (each holds
@@ -101,10 +102,20 @@ fn value_error(error: Error) -> PyErr {
     PyValueError::new_err(error.to_string())
 }
 
-/// The checker for the text forms of the settings (see `gradproof.check`).
-fn checker(mode: &str, method: &str, step: Option<&str>, seed: u64) -> PyResult<Checker> {
-    let mode: Mode = mode.parse().map_err(value_error)?;
-    let reference: Reference = method.parse().map_err(value_error)?;
+/// The settings of `gradproof.check`, in their text forms.
+struct Settings<'a> {
+    mode: &'a str,
+    method: &'a str,
+    step: Option<&'a str>,
+    seed: u64,
+    precision: Option<&'a str>,
+    points: usize,
+}
+
+/// The checker for the settings; an engine error (a bad mode, step, …) as a `ValueError`.
+fn checker(settings: &Settings<'_>) -> PyResult<Checker> {
+    let mode: Mode = settings.mode.parse().map_err(value_error)?;
+    let reference: Reference = settings.method.parse().map_err(value_error)?;
     if reference.is_exact() {
         return Err(PyValueError::new_err(
             "method must be one of forward, central, central4 or richardson, got 'dual': exact \
@@ -112,45 +123,68 @@ fn checker(mode: &str, method: &str, step: Option<&str>, seed: u64) -> PyResult<
              DualProblem), which a Python function is not",
         ));
     }
-    let mut checker = Checker::new().mode(mode).reference(reference).seed(seed);
-    if let Some(step) = step {
+    let mut checker = Checker::new()
+        .mode(mode)
+        .reference(reference)
+        .seed(settings.seed)
+        .points(settings.points);
+    if let Some(step) = settings.step {
         checker = checker.step_rule(step.parse::<StepRule>().map_err(value_error)?);
+    }
+    if let Some(precision) = settings.precision {
+        checker = checker.precision(precision.parse::<Precision>().map_err(value_error)?);
     }
     Ok(checker)
 }
 
 /// Checks `grad` against finite differences of `cost` at the tensors `names`/`arrays`
-/// (float64, in order). With `single`, the functions are called with the one array, else with a
-/// dict of them; `grad` must return a list of float64 arrays in the same order. Returns the
-/// report as JSON, its table and its failure lines.
+/// (float64 or float32 numpy arrays, in order; each keeps its dtype in the arrays the functions
+/// are called with). With `single`, the functions are called with the one array, else with a
+/// dict of them; `grad` must return a list of float64 arrays in the same order. `precision`
+/// declares the precision the cost is computed in (`None`: recognised from its values);
+/// `points` is the number of points checked (θ, then seeded random points near it).
+/// Returns the report as JSON, its table and its failure lines.
 #[pyfunction]
-#[pyo3(signature = (cost, grad, names, arrays, single, mode, method, step, seed))]
+#[pyo3(signature = (cost, grad, names, arrays, single, mode, method, step, seed, precision, points))]
 #[allow(clippy::too_many_arguments)] // one per setting of `gradproof.check`, all positional
 fn check(
     py: Python<'_>,
     cost: Py<PyAny>,
     grad: Py<PyAny>,
     names: Vec<String>,
-    arrays: Vec<PyReadonlyArrayDyn<'_, f64>>,
+    arrays: Vec<Bound<'_, PyAny>>,
     single: bool,
     mode: &str,
     method: &str,
     step: Option<&str>,
     seed: u64,
+    precision: Option<&str>,
+    points: usize,
 ) -> PyResult<(String, String, Vec<String>)> {
-    let checker = checker(mode, method, step, seed)?;
-    let specs = names
-        .iter()
-        .zip(&arrays)
-        .map(|(name, array)| TensorSpec::new(name.as_str(), array.shape()));
-    let layout = Layout::new(specs).map_err(value_error)?;
-    let mut theta = Vec::with_capacity(layout.len());
-    let mut persistent = Vec::with_capacity(arrays.len());
-    for array in &arrays {
-        theta.extend(array.as_array().iter().copied());
-        let copy = PyArrayDyn::<f64>::zeros(py, array.shape(), false);
-        persistent.push(copy.unbind());
+    let checker = checker(&Settings {
+        mode,
+        method,
+        step,
+        seed,
+        precision,
+        points,
+    })?;
+    if names.len() != arrays.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} names for {} arrays",
+            names.len(),
+            arrays.len()
+        )));
     }
+    let mut theta = Vec::new();
+    let mut persistent = Vec::with_capacity(arrays.len());
+    let mut specs = Vec::with_capacity(arrays.len());
+    for (name, array) in names.iter().zip(&arrays) {
+        let (copy, shape) = Persistent::read(name, array, &mut theta)?;
+        persistent.push(copy);
+        specs.push(TensorSpec::new(name.as_str(), shape));
+    }
+    let layout = Layout::new(specs).map_err(value_error)?;
     let argument = if single {
         Argument::Single
     } else {

@@ -8,10 +8,12 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use gradproof::{Error, Layout, Problem, Tensors};
-use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+
+use crate::arrays::Persistent;
 
 /// What the user's functions are called with: a dict of the persistent arrays (insertion order
 /// = layout order), or the one array of the single-array form.
@@ -26,8 +28,8 @@ pub(crate) enum Argument {
 struct Shared {
     cost: Py<PyAny>,
     grad: Py<PyAny>,
-    /// One array per tensor, refilled from θ before each call.
-    arrays: Vec<Py<PyArrayDyn<f64>>>,
+    /// One array per tensor in the caller's dtype, refilled from θ before each call.
+    arrays: Vec<Persistent>,
     argument: Argument,
     /// The first exception a call raised; set once, re-raised by the caller of the check.
     error: Option<PyErr>,
@@ -46,14 +48,14 @@ fn raised() -> Error {
 }
 
 impl PyProblem {
-    /// A problem over `arrays` (copies the caller keeps refilled from θ; shapes as `layout`),
+    /// A problem over `arrays` (copies refilled from θ before each call; shapes as `layout`),
     /// calling `cost(argument)` and `grad(argument)`. `grad` returns one float64 array per
     /// tensor, in layout order (the Python side normalises the user's dict to that).
     pub(crate) fn new(
         layout: Layout,
         cost: Py<PyAny>,
         grad: Py<PyAny>,
-        arrays: Vec<Py<PyArrayDyn<f64>>>,
+        arrays: Vec<Persistent>,
         argument: Argument,
     ) -> Self {
         PyProblem {
@@ -117,28 +119,19 @@ impl PyProblem {
         shared: &Shared,
         theta: &[f64],
     ) -> PyResult<Bound<'py, PyAny>> {
+        let tensors = self.layout.tensors();
         for (k, array) in shared.arrays.iter().enumerate() {
-            // SAFETY: the arrays are this problem's own, C-contiguous, made by the binding and
-            // never borrowed from Rust elsewhere; the lock and the GIL are held, so no other
-            // thread reads or writes them now. (numpy's borrow tracking, `try_readwrite`, costs
-            // ~0.5 µs per array per evaluation and guards nothing more here.)
-            let values = unsafe { array.bind(py).as_slice_mut() }.map_err(|e| {
-                PyValueError::new_err(format!(
-                    "gradproof could not refill parameter '{}': {e}",
-                    self.layout.tensors()[k].name
-                ))
-            })?;
-            values.copy_from_slice(&theta[self.layout.range(k)]);
+            array.refill(py, &tensors[k].name, &theta[self.layout.range(k)])?;
         }
         match &shared.argument {
             Argument::Dict(dict) => {
                 let dict = dict.bind(py);
-                for (spec, array) in self.layout.tensors().iter().zip(&shared.arrays) {
+                for (spec, array) in tensors.iter().zip(&shared.arrays) {
                     dict.set_item(&spec.name, array.bind(py))?;
                 }
                 Ok(dict.clone().into_any())
             }
-            Argument::Single => Ok(shared.arrays[0].bind(py).clone().into_any()),
+            Argument::Single => Ok(shared.arrays[0].bind(py)),
         }
     }
 }
