@@ -7,6 +7,7 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
@@ -31,7 +32,7 @@ pub struct Delayed {
     started: Instant,
     delay: Duration,
     quiet: bool,
-    shown: bool,
+    shown: AtomicBool,
 }
 
 impl Delayed {
@@ -54,15 +55,29 @@ impl Delayed {
             started: Instant::now(),
             delay: delay(),
             quiet,
-            shown: false,
+            shown: AtomicBool::new(false),
         }
     }
 
     /// Advances the bar by `units`, showing it once the work has run for [`DELAY`].
-    pub fn advance(&mut self, units: u64) {
+    pub fn advance(&self, units: u64) {
         self.bar.inc(units);
-        if !self.shown && !self.quiet && self.started.elapsed() >= self.delay {
-            self.shown = true;
+        self.show_when_due();
+    }
+
+    /// Sets the bar's position and length (work counted by someone else, from any thread).
+    pub fn set(&self, position: u64, len: u64) {
+        self.bar.set_length(len);
+        self.bar.set_position(position);
+        self.show_when_due();
+    }
+
+    fn show_when_due(&self) {
+        if !self.quiet
+            && !self.shown.load(Ordering::Relaxed)
+            && self.started.elapsed() >= self.delay
+            && !self.shown.swap(true, Ordering::Relaxed)
+        {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
         }
     }

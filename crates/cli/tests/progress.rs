@@ -99,3 +99,22 @@ fn score_draws_a_bar_on_a_terminal_only() {
     assert!(!screen.contains("scoring "), "{screen}");
     assert_eq!(bytes(&shown), bytes(&quiet));
 }
+
+#[test]
+fn check_draws_a_bar_from_the_engines_progress_on_a_terminal_only() {
+    let args = ["check", "--layers", "6,8,1", "--examples", "4"];
+    let screen = on_a_terminal(&args);
+    assert!(
+        screen.contains("checking") && screen.contains("/65 coordinates"),
+        "{screen}"
+    );
+    let quiet: Vec<&str> = args.iter().copied().chain(["--quiet"]).collect();
+    assert!(!on_a_terminal(&quiet).contains("checking"));
+    let out = gradproof_env(&args, &[("GRADPROOF_PROGRESS_DELAY", "0")]);
+    expect_code(&out, 0, "check on a pipe");
+    assert!(
+        !text(&out.stderr).contains("checking"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -70,6 +70,7 @@ pub mod oracle;
 mod points;
 pub mod precision;
 pub mod problem;
+mod progress;
 mod report;
 mod rng;
 pub mod settings;

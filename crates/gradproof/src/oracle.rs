@@ -138,6 +138,7 @@ impl Checker {
         // do not depend on it (each coordinate is computed on its own).
         let per_task = (MIN_TASK_SECONDS / (4.0 * base.seconds_per_evaluation)).ceil();
         let per_task = per_task.clamp(1.0, 1e6) as usize;
+        let progress = self.progress.counter(coordinates.len());
         let one = |point: &mut Vec<f64>, &i: &usize| {
             let mut line = Line {
                 problem,
@@ -147,7 +148,9 @@ impl Checker {
                 fast,
                 evaluations: 0,
             };
-            self.derivative(&mut line, hints.map(|h| h[i]), None)
+            let derivative = self.derivative(&mut line, hints.map(|h| h[i]), None);
+            progress.tick();
+            derivative
         };
         if coordinates.len() <= per_task {
             // One task's worth: waking another thread would cost more than the work.

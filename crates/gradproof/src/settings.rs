@@ -10,6 +10,7 @@ use crate::layout::Layout;
 use crate::method::{Method, Reference, StepRule};
 use crate::mode::Mode;
 use crate::precision::Precision;
+use crate::progress::OnProgress;
 use crate::rng::SplitMix64;
 
 /// The notebook's step, `epsilon = 1e-7`.
@@ -122,6 +123,8 @@ pub struct Checker {
     pub(crate) precision: Option<Precision>,
     /// How many points are checked: θ, then `points − 1` random points near it.
     pub(crate) points: usize,
+    /// Told how far the coordinates have come.
+    pub(crate) progress: OnProgress,
 }
 
 impl Default for Checker {
@@ -145,6 +148,7 @@ impl Checker {
             tolerance: None,
             precision: None,
             points: 1,
+            progress: OnProgress::default(),
         }
     }
 
@@ -180,6 +184,26 @@ impl Checker {
     /// ```
     pub fn points(mut self, n: usize) -> Self {
         self.points = n;
+        self
+    }
+
+    /// Calls `callback(done, total)` as the coordinates of a check are differenced (about a
+    /// thousand times in all, and at the end), from the engine's worker threads: for a progress
+    /// bar on a long check. It must be cheap and must not panic; it does not change any number.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let report = gradproof::Checker::new()
+    ///     .on_progress(move |done, total| log.lock().unwrap().push((done, total)))
+    ///     .check_fn(|t| t.iter().map(|x| x * x).sum(), |t| t.iter().map(|x| 2.0 * x).collect(), &[1.0, 2.0, 3.0])?;
+    /// assert!(report.passed());
+    /// assert_eq!(seen.lock().unwrap().last(), Some(&(3, 3)));
+    /// # Ok::<(), gradproof::Error>(())
+    /// ```
+    pub fn on_progress(mut self, callback: impl Fn(usize, usize) + Send + Sync + 'static) -> Self {
+        self.progress = OnProgress::new(callback);
         self
     }
 

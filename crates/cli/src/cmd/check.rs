@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -15,6 +16,7 @@ use serde::Serialize;
 use crate::Format;
 use crate::flags;
 use crate::output::Files;
+use crate::progress::Delayed;
 
 /// Arguments of `gradproof check`.
 #[derive(Debug, clap::Args)]
@@ -93,6 +95,9 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// No progress bar (one is drawn on a terminal when the check runs for over 2 s).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 fn parse_activation(text: &str) -> Result<Activation, String> {
@@ -164,6 +169,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .threshold(args.threshold)
         .points(args.points)
         .incremental(!args.no_incremental);
+    let progress = Arc::new(Delayed::new(
+        0,
+        "checking {pos}/{len} coordinates [{bar:30}] {rate}, {eta} left",
+        args.quiet,
+    ));
+    let bar = Arc::clone(&progress);
+    let checker = checker.on_progress(move |done, total| bar.set(done as u64, total as u64));
     let checker = match args.precision {
         Some(precision) => checker.precision(precision),
         None => checker,
@@ -191,7 +203,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .context("--dropout")?;
     }
     let problem = problem.with_bugs(bugs).context("--bug")?;
-    let report = checker.check(&problem, theta.values())?;
+    let report = checker.check(&problem, theta.values());
+    progress.finish();
+    let report = report?;
     match args.format {
         Format::Text => outln!("{report}")?,
         Format::Json => outln!("{}", serde_json::to_string_pretty(&Json::from(&report))?)?,
