@@ -115,3 +115,68 @@ impl fmt::Display for Report {
         write!(f, "{}", self.verdict())
     }
 }
+
+impl Report {
+    /// One sentence on the verdict, reconciling the notebook's threshold with the noise-aware one.
+    pub fn verdict(&self) -> String {
+        let notebook = if self.notebook_passed() {
+            format!(
+                "below the notebook's threshold {:e}",
+                self.notebook_threshold
+            )
+        } else {
+            format!(
+                "above the notebook's threshold {:e}",
+                self.notebook_threshold
+            )
+        };
+        match (self.verdict, &self.reason) {
+            (Verdict::Fail, _) => {
+                let at_kinks: usize = self.tensors.iter().map(|t| t.kink_outside).sum();
+                let kinks = match at_kinks {
+                    0 => String::new(),
+                    n => format!(
+                        "; {n} element{} at kinks outside the interval of the one-sided \
+                         derivatives, which no step size explains",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                };
+                return format!(
+                    "the gradient is WRONG in {} (overall difference {:.6e}, {notebook}{kinks})",
+                    self.failing().join(", "),
+                    self.difference
+                );
+            }
+            (Verdict::Inconclusive, reason) => {
+                return format!(
+                    "INCONCLUSIVE: nothing disagrees, but {}",
+                    reason.as_deref().unwrap_or("the evidence cannot decide")
+                );
+            }
+            (Verdict::Pass, _) => {}
+        }
+        let kinks: usize = self.tensors.iter().map(|t| t.kink).sum();
+        let notebook = match kinks {
+            0 => notebook,
+            n => format!(
+                "{notebook}, over the elements away from kinks; {n} element{} at kinks within \
+                 the interval of their one-sided derivatives",
+                if n == 1 { "" } else { "s" }
+            ),
+        };
+        if self.notebook_passed() {
+            format!(
+                "the gradient is correct (overall difference {:.6e}, {notebook})",
+                self.difference
+            )
+        } else {
+            format!(
+                "the gradient is correct. The overall difference {:.6e} is {notebook}, but roundoff \
+                 alone produces up to {:.2e} at ε = {:e} (the cost's noise {:.1e} divided by \
+                 the step): the excess is roundoff of the difference quotient, not a wrong \
+                 gradient",
+                self.difference, self.noise_threshold, self.epsilon, self.noise
+            )
+        }
+    }
+}
