@@ -284,8 +284,9 @@ fn inconclusive(
     let advice = step_advice(checker, precision);
     if let Some(t) = tensors.iter().find(|t| 2 * t.unresolved > t.checked) {
         return Some(format!(
-            "{} of {} elements of {} are below what the differences resolve ({}, or a kink \
-             lies closer than any step resolves): {advice}",
+            "{} of {} elements of {} are below what the differences resolve ({}: {advice}; or \
+             they lie where kinks of the cost meet closer than any step resolves: check at a \
+             point off the kinks)",
             t.unresolved,
             t.checked,
             t.gradient_name,
