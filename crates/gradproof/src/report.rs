@@ -56,9 +56,10 @@ pub struct Report {
     pub noise: f64,
     /// How the noise was measured.
     pub noise_status: NoiseStatus,
-    /// The notebook's relative difference over all parameters.
+    /// The notebook's relative difference over all parameters away from kinks (in directional
+    /// mode, of the probe along the whole direction).
     pub difference: f64,
-    /// The relative difference that roundoff and truncation alone can produce over all parameters.
+    /// The relative difference that roundoff and truncation alone can produce over them.
     pub noise_threshold: f64,
     /// The notebook's threshold on [`Report::difference`] (the notebook's 1e-7 by default).
     pub notebook_threshold: f64,

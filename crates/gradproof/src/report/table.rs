@@ -20,7 +20,8 @@ impl fmt::Display for Report {
             )?;
             writeln!(
                 f,
-                "J(θ) = {}; no step, so neither the cost's noise nor kinks enter",
+                "J(θ) = {}; no step, so the cost's noise does not enter (a pass that meets a \
+                 tie at a kink falls back to one-sided differences there)",
                 self.cost
             )?;
         } else {
