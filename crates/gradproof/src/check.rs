@@ -149,7 +149,8 @@ impl Checker {
     /// `(J(θ + εeᵢ) − J(θ − εeᵢ)) / 2ε` for every coordinate, in parallel. The first failing
     /// coordinate (in layout order, whatever the thread count) is the one reported. Where the
     /// problem reports a kink crossed (see [`Problem::cost_with_signature`]), the step is
-    /// shrunk as in [`Oracle`].
+    /// shrunk as in [`Oracle`]; at a kink no step avoids, the value is the midpoint of the
+    /// one-sided derivatives ([`Oracle::intervals`] has both).
     pub fn numeric_gradient<P: Problem + ?Sized>(
         &self,
         problem: &P,

@@ -8,9 +8,10 @@
 use std::time::Instant;
 
 use crate::bisection::{Directions, overall, tensor_rows, weights};
+use crate::derivative::Derivative;
 use crate::error::Result;
 use crate::layout::Tensors;
-use crate::line::{Base, Derivative, Line, base};
+use crate::line::{Base, Line, base};
 use crate::problem::Problem;
 use crate::report::{Overall, Report};
 use crate::settings::Checker;

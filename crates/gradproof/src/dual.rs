@@ -1,26 +1,31 @@
 //! Exact checks ([`Reference::Dual`](crate::Reference::Dual)): the oracle is the problem's own exact
 //! directional derivative `∇J(θ)·v` ([`Problem::directional_derivative`], one forward pass in
 //! dual numbers for a model written generically over its scalar type), not a finite difference.
-//! No step, so no truncation error, no roundoff amplified by `1/h`, no noise measurement and no
-//! kinks: what is left between the oracle and a correct hand-written gradient is the rounding of
-//! two different evaluation orders of the same sums, a few ulps of the terms (see
-//! [`DUAL_ROUNDING_ULPS`]).
+//! No step, so no truncation error, no roundoff amplified by `1/h`, no noise measurement: what is
+//! left between the oracle and a correct hand-written gradient is the rounding of two different
+//! evaluation orders of the same sums, a few ulps of the terms (see [`DUAL_ROUNDING_ULPS`]).
 //!
 //! * exhaustive (or sampled) mode: one dual pass per coordinate (`v = eᵢ`) gives the exact partial
 //!   derivative, judged element by element like a finite-difference oracle;
 //! * directional mode: one pass for the whole model, one per tensor, then the bisection of
 //!   [`crate::directional`] inside failing tensors, each probe one pass.
 //!
-//! Knows nothing of neural networks or of dual numbers themselves.
+//! A pass that met a tie at a kink (recorded by the helpers of [`crate::kink`]) took one branch
+//! of it where the other is as valid: that coordinate or direction falls back to the interval
+//! between its one-sided finite differences, so any valid subgradient passes. Knows nothing of
+//! neural networks or of dual numbers themselves.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
 use crate::bisection::{Directions, overall, tensor_rows, weights};
+use crate::derivative::Derivative;
 use crate::error::{Error, Result};
+use crate::kink::counting_ties;
 use crate::layout::{Layout, Tensors};
-use crate::line::{Derivative, finite_cost};
+use crate::line::{Base, Line, base, finite_cost};
 use crate::mode::Mode;
 use crate::noise::{NoiseEstimate, NoiseStatus};
 use crate::oracle::Oracle;
@@ -69,45 +74,100 @@ fn cost_at<P: Problem + ?Sized>(problem: &P, theta: &[f64]) -> Result<f64> {
 }
 
 /// The exact partial derivatives `∂J/∂θᵢ` for the `coordinates`, one dual pass each, in
-/// parallel. The first is computed alone, so a problem without a dual path fails at once.
+/// parallel, each with whether its pass met a tie at a kink. The first is computed alone, so a
+/// problem without a dual path fails at once.
 fn partials<P: Problem + ?Sized>(
     problem: &P,
     theta: &[f64],
     coordinates: &[usize],
-) -> Result<Vec<f64>> {
+) -> Result<Vec<(f64, bool)>> {
     let Some((&first, rest)) = coordinates.split_first() else {
         return Ok(Vec::new());
     };
     let layout = problem.layout();
     let along = |v: &mut Vec<f64>, &i: &usize| {
         v[i] = 1.0;
-        let d = derivative(problem, theta, v, || {
-            layout
-                .locate(i)
-                .map_or_else(|_| format!("coordinate {i}"), |l| l.to_string())
+        let (d, ties) = counting_ties(|| {
+            derivative(problem, theta, v, || {
+                layout
+                    .locate(i)
+                    .map_or_else(|_| format!("coordinate {i}"), |l| l.to_string())
+            })
         });
         v[i] = 0.0;
-        d
+        d.map(|d| (d, ties > 0))
     };
     let head = along(&mut vec![0.0; theta.len()], &first)?;
-    let tail: Vec<Result<f64>> = rest
+    let tail: Vec<Result<(f64, bool)>> = rest
         .par_iter()
         .map_init(|| vec![0.0; theta.len()], along)
         .collect();
     std::iter::once(Ok(head)).chain(tail).collect()
 }
 
+/// The one-sided finite differences a dual pass falls back to where it met a tie at a kink. The
+/// cost's noise is measured once, when the first tie is met (a deterministic measurement, so
+/// threads racing to it agree).
+struct Fallback<'a, P: ?Sized> {
+    checker: &'a Checker,
+    problem: &'a P,
+    theta: &'a [f64],
+    base: OnceLock<Base>,
+}
+
+impl<'a, P: Problem + ?Sized> Fallback<'a, P> {
+    fn new(checker: &'a Checker, problem: &'a P, theta: &'a [f64]) -> Self {
+        Fallback {
+            checker,
+            problem,
+            theta,
+            base: OnceLock::new(),
+        }
+    }
+
+    /// The interval of the one-sided derivatives along `direction` (`(coordinate, weight)`
+    /// pairs), counting the dual pass that met the tie among its evaluations.
+    fn straddle(
+        &self,
+        direction: Vec<(usize, f64)>,
+        derivative_scale: Option<f64>,
+    ) -> Result<Derivative> {
+        let base = match self.base.get() {
+            Some(&base) => base,
+            None => {
+                let (base, _) = base(self.problem, self.theta, false, self.checker.precision)?;
+                *self.base.get_or_init(|| base)
+            }
+        };
+        let mut point = self.theta.to_vec();
+        let mut line = Line {
+            problem: self.problem,
+            point: &mut point,
+            direction,
+            base,
+            fast: None,
+            evaluations: 1,
+        };
+        self.checker.straddle(&mut line, derivative_scale)
+    }
+}
+
 /// The exact gradient, one dual pass per coordinate (what
-/// [`Checker::numeric_gradient`] returns for [`Reference::Dual`](crate::Reference::Dual)).
+/// [`Checker::numeric_gradient`] returns for [`Reference::Dual`](crate::Reference::Dual); at a
+/// tie, the branch the model's helpers take).
 pub(crate) fn exact_gradient<P: Problem + ?Sized>(problem: &P, theta: &[f64]) -> Result<Vec<f64>> {
     problem.layout().expect_len("parameters θ", theta.len())?;
     Tensors::new(problem.layout().clone(), theta.to_vec())?.expect_finite("parameter")?;
     let all: Vec<usize> = (0..theta.len()).collect();
-    partials(problem, theta, &all)
+    Ok(partials(problem, theta, &all)?
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect())
 }
 
 /// The exact oracle at `theta`: the partial derivatives of every coordinate the mode checks (all
-/// of them for the directional mode, as for finite differences), with their rounding bounds.
+/// of them for the directional mode, as for finite differences), with their rounding bounds;
+/// where a pass met a tie, the interval of the one-sided finite differences.
 pub(crate) fn oracle<P: Problem + ?Sized>(
     checker: &Checker,
     problem: &P,
@@ -118,16 +178,21 @@ pub(crate) fn oracle<P: Problem + ?Sized>(
     let cost = cost_at(problem, theta)?;
     let coordinates = checker.coordinates(layout);
     let values = partials(problem, theta, &coordinates)?;
-    let scale = values.iter().fold(0.0_f64, |m, d| m.max(d.abs()));
-    let derivatives: Vec<Derivative> = values
-        .iter()
-        .map(|&value| Derivative {
-            value,
-            bound: DUAL_ROUNDING_ULPS * f64::EPSILON * (value.abs() + scale),
-            kink: false,
-            evaluations: 1,
+    let scale = values.iter().fold(0.0_f64, |m, (d, _)| m.max(d.abs()));
+    let fallback = Fallback::new(checker, problem, theta);
+    let derivatives: Vec<Result<Derivative>> = coordinates
+        .par_iter()
+        .zip(&values)
+        .map(|(&i, &(value, tied))| {
+            if tied {
+                fallback.straddle(vec![(i, 1.0)], None)
+            } else {
+                let bound = DUAL_ROUNDING_ULPS * f64::EPSILON * (value.abs() + scale);
+                Ok(Derivative::smooth(value, bound, 1))
+            }
         })
         .collect();
+    let derivatives = derivatives.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(Oracle::new(
         checker,
         layout,
@@ -168,6 +233,7 @@ fn directional<P: Problem + ?Sized>(
     let weights = weights(checker.seed, n);
     let gradient = analytic.values();
     let gradient_scale = gradient.iter().fold(0.0_f64, |m, g| m.max(g.abs()));
+    let fallback = Fallback::new(checker, problem, theta);
     let probe = |group: &[usize]| -> Result<Derivative> {
         let mut direction = vec![0.0; n];
         let (mut terms, mut widest) = (0.0, 0.0_f64);
@@ -176,17 +242,19 @@ fn directional<P: Problem + ?Sized>(
             terms += (gradient[i] * weights[i]).abs();
             widest = widest.max(weights[i].abs());
         }
-        let value = derivative(problem, theta, &direction, || {
-            format!("a check direction over {} coordinates", group.len())
-        })?;
-        Ok(Derivative {
-            value,
-            bound: DUAL_ROUNDING_ULPS
-                * f64::EPSILON
-                * (terms + value.abs() + gradient_scale * widest),
-            kink: false,
-            evaluations: 1,
-        })
+        let (value, ties) = counting_ties(|| {
+            derivative(problem, theta, &direction, || {
+                format!("a check direction over {} coordinates", group.len())
+            })
+        });
+        let value = value?;
+        if ties > 0 {
+            let line = group.iter().map(|&i| (i, weights[i])).collect();
+            return fallback.straddle(line, Some(terms));
+        }
+        let bound =
+            DUAL_ROUNDING_ULPS * f64::EPSILON * (terms + value.abs() + gradient_scale * widest);
+        Ok(Derivative::smooth(value, bound, 1))
     };
     let sides = Directions {
         gradient,

@@ -46,20 +46,28 @@
 //! Settings go on a [`Checker`] (`Checker::new().epsilon(1e-7).check_fn(cost, grad, θ)`); a
 //! model of your own implements [`Problem`] (with a fast path for single-coordinate costs, exact
 //! directional derivatives, kink signatures) and is checked with [`Checker::check`].
+//!
+//! At a kink (a ReLU at exactly 0, `|w|` at `w = 0`, a max with a tie) the hand-written value is
+//! checked against the interval between the one-sided derivatives: any valid subgradient
+//! passes, anything outside it is wrong. Costs written over dual numbers mark their kinks with
+//! the helpers of [`kink`].
 
 // Each module uses only those before it in this chain (rustfmt sorts the list below):
-// error → layout → difference, method, mode, precision, problem, rng → generic → settings →
-// verdict → report → noise → line → oracle → bisection → directional, dual → jacobian, sweep →
+// error → kink, layout → difference, method, mode, precision, problem, rng → generic → settings →
+// derivative, verdict → report → noise → line → crossing → oracle → bisection → directional, dual → jacobian, sweep →
 // check → named → assert.
 mod assert;
 mod bisection;
 mod check;
+mod crossing;
+mod derivative;
 pub mod difference;
 mod directional;
 mod dual;
 mod error;
 mod generic;
 pub mod jacobian;
+pub mod kink;
 pub mod layout;
 mod line;
 pub mod method;

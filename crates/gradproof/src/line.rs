@@ -1,8 +1,9 @@
 //! One line of a finite-difference check: the derivative of `t ↦ J(θ + t·d)` along a coordinate
 //! or a direction `d`, with its error bound (the cost's noise amplified by the stencil, the
-//! rounding of `θ ± h`, the truncation estimate), the kink test, the step shrunk across kinks and
-//! the adaptive step. Also what every line shares: `J(θ)`, its signature and the measured noise.
-//! Knows nothing of tensors, modes or reports.
+//! rounding of `θ ± h`, the truncation estimate), the kink test (signatures, or the generic
+//! one-sided-slope test), the step shrunk across kinks, the one-sided derivatives of a kink no
+//! step avoids, and the adaptive step. Also what every line shares: `J(θ)`, its signature and the
+//! measured noise. Knows nothing of tensors, modes or reports.
 
 use std::time::Instant;
 
@@ -15,37 +16,9 @@ use crate::problem::{CoordinateCosts, Problem};
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR};
 
 /// Retries with a smaller step when a perturbation crosses a kink.
-const KINK_RETRIES: usize = 3;
+pub(crate) const KINK_RETRIES: usize = 3;
 /// Each retry divides the step by this.
 const KINK_STEP_DIVISOR: f64 = 16.0;
-
-/// One derivative along a line from an oracle (a finite difference, or an exact dual-number
-/// derivative), with its error bound and whether the line crossed a kink even at the smallest
-/// step tried.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Derivative {
-    /// The derivative along the line.
-    pub(crate) value: f64,
-    /// Its estimated error (roundoff + truncation, or the dual pass's rounding), before the
-    /// safety factor.
-    pub(crate) bound: f64,
-    /// True if even the smallest step tried crossed a kink.
-    pub(crate) kink: bool,
-    /// Cost evaluations (or dual passes) spent.
-    pub(crate) evaluations: usize,
-}
-
-impl Derivative {
-    /// `|analytic − value|`.
-    pub(crate) fn error(&self, analytic: f64) -> f64 {
-        (analytic - self.value).abs()
-    }
-
-    /// True when `analytic` is within the safety factor times the bound, and no kink was crossed.
-    pub(crate) fn agrees(&self, analytic: f64) -> bool {
-        !self.kink && self.error(analytic) <= NOISE_SAFETY_FACTOR * self.bound
-    }
-}
 
 /// What every coordinate shares: `J(θ)`, its piece signature and the cost's noise (used by the
 /// adaptive rule only).
@@ -134,6 +107,20 @@ pub(crate) fn base_at<P: Problem + ?Sized>(
     Ok((base, noise))
 }
 
+/// One cost evaluation along a line: `(offset in steps, J, signature)`.
+pub(crate) type Sample = (f64, f64, Option<u64>);
+
+/// The next smaller step across a kink: `step / 16`, rounded so that `θᵢ + h` stays exact when
+/// `round`.
+pub(crate) fn shrink(step: f64, theta_i: f64, round: bool) -> f64 {
+    let smaller = step / KINK_STEP_DIVISOR;
+    if round {
+        (theta_i + smaller) - theta_i
+    } else {
+        smaller
+    }
+}
+
 /// The state of differencing along one line `t ↦ θ + t·d`, with `d` given as
 /// `(coordinate, weight)` pairs: `point` is `θ` and is always restored.
 pub(crate) struct Line<'a, P: ?Sized> {
@@ -148,7 +135,7 @@ pub(crate) struct Line<'a, P: ?Sized> {
 
 impl<P: Problem + ?Sized> Line<'_, P> {
     /// `max |θⱼ|` over the coordinates the line moves.
-    fn scale(&self) -> f64 {
+    pub(crate) fn scale(&self) -> f64 {
         self.direction
             .iter()
             .fold(0.0_f64, |m, &(j, _)| m.max(self.point[j].abs()))
@@ -200,58 +187,74 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         Ok((value, signature))
     }
 
+    /// `Σ weight · J(θ + offset·scale·h) / (scale·h)`, reusing the `samples` already taken.
+    pub(crate) fn combine(
+        &mut self,
+        samples: &mut Vec<Sample>,
+        stencil: &[(f64, f64)],
+        scale: f64,
+        h: f64,
+    ) -> Result<f64> {
+        let mut sum = 0.0;
+        for &(offset, weight) in stencil {
+            let at = offset * scale;
+            let value = match samples.iter().find(|(o, _, _)| *o == at) {
+                Some(&(_, v, _)) => v,
+                None => {
+                    let (v, s) = self.sample(at, h)?;
+                    samples.push((at, v, s));
+                    v
+                }
+            };
+            sum += weight * value;
+        }
+        Ok(sum / (scale * h))
+    }
+
     /// The method's derivative at step `h`, its truncation estimate (the method's own, or from
     /// repeating the difference at `2h`), and whether the points used lie on different pieces
-    /// of the cost. When `settled(value)` says the value needs no error estimate, and its points
-    /// lie on one piece, the truncation estimate is skipped (reported as 0).
-    fn difference(
+    /// of the cost: `Some(jump)` if they do, with the jump of the slope the generic test saw
+    /// (infinite when signatures tell). When `settled(value)` says the value needs no error
+    /// estimate, and its points lie on one piece, the truncation estimate is skipped (reported
+    /// as 0).
+    pub(crate) fn difference(
         &mut self,
         method: Method,
         h: f64,
         settled: &dyn Fn(f64) -> bool,
-    ) -> Result<(f64, f64, bool)> {
+    ) -> Result<(f64, f64, Option<f64>)> {
         let stencil = method.stencil();
-        let mut samples: Vec<(f64, f64, Option<u64>)> = Vec::new();
-        let combine = |this: &mut Self,
-                       samples: &mut Vec<(f64, f64, Option<u64>)>,
-                       stencil: &[(f64, f64)],
-                       scale: f64|
-         -> Result<f64> {
-            let mut sum = 0.0;
-            for &(offset, weight) in stencil {
-                let at = offset * scale;
-                let value = match samples.iter().find(|(o, _, _)| *o == at) {
-                    Some(&(_, v, _)) => v,
-                    None => {
-                        let (v, s) = this.sample(at, h)?;
-                        samples.push((at, v, s));
-                        v
-                    }
-                };
-                sum += weight * value;
-            }
-            Ok(sum / (scale * h))
-        };
-        let value = combine(self, &mut samples, &stencil, 1.0)?;
+        let mut samples: Vec<Sample> = Vec::new();
+        let value = self.combine(&mut samples, &stencil, 1.0, h)?;
         let one_piece = {
             let mut pieces = samples.iter().map(|(_, _, s)| *s);
             let first = pieces.next().flatten();
             pieces.all(|s| s == first)
         };
         if one_piece && settled(value) {
-            return Ok((value, 0.0, false));
+            return Ok((value, 0.0, None));
         }
         let truncation = match method.error_stencil() {
-            Some(error) => combine(self, &mut samples, &error, 1.0)?.abs(),
+            Some(error) => self.combine(&mut samples, &error, 1.0, h)?.abs(),
             None => {
-                let wide = combine(self, &mut samples, &stencil, 2.0)?;
+                let wide = self.combine(&mut samples, &stencil, 2.0, h)?;
                 (wide - value).abs() / (2f64.powi(method.order()) - 1.0)
             }
         };
+        // A one-sided stencil (forward differences) sees one side only: the kink test needs
+        // the other side as well (θ itself may share the signature of the side it sees).
+        if !samples.iter().any(|(o, _, _)| *o < 0.0) {
+            for offset in [-1.0, -2.0] {
+                let (v, s) = self.sample(offset, h)?;
+                samples.push((offset, v, s));
+            }
+        }
         let crossed = if samples.iter().any(|(_, _, s)| s.is_some()) {
             let mut pieces = samples.iter().map(|(_, _, s)| *s);
             let first = pieces.next().flatten();
-            pieces.any(|s| matches!((first, s), (Some(a), Some(b)) if a != b))
+            pieces
+                .any(|s| matches!((first, s), (Some(a), Some(b)) if a != b))
+                .then_some(f64::INFINITY)
         } else {
             self.one_sided_slopes_jump(&samples, h)
         };
@@ -262,8 +265,9 @@ impl<P: Problem + ?Sized> Line<'_, P> {
     /// slopes at distance `o·h`, `r(o) = (J(θ+oh) − 2J(θ) + J(θ−oh)) / oh`, is `o·h·J''` on a
     /// smooth cost, so doubling `o` doubles it; across a kink it is the jump of the slope, which
     /// does not grow. A kink is reported when `r(2o)` differs from `2·r(o)` by more than a quarter
-    /// of `r(2o)` and by more than the noise allows.
-    fn one_sided_slopes_jump(&self, samples: &[(f64, f64, Option<u64>)], h: f64) -> bool {
+    /// of `r(2o)` and by more than the noise allows; the excess, about the jump of the slope,
+    /// is returned.
+    fn one_sided_slopes_jump(&self, samples: &[Sample], h: f64) -> Option<f64> {
         let at = |o: f64| samples.iter().find(|(x, _, _)| *x == o).map(|&(_, v, _)| v);
         let gap =
             |o: f64| -> Option<f64> { Some((at(o)? - 2.0 * self.base.cost + at(-o)?) / (o * h)) };
@@ -273,19 +277,21 @@ impl<P: Problem + ?Sized> Line<'_, P> {
             .filter(|o| *o > 0.0)
             .collect();
         offsets.sort_by(f64::total_cmp);
-        offsets.iter().any(|&o| match (gap(o), gap(2.0 * o)) {
-            (Some(near), Some(far)) => {
-                let noise = 4.0
-                    * self
-                        .base
-                        .sigma
-                        .max(self.base.unit_roundoff * self.base.cost.abs())
-                    / (o * h);
-                let excess = (far - 2.0 * near).abs();
-                excess > 0.25 * far.abs() && excess > NOISE_SAFETY_FACTOR * noise
-            }
-            _ => false,
+        offsets.iter().find_map(|&o| {
+            let (near, far) = (gap(o)?, gap(2.0 * o)?);
+            let excess = (far - 2.0 * near).abs();
+            (excess > 0.25 * far.abs() && excess > self.slope_noise(o * h)).then_some(excess)
         })
+    }
+
+    /// The smallest jump of the slope the generic kink test sees at distance `h`: the noise of
+    /// the gap between one-sided slopes, `4σ/h`, times the safety factor.
+    pub(crate) fn slope_noise(&self, h: f64) -> f64 {
+        let sigma = self
+            .base
+            .sigma
+            .max(self.base.unit_roundoff * self.base.cost.abs());
+        NOISE_SAFETY_FACTOR * 4.0 * sigma / h
     }
 }
 
@@ -317,35 +323,28 @@ pub(crate) fn finite_cost(value: f64, location: impl FnOnce() -> String) -> Resu
 }
 
 impl Checker {
-    /// The error bound of a numeric derivative: the noise of `J` amplified by the stencil and
-    /// divided by the step, the error of representing `θ ± h` (in the cost's precision, unit
-    /// roundoff `u`: a cost computed in `f32` rounds its parameters to `f32`), and the
-    /// truncation estimate.
-    fn error_bound(
-        &self,
+    /// The error bound of a numeric derivative by a stencil of noise gain `gain`: the noise of
+    /// `J` amplified by the stencil and divided by the step, the error of representing `θ ± h`
+    /// (in the cost's precision, unit roundoff `u`: a cost computed in `f32` rounds its
+    /// parameters to `f32`), and the truncation estimate.
+    pub(crate) fn error_bound(
+        gain: f64,
         step: f64,
         truncation: f64,
         (sigma, u): (f64, f64),
         theta_scale: f64,
         derivative_scale: f64,
     ) -> f64 {
-        (self.method.noise_gain() * sigma + derivative_scale * u * (theta_scale + step)) / step
-            + truncation
+        (gain * sigma + derivative_scale * u * (theta_scale + step)) / step + truncation
     }
 
-    /// The derivative along one line (a coordinate, or a direction): pick the step,
-    /// difference, and shrink the step while a kink is crossed. With the analytic value as a
-    /// `hint`, a difference that agrees with it within its roundoff bound is taken as it is,
-    /// without a truncation estimate. The error bound scales the rounding of `θ ± h` by
-    /// `derivative_scale` (by default the derivative's own size).
-    pub(crate) fn derivative<P: Problem + ?Sized>(
+    /// The step rule's first step along the line, and the rounding that keeps `θᵢ + h` exact on
+    /// a single coordinate.
+    pub(crate) fn first_step<P: Problem + ?Sized>(
         &self,
         c: &mut Line<'_, P>,
-        hint: Option<f64>,
-        derivative_scale: Option<f64>,
-    ) -> Result<Derivative> {
+    ) -> Result<(f64, bool)> {
         let theta_i = c.scale();
-        let u = c.base.unit_roundoff;
         // On a single coordinate, round the step so that the points the stencil evaluates are
         // exactly θᵢ + o·h in the cost's precision (a cost computed in f32 rounds its inputs to
         // f32), or at least θᵢ + h in f64.
@@ -368,36 +367,17 @@ impl Checker {
             _ => None,
         };
         let exact = |h: f64| exact.as_ref().map_or(h, |round| round(h));
-        let mut step = match self.step {
+        let single = c.direction.len() == 1;
+        let step = match self.step {
             StepRule::Fixed(h) => h,
-            StepRule::Scaled(_) => exact(self.step.step_for(self.method, theta_i, u)),
+            StepRule::Scaled(_) => exact(self.step.step_for(
+                self.method,
+                theta_i,
+                c.base.unit_roundoff,
+            )),
             StepRule::Adaptive => exact(self.adaptive_step(c)?),
         };
-        let mut tries = 0;
-        let noise = (c.base.sigma, u);
-        loop {
-            let settled = |value: f64| {
-                hint.is_some_and(|g| {
-                    let bound = self.error_bound(step, 0.0, noise, theta_i, value.abs());
-                    (g - value).abs() <= NOISE_SAFETY_FACTOR * bound
-                })
-            };
-            let (value, truncation, crossed) = c.difference(self.method, step, &settled)?;
-            tries += 1;
-            if !crossed || tries > KINK_RETRIES {
-                let derivative_scale = derivative_scale.unwrap_or(value.abs());
-                return Ok(Derivative {
-                    value,
-                    bound: self.error_bound(step, truncation, noise, theta_i, derivative_scale),
-                    kink: crossed,
-                    evaluations: c.evaluations,
-                });
-            }
-            step = match self.step {
-                StepRule::Fixed(_) => step / KINK_STEP_DIVISOR,
-                _ => exact(step / KINK_STEP_DIVISOR),
-            };
-        }
+        Ok((step, single && !matches!(self.step, StepRule::Fixed(_))))
     }
 
     /// The step minimising `C·hᵖ + gain·σ/h`, with `C` read off a pilot difference at the
@@ -409,7 +389,7 @@ impl Checker {
             .step_for(self.method, c.scale(), c.base.unit_roundoff);
         let (_, truncation, crossed) = c.difference(self.method, pilot, &|_| false)?;
         let p = f64::from(self.method.order());
-        if crossed || truncation == 0.0 || c.base.sigma == 0.0 {
+        if crossed.is_some() || truncation == 0.0 || c.base.sigma == 0.0 {
             return Ok(pilot);
         }
         let scale = truncation / pilot.powf(p);

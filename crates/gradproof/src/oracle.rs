@@ -9,10 +9,11 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::difference::{norm2_of, quotient, relative_difference};
+use crate::derivative::Derivative;
+use crate::difference::{norm2_of, quotient};
 use crate::error::Result;
 use crate::layout::{Layout, Tensors};
-use crate::line::{Base, Derivative, Line, base, base_at, expect_parameters};
+use crate::line::{Base, Line, base, base_at, expect_parameters};
 use crate::noise::NoiseEstimate;
 use crate::problem::{CoordinateCosts, Problem};
 use crate::report::{Overall, Report, TensorReport, Worst, error_ratio, worst_first};
@@ -235,6 +236,8 @@ pub struct Oracle {
     checked: Vec<bool>,
     /// Coordinates whose perturbation crossed a kink even at the smallest step tried.
     kink: Vec<bool>,
+    /// At a kink: the one-sided derivatives `[left, right]` (absent where unresolved).
+    interval: Vec<Option<[f64; 2]>>,
     bound: Vec<f64>,
     evaluations: usize,
     seconds: f64,
@@ -255,11 +258,13 @@ impl Oracle {
         let n = layout.len();
         let (mut numeric, mut bound) = (vec![0.0; n], vec![0.0; n]);
         let (mut checked, mut kink) = (vec![false; n], vec![false; n]);
+        let mut interval = vec![None; n];
         for (&i, d) in coordinates.iter().zip(derivatives) {
             numeric[i] = d.value;
             bound[i] = d.bound;
             checked[i] = true;
-            kink[i] = d.kink;
+            kink[i] = d.kink != crate::derivative::Kink::None;
+            interval[i] = d.interval();
         }
         Oracle {
             checker: checker.clone(),
@@ -269,6 +274,7 @@ impl Oracle {
             numeric,
             checked,
             kink,
+            interval,
             bound,
             evaluations: 1 + derivatives.iter().map(|d| d.evaluations).sum::<usize>(),
             seconds: started.elapsed().as_secs_f64(),
@@ -290,6 +296,13 @@ impl Oracle {
         &self.kink
     }
 
+    /// For each coordinate at a kink, the one-sided derivatives `[left, right]` it is checked
+    /// against (absent away from kinks, and at a kink no step could resolve). There
+    /// [`Oracle::numeric`] is their midpoint and [`Oracle::bounds`] the larger of their bounds.
+    pub fn intervals(&self) -> &[Option<[f64; 2]>] {
+        &self.interval
+    }
+
     /// The measured noise of the cost.
     pub fn noise(&self) -> &NoiseEstimate {
         &self.noise
@@ -298,32 +311,42 @@ impl Oracle {
     /// Judges an analytic gradient against the oracle.
     ///
     /// Coordinate `i` *agrees* when `|gᵢ − ĝᵢ| ≤ NOISE_SAFETY_FACTOR · bᵢ` (or, with a
-    /// [`Checker::tolerance`], when `|gᵢ − ĝᵢ| ≤ atol + rtol·|ĝᵢ|`); a tensor passes when every
-    /// coordinate agrees and, without a tolerance, its relative difference is within its error
-    /// threshold.
+    /// [`Checker::tolerance`], when `|gᵢ − ĝᵢ| ≤ atol + rtol·|ĝᵢ|`); at a kink `ĝᵢ` is the point
+    /// of the interval between the one-sided derivatives nearest to `gᵢ`, so any value inside
+    /// it agrees. A tensor passes when every coordinate agrees and, without a tolerance, the
+    /// relative difference of its coordinates away from kinks is within its error threshold.
     pub fn judge(&self, analytic: &Tensors) -> Result<Report> {
         let start = Instant::now();
         let layout = &self.layout;
         layout.expect_same(analytic.layout())?;
         analytic.expect_finite("gradient")?;
         let (g, numeric, bound) = (analytic.values(), &self.numeric[..], &self.bound[..]);
-        let (kink, checked) = (&self.kink[..], &self.checked[..]);
-        // Kink coordinates have no derivative to compare with: the verdict rests on the others.
-        let resolved = |range: Range<usize>| range.filter(|&i| checked[i] && !kink[i]);
-        let sampled = |range: Range<usize>| range.filter(|&i| checked[i]);
+        let (kink, checked, interval) = (&self.kink[..], &self.checked[..], &self.interval[..]);
+        // Away from kinks: a single derivative, the relative difference's coordinates.
+        let smooth = |range: Range<usize>| range.filter(|&i| checked[i] && !kink[i]);
+        // Compared: the smooth ones and the kinks straddled by an interval.
+        let compared = |range: Range<usize>| {
+            range.filter(|&i| checked[i] && (!kink[i] || interval[i].is_some()))
+        };
+        let straddled =
+            |range: Range<usize>| range.filter(|&i| checked[i] && interval[i].is_some());
+        let nearest = |i: usize| match interval[i] {
+            Some([left, right]) => g[i].clamp(left.min(right), left.max(right)),
+            None => numeric[i],
+        };
         let noise_threshold = |range: Range<usize>| {
-            let denominator = norm2_of(resolved(range.clone()).map(|i| g[i]))
-                + norm2_of(resolved(range.clone()).map(|i| numeric[i]));
+            let denominator = norm2_of(smooth(range.clone()).map(|i| g[i]))
+                + norm2_of(smooth(range.clone()).map(|i| numeric[i]));
             quotient(
-                NOISE_SAFETY_FACTOR * norm2_of(resolved(range).map(|i| bound[i])),
+                NOISE_SAFETY_FACTOR * norm2_of(smooth(range).map(|i| bound[i])),
                 denominator,
             )
         };
-        let resolved_difference = |range: Range<usize>| {
+        let smooth_difference = |range: Range<usize>| {
             quotient(
-                norm2_of(resolved(range.clone()).map(|i| g[i] - numeric[i])),
-                norm2_of(resolved(range.clone()).map(|i| g[i]))
-                    + norm2_of(resolved(range).map(|i| numeric[i])),
+                norm2_of(smooth(range.clone()).map(|i| g[i] - numeric[i])),
+                norm2_of(smooth(range.clone()).map(|i| g[i]))
+                    + norm2_of(smooth(range).map(|i| numeric[i])),
             )
         };
         let tensors = layout
@@ -332,38 +355,45 @@ impl Oracle {
             .enumerate()
             .map(|(k, spec)| {
                 let range = layout.range(k);
-                let difference = sampled_difference(g, numeric, sampled(range.clone()));
+                let difference = smooth_difference(range.clone());
                 let threshold = noise_threshold(range.clone());
-                let error = |i: usize| (g[i] - numeric[i]).abs();
+                let error = |i: usize| (g[i] - nearest(i)).abs();
                 let allowed = |i: usize| match self.checker.tolerance {
-                    Some(t) => t.atol + t.rtol * numeric[i].abs(),
+                    Some(t) => t.atol + t.rtol * nearest(i).abs(),
                     None => NOISE_SAFETY_FACTOR * bound[i],
                 };
-                let disagree = resolved(range.clone())
-                    .filter(|&i| error(i) > allowed(i))
-                    .count();
-                // Agreeing only because the tolerance is as large as the values themselves.
-                let unresolved = resolved(range.clone())
+                let wrong = |i: &usize| error(*i) > allowed(*i);
+                let disagree = compared(range.clone()).filter(wrong).count();
+                let kink_outside = straddled(range.clone()).filter(wrong).count();
+                // Agreeing only because the tolerance is as large as the values themselves, or
+                // a kink no step could resolve.
+                let size = |i: usize| {
+                    let sides = interval[i].map_or(0.0, |[l, r]| l.abs().max(r.abs()));
+                    g[i].abs().max(numeric[i].abs()).max(sides)
+                };
+                let unresolved = range
+                    .clone()
+                    .filter(|&i| checked[i])
                     .filter(|&i| {
-                        let size = g[i].abs().max(numeric[i].abs());
-                        error(i) <= allowed(i) && size > 0.0 && allowed(i) >= size
+                        (kink[i] && interval[i].is_none())
+                            || (error(i) <= allowed(i) && size(i) > 0.0 && allowed(i) >= size(i))
                     })
                     .count();
-                let kinks = sampled(range.clone()).filter(|&i| kink[i]).count();
-                let count = sampled(range.clone()).count();
-                let max_abs_error = resolved(range.clone()).map(error).reduce(f64::max);
-                let candidates: Vec<usize> = resolved(range.clone()).collect();
+                let kinks = straddled(range.clone()).count();
+                let count = range.clone().filter(|&i| checked[i]).count();
+                let max_abs_error = compared(range.clone()).map(error).reduce(f64::max);
+                let candidates: Vec<usize> = compared(range.clone()).collect();
                 let top: Vec<Worst> = worst_first(candidates, TOP_K, |&i| {
                     (error_ratio(error(i), allowed(i)), error(i))
                 })
                 .into_iter()
                 .map(|i| {
                     let index = layout.locate(i).expect("inside the layout").index;
-                    Worst::new(index, g[i], numeric[i], allowed(i))
+                    Worst::new(index, g[i], nearest(i), allowed(i)).at_kink(interval[i])
                 })
                 .collect();
                 let within_threshold = self.checker.tolerance.is_some()
-                    || resolved_difference(range.clone()) <= threshold;
+                    || smooth_difference(range.clone()) <= threshold;
                 TensorReport {
                     name: spec.name.clone(),
                     gradient_name: format!("d{}", spec.name),
@@ -371,10 +401,11 @@ impl Oracle {
                     checked: count,
                     examined: count,
                     probes: 0,
-                    agree: count - disagree - kinks - unresolved,
+                    agree: count - disagree - unresolved,
                     disagree,
                     unresolved,
                     kink: kinks,
+                    kink_outside,
                     difference,
                     threshold,
                     max_abs_error,
@@ -386,7 +417,7 @@ impl Oracle {
         let overall = Overall {
             cost: self.cost,
             noise: self.noise.clone(),
-            difference: sampled_difference(g, numeric, sampled(0..layout.len())),
+            difference: smooth_difference(0..layout.len()),
             noise_threshold: noise_threshold(0..layout.len()),
             tolerance: self.checker.tolerance,
             evaluations: self.evaluations,
@@ -400,11 +431,4 @@ impl Oracle {
             seconds,
         ))
     }
-}
-
-/// The notebook's relative difference over the coordinates `indices`.
-fn sampled_difference(g: &[f64], numeric: &[f64], indices: impl Iterator<Item = usize>) -> f64 {
-    let indices: Vec<usize> = indices.collect();
-    let (a, n): (Vec<f64>, Vec<f64>) = indices.iter().map(|&i| (g[i], numeric[i])).unzip();
-    relative_difference(&a, &n)
 }

@@ -23,10 +23,14 @@ pub trait Problem: Sync {
     fn gradient(&self, theta: &[f64]) -> Result<Tensors>;
 
     /// The cost and, for a piecewise-smooth cost (ReLU, max, abs, …), a signature of the piece
-    /// `θ` lies on (for an MLP: a hash of which ReLUs are active). When `θ + h·eᵢ` and
-    /// `θ − h·eᵢ` have different signatures, the central difference straddles a kink: the
-    /// checker shrinks the step, and classifies the coordinate as a *kink* rather than a
-    /// failure if it still straddles one. The default has no signature.
+    /// `θ` lies on (for an MLP: a hash of which ReLUs are active, `z > 0`). When the points of
+    /// a difference have different signatures, it straddles a kink: the checker shrinks the
+    /// step, and if it still straddles one, checks the analytic value against the interval
+    /// between the one-sided derivatives from points on one piece each (any valid subgradient
+    /// passes). A point exactly on a kink should get the signature of one of the pieces it
+    /// bounds (as `z > 0` does): a `θ` whose signature differs from both sides' is taken for
+    /// kinks of opposite orientation meeting there, which no interval bounds (*unresolved*).
+    /// The default has no signature (the checker then tests one-sided slopes).
     fn cost_with_signature(&self, theta: &[f64]) -> Result<(f64, Option<u64>)> {
         Ok((self.cost(theta)?, None))
     }
@@ -39,8 +43,10 @@ pub trait Problem: Sync {
     /// pass in dual numbers: evaluate the cost at `θᵢ + vᵢ·ε` with `ε² = 0` (with num-dual,
     /// `Dual64::new(θᵢ, vᵢ)` for every parameter); the result is `J(θ) + (∇J(θ)·v)·ε`, exact up
     /// to the rounding of that pass. At a kink (a ReLU at exactly 0) the derivative is whichever
-    /// one-sided derivative the model's branches pick; it should be the one its backward pass
-    /// uses. The direction must be finite; errors are the model's.
+    /// one-sided derivative the model's branches pick; a cost written with the helpers of
+    /// [`kink`](crate::kink) records such ties, and the checker then falls back to the interval
+    /// of the one-sided finite differences there, so that any valid convention passes. The
+    /// direction must be finite; errors are the model's.
     ///
     /// ```
     /// use gradproof::{Checker, Layout, Method, Problem, Result, TensorSpec, Tensors};

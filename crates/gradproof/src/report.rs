@@ -57,9 +57,10 @@ pub struct Report {
     pub noise: f64,
     /// How the noise was measured.
     pub noise_status: NoiseStatus,
-    /// The notebook's relative difference over all parameters.
+    /// The notebook's relative difference over all parameters away from kinks (in directional
+    /// mode, of the probe along the whole direction).
     pub difference: f64,
-    /// The relative difference that roundoff and truncation alone can produce over all parameters.
+    /// The relative difference that roundoff and truncation alone can produce over them.
     pub noise_threshold: f64,
     /// The notebook's threshold on [`Report::difference`] (the notebook's 1e-7 by default).
     pub notebook_threshold: f64,
@@ -94,8 +95,9 @@ pub struct TensorReport {
     pub checked: usize,
     /// Elements examined singly: their own derivative was differenced (every coordinate of an
     /// exhaustive or sampled check) or a directional bisection narrowed down to them alone.
-    /// Always `agree + disagree + unresolved + kink`; in directional mode the other
-    /// `checked − examined` elements were seen only inside groups, never one by one.
+    /// Always `agree + disagree + unresolved` (the `kink` ones are among the first two); in
+    /// directional mode the other `checked − examined` elements were seen only inside groups,
+    /// never one by one.
     pub examined: usize,
     /// Directional derivatives spent on this tensor (its own probe and the bisection's); 0 in
     /// the coordinate modes, which difference elements one by one.
@@ -104,21 +106,29 @@ pub struct TensorReport {
     pub agree: usize,
     /// Elements examined singly whose error exceeds their error bound: the wrong elements found.
     pub disagree: usize,
-    /// Elements within their tolerance only because it is as large as the values themselves:
-    /// the finite differences cannot tell this gradient from zero.
+    /// Elements the check cannot decide: within their tolerance only because it is as large as
+    /// the values themselves (the finite differences cannot tell this gradient from zero), or
+    /// on a kink closer than any step resolves. They count toward an inconclusive verdict.
     pub unresolved: usize,
-    /// Elements whose perturbation crossed a kink of the cost (a ReLU switching), even
-    /// after shrinking the step: no derivative to compare there, so neither agree nor disagree.
+    /// Elements whose perturbation crosses a kink of the cost (a ReLU at exactly 0, `|w|` at
+    /// `w = 0`, a tie in a max) even at the smallest step, checked against the interval between
+    /// their one-sided derivatives (widened by its error bound): any valid subgradient agrees.
+    /// Counted among `agree` or `disagree`; they do not enter the relative difference, having no
+    /// single numeric value.
     pub kink: usize,
-    /// The notebook's relative difference over this tensor.
+    /// Of the `kink` elements, those outside their interval (counted in `disagree`).
+    pub kink_outside: usize,
+    /// The notebook's relative difference over this tensor's elements away from kinks.
     pub difference: f64,
     /// The relative difference that roundoff and truncation alone can produce over this tensor (see
     /// [`Checker`](crate::Checker)); the tensor passes when `difference <= threshold`.
     pub threshold: f64,
-    /// The largest `|analytic − numeric|` over the elements examined singly (without a kink);
-    /// `None` when none was (an empty tensor, only kinks, or a directional probe that agreed).
+    /// The largest `|analytic − numeric|` over the elements examined singly and resolved (at a
+    /// kink: the distance to its interval); `None` when none was (an empty tensor, only
+    /// unresolved elements, or a directional probe that agreed).
     pub max_abs_error: Option<f64>,
-    /// The elements examined singly (without a kink) with the largest error relative to their
+    /// The elements examined singly and resolved (kinks by their interval) with the largest error
+    /// relative to their
     /// bound ([`Worst::ratio`]), worst first: at most [`TOP_K`](crate::settings::TOP_K), or for a
     /// directional check at most its `top`, from the elements its bisection probed alone.
     pub top: Vec<Worst>,
@@ -141,6 +151,10 @@ pub struct Worst {
     /// `|analytic − numeric| / bound`: above 1 the element is wrong. Elements are ranked by it,
     /// not by the absolute error, which a large bound can make large on a correct element.
     pub ratio: f64,
+    /// At a kink: the one-sided derivatives `[left, right]` the element was checked against;
+    /// `numeric` is then the point of their interval nearest to `analytic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<[f64; 2]>,
 }
 
 impl Worst {
@@ -154,7 +168,13 @@ impl Worst {
             numeric,
             bound,
             ratio,
+            interval: None,
         }
+    }
+
+    /// The element, checked against the one-sided derivatives `interval` if it lies on a kink.
+    pub(crate) fn at_kink(self, interval: Option<[f64; 2]>) -> Worst {
+        Worst { interval, ..self }
     }
 
     /// `|analytic − numeric|`.
@@ -282,22 +302,17 @@ fn inconclusive(
             overall.noise.spacing
         ));
     }
-    if tensors.iter().all(|t| t.kink == t.checked) {
-        return Some(
-            "no element could be compared: every one crosses a kink of the cost, or none was \
-             checked"
-                .to_string(),
-        );
+    if tensors.iter().all(|t| t.checked == 0) {
+        return Some("no element was checked".to_string());
     }
     let advice = step_advice(checker, precision);
-    if let Some(t) = tensors
-        .iter()
-        .find(|t| 2 * t.unresolved > t.checked - t.kink)
-    {
+    if let Some(t) = tensors.iter().find(|t| 2 * t.unresolved > t.checked) {
         return Some(format!(
-            "{} of {} elements of {} are below what the differences resolve ({}): {advice}",
+            "{} of {} elements of {} are below what the differences resolve ({}: {advice}; or \
+             they lie where kinks of the cost meet closer than any step resolves: check at a \
+             point off the kinks)",
             t.unresolved,
-            t.checked - t.kink,
+            t.checked,
             t.gradient_name,
             match overall.tolerance {
                 Some(_) => "the tolerance is as large as the values themselves",
@@ -325,8 +340,8 @@ impl TensorReport {
     }
 
     /// The element with the largest error relative to its bound among those examined singly
-    /// without a kink (absent for an empty tensor, one made only of kinks, or a directional
-    /// check that examined no element singly).
+    /// and resolved (absent for an empty tensor, one made only of unresolved elements, or a
+    /// directional check that examined no element singly).
     pub fn worst(&self) -> Option<&Worst> {
         self.top.first()
     }
@@ -353,14 +368,17 @@ impl TensorReport {
         if matches!(mode, Mode::Directional { .. }) {
             if self.disagree > 0 {
                 parts.push(format!("{} wrong found by bisection", self.disagree));
-            } else if !self.passed && self.kink == 0 {
+            } else if !self.passed && self.unresolved == 0 {
                 parts.push("no wrong element isolated".to_string());
             }
             if self.agree > 0 {
                 parts.push(format!("{} agree singly", self.agree));
             }
+            if self.unresolved > 0 {
+                parts.push(format!("{} unresolved", self.unresolved));
+            }
             if self.kink > 0 {
-                parts.push(format!("{} kink", self.kink));
+                parts.push(self.kink_summary());
             }
             let unseen = self.checked - self.examined;
             if unseen > 0 || parts.is_empty() {
@@ -374,13 +392,24 @@ impl TensorReport {
             parts.push(format!("{} unresolved", self.unresolved));
         }
         if self.kink > 0 {
-            parts.push(format!("{} kink", self.kink));
+            parts.push(self.kink_summary());
         }
         for part in parts {
             head.push_str(", ");
             head.push_str(&part);
         }
         head
+    }
+}
+
+impl TensorReport {
+    /// The kink column in words: `2 at kinks` (checked by interval, all inside), or
+    /// `2 at kinks, 1 outside`.
+    fn kink_summary(&self) -> String {
+        match self.kink_outside {
+            0 => format!("{} at kinks", self.kink),
+            outside => format!("{} at kinks, {outside} outside", self.kink),
+        }
     }
 }
 
@@ -415,6 +444,19 @@ impl Report {
             .map(|t| {
                 let summary = t.summary(self.mode);
                 match t.worst() {
+                    Some(w @ Worst { interval: Some([left, right]), .. }) => format!(
+                        "{}{}: analytic {} at a kink, outside the one-sided derivatives [{}, {}] \
+                         (bound {:.1e}, error {:.2e}× the bound); {summary}; relative difference \
+                         {:.3e} away from kinks",
+                        t.gradient_name,
+                        IndexDisplay(&w.index),
+                        w.analytic,
+                        left.min(*right),
+                        left.max(*right),
+                        w.bound,
+                        w.ratio,
+                        t.difference
+                    ),
                     Some(w) => format!(
                         "{}{}: analytic {}, numeric {} (bound {:.1e}, error {:.2e}× the bound); {summary}; relative difference {:.3e}",
                         t.gradient_name,
@@ -432,70 +474,5 @@ impl Report {
                 }
             })
             .collect()
-    }
-
-    /// ` at point k of n (…)` for a check at several points, naming the point this report is
-    /// about; empty for a check at θ alone.
-    fn at_point(&self) -> String {
-        match (self.points, self.point) {
-            (1, _) => String::new(),
-            (n, 0) => format!(" at point 0 of {n} (θ itself)"),
-            (n, k) => format!(
-                " at point {k} of {n} (θ moved at random by up to {POINT_SPREAD} of each \
-                 coordinate's scale; the same seed gives the same point)"
-            ),
-        }
-    }
-
-    /// One sentence on the verdict, reconciling the notebook's threshold with the noise-aware one.
-    pub fn verdict(&self) -> String {
-        let notebook = if self.notebook_passed() {
-            format!(
-                "below the notebook's threshold {:e}",
-                self.notebook_threshold
-            )
-        } else {
-            format!(
-                "above the notebook's threshold {:e}",
-                self.notebook_threshold
-            )
-        };
-        match (self.verdict, &self.reason) {
-            (Verdict::Fail, _) => {
-                return format!(
-                    "the gradient is WRONG in {}{} (overall difference {:.6e}, {notebook})",
-                    self.failing().join(", "),
-                    self.at_point(),
-                    self.difference
-                );
-            }
-            (Verdict::Inconclusive, reason) => {
-                return format!(
-                    "INCONCLUSIVE{}: nothing disagrees, but {}",
-                    self.at_point(),
-                    reason.as_deref().unwrap_or("the evidence cannot decide")
-                );
-            }
-            (Verdict::Pass, _) => {}
-        }
-        let everywhere = if self.points > 1 {
-            format!(" at all {} points", self.points)
-        } else {
-            String::new()
-        };
-        if self.notebook_passed() {
-            format!(
-                "the gradient is correct{everywhere} (overall difference {:.6e}, {notebook})",
-                self.difference
-            )
-        } else {
-            format!(
-                "the gradient is correct{everywhere}. The overall difference {:.6e} is {notebook}, but roundoff \
-                 alone produces up to {:.2e} at ε = {:e} (the cost's noise {:.1e} divided by \
-                 the step): the excess is roundoff of the difference quotient, not a wrong \
-                 gradient",
-                self.difference, self.noise_threshold, self.epsilon, self.noise
-            )
-        }
     }
 }

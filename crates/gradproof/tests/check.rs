@@ -953,13 +953,20 @@ fn relu_like(analytic_slope_at_zero: f64) -> impl Problem {
 fn a_kink_without_a_signature_is_found_by_the_one_sided_slopes() {
     for step in [StepRule::Fixed(1e-7), StepRule::Scaled(1.0)] {
         let checker = notebook().step_rule(step);
-        // Exactly on the kink: no step avoids it; a kink, not a failure, whatever the analytic
-        // side.
+        // Exactly on the kink: no step avoids it; checked against the interval [0, 3] of its
+        // one-sided derivatives, so either side (or anything between) passes, and a slope
+        // outside it fails. (The midpoint agrees with the central difference at once, so it
+        // is never tested for a kink.)
+        let report = checker.check(&relu_like(1.5), &[0.0, 0.5]).unwrap();
+        assert!(report.passed(), "{step:?}\n{report}");
         for slope in [0.0, 3.0] {
             let report = checker.check(&relu_like(slope), &[0.0, 0.5]).unwrap();
             assert!(report.passed(), "{step:?}\n{report}");
             assert_eq!(report.tensors[0].kink, 1, "{step:?}\n{report}");
         }
+        let report = checker.check(&relu_like(4.0), &[0.0, 0.5]).unwrap();
+        assert_eq!(report.failing(), ["da"], "{step:?}\n{report}");
+        assert_eq!(report.tensors[0].kink_outside, 1, "{step:?}\n{report}");
         // Just off the kink: a smaller step resolves it, and a wrong slope is caught there.
         let report = checker.check(&relu_like(0.0), &[1e-8, 0.5]).unwrap();
         assert_eq!(report.tensors[0].kink, 0, "{step:?}\n{report}");

@@ -269,6 +269,13 @@ struct TensorJson<'a> {
     wrong: usize,
     /// Directional derivatives spent on the tensor (0 outside directional mode).
     probes: usize,
+    /// Elements on a kink, checked against the interval of their one-sided derivatives
+    /// (among `examined`; see `TensorReport::kink`).
+    kink: usize,
+    /// Of those, the ones outside their interval (among `wrong`).
+    kink_outside: usize,
+    /// Elements the differences cannot decide (see `TensorReport::unresolved`).
+    unresolved: usize,
     /// The counts in words, as the text table says them.
     summary: String,
     worst: Option<&'a gradproof::Worst>,
@@ -312,6 +319,9 @@ impl<'a> From<&'a Report> for Json<'a> {
                     examined: t.examined,
                     wrong: t.disagree,
                     probes: t.probes,
+                    kink: t.kink,
+                    kink_outside: t.kink_outside,
+                    unresolved: t.unresolved,
                     summary: t.summary(report.mode),
                     worst: t.worst(),
                 })

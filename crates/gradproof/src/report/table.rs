@@ -20,7 +20,8 @@ impl fmt::Display for Report {
             )?;
             writeln!(
                 f,
-                "J(θ) = {}; no step, so neither the cost's noise nor kinks enter",
+                "J(θ) = {}; no step, so the cost's noise does not enter (a pass that meets a \
+                 tie at a kink falls back to one-sided differences there)",
                 self.cost
             )?;
         } else {
@@ -120,6 +121,91 @@ impl fmt::Display for Report {
             )?;
         }
         write!(f, "{}", self.verdict())
+    }
+}
+
+impl Report {
+    /// ` at point k of n (…)` for a check at several points, naming the point this report is
+    /// about; empty for a check at θ alone.
+    fn at_point(&self) -> String {
+        match (self.points, self.point) {
+            (1, _) => String::new(),
+            (n, 0) => format!(" at point 0 of {n} (θ itself)"),
+            (n, k) => format!(
+                " at point {k} of {n} (θ moved at random by up to {POINT_SPREAD} of each \
+                 coordinate's scale; the same seed gives the same point)"
+            ),
+        }
+    }
+
+    /// One sentence on the verdict, reconciling the notebook's threshold with the noise-aware one.
+    pub fn verdict(&self) -> String {
+        let notebook = if self.notebook_passed() {
+            format!(
+                "below the notebook's threshold {:e}",
+                self.notebook_threshold
+            )
+        } else {
+            format!(
+                "above the notebook's threshold {:e}",
+                self.notebook_threshold
+            )
+        };
+        match (self.verdict, &self.reason) {
+            (Verdict::Fail, _) => {
+                let at_kinks: usize = self.tensors.iter().map(|t| t.kink_outside).sum();
+                let kinks = match at_kinks {
+                    0 => String::new(),
+                    n => format!(
+                        "; {n} element{} at kinks outside the interval of the one-sided \
+                         derivatives, which no step size explains",
+                        if n == 1 { "" } else { "s" }
+                    ),
+                };
+                return format!(
+                    "the gradient is WRONG in {}{} (overall difference {:.6e}, {notebook}{kinks})",
+                    self.failing().join(", "),
+                    self.at_point(),
+                    self.difference
+                );
+            }
+            (Verdict::Inconclusive, reason) => {
+                return format!(
+                    "INCONCLUSIVE{}: nothing disagrees, but {}",
+                    self.at_point(),
+                    reason.as_deref().unwrap_or("the evidence cannot decide")
+                );
+            }
+            (Verdict::Pass, _) => {}
+        }
+        let kinks: usize = self.tensors.iter().map(|t| t.kink).sum();
+        let notebook = match kinks {
+            0 => notebook,
+            n => format!(
+                "{notebook}, over the elements away from kinks; {n} element{} at kinks within \
+                 the interval of their one-sided derivatives",
+                if n == 1 { "" } else { "s" }
+            ),
+        };
+        let everywhere = if self.points > 1 {
+            format!(" at all {} points", self.points)
+        } else {
+            String::new()
+        };
+        if self.notebook_passed() {
+            format!(
+                "the gradient is correct{everywhere} (overall difference {:.6e}, {notebook})",
+                self.difference
+            )
+        } else {
+            format!(
+                "the gradient is correct{everywhere}. The overall difference {:.6e} is {notebook}, but roundoff \
+                 alone produces up to {:.2e} at ε = {:e} (the cost's noise {:.1e} divided by \
+                 the step): the excess is roundoff of the difference quotient, not a wrong \
+                 gradient",
+                self.difference, self.noise_threshold, self.epsilon, self.noise
+            )
+        }
     }
 }
 

@@ -158,7 +158,14 @@ fn seen<M: Model>(checker: &Checker, mode: Mode, problem: &ZooProblem<'_, M>) ->
         return vec![true; theta.len()];
     };
     let oracle = checker.oracle(problem, theta).expect("the oracle");
-    let seen: Vec<bool> = oracle.bounds().iter().map(|&b| b > 0.0).collect();
+    // A checked coordinate has an error bound, or sits on a kink (one no step resolves has
+    // none).
+    let seen: Vec<bool> = oracle
+        .bounds()
+        .iter()
+        .zip(oracle.kinks())
+        .map(|(&b, &kink)| b > 0.0 || kink)
+        .collect();
     for k in 0..layout.tensors().len() {
         let range = layout.range(k);
         let count = range.clone().filter(|&i| seen[i]).count();

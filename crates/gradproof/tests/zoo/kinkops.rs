@@ -12,12 +12,9 @@
 //! Each choice is also folded into a per-thread *signature* of the piece the cost lies on, which
 //! [`with_signature`] hands to the checker through `Problem::cost_with_signature`.
 //!
-//! On merge with the `kinks` branch, the dual passes' ties outside [`one_sided`] are to go
-//! through `gradproof::kink::{relu, abs, max}` (dual-aware, recording the tie for the engine's
-//! dual oracle): in `impl Scalar for Dual64` below, override `kink_relu`, `kink_abs` and
-//! `kink_max` as `if one_sided_now() { select(…) } else { gradproof::kink::relu(self) }` (and
-//! so on). The `f64`/`f32` impls keep `select`, which records the signature. Nothing else in the
-//! zoo has to change.
+//! Outside [`one_sided`], the dual passes go through `gradproof::kink::{relu, abs, max}`
+//! (dual-aware, recording the tie for the engine's dual oracle); the `f64`/`f32` costs keep
+//! `select`, which records the signature.
 //! Knows nothing of models, checks or reports.
 
 use std::cell::Cell;
@@ -75,10 +72,36 @@ impl Scalar for f32 {
     }
 }
 
+/// Outside [`one_sided`], the dual passes go through the engine's dual-aware helpers, which
+/// record a tie for the exact oracle (it then checks that coordinate by interval).
 impl Scalar for Dual64 {
     type Float = f64;
     fn tangent(self) -> f64 {
         self.eps
+    }
+
+    fn kink_relu(self) -> Self {
+        if one_sided_now() {
+            select(self, Dual64::from(0.0), false)
+        } else {
+            gradproof::kink::relu(self)
+        }
+    }
+
+    fn kink_abs(self) -> Self {
+        if one_sided_now() {
+            select(self, -self, true)
+        } else {
+            gradproof::kink::abs(self)
+        }
+    }
+
+    fn kink_max(self, other: Self) -> Self {
+        if one_sided_now() {
+            select(self, other, true)
+        } else {
+            gradproof::kink::max(self, other)
+        }
     }
 }
 
