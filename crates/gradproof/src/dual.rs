@@ -126,17 +126,23 @@ impl<'a, P: Problem + ?Sized> Fallback<'a, P> {
     }
 
     /// The interval of the one-sided derivatives along `direction` (`(coordinate, weight)`
-    /// pairs), counting the dual pass that met the tie among its evaluations.
+    /// pairs), counting among its evaluations the dual pass that met the tie and, for the
+    /// straddle that measured it, `J(θ)` and the noise probe.
     fn straddle(
         &self,
         direction: Vec<(usize, f64)>,
         derivative_scale: Option<f64>,
     ) -> Result<Derivative> {
-        let base = match self.base.get() {
-            Some(&base) => base,
+        let (base, measured) = match self.base.get() {
+            Some(&base) => (base, 0),
             None => {
-                let (base, _) = base(self.problem, self.theta, false, self.checker.precision)?;
-                *self.base.get_or_init(|| base)
+                let (base, noise) = base(self.problem, self.theta, false, self.checker.precision)?;
+                let mut first = false;
+                let base = *self.base.get_or_init(|| {
+                    first = true;
+                    base
+                });
+                (base, if first { 1 + noise.evaluations } else { 0 })
             }
         };
         let mut point = self.theta.to_vec();
@@ -146,7 +152,7 @@ impl<'a, P: Problem + ?Sized> Fallback<'a, P> {
             direction,
             base,
             fast: None,
-            evaluations: 1,
+            evaluations: 1 + measured,
         };
         self.checker.straddle(&mut line, derivative_scale)
     }

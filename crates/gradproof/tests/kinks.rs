@@ -556,3 +556,38 @@ fn max_pool_with_ties() {
     eprintln!("max-pool: {tally:?}");
     assert_eq!(tally.checks, 5 * 3 * 3 * 2 * 3);
 }
+
+/// Reports at kinks (intervals, the dual oracle's fallback, the directional bisection) are the
+/// same bytes whatever the thread count, apart from the wall time.
+#[test]
+fn reports_at_kinks_do_not_depend_on_the_thread_count() {
+    let case = L1Logistic::new();
+    let problem = Checked {
+        case: &case,
+        layout: case.layout(),
+        at_kink: 3.0,
+        f32: false,
+        signed: false,
+    };
+    for checker in [
+        Checker::new(),
+        Checker::new().dual(),
+        Checker::new().mode(Mode::Directional { top: 3 }),
+        Checker::new().dual().mode(Mode::Directional { top: 3 }),
+    ] {
+        let reports: Vec<String> = [1, 4]
+            .into_iter()
+            .map(|threads| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let mut report = pool.install(|| checker.check(&problem, &case.theta()).unwrap());
+                report.seconds = 0.0;
+                serde_json::to_string(&report).unwrap()
+            })
+            .collect();
+        assert_eq!(reports[0], reports[1]);
+        assert!(reports[0].contains("\"kink_outside\":2"), "{}", reports[0]);
+    }
+}
