@@ -21,9 +21,11 @@ def _float(value: Any) -> float:
 
 
 def _floor(threshold: float) -> float:
-    """The relative gradient error ``‖g − ĝ‖/‖ĝ‖`` a relative-difference threshold ``t`` lets
-    through at most: ``2t/(1 − t)``, infinite when ``t ≥ 1`` (the engine's arithmetic)."""
-    return math.inf if not threshold < 1.0 else 2.0 * threshold / (1.0 - threshold)
+    """The relative gradient error against the true gradient, ``‖g − g*‖/‖g*‖``, that a
+    relative-difference threshold ``t`` cannot let through: ``(1 + 1/8)·2t/(1 − t)`` (the 1/8:
+    the numeric gradient's own error, within its bound), infinite when ``t ≥ 1`` (the engine's
+    arithmetic, ``gradproof::TensorReport::detection_floor``)."""
+    return math.inf if not threshold < 1.0 else (1.0 + 1.0 / 8.0) * 2.0 * threshold / (1.0 - threshold)
 
 
 class Worst(NamedTuple):
@@ -67,7 +69,10 @@ class TensorReport:
         self.agree: int = data["agree"]
         self.disagree: int = data["disagree"]
         self.unresolved: int = data["unresolved"]
+        #: Elements at a kink of the cost, checked against the interval between their one-sided
+        #: derivatives (any valid subgradient passes), and those found outside it (wrong).
         self.kink: int = data["kink"]
+        self.kink_outside: int = data.get("kink_outside", 0)
         self.difference: float = _float(data["difference"])
         self.threshold: float = _float(data["threshold"])
         self.max_abs_error: float = _float(data["max_abs_error"])
@@ -85,8 +90,8 @@ class TensorReport:
 
     @property
     def detection_floor(self) -> float:
-        """The smallest relative error ``‖g − ĝ‖/‖ĝ‖`` of this tensor's gradient the check is
-        sure to catch: ``2t/(1 − t)`` for its ``threshold`` t (infinite when t ≥ 1)."""
+        """The smallest relative error ``‖g − g*‖/‖g*‖`` of this tensor's gradient the check is
+        sure to catch: ``(1 + 1/8)·2t/(1 − t)`` for its ``threshold`` t (infinite when t ≥ 1)."""
         return _floor(self.threshold)
 
     @property
