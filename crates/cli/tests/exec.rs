@@ -1,6 +1,7 @@
 //! End-to-end runs of `gradproof check --exec`: models in other processes speaking
 //! gradproof-protocol 1. The notebook's network through the Python client (numpy: a python with
-//! it is looked for, see [`python_with_numpy`]) gives the notebook's numbers; a standard-library
+//! it is looked for, see [`python_with_numpy`]) and through the C header (built with the
+//! machine's `cc`) gives the notebook's numbers; a standard-library
 //! model (tests/exec/model.py) that breaks on purpose — crash, hang, garbage, early close, wrong
 //! size, an error it reports — stops the check with exit 2 naming the worker, the request and
 //! what came back, with every model process gone afterwards.
@@ -29,8 +30,8 @@ fn model(mode: &str) -> String {
 
 /// A python that imports numpy: $GRADPROOF_TEST_PYTHON, else the repository's .venv/bin/python
 /// (which `make test` builds), else `python3` if it has numpy. None (the test is skipped, saying
-/// why) when there is none, unless GRADPROOF_REQUIRE_PYTHON=1 (`make test` sets it), which makes
-/// that a failure.
+/// why) when there is none, unless GRADPROOF_REQUIRE_EXEC_TOOLS=1 (`make test` sets it), which
+/// makes that a failure.
 fn python_with_numpy() -> Option<String> {
     let venv = root().join(".venv/bin/python");
     let candidates = std::env::var("GRADPROOF_TEST_PYTHON")
@@ -47,13 +48,47 @@ fn python_with_numpy() -> Option<String> {
             return Some(python);
         }
     }
-    let reason = "no python with numpy ($GRADPROOF_TEST_PYTHON, .venv/bin/python, python3)";
+    skip("no python with numpy ($GRADPROOF_TEST_PYTHON, .venv/bin/python, python3)")
+}
+
+/// Says why a test is skipped; fails instead when GRADPROOF_REQUIRE_EXEC_TOOLS=1.
+fn skip<T>(reason: &str) -> Option<T> {
     assert!(
-        std::env::var("GRADPROOF_REQUIRE_PYTHON").as_deref() != Ok("1"),
-        "{reason}, and GRADPROOF_REQUIRE_PYTHON=1"
+        std::env::var("GRADPROOF_REQUIRE_EXEC_TOOLS").as_deref() != Ok("1"),
+        "{reason}, and GRADPROOF_REQUIRE_EXEC_TOOLS=1"
     );
     eprintln!("skipped: {reason}; `make test` runs it");
     None
+}
+
+/// clients/c/examples/NAME.c built with `cc` (C99, every warning an error) into `dir`; None
+/// (skipped, see [`skip`]) without a `cc`.
+fn build_c(name: &str, dir: &Path) -> Option<PathBuf> {
+    let clients = root().join("clients/c");
+    let binary = dir.join(name);
+    let built = Command::new("cc")
+        .args([
+            "-std=c99",
+            "-pedantic",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-O2",
+            "-I",
+        ])
+        .arg(&clients)
+        .arg(clients.join(format!("examples/{name}.c")))
+        .arg("-o")
+        .arg(&binary)
+        .arg("-lm")
+        .output();
+    match built {
+        Err(e) => skip(&format!("no C compiler `cc`: {e}")),
+        Ok(out) => {
+            assert!(out.status.success(), "cc {name}.c: {}", text(&out.stderr));
+            Some(binary)
+        }
+    }
 }
 
 /// `gradproof check --format json ARGS`: the exit code and the report.
@@ -123,6 +158,34 @@ fn the_notebooks_buggy_pass_in_python_fails_naming_dw2_and_db1_with_its_differen
     // The Rust reproduction's figure for the corrected pass at this step.
     let difference = report["difference"].as_f64().unwrap();
     assert!((difference / 1.189e-7 - 1.0).abs() < 1e-3, "{difference}");
+}
+
+#[test]
+fn the_notebooks_network_in_c_gives_the_notebooks_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(binary) = build_c("notebook", dir.path()) else {
+        return;
+    };
+    let command = binary.display().to_string();
+    let (code, report) = check_json(&["--exec", &command, "--step", "1e-7", "--workers", "2"]);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(failing(&report), ["dW2", "db1"]);
+    let difference = report["difference"].as_f64().unwrap();
+    assert!(
+        (difference - NOTEBOOK_DIFFERENCE).abs() < 1e-9,
+        "{difference}"
+    );
+    let (code, report) = check_json(&["--exec", &format!("{command} --fixed"), "--step", "1e-7"]);
+    assert_eq!(code, Some(0), "{report}");
+    let difference = report["difference"].as_f64().unwrap();
+    assert!((difference / 1.189e-7 - 1.0).abs() < 1e-3, "{difference}");
+
+    let Some(squares) = build_c("squares", dir.path()) else {
+        return;
+    };
+    let (code, report) = check_json(&["--exec", &format!("{} 50", squares.display())]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["report"]["parameters"], 50);
 }
 
 #[test]
