@@ -129,14 +129,11 @@ fn without_seconds(mut value: serde_json::Value) -> serde_json::Value {
     value
 }
 
-#[test]
-fn the_notebooks_buggy_pass_in_python_fails_naming_dw2_and_db1_with_its_difference() {
-    let Some(python) = python_with_numpy() else {
-        return;
-    };
-    let script = root().join("examples/protocol/notebook_model.py");
-    let command = format!("{python} {}", script.display());
-    let (code, report) = check_json(&["--exec", &command, "--step", "1e-7"]);
+/// Checks the notebook's network served by `command` (buggy) and `command --fixed` at the
+/// notebook's step, with `extra` flags: the buggy pass fails naming dW2 and db1 with the
+/// notebook's difference, the corrected one passes with the Rust reproduction's figure.
+fn expect_the_notebooks_numbers(command: &str, extra: &[&str]) {
+    let (code, report) = check_json(&[&["--exec", command, "--step", "1e-7"], extra].concat());
     assert_eq!(code, Some(1), "{report}");
     assert_eq!(failing(&report), ["dW2", "db1"]);
     let difference = report["difference"].as_f64().unwrap();
@@ -153,11 +150,20 @@ fn the_notebooks_buggy_pass_in_python_fails_naming_dw2_and_db1_with_its_differen
         .collect();
     assert_eq!(names, ["dW1", "db1", "dW2", "db2", "dW3", "db3"]);
 
-    let (code, report) = check_json(&["--exec", &format!("{command} --fixed"), "--step", "1e-7"]);
+    let fixed = format!("{command} --fixed");
+    let (code, report) = check_json(&[&["--exec", &fixed, "--step", "1e-7"], extra].concat());
     assert_eq!(code, Some(0), "{report}");
-    // The Rust reproduction's figure for the corrected pass at this step.
     let difference = report["difference"].as_f64().unwrap();
     assert!((difference / 1.189e-7 - 1.0).abs() < 1e-3, "{difference}");
+}
+
+#[test]
+fn the_notebooks_network_in_python_gives_the_notebooks_numbers() {
+    let Some(python) = python_with_numpy() else {
+        return;
+    };
+    let script = root().join("examples/protocol/notebook_model.py");
+    expect_the_notebooks_numbers(&format!("{python} {}", script.display()), &[]);
 }
 
 #[test]
@@ -166,19 +172,7 @@ fn the_notebooks_network_in_c_gives_the_notebooks_numbers() {
     let Some(binary) = build_c("notebook", dir.path()) else {
         return;
     };
-    let command = binary.display().to_string();
-    let (code, report) = check_json(&["--exec", &command, "--step", "1e-7", "--workers", "2"]);
-    assert_eq!(code, Some(1), "{report}");
-    assert_eq!(failing(&report), ["dW2", "db1"]);
-    let difference = report["difference"].as_f64().unwrap();
-    assert!(
-        (difference - NOTEBOOK_DIFFERENCE).abs() < 1e-9,
-        "{difference}"
-    );
-    let (code, report) = check_json(&["--exec", &format!("{command} --fixed"), "--step", "1e-7"]);
-    assert_eq!(code, Some(0), "{report}");
-    let difference = report["difference"].as_f64().unwrap();
-    assert!((difference / 1.189e-7 - 1.0).abs() < 1e-3, "{difference}");
+    expect_the_notebooks_numbers(&binary.display().to_string(), &["--workers", "2"]);
 
     let Some(squares) = build_c("squares", dir.path()) else {
         return;

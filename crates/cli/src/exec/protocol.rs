@@ -13,6 +13,9 @@ pub const VERSION: &str = "gradproof-protocol 1";
 /// more likely writing garbage).
 pub const MAX_HANDSHAKE: usize = 1 << 20;
 
+/// The most parameter values a model may declare (1 GiB of `f64` per frame of θ).
+pub const MAX_VALUES: usize = 1 << 27;
+
 /// The longest error message a model may send, in bytes.
 pub const MAX_MESSAGE: usize = 1 << 16;
 
@@ -144,6 +147,12 @@ impl Handshake {
                 "the tensors {layout} hold no values: nothing to check"
             ));
         }
+        if layout.len() > MAX_VALUES {
+            return Err(format!(
+                "the tensors hold {} values, at most {MAX_VALUES} are accepted",
+                layout.len()
+            ));
+        }
         Ok(Handshake {
             dtype: line.dtype,
             layout,
@@ -200,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_bad_handshake_says_what_was_expected() {
-        let cases: [(&[u8], &str); 5] = [
+        let cases: [(&[u8], &str); 6] = [
             (b"hello", "expected a JSON object"),
             (
                 br#"{"protocol": "gradproof-protocol 2", "dtype": "f64", "tensors": []}"#,
@@ -218,6 +227,11 @@ mod tests {
                 br#"{"protocol": "gradproof-protocol 1", "dtype": "f64",
                     "tensors": [{"name": "W", "shape": [1]}, {"name": "W", "shape": [2]}]}"#,
                 "appears twice",
+            ),
+            (
+                br#"{"protocol": "gradproof-protocol 1", "dtype": "f64",
+                    "tensors": [{"name": "W", "shape": [100000, 100000]}]}"#,
+                "at most 134217728",
             ),
         ];
         for (line, expected) in cases {
