@@ -45,76 +45,90 @@ def serve(
     ``signature`` (optional): an integer identifying the smooth piece of a piecewise cost (e.g. a
     hash of which ReLUs are active), which lets gradproof tell a kink from a bug.
     """
-    names = list(params)
-    arrays = [np.asarray(params[name]) for name in names]
-    kinds = {a.dtype for a in arrays}
-    if len(kinds) != 1 or not kinds <= DTYPES.keys():
-        raise TypeError(f"params must be all float64 or all float32 arrays, got {sorted(map(str, kinds))}")
-    dtype_name, wire = DTYPES[kinds.pop()]
-    shapes = [a.shape for a in arrays]
-    ends = np.cumsum([a.size for a in arrays])
+    layout = _Layout(params)
     out = stdout if stdout is not None else sys.stdout.buffer
     inp = stdin if stdin is not None else sys.stdin.buffer
+    printed_to = sys.stdout
     if stdout is None:
         sys.stdout = sys.stderr  # a stray print() must not corrupt the answers
-    header = {
-        "protocol": VERSION,
-        "dtype": dtype_name,
-        "tensors": [{"name": n, "shape": list(s)} for n, s in zip(names, shapes)],
-        "signatures": signature is not None,
-    }
-    out.write(json.dumps(header).encode() + b"\n")
-    _write_frame(out, np.concatenate([a.ravel() for a in arrays]), wire)
-    out.flush()
-    while True:
-        tag = inp.read(1)
-        if not tag:
-            return  # gradproof closed stdin: the protocol's shutdown
-        theta = _read_frame(inp, wire, int(ends[-1]))
-        point = {n: theta[e - a.size:e].reshape(s) for n, a, s, e in zip(names, arrays, shapes, ends)}
-        try:
-            if tag == b"C":
-                answer, extra = np.array([cost(point)]), b""
-            elif tag == b"G":
-                answer, extra = _gradient(grad(point), names, shapes), b""
-            elif tag == b"S" and signature is not None:
-                answer = np.array([cost(point)])
-                extra = struct.pack("<Q", int(signature(point)) & 0xFFFF_FFFF_FFFF_FFFF)
-            else:
-                raise SystemExit(f"gradproof.protocol: unknown request tag {tag!r}")
-        except Exception as error:  # the model's own failure, reported to gradproof
-            message = f"{type(error).__name__}: {error}".encode()[:65536]
-            out.write(b"E" + struct.pack("<I", len(message)) + message)
-        else:
-            out.write(b"R")
-            _write_frame(out, answer, wire)
-            out.write(extra)
+    try:
+        out.write(layout.handshake(signature is not None))
         out.flush()
+        while True:
+            tag = inp.read(1)
+            if not tag:
+                return  # gradproof closed stdin: the protocol's shutdown
+            point = layout.read(inp)
+            try:
+                if tag == b"C":
+                    answer = layout.frame([cost(point)])
+                elif tag == b"G":
+                    answer = layout.frame(layout.gradient(grad(point)))
+                elif tag == b"S" and signature is not None:
+                    piece = int(signature(point)) & 0xFFFF_FFFF_FFFF_FFFF
+                    answer = layout.frame([cost(point)]) + struct.pack("<Q", piece)
+                else:
+                    raise SystemExit(f"gradproof.protocol: unknown request tag {tag!r}")
+            except Exception as error:  # the model's own failure, reported to gradproof
+                message = f"{type(error).__name__}: {error}".encode()[:65536]
+                out.write(b"E" + struct.pack("<I", len(message)) + message)
+            else:
+                out.write(b"R" + answer)
+            out.flush()
+    finally:
+        sys.stdout = printed_to
 
 
-def _gradient(returned: Mapping[str, np.ndarray], names, shapes) -> np.ndarray:
-    parts = []
-    for name, shape in zip(names, shapes):
-        key = "d" + name if "d" + name in returned else name
-        if key not in returned:
-            raise KeyError(f"grad returned no gradient for {name!r} (expected key {'d' + name!r} or {name!r})")
-        part = np.asarray(returned[key], dtype=np.float64)
-        if part.shape != shape:
-            raise ValueError(f"grad returned {key} of shape {part.shape}, expected {shape}")
-        parts.append(part.ravel())
-    return np.concatenate(parts)
+class _Layout:
+    """The tensors' names, shapes and places in θ, and the wire dtype."""
 
+    def __init__(self, params: Mapping[str, np.ndarray]):
+        self.names = list(params)
+        self.arrays = [np.asarray(params[name]) for name in self.names]
+        kinds = {a.dtype for a in self.arrays}
+        if len(kinds) != 1 or not kinds <= DTYPES.keys():
+            raise TypeError(f"params must be all float64 or all float32 arrays, got {sorted(map(str, kinds))}")
+        self.dtype_name, self.wire = DTYPES[kinds.pop()]
+        self.shapes = [a.shape for a in self.arrays]
+        self.ends = [int(e) for e in np.cumsum([a.size for a in self.arrays])]
+        self.starts = [0, *self.ends[:-1]]
 
-def _write_frame(out: BinaryIO, values: np.ndarray, wire: str) -> None:
-    out.write(struct.pack("<Q", values.size))
-    out.write(np.ascontiguousarray(values, dtype=wire).tobytes())
+    def handshake(self, signatures: bool) -> bytes:
+        header = {
+            "protocol": VERSION,
+            "dtype": self.dtype_name,
+            "tensors": [{"name": n, "shape": list(s)} for n, s in zip(self.names, self.shapes)],
+            "signatures": signatures,
+        }
+        theta = np.concatenate([a.ravel() for a in self.arrays])
+        return json.dumps(header).encode() + b"\n" + self.frame(theta)
 
+    def frame(self, values) -> bytes:
+        """A frame: the count, then the values in the wire dtype."""
+        values = np.ascontiguousarray(values, dtype=self.wire)
+        return struct.pack("<Q", values.size) + values.tobytes()
 
-def _read_frame(inp: BinaryIO, wire: str, expected: int) -> np.ndarray:
-    count = struct.unpack("<Q", _read_exactly(inp, 8))[0]
-    if count != expected:
-        raise SystemExit(f"gradproof.protocol: a frame of {count} values, expected {expected}")
-    return np.frombuffer(_read_exactly(inp, count * np.dtype(wire).itemsize), dtype=wire).astype(wire[1:])
+    def read(self, inp: BinaryIO) -> Arrays:
+        """A request's θ frame, as a dict of arrays."""
+        count = struct.unpack("<Q", _read_exactly(inp, 8))[0]
+        if count != self.ends[-1]:
+            raise SystemExit(f"gradproof.protocol: a frame of {count} values, expected {self.ends[-1]}")
+        data = _read_exactly(inp, count * np.dtype(self.wire).itemsize)
+        theta = np.frombuffer(data, dtype=self.wire).astype(self.wire[1:])
+        return {n: theta[a:e].reshape(s) for n, s, a, e in zip(self.names, self.shapes, self.starts, self.ends)}
+
+    def gradient(self, returned: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``grad``'s dict, checked and flattened in the tensors' order."""
+        parts = []
+        for name, shape in zip(self.names, self.shapes):
+            key = "d" + name if "d" + name in returned else name
+            if key not in returned:
+                raise KeyError(f"grad returned no gradient for {name!r} (expected key {'d' + name!r} or {name!r})")
+            part = np.asarray(returned[key], dtype=np.float64)
+            if part.shape != shape:
+                raise ValueError(f"grad returned {key} of shape {part.shape}, expected {shape}")
+            parts.append(part.ravel())
+        return np.concatenate(parts)
 
 
 def _read_exactly(inp: BinaryIO, n: int) -> bytes:
