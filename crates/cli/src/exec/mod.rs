@@ -15,7 +15,7 @@ use std::time::Duration;
 use gradproof::{Layout, Precision, Problem, Tensors};
 
 use protocol::Handshake;
-use worker::Worker;
+use worker::{Killer, Worker};
 
 /// The model processes behind a check, and what their handshake declared.
 pub struct ExecProblem {
@@ -24,8 +24,8 @@ pub struct ExecProblem {
     pool: Mutex<Pool>,
     /// Signalled when a worker comes back to the pool, or on a failure.
     returned: Condvar,
-    /// Every worker's pid, to kill the busy ones too on a failure.
-    pids: Vec<u32>,
+    /// Every worker's killer, to stop the busy ones too on a failure.
+    killers: Vec<Killer>,
 }
 
 /// The idle workers, longest idle first (each gets its turn: the load is spread, and a worker
@@ -54,7 +54,7 @@ impl ExecProblem {
                 return Err(error);
             }
         };
-        let pids = started.iter().map(Worker::pid).collect();
+        let killers = started.iter().map(Worker::killer).collect();
         Ok(ExecProblem {
             handshake,
             theta,
@@ -63,7 +63,7 @@ impl ExecProblem {
                 failure: None,
             }),
             returned: Condvar::new(),
-            pids,
+            killers,
         })
     }
 
@@ -124,15 +124,9 @@ impl ExecProblem {
         answer.map_err(gradproof::Error::model)
     }
 
-    /// Kills every worker, the busy ones included, whose reads then fail at once. Called once,
-    /// at the first failure, before any worker is reaped: no pid here can have been reused.
+    /// Kills every worker, the busy ones included, whose reads then fail at once.
     fn stop_all(&self) {
-        for &pid in &self.pids {
-            // SAFETY: kill(2) on a pid of our own unreaped child; no memory is involved.
-            unsafe {
-                libc::kill(pid as libc::pid_t, libc::SIGKILL);
-            }
-        }
+        self.killers.iter().for_each(Killer::kill);
     }
 }
 

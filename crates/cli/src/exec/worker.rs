@@ -8,6 +8,7 @@
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,10 @@ const EXIT_WAIT: Duration = Duration::from_millis(500);
 /// A running model process speaking gradproof-protocol 1.
 pub struct Worker {
     index: usize,
-    child: Child,
+    pid: u32,
+    /// Shared with the [`Killer`]s handed out, so that another thread can kill the process
+    /// while this one waits for it.
+    child: Arc<Mutex<Child>>,
     /// Requests to the writer thread; dropped to close the model's stdin.
     to_model: Option<Sender<Vec<u8>>>,
     /// What the reader thread read; disconnected at the end of the model's output.
@@ -64,6 +68,7 @@ impl Worker {
             .map_err(|e| format!("cannot start '{program}': {e}"))?;
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
+        let pid = child.id();
         let (to_model, requests) = channel();
         let (answers, from_model) = channel();
         // Detached: each ends when its pipe closes, at the latest when the process is killed.
@@ -71,7 +76,8 @@ impl Worker {
         thread::spawn(move || read_answers(stdout, &answers));
         Ok(Worker {
             index,
-            child,
+            pid,
+            child: Arc::new(Mutex::new(child)),
             to_model: Some(to_model),
             from_model,
             received: Vec::new(),
@@ -94,7 +100,16 @@ impl Worker {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
+    }
+
+    /// A handle that kills this worker's process from any thread.
+    pub fn killer(&self) -> Killer {
+        Killer(Arc::clone(&self.child))
+    }
+
+    fn child(&self) -> MutexGuard<'_, Child> {
+        lock(&self.child)
     }
 
     /// Reads the handshake line and θ, waiting for them [`STARTUP`] or the timeout, whichever
@@ -140,7 +155,7 @@ impl Worker {
 
     /// Kills the process (it is reaped when the worker is dropped).
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
+        self.killer().kill();
     }
 
     fn answer(
@@ -292,7 +307,7 @@ impl Worker {
     fn exit_status(&mut self) -> String {
         let deadline = Instant::now() + EXIT_WAIT;
         loop {
-            match self.child.try_wait() {
+            match self.child().try_wait() {
                 Ok(Some(status)) => return format!("it exited with {status}"),
                 Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
                 _ => return "it is still running".to_string(),
@@ -316,15 +331,33 @@ impl Drop for Worker {
     fn drop(&mut self) {
         self.close_input();
         let deadline = Instant::now() + GRACE;
-        while let Ok(None) = self.child.try_wait() {
+        let mut child = self.child();
+        while let Ok(None) = child.try_wait() {
             if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
+                let _ = child.kill();
+                let _ = child.wait();
                 return;
             }
             thread::sleep(Duration::from_millis(2));
         }
     }
+}
+
+/// Kills a worker's process from another thread than the one using the worker. Safe at any
+/// time: the standard library sends no signal to a process it has already reaped, whose pid
+/// may belong to another process by then.
+#[derive(Clone)]
+pub struct Killer(Arc<Mutex<Child>>);
+
+impl Killer {
+    /// Kills the process (SIGKILL) if it has not been reaped yet.
+    pub fn kill(&self) {
+        let _ = lock(&self.0).kill();
+    }
+}
+
+fn lock(child: &Mutex<Child>) -> MutexGuard<'_, Child> {
+    child.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The writer thread: each request in one write, flushed; ends when the worker closes the
