@@ -33,3 +33,5 @@ install: $(VENV)/installed
 test-python: install
 	GRADPROOF_REQUIRE_ADAPTERS=1 $(BIN)/python -m pytest -q python/tests --doctest-modules --pyargs gradproof
 	cd examples && ../$(BIN)/python seed.py > /dev/null
+	# The --exec tests again, now that a python with numpy exists: numpy and cc required, not skipped.
+	GRADPROOF_TEST_PYTHON=$(abspath $(BIN))/python GRADPROOF_REQUIRE_EXEC_TOOLS=1 cargo test -p gradproof-cli --test exec

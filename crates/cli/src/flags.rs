@@ -5,6 +5,8 @@
 
 /// The most worker threads (`check --threads`, and `RAYON_NUM_THREADS`, capped to this).
 pub const MAX_THREADS: u64 = 256;
+/// The most model processes `check --exec` runs (`--workers`).
+pub const MAX_WORKERS: u64 = 64;
 /// The most rows `generate` writes (about 110 GB of CSV).
 pub const MAX_GENERATE_ROWS: u64 = 1_000_000_000;
 /// The most epochs of `train` (and so of `--patience` and `--check-every`).
@@ -44,6 +46,18 @@ pub fn positive(text: &str) -> Result<f64, String> {
 /// A finite number ≥ 0 (L2 strength, tolerances).
 pub fn non_negative(text: &str) -> Result<f64, String> {
     number(text, |v| v >= 0.0, "a finite number ≥ 0")
+}
+
+/// The longest wait `check --exec --timeout` takes, in seconds (about 11 days).
+pub const MAX_TIMEOUT: f64 = 1e6;
+
+/// A timeout in seconds, in (0, [`MAX_TIMEOUT`]].
+pub fn seconds(text: &str) -> Result<f64, String> {
+    number(
+        text,
+        |v| v > 0.0 && v <= MAX_TIMEOUT,
+        "a number of seconds > 0 and at most 1e6",
+    )
 }
 
 /// A rate in [0, 1) (dropout, momentum).

@@ -14,6 +14,7 @@ macro_rules! outln {
 }
 
 mod cmd;
+mod exec;
 mod flags;
 mod output;
 mod plot;

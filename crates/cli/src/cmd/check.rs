@@ -1,19 +1,22 @@
 //! `gradproof check`: the exhaustive gradient check of the built-in MLP on random data, with
-//! optional injected bugs. Exit code 0: every gradient agrees; 1: some gradient is wrong; 3:
+//! optional injected bugs, or of a model process speaking gradproof-protocol 1 (`--exec`, in
+//! `crate::exec`). Exit code 0: every gradient agrees; 1: some gradient is wrong; 3:
 //! inconclusive (nothing disagrees, but the evidence cannot decide: e.g. a step too small for the
 //! cost's precision).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
 use fraudnet::{Activation, Bug, MlpProblem};
-use gradproof::{Checker, Mode, Precision, Reference, Report, StepRule, Verdict};
+use gradproof::{Checker, Mode, Precision, Problem, Reference, Report, StepRule, Tensors, Verdict};
 use serde::Serialize;
 
 use crate::Format;
+use crate::exec::ExecProblem;
 use crate::flags;
 use crate::output::Files;
 use crate::progress::Delayed;
@@ -21,6 +24,20 @@ use crate::progress::Delayed;
 /// Arguments of `gradproof check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Check a model written in any language instead of the built-in MLP: run CMD (a program
+    /// and its arguments, split as a POSIX shell would; no shell is run) as a process speaking
+    /// gradproof-protocol 1 (docs/protocol.md); the tensors and θ are the ones its handshake
+    /// declares.
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["layers", "examples", "bugs", "activation", "l2", "dropout"])]
+    pub exec: Option<String>,
+    /// With --exec: run N copies of the model, 1 to 64, which answer the engine's threads in
+    /// parallel (--threads defaults to N); the report is the same for any N.
+    #[arg(long, value_name = "N", requires = "exec", value_parser = flags::count::<1, { flags::MAX_WORKERS }>)]
+    pub workers: Option<usize>,
+    /// With --exec: the seconds a model may take over one answer before the check stops with an
+    /// error [default: 60] (its start-up and handshake may take 60 s, or this if longer).
+    #[arg(long, value_name = "SECONDS", requires = "exec", value_parser = flags::seconds)]
+    pub timeout: Option<f64>,
     /// Layer sizes, input first, output 1 last (ReLU hidden layers, sigmoid output, logistic
     /// cost).
     #[arg(long, default_value = "4,5,3,1", value_parser = parse_layers)]
@@ -143,7 +160,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Some(path) => Some(files.output("--plot", path)?),
         None => None,
     };
-    crate::flags::start_threads(args.threads)?;
+    let workers = args.workers.unwrap_or(1);
+    crate::flags::start_threads(args.threads.or(args.exec.as_ref().map(|_| workers)))?;
     // The checker validates its settings when it runs; each flag alone first, so that an error
     // names the flag.
     let tolerance = match (args.rtol, args.atol) {
@@ -176,7 +194,25 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     ));
     let bar = Arc::clone(&progress);
     let checker = checker.on_progress(move |done, total| bar.set(done as u64, total as u64));
-    let checker = match args.precision {
+    let timeout = Duration::from_secs_f64(args.timeout.unwrap_or(DEFAULT_TIMEOUT));
+    let exec = (args.exec.as_deref())
+        .map(|command| ExecProblem::start(command, workers, timeout))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--exec: {e}"))?;
+    let built_in: (MlpProblem, Tensors);
+    let (problem, theta, precision): (&dyn Problem, &[f64], _) = match &exec {
+        // An f32 model's steps and noise are f32's; an f64 one's precision is recognised from
+        // its costs, as the built-in model's is.
+        Some(model) => (model, model.theta(), Some(model.precision())),
+        None => {
+            built_in = built_in_model(args)?;
+            (&built_in.0, built_in.1.values(), None)
+        }
+    };
+    let checker = match args
+        .precision
+        .or(precision.filter(|&p| p != Precision::F64))
+    {
         Some(precision) => checker.precision(precision),
         None => checker,
     };
@@ -184,40 +220,25 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         None => checker,
         Some((rtol, atol)) => checker.tolerance(rtol, atol),
     };
-    let bugs = Bug::parse_all(args.bugs.iter().map(String::as_str)).context("--bug")?;
-    let (random, theta) =
-        MlpProblem::random(&args.layers.0, args.examples, args.seed).context("--examples")?;
     if let StepRule::Fixed(h) = args.step {
-        flags::step_representable("--step", h, theta.values())?;
+        flags::step_representable("--step", h, theta)?;
     }
-    let mlp = random
-        .mlp()
-        .clone()
-        .with_activation(args.activation)
-        .with_l2(args.l2)
-        .context("--l2")?;
-    let mut problem = MlpProblem::new(mlp, random.x().clone(), random.y().clone())?;
-    if args.dropout > 0.0 {
-        problem = problem
-            .with_dropout(args.dropout, args.seed)
-            .context("--dropout")?;
-    }
-    let problem = problem.with_bugs(bugs).context("--bug")?;
-    let report = checker.check(&problem, theta.values());
+    let report = checker.check(problem, theta);
     progress.finish();
-    let report = report?;
+    let report = report.map_err(|e| first_failure(exec.as_ref(), e))?;
     match args.format {
         Format::Text => outln!("{report}")?,
         Format::Json => outln!("{}", serde_json::to_string_pretty(&Json::from(&report))?)?,
     }
     if let (Some(path), Some(plot), Some(method)) = (&args.plot, plot, method) {
         let sweep = gradproof::sweep::step_sweep(
-            &problem,
-            theta.values(),
+            problem,
+            theta,
             method,
             &gradproof::sweep::default_steps(),
             u64::from(args.seed),
-        )?;
+        )
+        .map_err(|e| first_failure(exec.as_ref(), e))?;
         files.write(plot, &crate::plot::sweep_plot(&sweep)?)?;
         files.commit()?;
         eprintln!(
@@ -233,6 +254,38 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Verdict::Inconclusive => ExitCode::from(INCONCLUSIVE),
     })
 }
+
+/// The built-in MLP on random data, with the flags' activation, L2, dropout and bugs, and its θ.
+fn built_in_model(args: &Args) -> anyhow::Result<(MlpProblem, Tensors)> {
+    let bugs = Bug::parse_all(args.bugs.iter().map(String::as_str)).context("--bug")?;
+    let (random, theta) =
+        MlpProblem::random(&args.layers.0, args.examples, args.seed).context("--examples")?;
+    let mlp = random
+        .mlp()
+        .clone()
+        .with_activation(args.activation)
+        .with_l2(args.l2)
+        .context("--l2")?;
+    let mut problem = MlpProblem::new(mlp, random.x().clone(), random.y().clone())?;
+    if args.dropout > 0.0 {
+        problem = problem
+            .with_dropout(args.dropout, args.seed)
+            .context("--dropout")?;
+    }
+    Ok((problem.with_bugs(bugs).context("--bug")?, theta))
+}
+
+/// The error of a check: a model process's first failure when there was one (it stopped the
+/// other processes, whose errors would only say so), else the engine's.
+fn first_failure(exec: Option<&ExecProblem>, error: gradproof::Error) -> anyhow::Error {
+    match exec.and_then(ExecProblem::failure) {
+        Some(failure) => anyhow::anyhow!("--exec: {failure}"),
+        None => error.into(),
+    }
+}
+
+/// `--timeout`'s default, in seconds.
+const DEFAULT_TIMEOUT: f64 = 60.0;
 
 /// The exit code of an inconclusive check (2 is a usage or input error).
 pub const INCONCLUSIVE: u8 = 3;
