@@ -83,6 +83,7 @@ pub(crate) fn check<P: Problem + ?Sized>(
         noise_threshold,
         tolerance: None,
         evaluations: 1 + whole.evaluations + spent,
+        intervals_only: false,
     };
     let seconds = start.elapsed().as_secs_f64();
     Ok(Report::assemble(

@@ -277,6 +277,7 @@ fn directional<P: Problem + ?Sized>(
         noise_threshold,
         tolerance: None,
         evaluations: 1 + whole.evaluations + spent,
+        intervals_only: false,
     };
     let seconds = start.elapsed().as_secs_f64();
     Ok(Report::assemble(checker, n, overall, tensors, seconds))

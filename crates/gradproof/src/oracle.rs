@@ -18,6 +18,7 @@ use crate::noise::NoiseEstimate;
 use crate::problem::{CoordinateCosts, Problem};
 use crate::report::{Overall, Report, TensorReport, Worst, error_ratio, worst_first};
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR, TOP_K};
+use crate::verdict::NO_RELATIVE_EVIDENCE;
 
 impl Checker {
     /// Judges `analytic` against the oracle computed from `prepared`. Knowing the analytic
@@ -335,6 +336,11 @@ impl Oracle {
             None => numeric[i],
         };
         let noise_threshold = |range: Range<usize>| {
+            // No coordinate away from kinks: the relative difference judges nothing, so its
+            // threshold lets everything through and states no finite floor.
+            if smooth(range.clone()).next().is_none() {
+                return NO_RELATIVE_EVIDENCE;
+            }
             let denominator = norm2_of(smooth(range.clone()).map(|i| g[i]))
                 + norm2_of(smooth(range.clone()).map(|i| numeric[i]));
             quotient(
@@ -371,12 +377,16 @@ impl Oracle {
                     let sides = interval[i].map_or(0.0, |[l, r]| l.abs().max(r.abs()));
                     g[i].abs().max(numeric[i].abs()).max(sides)
                 };
+                // Unresolved: a bound as large as the tensor's gradient scale (not the
+                // element's own value: an exact zero of a dead unit, ĝ ≈ 1e-14, is resolved
+                // when its bound is far below the tensor's other values).
+                let scale = compared(range.clone()).map(size).fold(0.0, f64::max);
                 let unresolved = range
                     .clone()
                     .filter(|&i| checked[i])
                     .filter(|&i| {
                         (kink[i] && interval[i].is_none())
-                            || (error(i) <= allowed(i) && size(i) > 0.0 && allowed(i) >= size(i))
+                            || (error(i) <= allowed(i) && scale > 0.0 && allowed(i) >= scale)
                     })
                     .count();
                 let kinks = straddled(range.clone()).count();
@@ -421,6 +431,8 @@ impl Oracle {
             noise_threshold: noise_threshold(0..layout.len()),
             tolerance: self.checker.tolerance,
             evaluations: self.evaluations,
+            intervals_only: smooth(0..layout.len()).next().is_none()
+                && straddled(0..layout.len()).next().is_some(),
         };
         let seconds = self.seconds + start.elapsed().as_secs_f64();
         Ok(Report::assemble(

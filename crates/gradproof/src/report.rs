@@ -197,6 +197,10 @@ pub(crate) struct Overall {
     pub(crate) tolerance: Option<Tolerance>,
     /// Cost evaluations (and dual passes) spent.
     pub(crate) evaluations: usize,
+    /// Every coordinate compared lies on a kink and was judged by its interval of one-sided
+    /// derivatives: none entered the relative difference, so its (infinite) floor is not a
+    /// sign of empty evidence.
+    pub(crate) intervals_only: bool,
 }
 
 impl Report {
@@ -320,7 +324,11 @@ fn inconclusive(
             }
         ));
     }
-    if overall.tolerance.is_none() && !checker.exact && detection_floor > MAX_DETECTION_FLOOR {
+    if overall.tolerance.is_none()
+        && !checker.exact
+        && !overall.intervals_only
+        && detection_floor > MAX_DETECTION_FLOOR
+    {
         return Some(format!(
             "at this step the differences cannot catch a gradient error below {detection_floor:.1e} \
              (relative), above the {MAX_DETECTION_FLOOR:e} a check must resolve: {advice}"

@@ -45,6 +45,11 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// The threshold of a tensor (or a whole check) with no coordinate away from kinks: a relative
+/// difference is never above 1, so this one lets everything through and its
+/// [`relative_error_floor`] is infinite. Its kink coordinates are judged by interval only.
+pub(crate) const NO_RELATIVE_EVIDENCE: f64 = 1.0;
+
 /// The relative error of a gradient against the *true* one, `‖g − g*‖/‖g*‖`, above which a
 /// tensor with relative-difference `threshold` `t` cannot pass: the relative difference reaches
 /// `t` at a relative error `2t/(1 − t)` against the numeric gradient `ĝ`, and `ĝ` itself may be

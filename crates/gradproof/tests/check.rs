@@ -907,25 +907,31 @@ fn numeric_gradient_does_not_depend_on_the_thread_count() {
 }
 
 #[test]
-fn a_gradient_below_the_noise_floor_is_unresolved_not_agreeing() {
-    // J(θ) = 1 + 1e-12·θ: the slope 1e-12 is far below what a difference quotient of a cost of
-    // size 1 can resolve at ε = 1e-7 (its roundoff is ~1e-9).
-    let layout = Layout::new([TensorSpec::new("t", [2])]).unwrap();
+fn an_element_is_unresolved_only_when_its_bound_reaches_its_tensors_scale() {
+    // J = 1 + 1e-12·t₀ + t₁² + 1e-12·u: the slopes 1e-12 are far below what a difference
+    // quotient of a cost of size 1 resolves at ε = 1e-7 (its roundoff is ~1e-9). Beside t₁'s
+    // slope 1.4 that bound is small: t₀ agrees (an exact zero of a dead unit is the same case);
+    // u has nothing larger beside it, so it stays unresolved and the check cannot decide.
+    let layout = Layout::new([TensorSpec::new("t", [2]), TensorSpec::new("u", [1])]).unwrap();
     let l = layout.clone();
     let problem = FnProblem::new(
         layout,
-        |t| Ok(1.0 + 1e-12 * t[0] + t[1] * t[1]),
-        move |t| Tensors::new(l.clone(), vec![1e-12, 2.0 * t[1]]),
+        |t| Ok(1.0 + 1e-12 * t[0] + t[1] * t[1] + 1e-12 * t[2]),
+        move |t| Tensors::new(l.clone(), vec![1e-12, 2.0 * t[1], 1e-12]),
     );
-    let report = notebook().check(&problem, &[0.3, 0.7]).unwrap();
-    assert!(report.passed(), "{report}");
-    let row = &report.tensors[0];
-    assert_eq!(
-        (row.checked, row.agree, row.unresolved, row.disagree),
-        (2, 1, 1, 0),
+    let report = notebook().check(&problem, &[0.3, 0.7, 0.2]).unwrap();
+    assert_eq!(report.verdict, gradproof::Verdict::Inconclusive, "{report}");
+    let counts = |k: usize| {
+        let row = &report.tensors[k];
+        (row.checked, row.agree, row.unresolved, row.disagree)
+    };
+    assert_eq!(counts(0), (2, 2, 0, 0), "{report}");
+    assert_eq!(counts(1), (1, 0, 1, 0), "{report}");
+    assert!(report.to_string().contains("1 unresolved"), "{report}");
+    assert!(
+        report.reason.as_deref().is_some_and(|r| r.contains("du")),
         "{report}"
     );
-    assert!(report.to_string().contains("1 unresolved"), "{report}");
 }
 
 /// J(a, b) = 3·max(a, 0) + b², a cost with a kink at a = 0 and no signature: the generic
