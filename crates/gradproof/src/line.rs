@@ -345,39 +345,39 @@ impl Checker {
         c: &mut Line<'_, P>,
     ) -> Result<(f64, bool)> {
         let theta_i = c.scale();
-        // On a single coordinate, round the step so that the points the stencil evaluates are
-        // exactly θᵢ + o·h in the cost's precision (a cost computed in f32 rounds its inputs to
-        // f32), or at least θᵢ + h in f64.
-        let exact = match c.direction.as_slice() {
-            &[(j, w)] if w.abs() == 1.0 => {
-                let at = c.point[j];
-                // Every point, truncation estimate included, when the binades allow it; else the
-                // stencil's own points.
-                let all = self.method.sampled_offsets();
-                let own: Vec<f64> = self.method.stencil().iter().map(|(o, _)| *o).collect();
-                let precision = c.base.precision;
-                Some(move |h: f64| match precision {
-                    Precision::F64 => (theta_i + h) - theta_i,
-                    _ => precision
-                        .exact_step(at, h, &all)
-                        .or_else(|| precision.exact_step(at, h, &own))
-                        .unwrap_or((theta_i + h) - theta_i),
-                })
-            }
-            _ => None,
-        };
-        let exact = |h: f64| exact.as_ref().map_or(h, |round| round(h));
         let single = c.direction.len() == 1;
         let step = match self.step {
-            StepRule::Fixed(h) => h,
-            StepRule::Scaled(_) => exact(self.step.step_for(
-                self.method,
-                theta_i,
-                c.base.unit_roundoff,
-            )),
-            StepRule::Adaptive => exact(self.adaptive_step(c)?),
+            StepRule::Fixed(h) => return Ok((h, false)),
+            StepRule::Scaled(_) => self
+                .step
+                .step_for(self.method, theta_i, c.base.unit_roundoff),
+            StepRule::Adaptive => self.adaptive_step(c)?,
         };
-        Ok((step, single && !matches!(self.step, StepRule::Fixed(_))))
+        let step = if single {
+            self.exact_step(c, step)
+        } else {
+            step
+        };
+        Ok((step, single))
+    }
+
+    /// `h` rounded on a single-coordinate line so that the points the stencil evaluates are
+    /// exactly `θᵢ + o·h` in the cost's precision (a cost computed in f32 rounds its inputs to
+    /// f32): every point, truncation estimate included, when the binades allow it, else the
+    /// stencil's own points; failing that (and always in f64), so that `θᵢ + h` is exact in f64.
+    fn exact_step<P: Problem + ?Sized>(&self, c: &Line<'_, P>, h: f64) -> f64 {
+        let theta_i = c.scale();
+        let in_f64 = (theta_i + h) - theta_i;
+        let precision = c.base.precision;
+        let at = match c.direction.as_slice() {
+            &[(j, w)] if w.abs() == 1.0 && precision != Precision::F64 => c.point[j],
+            _ => return in_f64,
+        };
+        let own: Vec<f64> = self.method.stencil().iter().map(|(o, _)| *o).collect();
+        precision
+            .exact_step(at, h, &self.method.sampled_offsets())
+            .or_else(|| precision.exact_step(at, h, &own))
+            .unwrap_or(in_f64)
     }
 
     /// The step minimising `C·hᵖ + gain·σ/h`, with `C` read off a pilot difference at the
