@@ -117,3 +117,14 @@ mod tests {
         assert!(step_representable("--step", 1e-7, &[1.0, 1e-3]).is_ok());
     }
 }
+
+/// `--data-format`, `--out-format`: `csv` or `parquet`.
+pub fn file_format(text: &str) -> Result<fraudnet::data::FileFormat, String> {
+    text.parse().map_err(|e: fraudnet::Error| {
+        let message = e.to_string();
+        message
+            .strip_prefix("invalid setting: ")
+            .unwrap_or(&message)
+            .to_string()
+    })
+}
