@@ -1,7 +1,8 @@
 //! Payment data: the PaySim and card schemas, streaming readers of CSV (with `file:line:column`
 //! errors) and Parquet (row group and column named) that turn each row into engineered
-//! features behind one [`RowSource`] trait, Parquet writers of payments and scores, in-memory data sets with a standardiser,
-//! a stratified split, and a synthetic PaySim-like generator. Knows nothing of the model.
+//! features behind one [`RowSource`] trait, Parquet writers of payments and scores, in-memory
+//! data sets with a standardiser, a stratified split, and a synthetic PaySim-like generator.
+//! Knows nothing of the model.
 //!
 //! ```
 //! use fraudnet::data::{Dataset, RecordReader, Schema, Standardizer, generate, stratified_split};

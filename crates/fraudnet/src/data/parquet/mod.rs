@@ -28,3 +28,6 @@ fn whole_file(file: &str, message: String) -> Error {
         message,
     }
 }
+
+#[cfg(test)]
+mod tests;

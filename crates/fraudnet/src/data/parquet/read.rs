@@ -17,7 +17,7 @@ use super::super::features::{PaySimValues, card_features, paysim_features};
 use super::super::reader::RowInfo;
 use super::super::schema::{PAYSIM_TYPES, Schema};
 use super::super::shown::shown;
-use super::super::source::RowSource;
+use super::super::source::{RowSource, open_named};
 use super::{place, whole_file};
 use crate::{Error, Result};
 
@@ -72,12 +72,7 @@ impl ParquetReader {
     /// # Errors
     /// [`Error::Io`] when it cannot be opened; as [`ParquetReader::new`].
     pub fn open(path: impl AsRef<Path>, schema: Schema) -> Result<Self> {
-        let path = path.as_ref();
-        let name = path.display().to_string();
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: name.clone(),
-            source,
-        })?;
+        let (file, name) = open_named(path.as_ref())?;
         Self::new(file, name, schema)
     }
 
