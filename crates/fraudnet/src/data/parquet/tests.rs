@@ -329,7 +329,9 @@ fn every_flipped_byte_is_an_error_or_a_read_never_a_panic() {
 fn scores_written_hold_the_rows_probabilities_and_flags() {
     let mut writer = ScoresWriter::new(Vec::new(), "s.parquet").unwrap();
     for row in 1..=70_000u64 {
-        writer.push(row, row as f64 / 1e5, row % 3 == 0).unwrap();
+        writer
+            .push(row, row as f64 / 1e5, row.is_multiple_of(3))
+            .unwrap();
     }
     let bytes = writer.finish().unwrap();
     let reader =
@@ -351,7 +353,7 @@ fn scores_written_hold_the_rows_probabilities_and_flags() {
             seen += 1;
             assert_eq!(rows.value(i), seen);
             assert_eq!(p.value(i), seen as f64 / 1e5);
-            assert_eq!(flag.value(i), i8::from(seen % 3 == 0));
+            assert_eq!(flag.value(i), i8::from(seen.is_multiple_of(3)));
         }
     }
     assert_eq!(seen, 70_000);
