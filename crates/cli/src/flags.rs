@@ -109,6 +109,17 @@ pub fn step_representable(flag: &str, h: f64, theta: &[f64]) -> anyhow::Result<(
     Ok(())
 }
 
+/// `--data-format`, `--out-format`: `csv` or `parquet`.
+pub fn file_format(text: &str) -> Result<fraudnet::data::FileFormat, String> {
+    text.parse().map_err(|e: fraudnet::Error| {
+        let message = e.to_string();
+        message
+            .strip_prefix("invalid setting: ")
+            .unwrap_or(&message)
+            .to_string()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

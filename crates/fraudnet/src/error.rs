@@ -49,6 +49,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A Parquet file that is not Parquet, is truncated or corrupt, lacks a column, holds a
+    /// column of the wrong type, or a bad value; `place` says where (row group, column, row).
+    #[error("{file}: {place}{message}")]
+    Parquet {
+        /// The file's path as given.
+        file: String,
+        /// Where in the file, ending in ": " (`row group 2, column `amount`, row 8193: `), or
+        /// empty for the file as a whole.
+        place: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A model file that is truncated, corrupt, tampered with, of an unknown format version, or
     /// made for other data than it is used on.
     #[error("model file {path}: {reason}")]

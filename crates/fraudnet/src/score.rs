@@ -3,14 +3,14 @@
 //! Scores are written to a temporary file renamed into place at the end: a failed run (a bad row,
 //! a full disk) leaves no partial output behind, and an existing output is untouched.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{MAX_ROWS, RecordReader};
+use crate::data::{MAX_ROWS, RecordReader, RowSource, ScoresWriter};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::model_file::{FraudModel, write_atomically_with};
@@ -58,28 +58,56 @@ pub fn score_file(model: &FraudModel, input: &Path, output: &Path) -> Result<Sco
 /// # Errors
 /// Those of the reader; [`Error::Io`] when writing fails; [`Error::InvalidSetting`] when the
 /// model gives a probability that is not finite (its weights or standardiser overflow).
-pub fn score_records<R: io::Read>(
+pub fn score_records(
     model: &FraudModel,
-    reader: RecordReader<R>,
+    reader: impl RowSource,
     mut out: impl Write,
     output: &str,
 ) -> Result<ScoreSummary> {
-    let started = Instant::now();
     let io_error = |source| Error::Io {
         path: output.to_string(),
         source,
     };
     writeln!(out, "row,probability,flag").map_err(io_error)?;
+    let summary = score_rows(model, reader, |row, p, flag| {
+        writeln!(out, "{row},{p},{}", u8::from(flag)).map_err(io_error)
+    })?;
+    out.flush().map_err(io_error)?;
+    Ok(summary)
+}
+
+/// [`score_records`] into a Parquet file of the same three columns (see [`ScoresWriter`]);
+/// returns `out` once the file's footer is written.
+///
+/// # Errors
+/// As [`score_records`].
+pub fn score_records_parquet<W: Write + Send>(
+    model: &FraudModel,
+    reader: impl RowSource,
+    out: W,
+    output: &str,
+) -> Result<(ScoreSummary, W)> {
+    let mut writer = ScoresWriter::new(out, output)?;
+    let summary = score_rows(model, reader, |row, p, flag| writer.push(row, p, flag))?;
+    Ok((summary, writer.finish()?))
+}
+
+/// Scores every row of `reader`, handing each row's number, probability and flag to `write`.
+fn score_rows(
+    model: &FraudModel,
+    reader: impl RowSource,
+    mut write: impl FnMut(u64, f64, bool) -> Result<()>,
+) -> Result<ScoreSummary> {
+    let started = Instant::now();
     let mut flagged = 0;
     let rows = for_each_block(model, reader, false, |rows, probabilities, _labels| {
-        for (row, &p) in rows.iter().zip(probabilities) {
-            let flag = u8::from(p >= model.threshold);
+        for (&row, &p) in rows.iter().zip(probabilities) {
+            let flag = p >= model.threshold;
             flagged += u64::from(flag);
-            writeln!(out, "{row},{p},{flag}").map_err(io_error)?;
+            write(row, p, flag)?;
         }
         Ok(())
     })?;
-    out.flush().map_err(io_error)?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(ScoreSummary {
         rows,
@@ -100,10 +128,7 @@ pub fn evaluate_file(model: &FraudModel, input: &Path) -> Result<Metrics> {
 ///
 /// # Errors
 /// As [`evaluate_file`].
-pub fn evaluate_records<R: io::Read>(
-    model: &FraudModel,
-    reader: RecordReader<R>,
-) -> Result<Metrics> {
+pub fn evaluate_records(model: &FraudModel, reader: impl RowSource) -> Result<Metrics> {
     let file = reader.file().to_string();
     let (mut scores, mut labels) = (Vec::new(), Vec::new());
     for_each_block(model, reader, true, |_, probabilities, block_labels| {
@@ -127,23 +152,18 @@ pub fn evaluate_records<R: io::Read>(
 /// Reads `input` in blocks of [`BLOCK_ROWS`], standardises and scores them, and hands each
 /// block's row numbers, probabilities and labels (NaN where a row has none) to `sink`. Returns
 /// the number of rows. With `need_labels`, a file or a row without a label is an error naming it.
-fn for_each_block<R: io::Read>(
+fn for_each_block(
     model: &FraudModel,
-    mut reader: RecordReader<R>,
+    mut reader: impl RowSource,
     need_labels: bool,
     mut sink: impl FnMut(&[u64], &[f64], &[f64]) -> Result<()>,
 ) -> Result<u64> {
     let file = reader.file().to_string();
     if need_labels && !reader.has_labels() {
-        return Err(Error::Data {
-            file: file.clone(),
-            line: 1,
-            column: 0,
-            message: format!(
-                "no '{}' column: evaluating needs labelled rows",
-                model.schema.label_column()
-            ),
-        });
+        return Err(reader.columns_error(format!(
+            "no '{}' column: evaluating needs labelled rows",
+            model.schema.label_column()
+        )));
     }
     let n = model.schema.n_features();
     // Example-major blocks: row k's features at [k·n, (k+1)·n).
@@ -161,12 +181,10 @@ fn for_each_block<R: io::Read>(
                 break;
             };
             if need_labels && info.label.is_none() {
-                return Err(Error::Data {
-                    file: file.clone(),
-                    line: info.line,
-                    column: reader.label_column_number().unwrap_or(0),
-                    message: format!("row {} has no label: evaluating needs one", info.row),
-                });
+                return Err(reader.label_error(
+                    &info,
+                    format!("row {} has no label: evaluating needs one", info.row),
+                ));
             }
             model.scaler.transform_row(slot)?;
             rows.push(info.row);

@@ -66,7 +66,7 @@ impl Counter<'_> {
     pub(crate) fn tick(&self) {
         if let Some(callback) = self.callback {
             let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-            if done % self.every == 0 || done == self.total {
+            if done.is_multiple_of(self.every) || done == self.total {
                 callback(done, self.total);
             }
         }

@@ -244,7 +244,7 @@ fn l1_logistic(seed: u64) -> Model {
     let x: Vec<f64> = (0..M * D).map(|_| rng.normal()).collect();
     let y: Vec<f64> = (0..M)
         .map(|n| {
-            if (n + seed as usize) % 2 == 0 {
+            if (n + seed as usize).is_multiple_of(2) {
                 1.0
             } else {
                 -1.0

@@ -29,10 +29,10 @@ fn pool() -> PyResult<&'static rayon::ThreadPool> {
     static POOL: Mutex<Option<(u32, &'static rayon::ThreadPool)>> = Mutex::new(None);
     let mut current = POOL.lock().unwrap_or_else(PoisonError::into_inner);
     let process = std::process::id();
-    if let Some((owner, pool)) = *current {
-        if owner == process {
-            return Ok(pool);
-        }
+    if let Some((owner, pool)) = *current
+        && owner == process
+    {
+        return Ok(pool);
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use fraudnet::data::{RecordReader, shown_path};
+use fraudnet::data::{FileFormat, open_rows, shown_path};
 use fraudnet::metrics::Metrics;
 use fraudnet::model_file::FraudModel;
 
 use crate::Format;
+use crate::flags;
 use crate::output::Files;
 
 /// Arguments of `gradproof evaluate`.
@@ -18,10 +19,14 @@ pub struct Args {
     /// The model file written by `gradproof train` (at most 64 MiB).
     #[arg(long, value_name = "MODEL")]
     pub model: PathBuf,
-    /// A labelled CSV file in the model's schema (at most 10 000 000 rows; lines, rows and the
-    /// header at most 64 KiB, fields at most 4 KiB).
+    /// A labelled CSV or Parquet file in the model's schema (at most 10 000 000 rows; CSV
+    /// lines, rows and the header at most 64 KiB, fields at most 4 KiB).
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
+    /// The data's format, csv or parquet; by default Parquet for a `.parquet` or `.pq` file,
+    /// CSV otherwise.
+    #[arg(long, value_name = "FORMAT", value_parser = flags::file_format)]
+    pub data_format: Option<FileFormat>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -34,7 +39,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let data_file = files.input("--data", &args.data)?;
     let model = FraudModel::read_from(model_file, &shown_path(&args.model))?;
     let data_name = shown_path(&args.data);
-    let reader = RecordReader::from_reader(data_file, data_name.as_str(), model.schema)?;
+    let format = FileFormat::or_from_path(args.data_format, &args.data);
+    let reader = open_rows(data_file, &data_name, model.schema, format)?;
     let metrics = fraudnet::score::evaluate_records(&model, reader).with_context(|| {
         format!(
             "evaluating {data_name} with the model {}",

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use fraudnet::data::shown_path;
+use fraudnet::data::{FileFormat, shown_path};
 use rand::SeedableRng;
 
 use crate::flags;
@@ -29,11 +29,16 @@ pub struct Args {
     /// Seed of the generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// The CSV file to write: replaced atomically (a regular file keeps its permissions; a
+    /// The file to write (CSV, or Parquet for a `.parquet` or `.pq` name or `--out-format
+    /// parquet`): replaced atomically (a regular file keeps its permissions; a
     /// symbolic link's target is replaced), or written straight through (a FIFO, a device, or
     /// `-` for standard output).
     #[arg(short, long, value_name = "FILE")]
     pub out: PathBuf,
+    /// The output's format, csv or parquet; by default Parquet for a `.parquet` or `.pq` file,
+    /// CSV otherwise (and for `-`).
+    #[arg(long, value_name = "FORMAT", value_parser = flags::file_format)]
+    pub out_format: Option<FileFormat>,
     /// No progress bar (one is drawn on a terminal when generating runs for over 2 s).
     #[arg(short, long)]
     pub quiet: bool,
@@ -46,15 +51,28 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     files.ensure_space(out, args.rows.saturating_mul(BYTES_PER_ROW))?;
     let started = Instant::now();
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(args.seed);
-    let progress = Delayed::new(
-        args.rows + 1,
-        "generating {pos}/{len} rows [{bar:30}] {rate}, {eta} left",
-        args.quiet,
-    );
-    let mut sink = LineCountingWriter::new(files.create(out)?, progress);
-    let summary = fraudnet::data::generate(args.rows, args.fraud_rate, &mut rng, &mut sink)
-        .with_context(|| format!("--out {}", shown_path(&args.out)))?;
-    files.finish(out, sink.into_inner())?;
+    let out_name = shown_path(&args.out);
+    let (rows, rate) = (args.rows, args.fraud_rate);
+    let sink = files.create(out)?;
+    let (summary, sink) = match FileFormat::or_from_path(args.out_format, &args.out) {
+        FileFormat::Csv => {
+            // The bar counts the CSV's lines: the header and one per row.
+            let progress = Delayed::new(
+                rows + 1,
+                "generating {pos}/{len} rows [{bar:30}] {rate}, {eta} left",
+                args.quiet,
+            );
+            let mut sink = LineCountingWriter::new(sink, progress);
+            let summary = fraudnet::data::generate(rows, rate, &mut rng, &mut sink);
+            summary.map(|summary| (summary, sink.into_inner()))
+        }
+        // Without a bar: Parquet's bytes are not lines to count.
+        FileFormat::Parquet => {
+            fraudnet::data::generate_parquet(rows, rate, &mut rng, sink, &out_name)
+        }
+    }
+    .with_context(|| format!("--out {out_name}"))?;
+    files.finish(out, sink)?;
     files.commit()?;
     let seconds = started.elapsed().as_secs_f64();
     // With `-o -` the rows went to standard output: the summary goes to standard error.

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use fraudnet::data::{RecordReader, shown_path};
+use fraudnet::data::{FileFormat, ParquetReader, RecordReader, RowSource, shown_path};
 use fraudnet::model_file::FraudModel;
 
+use crate::flags;
 use crate::output::Files;
 use crate::progress::{CountingReader, Delayed};
 
@@ -17,15 +18,24 @@ pub struct Args {
     /// The model file written by `gradproof train` (at most 64 MiB).
     #[arg(long, value_name = "MODEL")]
     pub model: PathBuf,
-    /// A CSV file in the model's schema (the label column may be absent); lines, rows and the
-    /// header at most 64 KiB, fields at most 4 KiB.
+    /// A CSV or Parquet file in the model's schema (the label column may be absent); CSV
+    /// lines, rows and the header at most 64 KiB, fields at most 4 KiB. Of a Parquet file only
+    /// the columns the model needs are read.
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
+    /// The data's format, csv or parquet; by default Parquet for a `.parquet` or `.pq` file,
+    /// CSV otherwise.
+    #[arg(long, value_name = "FORMAT", value_parser = flags::file_format)]
+    pub data_format: Option<FileFormat>,
     /// Where to write `row,probability,flag`: replaced atomically when scoring succeeds (a
     /// regular file keeps its permissions; a symbolic link's target is replaced), or written
     /// straight through (a FIFO, a device, or `-` for standard output). Never an input.
     #[arg(short, long, value_name = "OUT")]
     pub out: PathBuf,
+    /// The output's format, csv or parquet; by default Parquet for a `.parquet` or `.pq` file,
+    /// CSV otherwise (and for `-`).
+    #[arg(long, value_name = "FORMAT", value_parser = flags::file_format)]
+    pub out_format: Option<FileFormat>,
     /// No progress bar (one is drawn on a terminal when scoring runs for over 2 s).
     #[arg(short, long)]
     pub quiet: bool,
@@ -39,23 +49,42 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let out = files.output("--out", &args.out)?;
     let model = FraudModel::read_from(model_file, &shown_path(&args.model))?;
     let data_name = shown_path(&args.data);
-    // A FIFO or a device has no size: the bar then counts bytes without an estimate.
-    let size = data_file.metadata().map_or(0, |m| m.len());
-    let progress = Delayed::new(
-        size,
-        "scoring {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec}, {eta} left",
-        args.quiet,
-    );
-    let counted = CountingReader::new(data_file, progress);
-    let reader = RecordReader::from_reader(counted, data_name.as_str(), model.schema)?;
-    let mut sink = files.create(out)?;
-    let summary = fraudnet::score::score_records(&model, reader, &mut sink, &shown_path(&args.out))
-        .with_context(|| {
-            format!(
-                "scoring {data_name} with the model {}",
-                shown_path(&args.model)
-            )
-        })?;
+    let reader: Box<dyn RowSource> = match FileFormat::or_from_path(args.data_format, &args.data) {
+        FileFormat::Csv => {
+            // A FIFO or a device has no size: the bar then counts bytes without an estimate.
+            let size = data_file.metadata().map_or(0, |m| m.len());
+            let progress = Delayed::new(
+                size,
+                "scoring {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec}, {eta} left",
+                args.quiet,
+            );
+            let counted = CountingReader::new(data_file, progress);
+            Box::new(RecordReader::from_reader(
+                counted,
+                data_name.as_str(),
+                model.schema,
+            )?)
+        }
+        FileFormat::Parquet => Box::new(ParquetReader::new(data_file, &data_name, model.schema)?),
+    };
+    let out_name = shown_path(&args.out);
+    let sink = files.create(out)?;
+    let (summary, sink) = match FileFormat::or_from_path(args.out_format, &args.out) {
+        FileFormat::Csv => {
+            let mut sink = sink;
+            let summary = fraudnet::score::score_records(&model, reader, &mut sink, &out_name);
+            summary.map(|summary| (summary, sink))
+        }
+        FileFormat::Parquet => {
+            fraudnet::score::score_records_parquet(&model, reader, sink, &out_name)
+        }
+    }
+    .with_context(|| {
+        format!(
+            "scoring {data_name} with the model {}",
+            shown_path(&args.model)
+        )
+    })?;
     files.finish(out, sink)?;
     files.commit()?;
     let line = format!(

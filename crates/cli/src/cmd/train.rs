@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use fraudnet::data::{Dataset, RecordReader, Schema, shown_path};
+use fraudnet::data::{Dataset, FileFormat, Schema, open_rows, shown_path};
 use fraudnet::fit::{FitConfig, Fitted, fit};
 use fraudnet::optim::OptimizerKind;
 use fraudnet::train::{Progress, TrainConfig};
@@ -21,13 +21,17 @@ use crate::output::Files;
 /// Arguments of `gradproof train`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Labelled training data (CSV; at most 10 000 000 rows; lines, rows and the header at most
+    /// Labelled training data (CSV or Parquet; at most 10 000 000 rows; lines, rows and the header at most
     /// 64 KiB, fields at most 4 KiB).
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
     /// The data's schema: paysim (mobile money) or card (card transactions).
     #[arg(long, default_value = "paysim", value_parser = parse_schema)]
     pub schema: Schema,
+    /// The data's format, csv or parquet; by default Parquet for a `.parquet` or `.pq` file,
+    /// CSV otherwise.
+    #[arg(long, value_name = "FORMAT", value_parser = flags::file_format)]
+    pub data_format: Option<FileFormat>,
     /// Hidden layer widths, e.g. 32,16; empty ("") trains a logistic regression.
     #[arg(long, default_value = "32,16", value_parser = parse_hidden)]
     pub hidden: Hidden,
@@ -175,7 +179,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         ..FitConfig::default()
     };
     let data_name = shown_path(&args.data);
-    let reader = RecordReader::from_reader(data_file, data_name.as_str(), args.schema)?;
+    let format = FileFormat::or_from_path(args.data_format, &args.data);
+    let reader = open_rows(data_file, &data_name, args.schema, format)?;
     let data = Dataset::from_records(reader).with_context(|| format!("loading {data_name}"))?;
     let label = args.schema.label_column();
     match (data.len(), data.positives()) {

@@ -117,14 +117,14 @@ impl Files {
     pub fn output(&mut self, flag: &'static str, path: &Path) -> anyhow::Result<OutputId> {
         let shown = shown_path(path);
         let (target, id) = classify(flag, path, &shown)?;
-        if let Some(id) = id {
-            if let Some(input) = self.inputs.iter().find(|i| i.id == id) {
-                bail!(
-                    "{flag} {shown} is the same file as {} {}: refusing to overwrite an input",
-                    input.flag,
-                    shown_path(&input.path)
-                );
-            }
+        if let Some(id) = id
+            && let Some(input) = self.inputs.iter().find(|i| i.id == id)
+        {
+            bail!(
+                "{flag} {shown} is the same file as {} {}: refusing to overwrite an input",
+                input.flag,
+                shown_path(&input.path)
+            );
         }
         let dest = match &target {
             Target::Replace { dest, .. } | Target::Through { dest } => Some(dest),

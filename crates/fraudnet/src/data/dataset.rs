@@ -1,7 +1,6 @@
 //! A whole labelled file in memory, one example per column as the MLP takes it, and the
 //! standardiser fitted on training examples. Knows nothing of how the model uses them.
 
-use std::io;
 use std::path::Path;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
@@ -9,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::reader::RecordReader;
 use super::schema::Schema;
+use super::source::RowSource;
 use crate::{Error, Result};
 
 /// A labelled data set: `features` has shape `(n_features, m)`, one example per column.
@@ -38,7 +38,7 @@ impl Dataset {
         Self::from_records(RecordReader::open(path, schema)?)
     }
 
-    /// Reads every remaining row of `reader`.
+    /// Reads every remaining row of `reader` (CSV or Parquet).
     ///
     /// ```
     /// use fraudnet::data::{Dataset, RecordReader, Schema};
@@ -54,16 +54,13 @@ impl Dataset {
     ///
     /// # Errors
     /// As [`Dataset::load`].
-    pub fn from_records<R: io::Read>(mut reader: RecordReader<R>) -> Result<Self> {
+    pub fn from_records(mut reader: impl RowSource) -> Result<Self> {
         let schema = reader.schema();
         let label_column = schema.label_column();
         if !reader.has_labels() {
-            return Err(Error::Data {
-                file: reader.file().to_string(),
-                line: 1,
-                column: 0,
-                message: format!("no label column `{label_column}`: a data set needs labels"),
-            });
+            return Err(reader.columns_error(format!(
+                "no label column `{label_column}`: a data set needs labels"
+            )));
         }
         let n = schema.n_features();
         let mut values = Vec::new();
@@ -72,22 +69,16 @@ impl Dataset {
         let mut buffer = vec![0.0; n];
         while let Some(info) = reader.read_into(&mut buffer)? {
             if labels.len() >= MAX_ROWS {
-                return Err(Error::Data {
-                    file: reader.file().to_string(),
-                    line: info.line,
-                    column: 1,
-                    message: format!(
-                        "more than {MAX_ROWS} rows (the limit of a data set held in memory)"
-                    ),
-                });
+                return Err(reader.row_error(
+                    &info,
+                    format!("more than {MAX_ROWS} rows (the limit of a data set held in memory)"),
+                ));
             }
             let Some(label) = info.label else {
-                return Err(Error::Data {
-                    file: reader.file().to_string(),
-                    line: info.line,
-                    column: reader.label_column_number().unwrap_or(0),
-                    message: format!("`{label_column}` is empty: every row needs a label"),
-                });
+                return Err(reader.label_error(
+                    &info,
+                    format!("`{label_column}` is empty: every row needs a label"),
+                ));
             };
             values.extend_from_slice(&buffer);
             labels.push(label);

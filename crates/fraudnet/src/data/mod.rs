@@ -1,6 +1,8 @@
-//! Payment data: the PaySim and card CSV schemas, a streaming reader that turns each row into
-//! engineered features with `file:line:column` errors, in-memory data sets with a standardiser,
-//! a stratified split, and a synthetic PaySim-like generator. Knows nothing of the model.
+//! Payment data: the PaySim and card schemas, streaming readers of CSV (with `file:line:column`
+//! errors) and Parquet (row group and column named) that turn each row into engineered
+//! features behind one [`RowSource`] trait, Parquet writers of payments and scores, in-memory
+//! data sets with a standardiser, a stratified split, and a synthetic PaySim-like generator.
+//! Knows nothing of the model.
 //!
 //! ```
 //! use fraudnet::data::{Dataset, RecordReader, Schema, Standardizer, generate, stratified_split};
@@ -25,18 +27,22 @@ mod bounded;
 mod dataset;
 mod features;
 mod generate;
+mod parquet;
 mod reader;
 mod schema;
 mod shown;
+mod source;
 mod split;
 
 pub use dataset::{Dataset, MAX_ROWS, Standardizer};
 pub use features::signed_log;
 pub use generate::{GenerateSummary, generate, generate_to_path};
+pub use parquet::{ParquetReader, ScoresWriter, generate_parquet};
 pub use reader::{
     MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_LINE_BYTES, MAX_RECORD_BYTES, Record, RecordReader,
     RowInfo,
 };
 pub use schema::{PAYSIM_HEADER, PAYSIM_TYPES, Schema};
 pub use shown::{SHOWN_CHARS, escape_controls, shown, shown_bytes, shown_path};
+pub use source::{FileFormat, RowSource, open_rows};
 pub use split::{Split, stratified_split};

@@ -18,14 +18,16 @@ pub use super::bounded::{MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_LINE_BYTES, MAX_
 use super::features::{PaySimValues, card_features, paysim_features};
 use super::schema::{PAYSIM_TYPES, Schema};
 use super::shown::{shown, shown_bytes};
+use super::source::open_named;
 use crate::{Error, Result};
 
-/// Where a row came from and its label, as returned by [`RecordReader::read_into`].
+/// Where a row came from and its label, as returned by [`RecordReader::read_into`] and
+/// [`RowSource::read_into`](super::RowSource::read_into).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RowInfo {
     /// 1-based data row number (the header is not counted): the row's id when scoring.
     pub row: u64,
-    /// 1-based physical line where the row starts (the header is line 1).
+    /// 1-based physical line where the row starts (the header is line 1); 0 for a Parquet row.
     pub line: u64,
     /// The label, 0 or 1, or `None` when the file has no label column or the field is empty.
     pub label: Option<f64>,
@@ -85,12 +87,7 @@ impl RecordReader<File> {
     /// [`Error::Io`] when the file cannot be opened or read; [`Error::Data`] (line 1) when the
     /// header lacks a required column.
     pub fn open(path: impl AsRef<Path>, schema: Schema) -> Result<Self> {
-        let path = path.as_ref();
-        let name = path.display().to_string();
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: name.clone(),
-            source,
-        })?;
+        let (file, name) = open_named(path.as_ref())?;
         Self::from_reader(file, name, schema)
     }
 }
