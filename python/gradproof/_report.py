@@ -73,6 +73,11 @@ class TensorReport:
         #: derivatives (any valid subgradient passes), and those found outside it (wrong).
         self.kink: int = data["kink"]
         self.kink_outside: int = data.get("kink_outside", 0)
+        #: The detection floor at the kink elements: an error confined to them (its distance from
+        #: their intervals), relative to the tensor's gradient, may pass up to this; ``None``
+        #: without kink elements. ``detection_floor`` is the floor away from kinks.
+        kink_floor = data.get("kink_floor")
+        self.kink_floor: Optional[float] = None if kink_floor is None else _float(kink_floor)
         self.difference: float = _float(data["difference"])
         self.threshold: float = _float(data["threshold"])
         self.max_abs_error: float = _float(data["max_abs_error"])

@@ -14,10 +14,10 @@ use std::collections::BinaryHeap;
 use rayon::prelude::*;
 
 use crate::derivative::{Derivative, Kink};
-use crate::difference::quotient;
+use crate::difference::{norm2_of, quotient};
 use crate::error::Result;
 use crate::layout::Layout;
-use crate::report::{TensorReport, Worst, worst_first};
+use crate::report::{TensorReport, Worst, kink_floor, worst_first};
 use crate::rng::SplitMix64;
 use crate::settings::NOISE_SAFETY_FACTOR;
 
@@ -265,6 +265,13 @@ pub(crate) fn tensor_rows(
                 .map(element)
                 .collect();
             let max_abs_error = singles.iter().map(Worst::error).reduce(f64::max);
+            let kink_floor = kink_floor(
+                singles
+                    .iter()
+                    .filter(|w| w.interval.is_some())
+                    .map(|w| w.bound),
+                norm2_of(group.iter().map(|&i| sides.gradient[i])),
+            );
             let scale = analytic.abs() + first.value.abs();
             let row = TensorReport {
                 name: spec.name.clone(),
@@ -278,6 +285,7 @@ pub(crate) fn tensor_rows(
                 unresolved: found.unresolved,
                 kink: found.kinks,
                 kink_outside: found.kinks_outside,
+                kink_floor,
                 difference: quotient(first.error(analytic), scale),
                 threshold: quotient(NOISE_SAFETY_FACTOR * first.bound, scale),
                 max_abs_error,

@@ -6,7 +6,7 @@
 
 use crate::derivative::{Derivative, Kink};
 use crate::error::Result;
-use crate::line::{KINK_RETRIES, Line, Sample, shrink};
+use crate::line::{Difference, KINK_RETRIES, Line, Sample, shrink};
 use crate::method::Method;
 use crate::problem::Problem;
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR};
@@ -103,14 +103,23 @@ impl Checker {
                         (g - value).abs() <= NOISE_SAFETY_FACTOR * bound
                     })
             };
-            let (value, truncation, crossed) = c.difference(self.method, step, &settled)?;
+            let Difference {
+                value,
+                truncation,
+                crossed,
+                unseen,
+            } = c.difference(self.method, step, &settled)?;
             let Some(seen) = crossed else {
                 // Too noisy at this step to see the kink seen at a larger one: straddle it.
                 if c.slope_noise(step) >= 0.5 * jump {
                     break;
                 }
                 let scale = derivative_scale.unwrap_or(value.abs());
-                let bound = Checker::error_bound(gain, step, truncation, noise, theta_i, scale);
+                // A kink too small to tell from the noise moves the difference by up to its
+                // share of the jump: allowed as it is, not scaled by the safety factor like
+                // the noise (a value outside the one-sided slopes by more is still wrong).
+                let bound = Checker::error_bound(gain, step, truncation, noise, theta_i, scale)
+                    + self.method.kink_share() * unseen / NOISE_SAFETY_FACTOR;
                 return Ok(Derivative::smooth(value, bound, c.evaluations));
             };
             jump = jump.min(seen);

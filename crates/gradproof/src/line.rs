@@ -110,6 +110,31 @@ pub(crate) fn base_at<P: Problem + ?Sized>(
 /// One cost evaluation along a line: `(offset in steps, J, signature)`.
 pub(crate) type Sample = (f64, f64, Option<u64>);
 
+/// One difference along a line and what its kink test saw.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Difference {
+    /// The derivative.
+    pub(crate) value: f64,
+    /// Its truncation estimate (0 when the difference was settled without one).
+    pub(crate) truncation: f64,
+    /// `Some(jump)` when the points lie on different pieces of the cost, with the jump of the
+    /// slope the generic test saw (infinite when signatures tell).
+    pub(crate) crossed: Option<f64>,
+    /// The gap between the one-sided slopes that the generic test measured but could not tell
+    /// from the noise: the jump of a kink too small to see can be this large, and such a kink
+    /// moves the difference by up to [`Method::kink_share`] of it. 0 with signatures (they see
+    /// every kink) and when the difference was settled without a kink test.
+    pub(crate) unseen: f64,
+}
+
+/// What the generic kink test read off the one-sided slopes.
+enum SlopeGap {
+    /// A kink, with about the jump of its slope.
+    Kink(f64),
+    /// A gap the noise could explain.
+    BelowNoise(f64),
+}
+
 /// The next smaller step across a kink: `step / 16`, rounded so that `θᵢ + h` stays exact when
 /// `round`.
 pub(crate) fn shrink(step: f64, theta_i: f64, round: bool) -> f64 {
@@ -212,17 +237,15 @@ impl<P: Problem + ?Sized> Line<'_, P> {
     }
 
     /// The method's derivative at step `h`, its truncation estimate (the method's own, or from
-    /// repeating the difference at `2h`), and whether the points used lie on different pieces
-    /// of the cost: `Some(jump)` if they do, with the jump of the slope the generic test saw
-    /// (infinite when signatures tell). When `settled(value)` says the value needs no error
-    /// estimate, and its points lie on one piece, the truncation estimate is skipped (reported
-    /// as 0).
+    /// repeating the difference at `2h`), and what the kink test saw (see [`Difference`]).
+    /// When `settled(value)` says the value needs no error estimate, and its points lie on one
+    /// piece, the truncation estimate and the kink test are skipped (reported as 0 and none).
     pub(crate) fn difference(
         &mut self,
         method: Method,
         h: f64,
         settled: &dyn Fn(f64) -> bool,
-    ) -> Result<(f64, f64, Option<f64>)> {
+    ) -> Result<Difference> {
         let stencil = method.stencil();
         let mut samples: Vec<Sample> = Vec::new();
         let value = self.combine(&mut samples, &stencil, 1.0, h)?;
@@ -232,7 +255,12 @@ impl<P: Problem + ?Sized> Line<'_, P> {
             pieces.all(|s| s == first)
         };
         if one_piece && settled(value) {
-            return Ok((value, 0.0, None));
+            return Ok(Difference {
+                value,
+                truncation: 0.0,
+                crossed: None,
+                unseen: 0.0,
+            });
         }
         let truncation = match method.error_stencil() {
             Some(error) => self.combine(&mut samples, &error, 1.0, h)?.abs(),
@@ -249,16 +277,26 @@ impl<P: Problem + ?Sized> Line<'_, P> {
                 samples.push((offset, v, s));
             }
         }
-        let crossed = if samples.iter().any(|(_, _, s)| s.is_some()) {
+        let (crossed, unseen) = if samples.iter().any(|(_, _, s)| s.is_some()) {
             let mut pieces = samples.iter().map(|(_, _, s)| *s);
             let first = pieces.next().flatten();
-            pieces
+            let crossed = pieces
                 .any(|s| matches!((first, s), (Some(a), Some(b)) if a != b))
-                .then_some(f64::INFINITY)
+                .then_some(f64::INFINITY);
+            (crossed, 0.0)
         } else {
-            self.one_sided_slopes_jump(&samples, h)
+            match self.one_sided_slopes_gap(&samples, h) {
+                Some(SlopeGap::Kink(jump)) => (Some(jump), 0.0),
+                Some(SlopeGap::BelowNoise(gap)) => (None, gap),
+                None => (None, 0.0),
+            }
         };
-        Ok((value, truncation, crossed))
+        Ok(Difference {
+            value,
+            truncation,
+            crossed,
+            unseen,
+        })
     }
 
     /// The generic kink test, for costs without a signature. The gap between the one-sided
@@ -266,8 +304,9 @@ impl<P: Problem + ?Sized> Line<'_, P> {
     /// smooth cost, so doubling `o` doubles it; across a kink it is the jump of the slope, which
     /// does not grow. A kink is reported when `r(2o)` differs from `2·r(o)` by more than a quarter
     /// of `r(2o)` and by more than the noise allows; the excess, about the jump of the slope,
-    /// is returned.
-    fn one_sided_slopes_jump(&self, samples: &[Sample], h: f64) -> Option<f64> {
+    /// is returned. Otherwise the excess at the nearest offsets is returned, as what a kink too
+    /// small to tell from the noise (or from the curvature) could be.
+    fn one_sided_slopes_gap(&self, samples: &[Sample], h: f64) -> Option<SlopeGap> {
         let at = |o: f64| samples.iter().find(|(x, _, _)| *x == o).map(|&(_, v, _)| v);
         let gap =
             |o: f64| -> Option<f64> { Some((at(o)? - 2.0 * self.base.cost + at(-o)?) / (o * h)) };
@@ -277,11 +316,20 @@ impl<P: Problem + ?Sized> Line<'_, P> {
             .filter(|o| *o > 0.0)
             .collect();
         offsets.sort_by(f64::total_cmp);
-        offsets.iter().find_map(|&o| {
-            let (near, far) = (gap(o)?, gap(2.0 * o)?);
+        let mut below_noise: Option<f64> = None;
+        for o in offsets {
+            let (Some(near), Some(far)) = (gap(o), gap(2.0 * o)) else {
+                continue;
+            };
             let excess = (far - 2.0 * near).abs();
-            (excess > 0.25 * far.abs() && excess > self.slope_noise(o * h)).then_some(excess)
-        })
+            let noise = self.slope_noise(o * h);
+            if excess > 0.25 * far.abs() && excess > noise {
+                return Some(SlopeGap::Kink(excess));
+            }
+            // The nearest offsets hold the least of the smooth part (it grows as o³ there).
+            below_noise.get_or_insert(excess);
+        }
+        below_noise.map(SlopeGap::BelowNoise)
     }
 
     /// The smallest jump of the slope the generic kink test sees at distance `h`: the noise of
@@ -387,7 +435,11 @@ impl Checker {
         let pilot = self
             .step
             .step_for(self.method, c.scale(), c.base.unit_roundoff);
-        let (_, truncation, crossed) = c.difference(self.method, pilot, &|_| false)?;
+        let Difference {
+            truncation,
+            crossed,
+            ..
+        } = c.difference(self.method, pilot, &|_| false)?;
         let p = f64::from(self.method.order());
         if crossed.is_some() || truncation == 0.0 || c.base.sigma == 0.0 {
             return Ok(pilot);

@@ -203,6 +203,20 @@ impl Method {
         self.stencil().iter().map(|(_, w)| w.abs()).sum()
     }
 
+    /// How far from the interval between the one-sided slopes of a kink at `θ` the method's
+    /// difference can lie, as a share of the jump: the stencil weighs the right slope by
+    /// `A = Σ_{o>0} weight·o` and the left by `1 − A`, so its value is `max(A, 1 − A)` of the
+    /// jump from the farther end (½ for the symmetric stencils, 1 for forward differences).
+    pub(crate) fn kink_share(self) -> f64 {
+        let right: f64 = self
+            .stencil()
+            .iter()
+            .filter(|(o, _)| *o > 0.0)
+            .map(|(o, w)| o * w)
+            .sum();
+        right.max(1.0 - right)
+    }
+
     /// The step that balances truncation against roundoff for a smooth function of unit scale,
     /// `ε_mach^(1/(order+1))` (6.1e-6 for central differences).
     pub fn natural_step(self) -> f64 {
@@ -453,6 +467,14 @@ mod tests {
         assert_eq!(Method::Forward.noise_gain(), 2.0);
         assert_eq!(Method::Central.noise_gain(), 1.0);
         assert!((Method::Central4.noise_gain() - 18.0 / 12.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn kink_shares() {
+        assert_eq!(Method::Forward.kink_share(), 1.0);
+        for method in [Method::Central, Method::Central4, Method::Richardson] {
+            assert!((method.kink_share() - 0.5).abs() < 1e-12, "{method}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::layout::{Layout, Tensors};
 use crate::line::{Base, Line, base, base_at, expect_parameters};
 use crate::noise::NoiseEstimate;
 use crate::problem::{CoordinateCosts, Problem};
-use crate::report::{Overall, Report, TensorReport, Worst, error_ratio, worst_first};
+use crate::report::{Overall, Report, TensorReport, Worst, error_ratio, kink_floor, worst_first};
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR, TOP_K};
 use crate::verdict::NO_RELATIVE_EVIDENCE;
 
@@ -402,6 +402,10 @@ impl Oracle {
                     Worst::new(index, g[i], nearest(i), allowed(i)).at_kink(interval[i])
                 })
                 .collect();
+                let kink_floor = kink_floor(
+                    straddled(range.clone()).map(allowed),
+                    norm2_of(compared(range.clone()).map(|i| numeric[i])),
+                );
                 let within_threshold = self.checker.tolerance.is_some()
                     || smooth_difference(range.clone()) <= threshold;
                 TensorReport {
@@ -416,6 +420,7 @@ impl Oracle {
                     unresolved,
                     kink: kinks,
                     kink_outside,
+                    kink_floor,
                     difference,
                     threshold,
                     max_abs_error,

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::difference::norm2_of;
 use crate::error::IndexDisplay;
 use crate::method::{Reference, StepRule};
 use crate::mode::Mode;
@@ -118,6 +119,14 @@ pub struct TensorReport {
     pub kink: usize,
     /// Of the `kink` elements, those outside their interval (counted in `disagree`).
     pub kink_outside: usize,
+    /// The detection floor at the kink elements: an error confined to them (each element's
+    /// distance from the interval of its one-sided derivatives, the valid subgradients),
+    /// relative to the tensor's gradient (`‖e‖/‖ĝ‖`; in directional mode, whose probes give no
+    /// element's numeric value, `‖e‖/‖g‖`), may pass up to this: each passes within its
+    /// allowance of the interval, so `(1 + 1/8)·‖aᵢ‖/‖ĝ‖` over the kink elements. `None`
+    /// without kink elements. ([`TensorReport::detection_floor`] is the floor away from kinks.)
+    #[serde(default)]
+    pub kink_floor: Option<f64>,
     /// The notebook's relative difference over this tensor's elements away from kinks.
     pub difference: f64,
     /// The relative difference that roundoff and truncation alone can produce over this tensor (see
@@ -335,6 +344,14 @@ fn inconclusive(
         ));
     }
     None
+}
+
+/// [`TensorReport::kink_floor`] from each kink element's allowance and the norm of the tensor's
+/// gradient (numeric, with interval midpoints at kinks; or analytic).
+pub(crate) fn kink_floor(allowances: impl Iterator<Item = f64>, scale: f64) -> Option<f64> {
+    let allowances: Vec<f64> = allowances.collect();
+    (!allowances.is_empty())
+        .then(|| (1.0 + 1.0 / NOISE_SAFETY_FACTOR) * norm2_of(allowances.iter().copied()) / scale)
 }
 
 impl TensorReport {

@@ -34,10 +34,11 @@ const KNOWN_FAILURES: &[Known] = &[
     Known {
         setting: ("*", "*", "*", "*"),
         causes: &[Cause::KinkAtTheta, Cause::KinkSkipped],
-        why: "at kinks: valid subgradients called wrong and bugs at kinks missed where the \
-              one-sided derivatives are not resolved (costs in f32: ReLU pre-activations and \
-              max-pool ties; forward differences), and kink elements left out of a tensor's \
-              verdict: issue 13, point 2, cause 4 of the zoofix task, not fixed yet",
+        why: "at kinks: in f32 without signatures, 3 valid conventions just outside their \
+              allowance (central4 at 1.00x, a Richardson directional interval) and one \
+              directional miss at 1.36x the floor; signed directional and forward checks whose \
+              tensors left kink elements out (some stating a floor of 0 away from kinks): \
+              issue 13, points 2 and 4, not fixed yet",
     },
     Known {
         setting: ("*", "*", "*", "directional"),

@@ -327,6 +327,10 @@ struct TensorJson<'a> {
     kink: usize,
     /// Of those, the ones outside their interval (among `wrong`).
     kink_outside: usize,
+    /// The detection floor at those elements (see `TensorReport::kink_floor`); null without.
+    kink_floor: Option<f64>,
+    /// The detection floor away from kinks (see `TensorReport::detection_floor`).
+    detection_floor: f64,
     /// Elements the differences cannot decide (see `TensorReport::unresolved`).
     unresolved: usize,
     /// The counts in words, as the text table says them.
@@ -374,6 +378,8 @@ impl<'a> From<&'a Report> for Json<'a> {
                     probes: t.probes,
                     kink: t.kink,
                     kink_outside: t.kink_outside,
+                    kink_floor: t.kink_floor,
+                    detection_floor: t.detection_floor(),
                     unresolved: t.unresolved,
                     summary: t.summary(report.mode),
                     worst: t.worst(),

@@ -41,6 +41,18 @@ impl fmt::Display for Report {
                  a relative gradient error of {:.1e}",
                 self.cost, self.noise, self.precision, self.detection_floor
             )?;
+            let at_kinks: Vec<String> = self
+                .tensors
+                .iter()
+                .filter_map(|t| Some(format!("{:.1e} in {}", t.kink_floor?, t.gradient_name)))
+                .collect();
+            if !at_kinks.is_empty() {
+                writeln!(
+                    f,
+                    "at kink elements (checked by interval) the floor is {}",
+                    at_kinks.join(", ")
+                )?;
+            }
         }
         let rows: Vec<[String; 8]> = self
             .tensors

@@ -192,6 +192,29 @@ fn said(report: &Report) -> String {
 struct Stated {
     thresholds: Vec<f64>,
     floors: Vec<f64>,
+    /// The floors at kink elements (`None`: the check judged none of the tensor's elements by
+    /// interval, so its kinks count with the rest against `floors`).
+    kink_floors: Vec<Option<f64>>,
+}
+
+impl Stated {
+    /// Whether tensor `k`'s error is above what the check states it catches: away from kinks
+    /// above the floor, or at the kink elements above the floor there.
+    fn above(&self, k: usize, sized: &Sized) -> bool {
+        sized.differs[k]
+            && match self.kink_floors[k] {
+                Some(at_kinks) => sized.smooth[k] > self.floors[k] || sized.at_kinks[k] > at_kinks,
+                None => sized.sizes[k] > self.floors[k],
+            }
+    }
+
+    /// How far above its floors tensor `k`'s error is (the larger ratio).
+    fn margin(&self, k: usize, sized: &Sized) -> f64 {
+        match self.kink_floors[k] {
+            Some(at_kinks) => (sized.smooth[k] / self.floors[k]).max(sized.at_kinks[k] / at_kinks),
+            None => sized.sizes[k] / self.floors[k],
+        }
+    }
 }
 
 /// One instance in one setting.
@@ -214,6 +237,9 @@ struct Check<'a, M> {
 struct Sized {
     /// Relative error against the truth, on the coordinates seen.
     sizes: Vec<f64>,
+    /// The part of it away from kinks, and at kinks (each relative to the whole truth seen).
+    smooth: Vec<f64>,
+    at_kinks: Vec<f64>,
     /// Whether the tensor differs from the truth at all.
     differs: Vec<bool>,
 }
@@ -242,6 +268,7 @@ impl<M: Model> Check<'_, M> {
                 stated = Some(Stated {
                     thresholds: report.tensors.iter().map(|t| t.threshold).collect(),
                     floors: report.tensors.iter().map(|t| t.detection_floor()).collect(),
+                    kink_floors: report.tensors.iter().map(|t| t.kink_floor).collect(),
                 });
             }
         }
@@ -296,7 +323,18 @@ impl<M: Model> Check<'_, M> {
             counts.not_in_sample += 1;
             return;
         }
-        let sized = Sized { sizes, differs };
+        let part = |at_kink: bool| -> Vec<bool> {
+            (0..self.seen.len())
+                .map(|i| self.seen[i] && self.kinks[i] == at_kink)
+                .collect()
+        };
+        let truth = &self.instance.truth;
+        let sized = Sized {
+            sizes,
+            differs,
+            smooth: truth.errors_within(layout, &bug.values, &self.seen, &part(false)),
+            at_kinks: truth.errors_within(layout, &bug.values, &self.seen, &part(true)),
+        };
         let report = self.report(bug);
         let Some(stated) = stated else {
             counts.no_floor.0 += 1;
@@ -313,10 +351,7 @@ impl<M: Model> Check<'_, M> {
         };
         let tensors = 0..layout.tensors().len();
         let failing: Vec<bool> = report.tensors.iter().map(|t| !t.passed).collect();
-        let above: Vec<bool> = tensors
-            .clone()
-            .map(|k| sized.differs[k] && sized.sizes[k] > stated.floors[k])
-            .collect();
+        let above: Vec<bool> = tensors.clone().map(|k| stated.above(k, &sized)).collect();
         let names_good = tensors.clone().any(|k| failing[k] && !sized.differs[k]);
         let leaves_out = tensors.clone().any(|k| above[k] && !failing[k]);
         let what = if !above.contains(&true) {
@@ -345,14 +380,14 @@ impl<M: Model> Check<'_, M> {
         }
         let margin = tensors
             .filter(|&k| above[k])
-            .map(|k| sized.sizes[k] / stated.floors[k])
+            .map(|k| stated.margin(k, &sized))
             .fold(0.0, f64::max);
         counts.violations.push(Violation {
             line: format!(
                 "{what} {}: {}: truth {} ({margin:.2}× the floor); checker: {}",
                 self.label,
                 bug.name,
-                self.describe(&sized, Some(&stated.floors)),
+                self.describe(&sized, Some(stated)),
                 said(&report)
             ),
             key: format!("{}: {}", self.key, bug.name),
@@ -383,11 +418,7 @@ impl<M: Model> Check<'_, M> {
             };
         }
         // Above the floor only through its error at kinks?
-        let layout = self.instance.model.layout();
-        let smooth: Vec<bool> = (0..self.seen.len())
-            .map(|i| self.seen[i] && !self.kinks[i])
-            .collect();
-        let smooth_sizes = self.instance.truth.errors(layout, &bug.values, &smooth);
+        let smooth_sizes = &sized.smooth;
         let left_out: Vec<bool> = tensors.map(|k| above[k] && !failing[k]).collect();
         let missed = report.verdict != Verdict::Fail;
         if (0..above.len()).all(|k| smooth_sizes[k] <= stated.floors[k]) {
@@ -404,12 +435,19 @@ impl<M: Model> Check<'_, M> {
     }
 
     /// `dW 3.2e-1 (floor 1.1e-8), …` for the tensors that differ.
-    fn describe(&self, sized: &Sized, floors: Option<&[f64]>) -> String {
+    fn describe(&self, sized: &Sized, stated: Option<&Stated>) -> String {
         let names = self.instance.model.layout().names();
         (0..names.len())
             .filter(|&k| sized.differs[k])
-            .map(|k| match floors {
-                Some(f) => format!("d{} {:.1e} (floor {:.1e})", names[k], sized.sizes[k], f[k]),
+            .map(|k| match stated.map(|s| (s.floors[k], s.kink_floors[k])) {
+                Some((floor, None)) => {
+                    format!("d{} {:.1e} (floor {floor:.1e})", names[k], sized.sizes[k])
+                }
+                Some((floor, Some(at_kinks))) => format!(
+                    "d{} {:.1e} away from kinks (floor {floor:.1e}), {:.1e} at kinks (floor \
+                     {at_kinks:.1e})",
+                    names[k], sized.smooth[k], sized.at_kinks[k]
+                ),
                 None => format!("d{} {:.1e}", names[k], sized.sizes[k]),
             })
             .collect::<Vec<_>>()

@@ -64,12 +64,26 @@ impl Truth {
     /// nearest point of the interval at kinks); 0 for a tensor with nothing seen or no error,
     /// infinite for an error beside a zero truth.
     pub fn errors(&self, layout: &Layout, gradient: &[f64], seen: &[bool]) -> Vec<f64> {
+        self.errors_within(layout, gradient, seen, seen)
+    }
+
+    /// [`Truth::errors`] of the coordinates in `part` only, relative to the truth's norm over
+    /// all those `seen`.
+    pub fn errors_within(
+        &self,
+        layout: &Layout,
+        gradient: &[f64],
+        seen: &[bool],
+        part: &[bool],
+    ) -> Vec<f64> {
         (0..layout.tensors().len())
             .map(|k| {
                 let (mut error, mut norm) = (0.0_f64, 0.0_f64);
                 for i in layout.range(k).filter(|&i| seen[i]) {
                     let truth = self.nearest(i, gradient[i]);
-                    error = error.hypot(gradient[i] - truth);
+                    if part[i] {
+                        error = error.hypot(gradient[i] - truth);
+                    }
                     norm = norm.hypot(truth);
                 }
                 match (error, norm) {
