@@ -27,6 +27,7 @@ mod bounded;
 mod dataset;
 mod features;
 mod generate;
+mod open;
 mod parquet;
 mod reader;
 mod schema;

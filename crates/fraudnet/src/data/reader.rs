@@ -16,9 +16,9 @@ use csv::ByteRecord;
 use super::bounded::{BoundedInput, LimitExceeded, READ_AHEAD, RecordBounds};
 pub use super::bounded::{MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_LINE_BYTES, MAX_RECORD_BYTES};
 use super::features::{PaySimValues, card_features, paysim_features};
+use super::open::open_named;
 use super::schema::{PAYSIM_TYPES, Schema};
 use super::shown::{shown, shown_bytes};
-use super::source::open_named;
 use crate::{Error, Result};
 
 /// Where a row came from and its label, as returned by [`RecordReader::read_into`] and

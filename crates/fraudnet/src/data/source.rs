@@ -117,15 +117,6 @@ impl<S: RowSource + ?Sized> RowSource for Box<S> {
     }
 }
 
-/// Opens `path` for reading; returns it with its name for error messages.
-pub(crate) fn open_named(path: &Path) -> Result<(File, String)> {
-    let name = path.display().to_string();
-    match File::open(path) {
-        Ok(file) => Ok((file, name)),
-        Err(source) => Err(Error::Io { path: name, source }),
-    }
-}
-
 /// The rows of the open `file` (named `name` in errors) in `format`.
 ///
 /// # Errors

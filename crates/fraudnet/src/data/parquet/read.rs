@@ -14,10 +14,11 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use super::super::features::{PaySimValues, card_features, paysim_features};
+use super::super::open::open_named;
 use super::super::reader::RowInfo;
 use super::super::schema::{PAYSIM_TYPES, Schema};
 use super::super::shown::shown;
-use super::super::source::{RowSource, open_named};
+use super::super::source::RowSource;
 use super::{place, whole_file};
 use crate::{Error, Result};
 
