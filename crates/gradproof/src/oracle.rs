@@ -103,8 +103,8 @@ impl Checker {
     }
 
     /// `J(θ)`, the cost's noise and the derivatives of the given `coordinates` from a
-    /// preparation: the oracle's numbers before they are laid out (a shard computes a slice of
-    /// the coordinates this way, see [`crate::shard`]).
+    /// preparation: the oracle's numbers before they are laid out (a sharded check computes
+    /// its slice of the coordinates this way).
     pub(crate) fn derivatives_of<P: Problem + ?Sized>(
         &self,
         problem: &P,
