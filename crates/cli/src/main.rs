@@ -17,6 +17,7 @@ mod cmd;
 mod exec;
 mod flags;
 mod output;
+mod partial;
 mod plot;
 mod progress;
 
@@ -39,6 +40,9 @@ enum Command {
     /// Check the hand-written gradient of an MLP on random data, optionally with injected bugs
     /// (exit 0 pass, 1 a gradient is wrong, 3 inconclusive: the evidence cannot decide).
     Check(cmd::check::Args),
+    /// Join the partial reports of `check --shard K/N` into the report of the whole check
+    /// (exit codes as `check`).
+    Merge(cmd::merge::Args),
     /// Write a synthetic mobile-money file (PaySim schema) with account-takeover fraud.
     Generate(cmd::generate::Args),
     /// Train the fraud MLP on a labelled payment file, with gradient checks as guardrails.
@@ -131,6 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Notebook(args)) => cmd::notebook::run(&args),
         Some(Command::Check(args)) => cmd::check::run(&args),
+        Some(Command::Merge(args)) => cmd::merge::run(&args),
         Some(Command::Generate(args)) => cmd::generate::run(&args),
         Some(Command::Train(args)) => cmd::train::run(&args),
         Some(Command::Evaluate(args)) => cmd::evaluate::run(&args),

@@ -8,19 +8,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{expect_code, gradproof, gradproof_env, text};
+use common::{build_c, expect_code, gradproof, gradproof_env, root, skip, text};
 
 /// The notebook's overall relative difference for its buggy backward pass at step 1e-7.
 const NOTEBOOK_DIFFERENCE: f64 = 0.285093156781;
-
-/// The repository's root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// `python3 tests/exec/model.py MODE`, as an --exec command.
 fn model(mode: &str) -> String {
@@ -49,46 +44,6 @@ fn python_with_numpy() -> Option<String> {
         }
     }
     skip("no python with numpy ($GRADPROOF_TEST_PYTHON, .venv/bin/python, python3)")
-}
-
-/// Says why a test is skipped; fails instead when GRADPROOF_REQUIRE_EXEC_TOOLS=1.
-fn skip<T>(reason: &str) -> Option<T> {
-    assert!(
-        std::env::var("GRADPROOF_REQUIRE_EXEC_TOOLS").as_deref() != Ok("1"),
-        "{reason}, and GRADPROOF_REQUIRE_EXEC_TOOLS=1"
-    );
-    eprintln!("skipped: {reason}; `make test` runs it");
-    None
-}
-
-/// clients/c/examples/NAME.c built with `cc` (C99, every warning an error) into `dir`; None
-/// (skipped, see [`skip`]) without a `cc`.
-fn build_c(name: &str, dir: &Path) -> Option<PathBuf> {
-    let clients = root().join("clients/c");
-    let binary = dir.join(name);
-    let built = Command::new("cc")
-        .args([
-            "-std=c99",
-            "-pedantic",
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-O2",
-            "-I",
-        ])
-        .arg(&clients)
-        .arg(clients.join(format!("examples/{name}.c")))
-        .arg("-o")
-        .arg(&binary)
-        .arg("-lm")
-        .output();
-    match built {
-        Err(e) => skip(&format!("no C compiler `cc`: {e}")),
-        Ok(out) => {
-            assert!(out.status.success(), "cc {name}.c: {}", text(&out.stderr));
-            Some(binary)
-        }
-    }
 }
 
 /// `gradproof check --format json ARGS`: the exit code and the report.

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::layout::{Layout, TensorSpec, Tensors};
 use crate::line::expect_parameters;
 use crate::mode::Mode;
-use crate::oracle::{AtTheta, Oracle, expect_gradient};
+use crate::oracle::{AtTheta, Oracle, Prepared, expect_gradient};
 use crate::points;
 use crate::problem::{FnProblem, Problem};
 use crate::report::Report;
@@ -73,6 +73,17 @@ impl Checker {
             let analytic = problem.gradient(theta)?;
             return self.check_gradient(problem, theta, &analytic);
         }
+        let (analytic, prepared) = self.gradient_and_preparation(problem, theta)?;
+        self.judge_against(problem, theta, prepared, &analytic)
+    }
+
+    /// The problem's own gradient at `theta`, checked for shape and finiteness, and the
+    /// oracle's preparation there.
+    pub(crate) fn gradient_and_preparation<'p, P: Problem + ?Sized>(
+        &self,
+        problem: &'p P,
+        theta: &[f64],
+    ) -> Result<(Tensors, Prepared<'p>)> {
         // The analytic gradient and what the oracle needs first (the cost's noise, the fast
         // path) do not depend on each other: computed side by side, so that neither waits alone,
         // unless the cost is so cheap that handing work to another thread costs more. (An error
@@ -91,7 +102,7 @@ impl Checker {
         };
         let analytic = analytic?;
         expect_gradient(problem, &analytic)?;
-        self.judge_against(problem, theta, prepared?, &analytic)
+        Ok((analytic, prepared?))
     }
 
     /// Checks a given `analytic` gradient (e.g. from another backward pass) against the

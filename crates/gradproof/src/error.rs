@@ -120,6 +120,13 @@ pub enum Error {
         /// Why it cannot be done, and what would make it possible.
         reason: &'static str,
     },
+    /// Partial results of a sharded check that do not make one whole check: a shard missing
+    /// or given twice, or shards of another model, point or setting.
+    #[error("the shards do not make one check: {detail}")]
+    Shards {
+        /// What does not fit, naming the shards (`shard 2 of 3 is missing`).
+        detail: String,
+    },
     /// The model failed with its own error.
     #[error("the model failed: {0}")]
     Model(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -55,7 +55,7 @@
 // Each module uses only those before it in this chain (rustfmt sorts the list below):
 // error → kink, layout → difference, method, mode, precision, problem, rng → generic → settings →
 // derivative, verdict → report → noise → line → crossing → oracle → bisection → directional, dual → jacobian, sweep →
-// check → named → assert.
+// check → shard, named → assert.
 mod assert;
 mod bisection;
 mod check;
@@ -82,6 +82,7 @@ mod progress;
 mod report;
 mod rng;
 pub mod settings;
+pub mod shard;
 pub mod sweep;
 mod verdict;
 
@@ -102,6 +103,7 @@ pub use precision::Precision;
 pub use problem::{FnProblem, Problem};
 pub use report::{Report, TensorReport, Worst};
 pub use settings::Checker;
+pub use shard::{Partial, Shard};
 pub use verdict::Verdict;
 
 /// The workspace README's code blocks, compiled and run as doctests, so that its library quick

@@ -86,17 +86,11 @@ impl Checker {
         prepared: Prepared<'_>,
         hints: Option<&[f64]>,
     ) -> Result<Oracle> {
-        let Prepared {
-            start,
-            base,
-            noise,
-            fast,
-        } = prepared;
         let layout = problem.layout();
-        let cost = base.cost;
+        let start = prepared.start;
         let coordinates = self.coordinates(layout);
-        let derivatives =
-            self.derivatives_from(problem, theta, base, fast.as_deref(), &coordinates, hints)?;
+        let (cost, noise, derivatives) =
+            self.derivatives_of(problem, theta, prepared, &coordinates, hints)?;
         Ok(Oracle::new(
             self,
             layout,
@@ -106,6 +100,26 @@ impl Checker {
             &derivatives,
             start,
         ))
+    }
+
+    /// `J(θ)`, the cost's noise and the derivatives of the given `coordinates` from a
+    /// preparation: the oracle's numbers before they are laid out (a sharded check computes
+    /// its slice of the coordinates this way).
+    pub(crate) fn derivatives_of<P: Problem + ?Sized>(
+        &self,
+        problem: &P,
+        theta: &[f64],
+        prepared: Prepared<'_>,
+        coordinates: &[usize],
+        hints: Option<&[f64]>,
+    ) -> Result<(f64, NoiseEstimate, Vec<Derivative>)> {
+        let Prepared {
+            base, noise, fast, ..
+        } = prepared;
+        let cost = base.cost;
+        let derivatives =
+            self.derivatives_from(problem, theta, base, fast.as_deref(), coordinates, hints)?;
+        Ok((cost, noise, derivatives))
     }
 
     pub(crate) fn derivatives<P: Problem + ?Sized>(
@@ -280,6 +294,11 @@ impl Oracle {
             evaluations: 1 + derivatives.iter().map(|d| d.evaluations).sum::<usize>(),
             seconds: started.elapsed().as_secs_f64(),
         }
+    }
+
+    /// The oracle with `seconds` as the time it took (a merged oracle's: the shards' sum).
+    pub(crate) fn taking(self, seconds: f64) -> Oracle {
+        Oracle { seconds, ..self }
     }
 
     /// The numeric gradient, laid out like the parameters.

@@ -2,7 +2,8 @@
 //! optional injected bugs, or of a model process speaking gradproof-protocol 1 (`--exec`, in
 //! `crate::exec`). Exit code 0: every gradient agrees; 1: some gradient is wrong; 3:
 //! inconclusive (nothing disagrees, but the evidence cannot decide: e.g. a step too small for the
-//! cost's precision).
+//! cost's precision). With `--shard K/N`, one slice of the coordinates into a partial report
+//! (`crate::partial`), which `gradproof merge` joins with the others.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,13 +13,16 @@ use std::time::Duration;
 use anyhow::Context;
 
 use fraudnet::{Activation, Bug, MlpProblem};
-use gradproof::{Checker, Mode, Precision, Problem, Reference, Report, StepRule, Tensors, Verdict};
+use gradproof::{
+    Checker, Mode, Precision, Problem, Reference, Report, Shard, StepRule, Tensors, Verdict,
+};
 use serde::Serialize;
 
 use crate::Format;
 use crate::exec::ExecProblem;
 use crate::flags;
 use crate::output::Files;
+use crate::partial::{Model, PartialFile, Settings};
 use crate::progress::Delayed;
 
 /// Arguments of `gradproof check`.
@@ -109,6 +113,16 @@ pub struct Args {
     /// roundoff) of the method along a random direction (written as `train --out` is).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// Check only shard K of N (0 ≤ K < N): every N-th coordinate from the K-th (of the
+    /// sample, in sampled mode), written as a partial report to --out; `gradproof merge` joins
+    /// the N partial reports into the report of the whole check. Not with directional mode or
+    /// method dual (docs/sharding.md).
+    #[arg(long, value_name = "K/N", requires = "out", conflicts_with = "plot", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// With --shard: the partial report's file (JSON; `-` for standard output), written whole
+    /// or not at all.
+    #[arg(short, long, value_name = "FILE", requires = "shard")]
+    pub out: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -137,6 +151,10 @@ fn parse_precision(text: &str) -> Result<Precision, String> {
     text.parse().map_err(|e: gradproof::Error| e.to_string())
 }
 
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    text.parse().map_err(|e: gradproof::Error| e.to_string())
+}
+
 fn parse_step(text: &str) -> Result<StepRule, String> {
     text.parse().map_err(|e: gradproof::Error| e.to_string())
 }
@@ -160,6 +178,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Some(path) => Some(files.output("--plot", path)?),
         None => None,
     };
+    let out = match &args.out {
+        Some(path) => Some(files.output("--out", path)?),
+        None => None,
+    };
     let workers = args.workers.unwrap_or(1);
     crate::flags::start_threads(args.threads.or(args.exec.as_ref().map(|_| workers)))?;
     // The checker validates its settings when it runs; each flag alone first, so that an error
@@ -179,21 +201,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     for (flag, alone) in flags {
         alone.validate().context(flag)?;
     }
-    let checker = Checker::new()
-        .reference(args.method)
-        .seed(u64::from(args.seed))
-        .mode(args.mode)
-        .step_rule(args.step)
-        .threshold(args.threshold)
-        .points(args.points)
-        .incremental(!args.no_incremental);
     let progress = Arc::new(Delayed::new(
         0,
         "checking {pos}/{len} coordinates [{bar:30}] {rate}, {eta} left",
         args.quiet,
     ));
     let bar = Arc::clone(&progress);
-    let checker = checker.on_progress(move |done, total| bar.set(done as u64, total as u64));
     let timeout = Duration::from_secs_f64(args.timeout.unwrap_or(DEFAULT_TIMEOUT));
     let exec = (args.exec.as_deref())
         .map(|command| ExecProblem::start(command, workers, timeout))
@@ -209,27 +222,55 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             (&built_in.0, built_in.1.values(), None)
         }
     };
-    let checker = match args
-        .precision
-        .or(precision.filter(|&p| p != Precision::F64))
-    {
-        Some(precision) => checker.precision(precision),
-        None => checker,
+    let settings = Settings {
+        method: args.method,
+        seed: args.seed,
+        mode: args.mode,
+        step: args.step,
+        threshold: args.threshold,
+        points: args.points,
+        tolerance,
+        precision: args
+            .precision
+            .or(precision.filter(|&p| p != Precision::F64)),
+        incremental: !args.no_incremental,
+        model: match exec {
+            Some(_) => Model::Exec,
+            None => Model::BuiltIn {
+                layers: args.layers.0.clone(),
+                examples: args.examples,
+                activation: args.activation,
+                l2: args.l2,
+                dropout: args.dropout,
+                bugs: args.bugs.clone(),
+            },
+        },
     };
-    let checker = match tolerance {
-        None => checker,
-        Some((rtol, atol)) => checker.tolerance(rtol, atol),
-    };
+    let checker =
+        (settings.checker()).on_progress(move |done, total| bar.set(done as u64, total as u64));
     if let StepRule::Fixed(h) = args.step {
         flags::step_representable("--step", h, theta)?;
+    }
+    if let (Some(shard), Some(out)) = (args.shard, out) {
+        let partial = checker.check_shard(problem, theta, shard);
+        progress.finish();
+        let partial = partial.map_err(|e| first_failure(exec.as_ref(), e).context("--shard"))?;
+        let mine: usize = partial.points.iter().map(|p| p.coordinates.len()).sum();
+        files.write(
+            out,
+            PartialFile::new(settings, partial).to_json()?.as_bytes(),
+        )?;
+        files.commit()?;
+        eprintln!(
+            "shard {shard}: {mine} coordinate derivative(s) written to {}",
+            fraudnet::data::shown_path(args.out.as_deref().unwrap_or("-".as_ref()))
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     let report = checker.check(problem, theta);
     progress.finish();
     let report = report.map_err(|e| first_failure(exec.as_ref(), e))?;
-    match args.format {
-        Format::Text => outln!("{report}")?,
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&Json::from(&report))?)?,
-    }
+    outln!("{}", render(&report, args.format)?)?;
     if let (Some(path), Some(plot), Some(method)) = (&args.plot, plot, method) {
         let sweep = gradproof::sweep::step_sweep(
             problem,
@@ -248,10 +289,23 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             sweep.best.h
         );
     }
-    Ok(match report.verdict {
+    Ok(exit_code(report.verdict))
+}
+
+/// The exit code of a check with this verdict: 0 pass, 1 fail, 3 inconclusive.
+pub fn exit_code(verdict: Verdict) -> ExitCode {
+    match verdict {
         Verdict::Pass => ExitCode::SUCCESS,
         Verdict::Fail => ExitCode::from(1),
         Verdict::Inconclusive => ExitCode::from(INCONCLUSIVE),
+    }
+}
+
+/// The report as `check` prints it (without the final newline): a table, or one JSON object.
+pub fn render(report: &Report, format: Format) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Text => report.to_string(),
+        Format::Json => serde_json::to_string_pretty(&Json::from(report))?,
     })
 }
 

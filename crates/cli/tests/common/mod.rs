@@ -195,3 +195,48 @@ pub fn checksum(content: &serde_json::Value) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Says why a test is skipped; fails instead when GRADPROOF_REQUIRE_EXEC_TOOLS=1.
+pub fn skip<T>(reason: &str) -> Option<T> {
+    assert!(
+        std::env::var("GRADPROOF_REQUIRE_EXEC_TOOLS").as_deref() != Ok("1"),
+        "{reason}, and GRADPROOF_REQUIRE_EXEC_TOOLS=1"
+    );
+    eprintln!("skipped: {reason}; `make test` runs it");
+    None
+}
+
+/// clients/c/examples/NAME.c built with `cc` (C99, every warning an error) into `dir`; None
+/// (skipped, see [`skip`]) without a `cc`.
+pub fn build_c(name: &str, dir: &Path) -> Option<PathBuf> {
+    let clients = root().join("clients/c");
+    let binary = dir.join(name);
+    let built = Command::new("cc")
+        .args([
+            "-std=c99",
+            "-pedantic",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-O2",
+            "-I",
+        ])
+        .arg(&clients)
+        .arg(clients.join(format!("examples/{name}.c")))
+        .arg("-o")
+        .arg(&binary)
+        .arg("-lm")
+        .output();
+    match built {
+        Err(e) => skip(&format!("no C compiler `cc`: {e}")),
+        Ok(out) => {
+            assert!(out.status.success(), "cc {name}.c: {}", text(&out.stderr));
+            Some(binary)
+        }
+    }
+}
