@@ -18,6 +18,9 @@ use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyPermissionError, PyValu
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 
+/// Probabilities (float64) and flags (bool), one per row.
+type ScoreArrays<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<bool>>);
+
 /// A trained fraud model (see the module docs); immutable, so one object may score from
 /// several Python threads at once.
 #[pyclass(module = "gradproof._core", name = "FraudModel", frozen)]
@@ -94,7 +97,7 @@ impl FraudModel {
         py: Python<'py>,
         stream: &Bound<'py, PyCapsule>,
         data: &str,
-    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<bool>>)> {
+    ) -> PyResult<ScoreArrays<'py>> {
         let pointer = stream.pointer_checked(Some(c"arrow_array_stream"))?;
         // SAFETY: a capsule named `arrow_array_stream` holds an `ArrowArrayStream` (the Arrow
         // PyCapsule interface). `from_raw` moves it out and leaves a released, empty stream in
