@@ -15,7 +15,9 @@ test-rust:
 	cargo test --workspace
 
 # torch from PyPI is the CUDA build (~5.6 GB installed, ~2 min here); it runs on the CPU.
-REQUIREMENTS := "maturin>=1.9.4,<2" numpy pytest torch "jax[cpu]"
+# pandas, pyarrow and pyspark (the fraud and Spark suites; Spark runs on the machine's Java 17):
+# ~750 MB installed (pyspark 490, pyarrow 170, pandas 85), ~45 s to install here.
+REQUIREMENTS := "maturin>=1.9.4,<2" numpy pytest torch "jax[cpu]" pandas "pyarrow>=14" pyspark
 
 # The stamp is remade (pip installs what is missing) when this file changes.
 $(VENV)/installed: Makefile
@@ -28,8 +30,9 @@ $(VENV)/installed: Makefile
 install: $(VENV)/installed
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pip install --quiet --no-build-isolation .
 
-# GRADPROOF_REQUIRE_ADAPTERS=1: a missing torch or jax fails the torch and jax suites instead of
-# skipping them (plain pytest elsewhere skips them).
+# GRADPROOF_REQUIRE_ADAPTERS=1: a missing torch, jax, pandas, pyarrow or pyspark fails their
+# suites instead of skipping them (plain pytest elsewhere skips them). The fraud suites make their
+# files with this checkout's CLI (`cargo build -p gradproof-cli`, or GRADPROOF_CLI).
 test-python: install
 	GRADPROOF_REQUIRE_ADAPTERS=1 $(BIN)/python -m pytest -q python/tests --doctest-modules --pyargs gradproof
 	cd examples && ../$(BIN)/python seed.py > /dev/null

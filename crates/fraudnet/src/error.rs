@@ -61,6 +61,19 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Payment rows in memory as Arrow columns (a record batch, a table, a data frame) with a
+    /// missing, duplicated or wrongly typed column or a bad value; `place` says where (column,
+    /// row).
+    #[error("{data}: {place}{message}")]
+    Arrow {
+        /// What the rows are, as the caller named them (`DataFrame`, `partition 3`).
+        data: String,
+        /// Where in them, ending in ": " (``column `amount`, row 17: ``), or empty for the
+        /// columns as a whole.
+        place: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A model file that is truncated, corrupt, tampered with, of an unknown format version, or
     /// made for other data than it is used on.
     #[error("model file {path}: {reason}")]

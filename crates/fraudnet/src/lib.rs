@@ -7,7 +7,8 @@
 //! product as a [`DenseLayer`]), payment data to train it on (CSV
 //! schemas, a streaming reader, features, splits and a synthetic generator: [`data`]), training
 //! with gradient-check guardrails ([`train`], [`fit`]), the model file ([`model_file`]),
-//! streaming scoring ([`score`]) and the classification metrics a fraud team judges its scores
+//! streaming scoring ([`score`]), scoring of rows already in memory as Arrow record batches
+//! ([`score_arrow`]) and the classification metrics a fraud team judges its scores
 //! by ([`metrics`]).
 //!
 //! ```
@@ -30,6 +31,7 @@ pub mod notebook;
 mod numpy_rng;
 pub mod optim;
 pub mod score;
+pub mod score_arrow;
 pub mod train;
 
 pub use check::MlpProblem;

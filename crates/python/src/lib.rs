@@ -3,9 +3,11 @@
 //! [`Layout`] and θ, runs the check with the GIL released, and hands the [`Report`](gradproof::Report) back
 //! as JSON, its table and its failure lines. The user's exceptions come back as themselves,
 //! engine errors as `ValueError`. Validating the user's dict (keys, dtypes, shapes) is the
-//! Python side's job; what a report means is the engine's.
+//! Python side's job; what a report means is the engine's. The fraud model's class is in
+//! [`fraud`].
 
 mod arrays;
+mod fraud;
 mod problem;
 
 use std::sync::mpsc::RecvTimeoutError;
@@ -205,5 +207,6 @@ fn check(
 #[pymodule]
 fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(check, module)?)?;
+    module.add_class::<fraud::FraudModel>()?;
     Ok(())
 }

@@ -24,6 +24,7 @@
 //! ```
 
 mod bounded;
+pub(crate) mod columns;
 mod dataset;
 mod features;
 mod generate;
