@@ -63,7 +63,7 @@ fn chunked(text: &[u8], bytes: usize) -> Vec<String> {
 /// A PaySim file with random mishaps: quoted fields (some over several lines), empty lines,
 /// `\r\n` and lone `\r`, a byte order mark, stray quotes, bad values.
 fn messy(rng: &mut impl rand::Rng, rows: usize) -> Vec<u8> {
-    let mut text = format!("{PAYSIM_HEADER}\n").into_bytes();
+    let mut text = format!("{}\n", PAYSIM_HEADER.join(",")).into_bytes();
     for i in 0..rows {
         let mut row = format!("{},PAYMENT,{}.5,C1,100,90.5,M2,0,0,{}", i % 7, i, i % 2);
         match rng.random_range(0..40) {
@@ -104,7 +104,7 @@ fn chunks_read_every_row_as_the_whole_file_does() {
 
 #[test]
 fn chunks_stop_an_endless_record_where_the_whole_file_does() {
-    let header = format!("{PAYSIM_HEADER}\n");
+    let header = format!("{}\n", PAYSIM_HEADER.join(","));
     let row = "1,PAYMENT,9.5,C1,100,90.5,M2,0,0,0\n";
     for tail in [
         format!("1,PAYMENT,\"{}", "x\n".repeat(100_000)),
@@ -175,7 +175,7 @@ fn parallel_scoring_writes_the_bytes_of_one_thread_and_reports_the_first_bad_row
     lines[29_000] = b"5,PAYMENT";
     let bad = lines.join(&b'\n');
     let expected = one_thread(&bad).unwrap_err().to_string();
-    assert!(expected.contains("g.csv:20002:3"), "{expected}");
+    assert!(expected.contains("g.csv:20002:"), "{expected}");
     for bytes in [1000, 100_000] {
         assert_eq!(in_chunks(&bad, bytes).unwrap_err().to_string(), expected);
     }
