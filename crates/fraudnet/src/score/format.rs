@@ -1,7 +1,6 @@
-//! One line of a scores CSV file, `row,probability,flag`, written with `itoa` and `ryu` into a
-//! byte buffer, in exactly the bytes of Rust's `{}` formatting (which the scores files have
-//! always had): shortest round-trip digits, never an exponent, no `.0` on whole numbers. Knows
-//! nothing of models or files.
+//! One line of a scores CSV file, `row,probability,flag`, written into a byte buffer (the row
+//! with `itoa`, the probability with Rust's `{}`, whose bytes the scores files have always
+//! had). Knows nothing of models or files.
 
 /// Appends `row,probability,flag\n` to `out`, as `writeln!(out, "{row},{p},{}", u8::from(flag))`
 /// would.
@@ -18,47 +17,12 @@ pub fn write_score_line(out: &mut Vec<u8>, row: u64, probability: f64, flag: boo
     out.extend_from_slice(if flag { b",1\n" } else { b",0\n" });
 }
 
-/// Appends `value` as `{}` formats it. ryu finds the same shortest round-trip digits; only its
-/// layout differs (`1e-7` for `0.0000001`, `1.0` for `1`), and is rewritten here.
+/// Appends `value` as `{}` formats it. Not ryu: its shortest digits differ from Display's on
+/// some values (`806203604936496.2` for Display's `…496.3`; the test below found it), and the
+/// files' bytes must not change.
 fn write_display_f64(out: &mut Vec<u8>, value: f64) {
-    if !value.is_finite() {
-        out.extend_from_slice(value.to_string().as_bytes());
-        return;
-    }
-    let mut buffer = ryu::Buffer::new();
-    let text = buffer.format_finite(value).as_bytes();
-    let (negative, text) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, text),
-    };
-    if negative {
-        out.push(b'-');
-    }
-    let Some(e) = text.iter().position(|&b| b == b'e') else {
-        // Plain layout: only a whole number's `.0` differs.
-        out.extend_from_slice(text.strip_suffix(b".0").unwrap_or(text));
-        return;
-    };
-    let exponent: i32 = std::str::from_utf8(&text[e + 1..])
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .expect("ryu writes a decimal exponent");
-    let digits: Vec<u8> = text[..e].iter().copied().filter(|&b| b != b'.').collect();
-    // The value is 0.d₁d₂… × 10^(exponent + 1): `point` digits before the decimal point.
-    let point = exponent + 1;
-    if point <= 0 {
-        out.extend_from_slice(b"0.");
-        out.resize(out.len() + point.unsigned_abs() as usize, b'0');
-        out.extend_from_slice(&digits);
-    } else if point as usize >= digits.len() {
-        out.extend_from_slice(&digits);
-        out.resize(out.len() + point as usize - digits.len(), b'0');
-    } else {
-        let (whole, fraction) = digits.split_at(point as usize);
-        out.extend_from_slice(whole);
-        out.push(b'.');
-        out.extend_from_slice(fraction);
-    }
+    use std::io::Write;
+    write!(out, "{value}").expect("writing to a Vec cannot fail");
 }
 
 #[cfg(test)]
