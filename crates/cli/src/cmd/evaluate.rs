@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use fraudnet::data::{FileFormat, open_rows, shown_path};
+use fraudnet::data::{CsvChunks, FileFormat, open_rows, shown_path};
 use fraudnet::metrics::Metrics;
 use fraudnet::model_file::FraudModel;
+use fraudnet::score::Rows;
 
 use crate::Format;
 use crate::flags;
@@ -40,8 +41,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = FraudModel::read_from(model_file, &shown_path(&args.model))?;
     let data_name = shown_path(&args.data);
     let format = FileFormat::or_from_path(args.data_format, &args.data);
-    let reader = open_rows(data_file, &data_name, model.schema, format)?;
-    let metrics = fraudnet::score::evaluate_records(&model, reader).with_context(|| {
+    let rows = match format {
+        FileFormat::Csv => {
+            Rows::Chunks(CsvChunks::new(data_file, data_name.as_str(), model.schema)?)
+        }
+        FileFormat::Parquet => {
+            Rows::Source(open_rows(data_file, &data_name, model.schema, format)?)
+        }
+    };
+    let metrics = fraudnet::score::evaluate_rows(&model, rows).with_context(|| {
         format!(
             "evaluating {data_name} with the model {}",
             shown_path(&args.model)

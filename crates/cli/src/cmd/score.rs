@@ -1,12 +1,13 @@
 //! `gradproof score`: the fraud probability and flag of every row of a payment file, streamed in
-//! constant memory.
+//! constant memory (a CSV file in chunks scored on all cores).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use fraudnet::data::{FileFormat, ParquetReader, RecordReader, RowSource, shown_path};
+use fraudnet::data::{CsvChunks, FileFormat, ParquetReader, shown_path};
 use fraudnet::model_file::FraudModel;
+use fraudnet::score::Rows;
 
 use crate::flags;
 use crate::output::Files;
@@ -49,7 +50,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let out = files.output("--out", &args.out)?;
     let model = FraudModel::read_from(model_file, &shown_path(&args.model))?;
     let data_name = shown_path(&args.data);
-    let reader: Box<dyn RowSource> = match FileFormat::or_from_path(args.data_format, &args.data) {
+    let rows = match FileFormat::or_from_path(args.data_format, &args.data) {
         FileFormat::Csv => {
             // A FIFO or a device has no size: the bar then counts bytes without an estimate.
             let size = data_file.metadata().map_or(0, |m| m.len());
@@ -59,25 +60,23 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 args.quiet,
             );
             let counted = CountingReader::new(data_file, progress);
-            Box::new(RecordReader::from_reader(
-                counted,
-                data_name.as_str(),
-                model.schema,
-            )?)
+            Rows::Chunks(CsvChunks::new(counted, data_name.as_str(), model.schema)?)
         }
-        FileFormat::Parquet => Box::new(ParquetReader::new(data_file, &data_name, model.schema)?),
+        FileFormat::Parquet => Rows::Source(Box::new(ParquetReader::new(
+            data_file,
+            &data_name,
+            model.schema,
+        )?)),
     };
     let out_name = shown_path(&args.out);
     let sink = files.create(out)?;
     let (summary, sink) = match FileFormat::or_from_path(args.out_format, &args.out) {
         FileFormat::Csv => {
             let mut sink = sink;
-            let summary = fraudnet::score::score_records(&model, reader, &mut sink, &out_name);
+            let summary = fraudnet::score::score_to_csv(&model, rows, &mut sink, &out_name);
             summary.map(|summary| (summary, sink))
         }
-        FileFormat::Parquet => {
-            fraudnet::score::score_records_parquet(&model, reader, sink, &out_name)
-        }
+        FileFormat::Parquet => fraudnet::score::score_to_parquet(&model, rows, sink, &out_name),
     }
     .with_context(|| {
         format!(

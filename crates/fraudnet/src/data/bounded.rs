@@ -68,6 +68,51 @@ impl std::fmt::Display for LimitExceeded {
 
 impl std::error::Error for LimitExceeded {}
 
+/// Turns every line break (`\n`, `\r\n` or a lone `\r`) into one `\n`, across the pieces of a
+/// stream handed to it in order.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LineBreaks {
+    /// The last byte seen was a `\r` (already turned into `\n`): a `\n` right after it is dropped.
+    after_cr: bool,
+}
+
+impl LineBreaks {
+    /// Normalises `buf` in place and returns its new length; calls `on_byte` with each byte kept
+    /// (it may stop the work with an error).
+    #[inline]
+    pub fn normalise_with(
+        &mut self,
+        buf: &mut [u8],
+        mut on_byte: impl FnMut(u8) -> io::Result<()>,
+    ) -> io::Result<usize> {
+        let mut kept = 0;
+        for i in 0..buf.len() {
+            let mut byte = buf[i];
+            if std::mem::take(&mut self.after_cr) && byte == b'\n' {
+                continue;
+            }
+            if byte == b'\r' {
+                byte = b'\n';
+                self.after_cr = true;
+            }
+            buf[kept] = byte;
+            kept += 1;
+            on_byte(byte)?;
+        }
+        Ok(kept)
+    }
+
+    /// Normalises `buf` in place and returns its new length; a buffer without `\r` (after one
+    /// that ended on a `\r`, a first `\n` is still dropped) is left as it is, at memchr speed.
+    pub fn normalise(&mut self, buf: &mut [u8]) -> usize {
+        if !self.after_cr && memchr::memchr(b'\r', buf).is_none() {
+            return buf.len();
+        }
+        self.normalise_with(buf, |_| Ok(()))
+            .expect("no byte is refused")
+    }
+}
+
 /// A reader with line breaks normalised and lines and records bounded; see the module docs.
 #[derive(Debug)]
 pub(crate) struct BoundedInput<R> {
@@ -75,24 +120,29 @@ pub(crate) struct BoundedInput<R> {
     bounds: Arc<RecordBounds>,
     /// Bytes handed out so far.
     offset: u64,
+    /// Where the stream starts in the whole (normalised) file: reads end on the file's multiples
+    /// of [`READ_AHEAD`], so that a record is measured at the same points whether the file is
+    /// read whole or in chunks.
+    first_offset: u64,
     /// 1-based line of the next byte handed out.
     line: u64,
     /// Bytes of the current line handed out so far.
     column: u64,
-    /// The last byte read was a `\r` (already turned into `\n`): a `\n` right after it is dropped.
-    after_cr: bool,
+    breaks: LineBreaks,
 }
 
 impl<R: io::Read> BoundedInput<R> {
-    /// Wraps `inner`; `bounds` is shared with the record reader.
-    pub fn new(inner: R, bounds: Arc<RecordBounds>) -> Self {
+    /// Wraps `inner`, whose first byte starts line `first_line` of the file, at `first_offset`
+    /// in the file with its line breaks normalised; `bounds` is shared with the record reader.
+    pub fn new(inner: R, bounds: Arc<RecordBounds>, first_line: u64, first_offset: u64) -> Self {
         BoundedInput {
             inner,
             bounds,
             offset: 0,
-            line: 1,
+            first_offset,
+            line: first_line,
             column: 0,
-            after_cr: false,
+            breaks: LineBreaks::default(),
         }
     }
 
@@ -109,68 +159,67 @@ impl<R: io::Read> BoundedInput<R> {
 
     /// Normalises the line breaks of `buf` in place and returns its new length.
     fn normalise(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut kept = 0;
-        for i in 0..buf.len() {
-            let mut byte = buf[i];
-            if std::mem::take(&mut self.after_cr) && byte == b'\n' {
-                continue;
-            }
-            if byte == b'\r' {
-                byte = b'\n';
-                self.after_cr = true;
-            }
-            buf[kept] = byte;
-            kept += 1;
+        let (line, column) = (&mut self.line, &mut self.column);
+        self.breaks.normalise_with(buf, |byte| {
             if byte == b'\n' {
-                self.line += 1;
-                self.column = 0;
+                *line += 1;
+                *column = 0;
             } else {
-                self.column += 1;
-                if self.column > MAX_LINE_BYTES {
+                *column += 1;
+                if *column > MAX_LINE_BYTES {
                     return Err(Self::exceeded(
-                        self.line,
+                        *line,
                         MAX_LINE_BYTES + 1,
                         format!("line longer than {MAX_LINE_BYTES} bytes (the limit)"),
                     ));
                 }
             }
-        }
-        Ok(kept)
+            Ok(())
+        })
     }
 }
 
 impl<R: io::Read> io::Read for BoundedInput<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let n = self.inner.read(buf)?;
-            if n == 0 {
-                return Ok(0);
-            }
-            let kept = self.normalise(&mut buf[..n])?;
-            self.offset += kept as u64;
-            let bounds = &self.bounds;
-            let start = bounds.start.load(Ordering::Relaxed);
-            let limit = bounds.limit.load(Ordering::Relaxed);
-            // What was read ahead of the record (at most the CSV buffer) does not count.
-            if self.offset.saturating_sub(start) > limit + READ_AHEAD as u64 {
-                let what = if bounds.header.load(Ordering::Relaxed) == 1 {
-                    "header"
-                } else {
-                    "row"
-                };
-                return Err(Self::exceeded(
-                    bounds.line.load(Ordering::Relaxed),
-                    1,
-                    format!(
-                        "{what} longer than {limit} bytes (the limit); an unclosed quote makes \
-                         one field of the rest of the file"
-                    ),
-                ));
-            }
-            if kept > 0 {
-                return Ok(kept);
-            }
+        let read_ahead = READ_AHEAD as u64;
+        let room = read_ahead - (self.first_offset + self.offset) % read_ahead;
+        let mut want = buf.len().min(room as usize);
+        if self.offset == 0 && self.first_offset > 0 {
+            // The CSV parser drops a UTF-8 byte order mark at the start of its first read of 3
+            // bytes or more: only the file's first record may lose one, not a chunk's.
+            want = want.min(1);
         }
+        let mut filled = 0;
+        while filled < want {
+            let n = match self.inner.read(&mut buf[filled..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            filled += self.normalise(&mut buf[filled..filled + n])?;
+        }
+        self.offset += filled as u64;
+        let bounds = &self.bounds;
+        let start = bounds.start.load(Ordering::Relaxed);
+        let limit = bounds.limit.load(Ordering::Relaxed);
+        // What was read ahead of the record (at most the CSV buffer) does not count.
+        if self.offset.saturating_sub(start) > limit + read_ahead {
+            let what = if bounds.header.load(Ordering::Relaxed) == 1 {
+                "header"
+            } else {
+                "row"
+            };
+            return Err(Self::exceeded(
+                bounds.line.load(Ordering::Relaxed),
+                1,
+                format!(
+                    "{what} longer than {limit} bytes (the limit); an unclosed quote makes \
+                     one field of the rest of the file"
+                ),
+            ));
+        }
+        Ok(filled)
     }
 }
 
@@ -192,7 +241,7 @@ mod tests {
         let bounds = Arc::new(RecordBounds::default());
         bounds.begin(0, 1, false);
         let mut out = Vec::new();
-        BoundedInput::new(Chunks(text, chunk), bounds)
+        BoundedInput::new(Chunks(text, chunk), bounds, 1, 0)
             .read_to_end(&mut out)
             .unwrap();
         out
@@ -211,7 +260,7 @@ mod tests {
         let bounds = Arc::new(RecordBounds::default());
         bounds.begin(0, 1, false);
         let mut counted = io::repeat(b'7').take(u64::MAX);
-        let mut input = BoundedInput::new(&mut counted, bounds);
+        let mut input = BoundedInput::new(&mut counted, bounds, 1, 0);
         let mut sink = Vec::new();
         let error = input.read_to_end(&mut sink).unwrap_err();
         assert!(

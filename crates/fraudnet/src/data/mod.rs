@@ -1,6 +1,7 @@
 //! Payment data: the PaySim and card schemas, streaming readers of CSV (with `file:line:column`
-//! errors) and Parquet (row group and column named) that turn each row into engineered
-//! features behind one [`RowSource`] trait, Parquet writers of payments and scores, in-memory
+//! errors; whole, or cut into chunks at record boundaries to parse in parallel) and Parquet (row
+//! group and column named) that turn each row into engineered features behind one [`RowSource`]
+//! trait, Parquet writers of payments and scores, in-memory
 //! data sets with a standardiser, a stratified split, and a synthetic PaySim-like generator.
 //! Knows nothing of the model.
 //!
@@ -24,6 +25,7 @@
 //! ```
 
 mod bounded;
+mod chunks;
 pub(crate) mod columns;
 mod dataset;
 mod features;
@@ -36,6 +38,7 @@ mod shown;
 mod source;
 mod split;
 
+pub use chunks::{CHUNK_BYTES, CsvChunk, CsvChunks};
 pub use dataset::{Dataset, MAX_ROWS, Standardizer};
 pub use features::signed_log;
 pub use generate::{GenerateSummary, generate, generate_to_path};

@@ -65,19 +65,31 @@ pub struct Record {
 /// ```
 #[derive(Debug)]
 pub struct RecordReader<R: io::Read> {
-    file: String,
-    schema: Schema,
+    layout: Arc<CsvLayout>,
     csv: csv::Reader<BoundedInput<R>>,
     /// Where the record being read starts, for the bounded input under `csv`.
     bounds: Arc<RecordBounds>,
     record: ByteRecord,
-    header_len: usize,
-    /// Row index of each of the schema's required columns, in their order.
-    columns: Vec<usize>,
-    label: Option<usize>,
+    /// Lines of the file before the first byte `csv` reads (0 unless the reader continues a file
+    /// split in chunks).
+    lines_before: u64,
     rows: u64,
     /// Set after an error the CSV layer cannot resume from (I/O); iteration then stops.
     broken: bool,
+}
+
+/// What the header of a CSV file says: where the schema's columns are. Shared by the readers of
+/// the chunks of one file.
+#[derive(Debug, Clone)]
+pub(crate) struct CsvLayout {
+    /// The file's name as used in error messages.
+    pub file: String,
+    pub schema: Schema,
+    /// Fields in the header.
+    pub header_len: usize,
+    /// Row index of each of the schema's required columns, in their order.
+    pub columns: Vec<usize>,
+    pub label: Option<usize>,
 }
 
 impl RecordReader<File> {
@@ -101,11 +113,7 @@ impl<R: io::Read> RecordReader<R> {
         let file = name.into();
         let bounds = Arc::new(RecordBounds::default());
         bounds.begin(0, 1, true);
-        let mut csv = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            .buffer_capacity(READ_AHEAD)
-            .from_reader(BoundedInput::new(reader, Arc::clone(&bounds)));
+        let mut csv = csv_reader(reader, &bounds, (0, 1), true);
         let at_header = |column: usize, message: String| Error::Data {
             file: file.clone(),
             line: 1,
@@ -115,7 +123,7 @@ impl<R: io::Read> RecordReader<R> {
         let mut header = Vec::new();
         for (i, raw) in csv
             .byte_headers()
-            .map_err(|e| csv_error(&file, e))?
+            .map_err(|e| csv_error(&file, e, 0))?
             .iter()
             .enumerate()
         {
@@ -154,43 +162,82 @@ impl<R: io::Read> RecordReader<R> {
             }
         }
         let label = find(schema.label_column())?;
-        Ok(RecordReader {
+        let layout = CsvLayout {
             header_len: header.len(),
             file,
             schema,
+            columns,
+            label,
+        };
+        Ok(RecordReader {
+            layout: Arc::new(layout),
             csv,
             bounds,
             record: ByteRecord::new(),
-            columns,
-            label,
+            lines_before: 0,
             rows: 0,
             broken: false,
         })
     }
 
+    /// A reader of the rows of a file whose header was read elsewhere (`layout`): `reader`
+    /// starts, with line breaks already normalised, right after the end of a record, at offset
+    /// `first_offset` of the normalised file and the start of its line `first_line`; its first
+    /// record is row `rows_before + 1`.
+    pub(crate) fn continuing(
+        reader: R,
+        layout: Arc<CsvLayout>,
+        (first_offset, first_line): (u64, u64),
+        rows_before: u64,
+    ) -> Self {
+        let bounds = Arc::new(RecordBounds::default());
+        bounds.begin(0, first_line, false);
+        RecordReader {
+            csv: csv_reader(reader, &bounds, (first_offset, first_line), false),
+            layout,
+            bounds,
+            record: ByteRecord::new(),
+            lines_before: first_line - 1,
+            rows: rows_before,
+            broken: false,
+        }
+    }
+
+    /// What the header said, to share with readers of the file's later chunks.
+    pub(crate) fn layout(&self) -> &Arc<CsvLayout> {
+        &self.layout
+    }
+
+    /// The offset (in the stream with line breaks normalised) and the 1-based line where the
+    /// next record starts.
+    pub(crate) fn next_position(&self) -> (u64, u64) {
+        let next = self.csv.position();
+        (next.byte(), self.lines_before + next.line())
+    }
+
     /// The schema rows are parsed with.
     pub fn schema(&self) -> Schema {
-        self.schema
+        self.layout.schema
     }
 
     /// The file's name as used in error messages.
     pub fn file(&self) -> &str {
-        &self.file
+        &self.layout.file
     }
 
     /// The 1-based column of the label, when the file has one.
     pub fn label_column_number(&self) -> Option<u64> {
-        self.label.map(|i| i as u64 + 1)
+        self.layout.label.map(|i| i as u64 + 1)
     }
 
     /// Whether the file has a label column.
     pub fn has_labels(&self) -> bool {
-        self.label.is_some()
+        self.layout.label.is_some()
     }
 
     /// The length of a feature vector, `schema().n_features()`.
     pub fn n_features(&self) -> usize {
-        self.schema.n_features()
+        self.layout.schema.n_features()
     }
 
     /// Reads the next row into `features` (length [`n_features`](Self::n_features)), returning
@@ -208,14 +255,15 @@ impl<R: io::Read> RecordReader<R> {
             return Err(Error::ShapeMismatch {
                 what: "feature buffer",
                 found: vec![features.len()],
-                expected: format!("{} features ({})", self.n_features(), self.schema),
+                expected: format!("{} features ({})", self.n_features(), self.schema()),
             });
         }
         if self.broken {
             return Ok(None);
         }
-        let next = self.csv.position();
-        self.bounds.begin(next.byte(), next.line(), false);
+        let (start, line) = self.next_position();
+        self.bounds.begin(start, line, false);
+        let layout = &*self.layout;
         match self.csv.read_byte_record(&mut self.record) {
             Ok(true) => {}
             Ok(false) => return Ok(None),
@@ -223,13 +271,16 @@ impl<R: io::Read> RecordReader<R> {
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     self.broken = true;
                 }
-                return Err(csv_error(&self.file, e));
+                return Err(csv_error(&layout.file, e, self.lines_before));
             }
         }
         self.rows += 1;
         let row = Row {
-            file: &self.file,
-            line: self.record.position().map_or(0, |p| p.line()),
+            file: &layout.file,
+            line: self
+                .record
+                .position()
+                .map_or(0, |p| self.lines_before + p.line()),
             record: &self.record,
         };
         if let Some(i) = row
@@ -240,28 +291,23 @@ impl<R: io::Read> RecordReader<R> {
             return Err(row.error(i + 1, field_too_long(row.record[i].len())));
         }
         let n = row.record.len();
-        if n < self.header_len {
+        let header_len = layout.header_len;
+        if n < header_len {
             return Err(row.error(
                 n + 1,
-                format!(
-                    "missing field: the row has {n} fields, the header has {}",
-                    self.header_len
-                ),
+                format!("missing field: the row has {n} fields, the header has {header_len}"),
             ));
         }
-        if n > self.header_len {
+        if n > header_len {
             return Err(row.error(
-                self.header_len + 1,
-                format!(
-                    "extra field: the row has {n} fields, the header has {}",
-                    self.header_len
-                ),
+                header_len + 1,
+                format!("extra field: the row has {n} fields, the header has {header_len}"),
             ));
         }
-        let cols = &self.columns;
-        let names = self.schema.required_columns();
+        let cols = &layout.columns;
+        let names = layout.schema.required_columns();
         let field = |k: usize, check: Check| row.number(cols[k], names[k], check);
-        match self.schema {
+        match layout.schema {
             Schema::PaySim => {
                 let values = PaySimValues {
                     step: field(0, Check::NonNegative)?,
@@ -283,9 +329,9 @@ impl<R: io::Read> RecordReader<R> {
                 card_features(time, amount, features);
             }
         }
-        let label = match self.label {
+        let label = match layout.label {
             None => None,
-            Some(i) => row.label(i, self.schema.label_column())?,
+            Some(i) => row.label(i, layout.schema.label_column())?,
         };
         Ok(Some(RowInfo {
             row: self.rows,
@@ -417,9 +463,26 @@ fn field_too_long(len: usize) -> String {
     format!("field of {len} bytes, longer than {MAX_FIELD_BYTES} bytes (the limit)")
 }
 
-/// Turns an error of the CSV layer into the crate's error, with the line where known.
-pub(crate) fn csv_error(file: &str, e: csv::Error) -> Error {
-    let line = e.position().map_or(0, |p| p.line());
+/// The CSV parser over the bounded, normalised `reader`, whose first byte is at `first_offset`
+/// of the normalised file, on its line `first_line`.
+fn csv_reader<R: io::Read>(
+    reader: R,
+    bounds: &Arc<RecordBounds>,
+    (first_offset, first_line): (u64, u64),
+    has_headers: bool,
+) -> csv::Reader<BoundedInput<R>> {
+    let input = BoundedInput::new(reader, Arc::clone(bounds), first_line, first_offset);
+    csv::ReaderBuilder::new()
+        .has_headers(has_headers)
+        .flexible(true)
+        .buffer_capacity(READ_AHEAD)
+        .from_reader(input)
+}
+
+/// Turns an error of the CSV layer into the crate's error, with the line where known (counted
+/// from the reader's start, after `lines_before` lines of the file).
+pub(crate) fn csv_error(file: &str, e: csv::Error, lines_before: u64) -> Error {
+    let line = e.position().map_or(0, |p| lines_before + p.line());
     let message = e.to_string();
     match e.into_kind() {
         csv::ErrorKind::Io(source) => match source

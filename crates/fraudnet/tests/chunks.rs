@@ -1,0 +1,182 @@
+//! CSV files cut into chunks: every row read, numbered, placed and refused exactly as in a
+//! reading of the whole file, whatever the chunk size (quotes, empty lines, `\r\n`, limits); and
+//! scoring in parallel writes the bytes of the one-thread path, with the first bad row in the
+//! file reported.
+
+use fraudnet::data::{CsvChunks, PAYSIM_HEADER, RecordReader, Schema, generate};
+use fraudnet::fit::{FitConfig, fit};
+use fraudnet::score::{Rows, score_records, score_to_csv};
+use fraudnet::train::TrainConfig;
+use rand::{RngExt, SeedableRng};
+
+/// Every row of `text` (a row's outcome: its number, line, features and label, or the error),
+/// read whole.
+fn whole(text: &[u8]) -> Vec<String> {
+    let Ok(mut reader) = RecordReader::from_reader(text, "f.csv", Schema::PaySim) else {
+        return vec!["header".into()];
+    };
+    let mut features = vec![0.0; Schema::PaySim.n_features()];
+    let mut out = Vec::new();
+    loop {
+        match reader.read_into(&mut features) {
+            Ok(Some(info)) => out.push(format!("{info:?} {features:?}")),
+            Ok(None) => return out,
+            Err(e) => {
+                out.push(e.to_string());
+                return out;
+            }
+        }
+    }
+}
+
+/// As [`whole`], through chunks of about `bytes` bytes.
+fn chunked(text: &[u8], bytes: usize) -> Vec<String> {
+    let Ok(chunks) = CsvChunks::new(text, "f.csv", Schema::PaySim) else {
+        return vec!["header".into()];
+    };
+    let mut chunks = chunks.with_chunk_bytes(bytes);
+    let mut features = vec![0.0; Schema::PaySim.n_features()];
+    let mut out = Vec::new();
+    loop {
+        let chunk = match chunks.next_chunk() {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return out,
+            Err(e) => {
+                out.push(e.to_string());
+                return out;
+            }
+        };
+        let mut reader = chunk.reader();
+        loop {
+            match reader.read_into(&mut features) {
+                Ok(Some(info)) => out.push(format!("{info:?} {features:?}")),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(e.to_string());
+                    return out;
+                }
+            }
+        }
+    }
+}
+
+/// A PaySim file with random mishaps: quoted fields (some over several lines), empty lines,
+/// `\r\n` and lone `\r`, a byte order mark, stray quotes, bad values.
+fn messy(rng: &mut impl rand::Rng, rows: usize) -> Vec<u8> {
+    let mut text = format!("{}\n", PAYSIM_HEADER.join(",")).into_bytes();
+    for i in 0..rows {
+        let mut row = format!("{},PAYMENT,{}.5,C1,100,90.5,M2,0,0,{}", i % 7, i, i % 2);
+        match rng.random_range(0..40) {
+            0 => row = row.replacen("C1", "\"C,\n1\"", 1),
+            1 => row = row.replacen("PAYMENT", "\"PAYMENT\"", 1),
+            2 => row.push_str("\n\n"),
+            3 => row = row.replacen("M2", "M\"2", 1),
+            4 => row = format!("\u{feff}{row}"),
+            5 => row = row.replacen("100", "1e400", 1),
+            6 => row = row.replacen(",0,0,", ",0,", 1),
+            _ => {}
+        }
+        text.extend_from_slice(row.as_bytes());
+        text.extend_from_slice(match rng.random_range(0..5) {
+            0 => b"\r\n",
+            1 => b"\r",
+            _ => b"\n",
+        });
+    }
+    text
+}
+
+#[test]
+fn chunks_read_every_row_as_the_whole_file_does() {
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(15);
+    for case in 0..200 {
+        let text = messy(&mut rng, 1 + case % 60);
+        let expected = whole(&text);
+        for bytes in [1, 7, 60, 300, 1 << 20] {
+            assert_eq!(
+                chunked(&text, bytes),
+                expected,
+                "case {case}, chunks of {bytes}"
+            );
+        }
+    }
+}
+
+#[test]
+fn chunks_stop_an_endless_record_where_the_whole_file_does() {
+    let header = format!("{}\n", PAYSIM_HEADER.join(","));
+    let row = "1,PAYMENT,9.5,C1,100,90.5,M2,0,0,0\n";
+    for tail in [
+        format!("1,PAYMENT,\"{}", "x\n".repeat(100_000)),
+        "7".repeat(200_000),
+        "\n".repeat(100_000) + row,
+    ] {
+        for prefix in [0, 1, 333] {
+            let text = format!("{header}{}{tail}", row.repeat(prefix)).into_bytes();
+            let expected = whole(&text);
+            for bytes in [1, 4096, 1 << 20] {
+                assert_eq!(
+                    chunked(&text, bytes),
+                    expected,
+                    "{prefix} rows, chunks of {bytes}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn parallel_scoring_writes_the_bytes_of_one_thread_and_reports_the_first_bad_row() {
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(3);
+    let mut text = Vec::new();
+    generate(30_000, 0.05, &mut rng, &mut text).unwrap();
+    let reader = RecordReader::from_reader(&text[..], "g.csv", Schema::PaySim).unwrap();
+    let data = fraudnet::data::Dataset::from_records(reader).unwrap();
+    let config = FitConfig {
+        train: TrainConfig {
+            hidden: vec![8],
+            epochs: 1,
+            ..TrainConfig::default()
+        },
+        ..FitConfig::default()
+    };
+    let model = fit(&data, &config, "test", |_| {}).unwrap().model;
+
+    let one_thread = |text: &[u8]| {
+        let reader = RecordReader::from_reader(text, "g.csv", Schema::PaySim).unwrap();
+        let mut out = Vec::new();
+        score_records(&model, reader, &mut out, "out.csv").map(|_| out)
+    };
+    let in_chunks = |text: &[u8], bytes: usize| {
+        let chunks = CsvChunks::new(text, "g.csv", Schema::PaySim).unwrap();
+        let mut out = Vec::new();
+        let rows = Rows::Chunks(chunks.with_chunk_bytes(bytes));
+        score_to_csv(&model, rows, &mut out, "out.csv").map(|_| out)
+    };
+    let expected = one_thread(&text).unwrap();
+    assert!(expected.len() > 30_000 * 10);
+    for bytes in [1000, 100_000, 1 << 20] {
+        assert_eq!(
+            in_chunks(&text, bytes).unwrap(),
+            expected,
+            "chunks of {bytes}"
+        );
+        // On a pool of one thread the chunks are scored in turn on it: the same bytes again.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        assert_eq!(pool.install(|| in_chunks(&text, bytes)).unwrap(), expected);
+    }
+
+    // Two bad rows, both far from the first chunk: the first in the file is the one reported.
+    let mut lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+    lines[20_001] = b"5,PAYMENT,nope,C1,100,90.5,M2,0,0,0";
+    lines[29_000] = b"5,PAYMENT";
+    let bad = lines.join(&b'\n');
+    let expected = one_thread(&bad).unwrap_err().to_string();
+    assert!(expected.contains("g.csv:20002:"), "{expected}");
+    for bytes in [1000, 100_000] {
+        assert_eq!(in_chunks(&bad, bytes).unwrap_err().to_string(), expected);
+    }
+}
