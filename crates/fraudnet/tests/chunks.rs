@@ -180,3 +180,20 @@ fn parallel_scoring_writes_the_bytes_of_one_thread_and_reports_the_first_bad_row
         assert_eq!(in_chunks(&bad, bytes).unwrap_err().to_string(), expected);
     }
 }
+
+/// A stream that has sent its header and nothing more yet (a pipe, a FIFO): opening it reads no
+/// further, so a run can start (stage its output) before the first rows arrive.
+#[test]
+fn the_header_is_read_without_waiting_for_rows() {
+    struct HeaderThenNothing(Option<Vec<u8>>);
+    impl std::io::Read for HeaderThenNothing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let header = self.0.take().expect("read past the header");
+            buf[..header.len()].copy_from_slice(&header);
+            Ok(header.len())
+        }
+    }
+    let header = format!("{}\n", PAYSIM_HEADER.join(",")).into_bytes();
+    let chunks = CsvChunks::new(HeaderThenNothing(Some(header)), "f.fifo", Schema::PaySim).unwrap();
+    assert_eq!(chunks.file(), "f.fifo");
+}
