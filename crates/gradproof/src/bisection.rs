@@ -12,14 +12,16 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::derivative::{Derivative, Kink};
 use crate::difference::{norm2_of, quotient};
 use crate::error::Result;
 use crate::layout::Layout;
-use crate::report::{TensorReport, Worst, kink_floor, worst_first};
+use crate::noise::NoiseEstimate;
+use crate::report::{Overall, Report, TensorReport, Worst, kink_floor, worst_first};
 use crate::rng::SplitMix64;
-use crate::settings::NOISE_SAFETY_FACTOR;
+use crate::settings::{Checker, NOISE_SAFETY_FACTOR};
 
 /// Disagreeing groups a tensor's localisation may split for each element it is asked to name,
 /// beyond the `log₂ n` a clean bisection needs.
@@ -217,18 +219,20 @@ pub(crate) fn weights(seed: u64, n: usize) -> Vec<f64> {
     (0..n).map(|_| rng.sign() * (0.5 + rng.unit())).collect()
 }
 
-/// One row per tensor: the tensor's own directional probe, then (if it disagrees) the
-/// localisation of its `top` worst elements. Returns the rows and the evaluations spent. Shared
-/// by the finite-difference and the exact (dual-number) directional checks.
+/// One row for each tensor of `tensors` (indices into the layout's): the tensor's own directional
+/// probe, then (if it disagrees) the localisation of its `top` worst elements; each with the
+/// evaluations spent on it. A tensor's row depends on that tensor alone, so a shard may compute
+/// some of them. Shared by the finite-difference and the exact (dual-number) directional checks.
 pub(crate) fn tensor_rows(
     layout: &Layout,
     sides: &Directions<'_>,
     probe: &Probe<'_>,
     top: usize,
-) -> Result<(Vec<TensorReport>, usize)> {
-    let rows: Vec<Result<(TensorReport, usize)>> = (0..layout.tensors().len())
-        .into_par_iter()
-        .map(|k| {
+    tensors: &[usize],
+) -> Result<Vec<TensorRow>> {
+    let rows: Vec<Result<TensorRow>> = tensors
+        .par_iter()
+        .map(|&k| {
             let spec = &layout.tensors()[k];
             let group: Vec<usize> = layout.range(k).collect();
             let first = probe(&group)?;
@@ -297,22 +301,101 @@ pub(crate) fn tensor_rows(
                 passed: found.wrong.is_empty() && !found.unfinished && !found.contradicted,
                 top: worst_first(singles, top, |w| (w.ratio, w.error())),
             };
-            Ok((row, evaluations))
+            Ok(TensorRow {
+                tensor: k,
+                row,
+                evaluations,
+            })
         })
         .collect();
-    let mut tensors = Vec::with_capacity(rows.len());
-    let mut evaluations = 0;
-    for row in rows {
-        let (row, count) = row?;
-        evaluations += count;
-        tensors.push(row);
-    }
-    Ok((tensors, evaluations))
+    rows.into_iter().collect()
+}
+
+/// One tensor's row of a directional check, with the evaluations spent on it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TensorRow {
+    /// The tensor's index in the layout.
+    pub tensor: usize,
+    /// Its row of the report.
+    pub row: TensorReport,
+    /// Cost evaluations (or dual passes) spent on it.
+    pub evaluations: usize,
+}
+
+/// The probe along the whole direction of a directional check, with its analytic side.
+pub(crate) struct WholeProbe {
+    /// `Σ gᵢvᵢ` over every coordinate.
+    pub(crate) analytic: f64,
+    /// The oracle's derivative along the whole direction.
+    pub(crate) derivative: Derivative,
+}
+
+/// What a directional check computes before its report: `J(θ)`, the noise, the probe along the
+/// whole direction (when asked for) and the rows of the tensors asked for. The whole check
+/// computes all of it; a shard its share ([`crate::shard`]).
+pub(crate) struct Pieces {
+    pub(crate) cost: f64,
+    pub(crate) noise: NoiseEstimate,
+    pub(crate) whole: Option<WholeProbe>,
+    pub(crate) rows: Vec<TensorRow>,
+    /// Evaluations spent besides `J(θ)` and the probes (an exact check's fallback at ties).
+    pub(crate) measured: usize,
+}
+
+/// Which tensors and whether the whole direction: what one computation of [`Pieces`] covers.
+pub(crate) struct Share<'a> {
+    pub(crate) tensors: &'a [usize],
+    pub(crate) whole: bool,
+}
+
+/// The report of a directional check from its pieces: the whole probe, every tensor's row in
+/// layout order, `J(θ)`, the noise and the evaluations besides the probes.
+pub(crate) fn assemble(
+    checker: &Checker,
+    parameters: usize,
+    (cost, noise, measured): (f64, NoiseEstimate, usize),
+    whole: &WholeProbe,
+    rows: Vec<TensorRow>,
+    seconds: f64,
+) -> Report {
+    let spent: usize = rows.iter().map(|r| r.evaluations).sum();
+    let (difference, noise_threshold) = overall(whole.analytic, &whole.derivative);
+    let overall = Overall {
+        cost,
+        noise,
+        difference,
+        noise_threshold,
+        tolerance: None,
+        evaluations: 1 + whole.derivative.evaluations + spent + measured,
+        intervals_only: false,
+    };
+    let tensors = rows.into_iter().map(|r| r.row).collect();
+    Report::assemble(checker, parameters, overall, tensors, seconds)
+}
+
+/// The report of a whole directional check from pieces computed for every tensor.
+pub(crate) fn report(
+    checker: &Checker,
+    parameters: usize,
+    pieces: Pieces,
+    started: std::time::Instant,
+) -> Report {
+    let whole = pieces
+        .whole
+        .expect("the whole check probes the whole direction");
+    assemble(
+        checker,
+        parameters,
+        (pieces.cost, pieces.noise, pieces.measured),
+        &whole,
+        pieces.rows,
+        started.elapsed().as_secs_f64(),
+    )
 }
 
 /// The overall figures of a directional check from the probe along the whole direction:
 /// `(relative difference, threshold)`.
-pub(crate) fn overall(analytic: f64, whole: &Derivative) -> (f64, f64) {
+fn overall(analytic: f64, whole: &Derivative) -> (f64, f64) {
     let scale = analytic.abs() + whole.value.abs();
     (
         quotient(whole.error(analytic), scale),

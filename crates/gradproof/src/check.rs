@@ -71,7 +71,7 @@ impl Checker {
     fn check_at<P: Problem + ?Sized>(&self, problem: &P, theta: &[f64]) -> Result<Report> {
         if self.exact || matches!(self.mode, Mode::Directional { .. }) {
             let analytic = problem.gradient(theta)?;
-            return self.check_gradient(problem, theta, &analytic);
+            return self.check_gradient_at(problem, theta, &analytic);
         }
         let (analytic, prepared) = self.gradient_and_preparation(problem, theta)?;
         self.judge_against(problem, theta, prepared, &analytic)
@@ -116,6 +116,16 @@ impl Checker {
         // Validate the settings, θ, then the gradient, before spending any cost evaluation.
         self.validate()?;
         self.expect_one_point()?;
+        self.check_gradient_at(problem, theta, analytic)
+    }
+
+    /// [`Checker::check_gradient`] at one point of several (settings validated).
+    fn check_gradient_at<P: Problem + ?Sized>(
+        &self,
+        problem: &P,
+        theta: &[f64],
+        analytic: &Tensors,
+    ) -> Result<Report> {
         expect_parameters(problem.layout(), theta)?;
         expect_gradient(problem, analytic)?;
         if self.exact {

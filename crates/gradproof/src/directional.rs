@@ -7,13 +7,13 @@
 
 use std::time::Instant;
 
-use crate::bisection::{Directions, overall, tensor_rows, weights};
+use crate::bisection::{Directions, Pieces, Share, WholeProbe, report, tensor_rows, weights};
 use crate::derivative::Derivative;
 use crate::error::Result;
 use crate::layout::Tensors;
 use crate::line::{Base, Line, base};
 use crate::problem::Problem;
-use crate::report::{Overall, Report};
+use crate::report::Report;
 use crate::settings::Checker;
 
 /// Everything a probe needs, shared by all threads.
@@ -59,6 +59,26 @@ pub(crate) fn check<P: Problem + ?Sized>(
 ) -> Result<Report> {
     let start = Instant::now();
     let layout = problem.layout();
+    let every: Vec<usize> = (0..layout.tensors().len()).collect();
+    let share = Share {
+        tensors: &every,
+        whole: true,
+    };
+    let pieces = pieces(checker, problem, theta, analytic, top, share)?;
+    Ok(report(checker, layout.len(), pieces, start))
+}
+
+/// The pieces of the directional check of `analytic` at `theta` that `share` covers. `J(θ)` and
+/// the noise are measured whatever the share (a deterministic measurement: every shard agrees).
+pub(crate) fn pieces<P: Problem + ?Sized>(
+    checker: &Checker,
+    problem: &P,
+    theta: &[f64],
+    analytic: &Tensors,
+    top: usize,
+    share: Share<'_>,
+) -> Result<Pieces> {
+    let layout = problem.layout();
     let (base, noise) = base(problem, theta, true, checker.precision)?;
     let weights = weights(checker.seed, layout.len());
     let context = Context {
@@ -71,26 +91,22 @@ pub(crate) fn check<P: Problem + ?Sized>(
         },
         base,
     };
-    let everything: Vec<usize> = (0..layout.len()).collect();
-    let whole = context.probe(&everything)?;
+    let whole = if share.whole {
+        let everything: Vec<usize> = (0..layout.len()).collect();
+        Some(WholeProbe {
+            analytic: context.sides.analytic(&everything),
+            derivative: context.probe(&everything)?,
+        })
+    } else {
+        None
+    };
     let probe = |group: &[usize]| context.probe(group);
-    let (tensors, spent) = tensor_rows(layout, &context.sides, &probe, top)?;
-    let (difference, noise_threshold) = overall(context.sides.analytic(&everything), &whole);
-    let overall = Overall {
+    let rows = tensor_rows(layout, &context.sides, &probe, top, share.tensors)?;
+    Ok(Pieces {
         cost: base.cost,
         noise,
-        difference,
-        noise_threshold,
-        tolerance: None,
-        evaluations: 1 + whole.evaluations + spent,
-        intervals_only: false,
-    };
-    let seconds = start.elapsed().as_secs_f64();
-    Ok(Report::assemble(
-        checker,
-        layout.len(),
-        overall,
-        tensors,
-        seconds,
-    ))
+        whole,
+        rows,
+        measured: 0,
+    })
 }

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::bisection::{Directions, overall, tensor_rows, weights};
+use crate::bisection::{Directions, Pieces, Share, WholeProbe, report, tensor_rows, weights};
 use crate::derivative::Derivative;
 use crate::error::{Error, Result};
 use crate::kink::counting_ties;
@@ -31,7 +31,7 @@ use crate::noise::{NoiseEstimate, NoiseStatus};
 use crate::oracle::Oracle;
 use crate::precision::Precision;
 use crate::problem::Problem;
-use crate::report::{Overall, Report};
+use crate::report::Report;
 use crate::settings::{Checker, DUAL_ROUNDING_ULPS};
 
 /// The error for a problem without exact directional derivatives.
@@ -66,7 +66,7 @@ fn derivative<P: Problem + ?Sized>(
 }
 
 /// Fails unless `theta` fits the layout and is finite; then `J(θ)`, finite.
-fn cost_at<P: Problem + ?Sized>(problem: &P, theta: &[f64]) -> Result<f64> {
+pub(crate) fn cost_at<P: Problem + ?Sized>(problem: &P, theta: &[f64]) -> Result<f64> {
     Tensors::new(problem.layout().clone(), theta.to_vec())?.expect_finite("parameter")?;
     finite_cost(problem.cost(theta)?, || {
         "at the unperturbed parameters".to_string()
@@ -107,16 +107,19 @@ fn partials<P: Problem + ?Sized>(
 
 /// The one-sided finite differences a dual pass falls back to where it met a tie at a kink. The
 /// cost's noise is measured once, when the first tie is met (a deterministic measurement, so
-/// threads racing to it agree).
-struct Fallback<'a, P: ?Sized> {
+/// threads racing to it agree); its evaluations are counted once, by the check
+/// ([`Fallback::measured`]), not by whichever straddle met it first.
+pub(crate) struct Fallback<'a, P: ?Sized> {
     checker: &'a Checker,
     problem: &'a P,
     theta: &'a [f64],
-    base: OnceLock<Base>,
+    /// The base of the straddles, and the evaluations its measurement took (`J(θ)` and the
+    /// noise probe).
+    base: OnceLock<(Base, usize)>,
 }
 
 impl<'a, P: Problem + ?Sized> Fallback<'a, P> {
-    fn new(checker: &'a Checker, problem: &'a P, theta: &'a [f64]) -> Self {
+    pub(crate) fn new(checker: &'a Checker, problem: &'a P, theta: &'a [f64]) -> Self {
         Fallback {
             checker,
             problem,
@@ -126,23 +129,17 @@ impl<'a, P: Problem + ?Sized> Fallback<'a, P> {
     }
 
     /// The interval of the one-sided derivatives along `direction` (`(coordinate, weight)`
-    /// pairs), counting among its evaluations the dual pass that met the tie and, for the
-    /// straddle that measured it, `J(θ)` and the noise probe.
+    /// pairs), counting among its evaluations the dual pass that met the tie.
     fn straddle(
         &self,
         direction: Vec<(usize, f64)>,
         derivative_scale: Option<f64>,
     ) -> Result<Derivative> {
-        let (base, measured) = match self.base.get() {
-            Some(&base) => (base, 0),
+        let base = match self.base.get() {
+            Some(&(base, _)) => base,
             None => {
                 let (base, noise) = base(self.problem, self.theta, false, self.checker.precision)?;
-                let mut first = false;
-                let base = *self.base.get_or_init(|| {
-                    first = true;
-                    base
-                });
-                (base, if first { 1 + noise.evaluations } else { 0 })
+                self.base.get_or_init(|| (base, 1 + noise.evaluations)).0
             }
         };
         let mut point = self.theta.to_vec();
@@ -152,10 +149,53 @@ impl<'a, P: Problem + ?Sized> Fallback<'a, P> {
             direction,
             base,
             fast: None,
-            evaluations: 1 + measured,
+            evaluations: 1,
         };
         self.checker.straddle(&mut line, derivative_scale)
     }
+
+    /// The evaluations the straddles' base took, if a tie made one needed (else 0).
+    pub(crate) fn measured(&self) -> usize {
+        self.base.get().map_or(0, |&(_, evaluations)| evaluations)
+    }
+}
+
+/// The rounding bound of an exact partial derivative `value`, among partials as large as
+/// `scale` (the largest of the check's).
+pub(crate) fn rounding_bound(value: f64, scale: f64) -> f64 {
+    DUAL_ROUNDING_ULPS * f64::EPSILON * (value.abs() + scale)
+}
+
+/// The exact passes of some coordinates: each partial derivative with whether its pass met a tie,
+/// and, for those that did, the interval of their one-sided finite differences.
+pub(crate) type Passes = (Vec<(f64, bool)>, Vec<Option<Derivative>>);
+
+/// The [`Passes`] of the `coordinates`.
+pub(crate) fn coordinate_passes<P: Problem + ?Sized>(
+    fallback: &Fallback<'_, P>,
+    coordinates: &[usize],
+) -> Result<Passes> {
+    let values = partials(fallback.problem, fallback.theta, coordinates)?;
+    let straddles: Vec<Result<Option<Derivative>>> = coordinates
+        .par_iter()
+        .zip(&values)
+        .map(|(&i, &(_, tied))| {
+            tied.then(|| fallback.straddle(vec![(i, 1.0)], None))
+                .transpose()
+        })
+        .collect();
+    Ok((values, straddles.into_iter().collect::<Result<_>>()?))
+}
+
+/// The derivative the oracle judges a coordinate by: its exact value with its rounding bound, or,
+/// where its pass met a tie, its straddle.
+pub(crate) fn judged(value: f64, straddle: Option<Derivative>, scale: f64) -> Derivative {
+    straddle.unwrap_or_else(|| Derivative::smooth(value, rounding_bound(value, scale), 1))
+}
+
+/// The largest magnitude of the exact partials: the scale of their rounding bounds.
+pub(crate) fn partials_scale(values: impl IntoIterator<Item = f64>) -> f64 {
+    values.into_iter().fold(0.0_f64, |m, d| m.max(d.abs()))
 }
 
 /// The exact gradient, one dual pass per coordinate (what
@@ -183,22 +223,14 @@ pub(crate) fn oracle<P: Problem + ?Sized>(
     let layout = problem.layout();
     let cost = cost_at(problem, theta)?;
     let coordinates = checker.coordinates(layout);
-    let values = partials(problem, theta, &coordinates)?;
-    let scale = values.iter().fold(0.0_f64, |m, (d, _)| m.max(d.abs()));
     let fallback = Fallback::new(checker, problem, theta);
-    let derivatives: Vec<Result<Derivative>> = coordinates
-        .par_iter()
-        .zip(&values)
-        .map(|(&i, &(value, tied))| {
-            if tied {
-                fallback.straddle(vec![(i, 1.0)], None)
-            } else {
-                let bound = DUAL_ROUNDING_ULPS * f64::EPSILON * (value.abs() + scale);
-                Ok(Derivative::smooth(value, bound, 1))
-            }
-        })
+    let (values, straddles) = coordinate_passes(&fallback, &coordinates)?;
+    let scale = partials_scale(values.iter().map(|&(d, _)| d));
+    let derivatives: Vec<Derivative> = values
+        .iter()
+        .zip(straddles)
+        .map(|(&(value, _), straddle)| judged(value, straddle, scale))
         .collect();
-    let derivatives = derivatives.into_iter().collect::<Result<Vec<_>>>()?;
     Ok(Oracle::new(
         checker,
         layout,
@@ -207,7 +239,8 @@ pub(crate) fn oracle<P: Problem + ?Sized>(
         &coordinates,
         &derivatives,
         start,
-    ))
+    )
+    .spending(fallback.measured()))
 }
 
 /// The exact check of `analytic` at `theta`, in the checker's mode.
@@ -233,6 +266,25 @@ fn directional<P: Problem + ?Sized>(
     top: usize,
 ) -> Result<Report> {
     let start = Instant::now();
+    let layout = problem.layout();
+    let every: Vec<usize> = (0..layout.tensors().len()).collect();
+    let share = Share {
+        tensors: &every,
+        whole: true,
+    };
+    let pieces = directional_pieces(checker, problem, theta, analytic, top, share)?;
+    Ok(report(checker, layout.len(), pieces, start))
+}
+
+/// The pieces of the exact directional check that `share` covers.
+pub(crate) fn directional_pieces<P: Problem + ?Sized>(
+    checker: &Checker,
+    problem: &P,
+    theta: &[f64],
+    analytic: &Tensors,
+    top: usize,
+    share: Share<'_>,
+) -> Result<Pieces> {
     let layout: &Layout = problem.layout();
     let cost = cost_at(problem, theta)?;
     let n = layout.len();
@@ -266,25 +318,27 @@ fn directional<P: Problem + ?Sized>(
         gradient,
         weights: &weights,
     };
-    let everything: Vec<usize> = (0..n).collect();
-    let whole = probe(&everything)?;
-    let (tensors, spent) = tensor_rows(layout, &sides, &probe, top)?;
-    let (difference, noise_threshold) = overall(sides.analytic(&everything), &whole);
-    let overall = Overall {
+    let whole = if share.whole {
+        let everything: Vec<usize> = (0..n).collect();
+        Some(WholeProbe {
+            analytic: sides.analytic(&everything),
+            derivative: probe(&everything)?,
+        })
+    } else {
+        None
+    };
+    let rows = tensor_rows(layout, &sides, &probe, top, share.tensors)?;
+    Ok(Pieces {
         cost,
         noise: not_measured(),
-        difference,
-        noise_threshold,
-        tolerance: None,
-        evaluations: 1 + whole.evaluations + spent,
-        intervals_only: false,
-    };
-    let seconds = start.elapsed().as_secs_f64();
-    Ok(Report::assemble(checker, n, overall, tensors, seconds))
+        whole,
+        rows,
+        measured: fallback.measured(),
+    })
 }
 
 /// The noise of an exact check: not measured, as nothing is differenced.
-fn not_measured() -> NoiseEstimate {
+pub(crate) fn not_measured() -> NoiseEstimate {
     NoiseEstimate {
         sigma: 0.0,
         status: NoiseStatus::NotNeeded,

@@ -296,6 +296,15 @@ impl Oracle {
         }
     }
 
+    /// The oracle with `extra` more evaluations spent (besides `J(θ)` and its coordinates': an
+    /// exact check's fallback at ties measuring the cost's noise).
+    pub(crate) fn spending(self, extra: usize) -> Oracle {
+        Oracle {
+            evaluations: self.evaluations + extra,
+            ..self
+        }
+    }
+
     /// The oracle with `seconds` as the time it took (a merged oracle's: the shards' sum).
     pub(crate) fn taking(self, seconds: f64) -> Oracle {
         Oracle { seconds, ..self }

@@ -1,44 +1,63 @@
 //! Sharded checks: the partials of `N` shards merge into the very report of the unsharded check
 //! (compared as JSON, timings aside) on random models — smooth, with kinks, with wrong gradients
-//! — in every shardable mode, with and without a tolerance, at one point and several; and shards
-//! that do not make one check (missing, twice, another model or count) are refused by name.
+//! — in every mode (exhaustive, sampled, directional) and with both references (finite
+//! differences, exact dual passes), with and without a tolerance, at one point and several; and
+//! shards that do not make one check (missing, twice, another model, count or mode) are refused
+//! by name.
 
+use gradproof::num_dual::DualNum;
 use gradproof::{
-    Checker, Error, FnProblem, Layout, Mode, Partial, Problem, Shard, TensorSpec, Tensors,
+    Checker, DualCost, DualProblem, Error, Layout, Mode, Partial, Problem, Shard, TensorSpec,
+    Tensors,
 };
 use proptest::prelude::*;
 
-/// A random model of two tensors: `J = Σ wᵢ·f(θᵢ)` with `f` smooth (`sin`) or kinked (`|x|`),
-/// and a gradient that is right or scaled wrong on the second tensor.
+/// `J = Σ wᵢ·f(θᵢ)` with `f` smooth (`sin`) or kinked (`|x|`, a tie at 0 recorded for the dual
+/// passes).
+struct Sum {
+    kinked: bool,
+}
+
+fn weight(i: usize) -> f64 {
+    0.5 + (i % 7) as f64 * 0.25
+}
+
+impl DualCost for Sum {
+    fn cost<D: DualNum<f64> + Copy>(&self, theta: &[D]) -> D {
+        theta.iter().enumerate().fold(D::from(0.0), |sum, (i, &x)| {
+            let f = if self.kinked {
+                gradproof::kink::abs(x)
+            } else {
+                x.sin()
+            };
+            sum + f * weight(i)
+        })
+    }
+}
+
+/// A random model of `tensors` tensors (a `rows × 2` matrix, then vectors of `biases`), with a
+/// gradient that is right or scaled wrong on the last tensor.
 fn model(theta_len: (usize, usize), kinked: bool, wrong: bool) -> impl Problem {
-    let layout = Layout::new([
-        TensorSpec::new("W", [theta_len.0, 2]),
-        TensorSpec::new("b", [theta_len.1]),
-    ])
-    .unwrap();
-    let weight = |i: usize| 0.5 + (i % 7) as f64 * 0.25;
+    model_of(theta_len, 2, kinked, wrong)
+}
+
+fn model_of(theta_len: (usize, usize), vectors: usize, kinked: bool, wrong: bool) -> impl Problem {
+    let mut specs = vec![TensorSpec::new("W", [theta_len.0, 2])];
+    specs.extend((0..vectors - 1).map(|k| TensorSpec::new(format!("b{k}"), [theta_len.1])));
+    let layout = Layout::new(specs).unwrap();
     let gradient_layout = layout.clone();
-    let split = theta_len.0 * 2;
-    FnProblem::new(
-        layout,
-        move |t: &[f64]| {
-            Ok(t.iter()
-                .enumerate()
-                .map(|(i, x)| weight(i) * if kinked { x.abs() } else { x.sin() })
-                .sum())
-        },
-        move |t: &[f64]| {
-            let g = t
-                .iter()
-                .enumerate()
-                .map(|(i, x)| {
-                    let d = weight(i) * if kinked { x.signum() } else { x.cos() };
-                    if wrong && i >= split { 1.5 * d } else { d }
-                })
-                .collect();
-            Tensors::new(gradient_layout.clone(), g)
-        },
-    )
+    let split = layout.len() - theta_len.1;
+    DualProblem::new(layout, Sum { kinked }, move |t: &[f64]| {
+        let g = t
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                let d = weight(i) * if kinked { x.signum() } else { x.cos() };
+                if wrong && i >= split { 1.5 * d } else { d }
+            })
+            .collect();
+        Tensors::new(gradient_layout.clone(), g)
+    })
 }
 
 /// The report as JSON with its timing zeroed: what must be equal to the byte.
@@ -60,30 +79,38 @@ fn shards<P: Problem>(checker: &Checker, problem: &P, theta: &[f64], n: usize) -
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
     fn merged_shards_are_the_unsharded_report(
         rows in 1usize..6,
         biases in 1usize..5,
+        tensors in 2usize..6,
         kinked in any::<bool>(),
         wrong in any::<bool>(),
-        sampled in any::<bool>(),
+        mode in 0usize..3,
+        dual in any::<bool>(),
         tolerance in any::<bool>(),
         points in 1usize..3,
         seed in 0u64..1000,
-        values in proptest::collection::vec(-2.0f64..2.0, 14),
+        values in proptest::collection::vec(-2.0f64..2.0, 30),
     ) {
-        let problem = model((rows, biases), kinked, wrong);
-        let mut theta: Vec<f64> = values.iter().cycle().take(rows * 2 + biases).copied().collect();
+        let problem = model_of((rows, biases), tensors, kinked, wrong);
+        let len = rows * 2 + biases * (tensors - 1);
+        let mut theta: Vec<f64> = values.iter().cycle().take(len).copied().collect();
         if kinked {
             theta[0] = 0.0; // exactly on a kink
         }
         let mut checker = Checker::new().seed(seed).points(points);
-        if sampled {
-            checker = checker.mode(Mode::Sampled { per_tensor: 3 });
+        checker = match mode {
+            0 => checker,
+            1 => checker.mode(Mode::Sampled { per_tensor: 3 }),
+            _ => checker.mode(Mode::Directional { top: 2 }),
+        };
+        if dual {
+            checker = checker.dual();
         }
-        if tolerance {
+        if tolerance && mode < 2 {
             checker = checker.tolerance(1e-6, 1e-8);
         }
         let whole = json(checker.check(&problem, &theta).unwrap());
@@ -139,26 +166,15 @@ fn shards_of_another_model_or_setting_are_refused() {
 }
 
 #[test]
-fn directional_and_dual_checks_are_not_sharded() {
+fn shards_of_another_mode_or_reference_are_refused() {
     let (problem, theta, checker) = fixture();
-    let dual = checker.clone().dual();
-    let error = dual
-        .check_shard(&problem, &theta, Shard::whole())
-        .unwrap_err();
-    assert!(
-        error.to_string().contains("method dual is not sharded"),
-        "{error}"
-    );
-    let directional = checker.mode(Mode::Directional { top: 1 });
-    let error = directional
-        .check_shard(&problem, &theta, Shard::whole())
-        .unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("directional mode cannot be sharded"),
-        "{error}"
-    );
+    let directional = checker.clone().mode(Mode::Directional { top: 1 });
+    let parts = shards(&checker, &problem, &theta, 2);
+    assert!(refusal(directional.merge(&parts)).contains("not directions"));
+    let parts = shards(&directional, &problem, &theta, 2);
+    assert!(refusal(checker.merge(&parts)).contains("no shard has coordinate 0"));
+    let parts = shards(&checker.clone().dual(), &problem, &theta, 2);
+    assert!(refusal(checker.merge(&parts)).contains("exact dual passes"));
 }
 
 #[test]

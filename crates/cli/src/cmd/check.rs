@@ -114,9 +114,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
     /// Check only shard K of N (0 ≤ K < N): every N-th coordinate from the K-th (of the
-    /// sample, in sampled mode), written as a partial report to --out; `gradproof merge` joins
-    /// the N partial reports into the report of the whole check. Not with directional mode or
-    /// method dual (docs/sharding.md).
+    /// sample, in sampled mode; every N-th tensor in directional mode), written as a partial
+    /// report to --out; `gradproof merge` joins the N partial reports into the report of the
+    /// whole check (docs/sharding.md).
     #[arg(long, value_name = "K/N", requires = "out", conflicts_with = "plot", value_parser = parse_shard)]
     pub shard: Option<Shard>,
     /// With --shard: the partial report's file (JSON; `-` for standard output), written whole

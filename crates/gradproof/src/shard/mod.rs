@@ -1,12 +1,21 @@
 //! Checks sharded across processes or machines: [`Checker::check_shard`] checks the `K`-th of
-//! `N` deterministic slices of the coordinates a check examines and returns a [`Partial`]
-//! (per-coordinate numbers, serialisable), and [`Checker::merge`] turns the `N` partials back
-//! into the [`Report`] of the unsharded check, to the bit. Every shard evaluates `J(θ)` and
-//! measures the cost's noise at θ itself (a deterministic probe, so every shard measures the
-//! same), then differences only its own coordinates; the merge lays the coordinates out again and
-//! judges them with the very function an unsharded check uses, so the norms are summed in the
-//! same order. Owns the slicing and the consistency of the shards; knows nothing of files,
-//! command lines or how the partials travel.
+//! `N` deterministic slices of a check and returns a [`Partial`] (serialisable), and
+//! [`Checker::merge`] turns the `N` partials back into the [`Report`] of the unsharded check, to
+//! the bit. Every shard evaluates `J(θ)` and measures the cost's noise at θ itself (a
+//! deterministic probe, so every shard measures the same), then does only its share:
+//!
+//! * the coordinate modes (exhaustive, sampled; finite differences or exact dual passes) slice
+//!   the coordinates ([`coordinates`]); the merge lays them out again and judges them with the
+//!   very function an unsharded check uses, so the norms are summed in the same order;
+//! * the directional mode slices the tensors ([`tensors`]): a tensor's probe and bisection
+//!   depend on that tensor alone, so its row is computed whole by one shard, and the probe along
+//!   the whole direction by shard 0. (Its parallelism is the number of tensors.)
+//!
+//! Owns the slicing and the consistency of the shards; knows nothing of files, command lines or
+//! how the partials travel.
+
+mod coordinates;
+mod tensors;
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,22 +24,23 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::bisection::TensorRow;
 use crate::derivative::{Derivative, Kink};
 use crate::error::{Error, Result};
-use crate::layout::{Layout, TensorSpec, Tensors};
+use crate::layout::{Layout, TensorSpec};
 use crate::line::expect_parameters;
 use crate::mode::Mode;
 use crate::noise::NoiseEstimate;
-use crate::oracle::Oracle;
 use crate::points::{self, Decision};
 use crate::problem::Problem;
 use crate::report::Report;
 use crate::settings::Checker;
 
-/// One of `count` deterministic slices of the coordinates a check examines: the coordinates at
-/// positions `index`, `index + count`, `index + 2·count`, ... of the list the mode checks (every
-/// coordinate in layout order, or the seeded sample of [`Mode::Sampled`]). Round robin rather
-/// than blocks, so that every shard gets its share of every tensor. Written `K/N` with
+/// One of `count` deterministic slices of a check: the coordinates at positions `index`,
+/// `index + count`, `index + 2·count`, ... of the list the mode checks (every coordinate in
+/// layout order, or the seeded sample of [`Mode::Sampled`]), or in directional mode the tensors
+/// at those positions of the layout. Round robin rather than blocks, so that every shard gets
+/// its share of every tensor. Written `K/N` with
 /// `0 ≤ K < N` (a Kubernetes `JOB_COMPLETION_INDEX` as it comes).
 ///
 /// ```
@@ -96,7 +106,7 @@ impl Shard {
         self.count
     }
 
-    /// The coordinates of `all` (the list a check examines) that fall to this shard.
+    /// The items of `all` (the coordinates or tensors a check examines) that fall to this shard.
     fn slice(&self, all: Vec<usize>) -> Vec<usize> {
         all.into_iter()
             .skip(self.index)
@@ -152,10 +162,25 @@ pub struct PartialPoint {
     pub cost: f64,
     /// The cost's noise there, as this shard measured it (the same in every shard).
     pub noise: NoiseEstimate,
-    /// This shard's coordinates, in the order the check examines them.
+    /// This shard's coordinates, in the order the check examines them (the coordinate modes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub coordinates: Vec<Coordinate>,
+    /// This shard's tensors' rows, in layout order (directional mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rows: Vec<TensorRow>,
+    /// The probe along the whole direction (directional mode, shard 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole: Option<WholeDirection>,
+    /// Evaluations spent besides `J(θ)` and the coordinates or probes: an exact check's
+    /// fallback at ties measuring the cost's noise (the same in every shard that met a tie).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub measured: usize,
     /// Wall time this shard spent on the point, in seconds.
     pub seconds: f64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One coordinate's numbers in a [`PartialPoint`].
@@ -165,7 +190,40 @@ pub struct Coordinate {
     pub index: usize,
     /// The problem's (hand-written) gradient.
     pub analytic: f64,
-    /// The finite difference (at a kink, the midpoint of the one-sided derivatives).
+    /// The oracle's numbers.
+    #[serde(flatten)]
+    pub numbers: Numbers,
+    /// In an exact (dual) check, the coordinate's dual pass: its error bound scales with the
+    /// largest partial of every shard, so the merge computes it (`bound` is then 0), unless
+    /// the pass met a tie and the numbers are its finite-difference fallback's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exact: Option<ExactPass>,
+}
+
+/// An exact (dual-number) pass of one coordinate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExactPass {
+    /// The exact partial derivative the pass gave.
+    pub value: f64,
+    /// Whether it met a tie at a kink (then the coordinate is judged by its fallback).
+    pub tie: bool,
+}
+
+/// The probe along the whole direction of a directional check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WholeDirection {
+    /// The hand-written gradient's side, `Σ gᵢvᵢ`.
+    pub analytic: f64,
+    /// The oracle's derivative along the direction.
+    #[serde(flatten)]
+    pub numbers: Numbers,
+}
+
+/// An oracle's derivative, as it travels: along a coordinate or a direction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Numbers {
+    /// The finite difference or exact derivative (at a kink, the midpoint of the one-sided
+    /// derivatives).
     pub numeric: f64,
     /// Its error bound, before the safety factor.
     pub bound: f64,
@@ -174,15 +232,13 @@ pub struct Coordinate {
     /// At a resolved kink: the one-sided derivatives `[left, right]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<[f64; 2]>,
-    /// Cost evaluations spent on it.
+    /// Cost evaluations (or dual passes) spent on it.
     pub evaluations: usize,
 }
 
-impl Coordinate {
-    fn new(index: usize, analytic: f64, d: &Derivative) -> Coordinate {
-        Coordinate {
-            index,
-            analytic,
+impl Numbers {
+    fn new(d: &Derivative) -> Numbers {
+        Numbers {
             numeric: d.value,
             bound: d.bound,
             kink: d.kink != Kink::None,
@@ -207,11 +263,11 @@ impl Coordinate {
 }
 
 impl Checker {
-    /// Checks the problem's own gradient at `theta` over `shard`'s slice of the coordinates, at
-    /// every point the checker asks for (a shard cannot stop at a failing point: the merge
-    /// does). The cost's noise is measured at each point in full, as an unsharded check does.
-    /// Exhaustive and sampled modes only (the sample is drawn once from the seed, then
-    /// sliced); see [`Checker::merge`].
+    /// Checks the problem's own gradient at `theta` over `shard`'s slice of the check, at every
+    /// point the checker asks for (a shard cannot stop at a failing point: the merge does).
+    /// The cost's noise is measured at each point in full, as an unsharded check does. Every
+    /// mode and method: the sample of [`Mode::Sampled`] is drawn once from the seed, then
+    /// sliced; directional mode slices the tensors. See [`Checker::merge`].
     pub fn check_shard<P: Problem + ?Sized>(
         &self,
         problem: &P,
@@ -219,13 +275,20 @@ impl Checker {
         shard: Shard,
     ) -> Result<Partial> {
         self.validate()?;
-        self.expect_shardable()?;
         expect_parameters(problem.layout(), theta)?;
         let layout = problem.layout();
         let points = (0..self.points)
             .map(|k| {
                 let at = points::point(layout, theta, self.seed, k);
-                self.shard_at(problem, &at, shard)
+                let started = Instant::now();
+                let mut point = match self.mode {
+                    Mode::Directional { top } => tensors::shard_at(self, problem, &at, shard, top)?,
+                    Mode::Exhaustive | Mode::Sampled { .. } => {
+                        coordinates::shard_at(self, problem, &at, shard)?
+                    }
+                };
+                point.seconds = started.elapsed().as_secs_f64();
+                Ok(point)
             })
             .collect::<Result<_>>()?;
         Ok(Partial {
@@ -235,44 +298,15 @@ impl Checker {
         })
     }
 
-    /// [`Checker::check_shard`] at one point.
-    fn shard_at<P: Problem + ?Sized>(
-        &self,
-        problem: &P,
-        theta: &[f64],
-        shard: Shard,
-    ) -> Result<PartialPoint> {
-        let started = Instant::now();
-        let (analytic, prepared) = self.gradient_and_preparation(problem, theta)?;
-        let hints = self.tolerance.is_none().then_some(analytic.values());
-        let mine = shard.slice(self.coordinates(problem.layout()));
-        let (cost, noise, derivatives) =
-            self.derivatives_of(problem, theta, prepared, &mine, hints)?;
-        let g = analytic.values();
-        Ok(PartialPoint {
-            theta_sha256: sha256(theta),
-            gradient_sha256: sha256(g),
-            cost,
-            noise,
-            coordinates: mine
-                .iter()
-                .zip(&derivatives)
-                .map(|(&i, d)| Coordinate::new(i, g[i], d))
-                .collect(),
-            seconds: started.elapsed().as_secs_f64(),
-        })
-    }
-
     /// The report of the unsharded check from the partials of all its shards, in any order:
     /// the same verdict, counts, differences and worst elements, to the bit (its `seconds` are
     /// the shards' sum; its `evaluations` those of the unsharded check, which the shards exceed
     /// by `J(θ)` and the noise probe, repeated in each). The checker must have the shards'
     /// settings. Fails, naming the shard, when one is missing or given twice, when the shards
     /// disagree on the count, the tensors, θ, the gradient, `J(θ)` or the noise, or when their
-    /// coordinates are not the ones this checker examines.
+    /// coordinates (tensors) are not the ones this checker examines.
     pub fn merge(&self, parts: &[Partial]) -> Result<Report> {
         self.validate()?;
-        self.expect_shardable()?;
         let first = expect_complete(parts)?;
         let layout = Layout::new(first.tensors.clone())?;
         for part in parts {
@@ -293,93 +327,31 @@ impl Checker {
         }
         let mut decision = Decision::default();
         for k in 0..self.points {
-            let report = self.merge_point(&layout, parts, k)?;
+            let reference = &parts[0].points[k];
+            let mut seconds = 0.0;
+            for part in parts {
+                let point = &part.points[k];
+                expect_same_point(reference, point, part.shard, parts[0].shard, k)?;
+                seconds += point.seconds;
+            }
+            let points: Vec<(Shard, &PartialPoint)> = parts
+                .iter()
+                .map(|part| (part.shard, &part.points[k]))
+                .collect();
+            let measured = points.iter().map(|(_, p)| p.measured).max().unwrap_or(0);
+            let report = match self.mode {
+                Mode::Directional { .. } => {
+                    tensors::merge_point(self, &layout, &points, measured, seconds)?
+                }
+                Mode::Exhaustive | Mode::Sampled { .. } => {
+                    coordinates::merge_point(self, &layout, &points, measured, seconds)?
+                }
+            };
             if decision.push(report) {
                 break;
             }
         }
         Ok(decision.report())
-    }
-
-    /// Point `k`'s report from every shard's part of it.
-    fn merge_point(&self, layout: &Layout, parts: &[Partial], k: usize) -> Result<Report> {
-        let reference = &parts[0].points[k];
-        let mut found: Vec<Option<&Coordinate>> = vec![None; layout.len()];
-        let mut seconds = 0.0;
-        for part in parts {
-            let point = &part.points[k];
-            expect_same_point(reference, point, part.shard, parts[0].shard, k)?;
-            seconds += point.seconds;
-            for c in &point.coordinates {
-                let slot = found.get_mut(c.index).ok_or_else(|| {
-                    shards(format!(
-                        "shard {} has coordinate {}, past the layout's {}",
-                        part.shard,
-                        c.index,
-                        layout.len()
-                    ))
-                })?;
-                if slot.replace(c).is_some() {
-                    return Err(shards(format!(
-                        "coordinate {} appears in two shards (the last: {})",
-                        c.index, part.shard
-                    )));
-                }
-            }
-        }
-        let coordinates = self.coordinates(layout);
-        let expected = coordinates.len();
-        let given = found.iter().flatten().count();
-        let mut analytic = vec![0.0; layout.len()];
-        let mut derivatives = Vec::with_capacity(expected);
-        for &i in &coordinates {
-            let c = found[i].ok_or_else(|| {
-                shards(format!(
-                    "no shard has coordinate {i}, which these settings check"
-                ))
-            })?;
-            analytic[i] = c.analytic;
-            derivatives.push(c.derivative());
-        }
-        if given != expected {
-            return Err(shards(format!(
-                "the shards hold {given} coordinates, these settings check {expected}"
-            )));
-        }
-        let oracle = Oracle::new(
-            self,
-            layout,
-            reference.cost,
-            reference.noise.clone(),
-            &coordinates,
-            &derivatives,
-            Instant::now(),
-        );
-        oracle
-            .taking(seconds)
-            .judge(&Tensors::new(layout.clone(), analytic)?)
-    }
-
-    /// Only the coordinate modes of finite differences are sliced honestly: a directional
-    /// check's bisection chooses each probe from the ones before, over whole tensors, and an
-    /// exact (dual) check is not sharded yet.
-    fn expect_shardable(&self) -> Result<()> {
-        if self.exact {
-            return Err(Error::Unsupported {
-                what: "sharding",
-                reason: "method dual is not sharded: use a finite-difference method \
-                         (forward, central, central4 or richardson)",
-            });
-        }
-        if let Mode::Directional { .. } = self.mode {
-            return Err(Error::Unsupported {
-                what: "sharding",
-                reason: "directional mode cannot be sharded: its bisection picks each probe \
-                         from the results of the ones before, over whole tensors, so there is \
-                         no slice of coordinates to hand out; use exhaustive or sampled mode",
-            });
-        }
-        Ok(())
     }
 }
 
