@@ -22,6 +22,7 @@ use crate::noise::NoiseEstimate;
 use crate::report::{Overall, Report, TensorReport, Worst, kink_floor, worst_first};
 use crate::rng::SplitMix64;
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR};
+use crate::verdict::NO_RELATIVE_EVIDENCE;
 
 /// Disagreeing groups a tensor's localisation may split for each element it is asked to name,
 /// beyond the `log₂ n` a clean bisection needs.
@@ -276,7 +277,9 @@ pub(crate) fn tensor_rows(
                     .map(|w| w.bound),
                 norm2_of(group.iter().map(|&i| sides.gradient[i])),
             );
-            let scale = analytic.abs() + first.value.abs();
+            let every_element_alone = found.examined() == group.len();
+            let (difference, threshold) =
+                away_from_kinks(analytic, &first, &singles, every_element_alone);
             let row = TensorReport {
                 name: spec.name.clone(),
                 gradient_name: format!("d{}", spec.name),
@@ -290,8 +293,8 @@ pub(crate) fn tensor_rows(
                 kink: found.kinks,
                 kink_outside: found.kinks_outside,
                 kink_floor,
-                difference: quotient(first.error(analytic), scale),
-                threshold: quotient(NOISE_SAFETY_FACTOR * first.bound, scale),
+                difference,
+                threshold,
                 max_abs_error,
                 // A probe across the kinks of several elements at once gives the interval of
                 // one direction, which valid conventions mixing sides of different kinks can
@@ -309,6 +312,39 @@ pub(crate) fn tensor_rows(
         })
         .collect();
     rows.into_iter().collect()
+}
+
+/// A tensor's relative difference and its threshold away from kinks, `(difference, threshold)`:
+/// from its own probe when that probe's line is smooth. A probe across kinks gives an interval
+/// (or no answer) that says nothing of the elements away from them: then the elements examined
+/// singly do, as in an exhaustive check, when every element was; otherwise no floor away from
+/// kinks can be stated, and the threshold lets everything through (the elements are judged by
+/// the bisection alone).
+fn away_from_kinks(
+    analytic: f64,
+    probe: &Derivative,
+    singles: &[Worst],
+    every_element_alone: bool,
+) -> (f64, f64) {
+    let scale = analytic.abs() + probe.value.abs();
+    let own = quotient(probe.error(analytic), scale);
+    if probe.kink == Kink::None {
+        return (own, quotient(NOISE_SAFETY_FACTOR * probe.bound, scale));
+    }
+    let smooth = || singles.iter().filter(|w| w.interval.is_none());
+    if !every_element_alone || smooth().next().is_none() {
+        return (own, NO_RELATIVE_EVIDENCE);
+    }
+    let denominator =
+        norm2_of(smooth().map(|w| w.analytic)) + norm2_of(smooth().map(|w| w.numeric));
+    (
+        quotient(
+            norm2_of(smooth().map(|w| w.analytic - w.numeric)),
+            denominator,
+        ),
+        // A single's bound already carries the safety factor.
+        quotient(norm2_of(smooth().map(|w| w.bound)), denominator),
+    )
 }
 
 /// One tensor's row of a directional check, with the evaluations spent on it.

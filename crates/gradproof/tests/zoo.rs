@@ -33,11 +33,11 @@ use zoo::tally::{Cause, Counts, Known, Setting, summary, table};
 const KNOWN_FAILURES: &[Known] = &[
     Known {
         setting: ("*", "*", "*", "*"),
-        causes: &[Cause::KinkAtTheta, Cause::KinkSkipped],
+        causes: &[Cause::KinkAtTheta, Cause::KinkSkipped, Cause::KinkUnseen],
         why: "at kinks: in f32 without signatures, 3 valid conventions just outside their \
-              allowance (central4 at 1.00x, a Richardson directional interval) and one \
-              directional miss at 1.36x the floor; signed directional and forward checks whose \
-              tensors left kink elements out (some stating a floor of 0 away from kinks): \
+              allowance (central4 at 1.00x, a Richardson directional interval), one \
+              directional miss at 1.36x the floor and one at 5.08x that the signed cost \
+              catches; forward checks of a tie routed to both elements that name db, not dw: \
               issue 13, points 2 and 4, not fixed yet",
     },
     Known {
