@@ -32,8 +32,8 @@ const SPLITS_PER_ELEMENT: usize = 16;
 const KINK_COORDINATE_GROUP: usize = 16;
 
 /// The oracle's derivative along a group's direction (the coordinates of the group weighted by
-/// the seeded weights, the others 0).
-pub(crate) type Probe<'a> = dyn Fn(&[usize]) -> Result<Derivative> + Sync + 'a;
+/// the given weights, the others 0).
+pub(crate) type Probe<'a> = dyn Fn(&[usize], &[f64]) -> Result<Derivative> + Sync + 'a;
 
 /// The hand-written gradient's side of the directional checks: `Σ gᵢvᵢ` over a group.
 pub(crate) struct Directions<'a> {
@@ -180,7 +180,10 @@ fn localise(
             let (left, right) = group.split_at(group.len() / 2);
             vec![left, right]
         };
-        let probes: Vec<Result<Derivative>> = parts.par_iter().map(|part| probe(part)).collect();
+        let probes: Vec<Result<Derivative>> = parts
+            .par_iter()
+            .map(|part| probe(part, sides.weights))
+            .collect();
         found.probes += probes.len();
         let (mut all_agree, mut smooth) = (true, whole.kink == Kink::None);
         let (mut sum, mut bounds) = (0.0, whole.bound);
@@ -216,7 +219,17 @@ fn localise(
 
 /// The seeded weights of the check directions: `±U(0.5, 1.5)` per coordinate.
 pub(crate) fn weights(seed: u64, n: usize) -> Vec<f64> {
-    let mut rng = SplitMix64::new(seed, u64::MAX);
+    weights_of_stream(seed, u64::MAX, n)
+}
+
+/// The weights of the second direction a tensor's agreeing probe is confirmed along: drawn from
+/// another stream of the same seed, so independent of the first.
+pub(crate) fn second_weights(seed: u64, n: usize) -> Vec<f64> {
+    weights_of_stream(seed, u64::MAX - 1, n)
+}
+
+fn weights_of_stream(seed: u64, stream: u64, n: usize) -> Vec<f64> {
+    let mut rng = SplitMix64::new(seed, stream);
     (0..n).map(|_| rng.sign() * (0.5 + rng.unit())).collect()
 }
 
@@ -226,7 +239,7 @@ pub(crate) fn weights(seed: u64, n: usize) -> Vec<f64> {
 /// some of them. Shared by the finite-difference and the exact (dual-number) directional checks.
 pub(crate) fn tensor_rows(
     layout: &Layout,
-    sides: &Directions<'_>,
+    directions: [&Directions<'_>; 2],
     probe: &Probe<'_>,
     top: usize,
     tensors: &[usize],
@@ -236,7 +249,7 @@ pub(crate) fn tensor_rows(
         .map(|&k| {
             let spec = &layout.tensors()[k];
             let group: Vec<usize> = layout.range(k).collect();
-            let first = probe(&group)?;
+            let (sides, first, confirmed) = tensor_probe(&group, directions, probe)?;
             let analytic = sides.analytic(&group);
             let found = if let [single] = group[..] {
                 // A one-element tensor's own probe sees its element alone.
@@ -248,7 +261,9 @@ pub(crate) fn tensor_rows(
             } else {
                 localise(probe, sides, group.clone(), first, top)?
             };
-            let evaluations = first.evaluations + found.evaluations;
+            let evaluations = first.evaluations
+                + found.evaluations
+                + confirmed.as_ref().map_or(0, |d| d.evaluations);
             // The derivative along vᵢeᵢ, and its bound, divided by vᵢ: the element's own (at a
             // kink, the one-sided derivatives along −eᵢ and eᵢ, in order).
             let element = |&(i, d): &(usize, Derivative)| {
@@ -280,13 +295,26 @@ pub(crate) fn tensor_rows(
             let every_element_alone = found.examined() == group.len();
             let (difference, threshold) =
                 away_from_kinks(analytic, &first, &singles, every_element_alone);
+            // Confirmed along a second direction: the larger threshold (the weaker claim) of
+            // the two agreeing probes.
+            let (difference, threshold) = match &confirmed {
+                Some(other) => {
+                    let (d, t) = away_from_kinks(directions[0].analytic(&group), other, &[], false);
+                    if t > threshold {
+                        (d, t)
+                    } else {
+                        (difference, threshold)
+                    }
+                }
+                None => (difference, threshold),
+            };
             let row = TensorReport {
                 name: spec.name.clone(),
                 gradient_name: format!("d{}", spec.name),
                 shape: spec.shape.clone(),
                 checked: group.len(),
                 examined: found.examined(),
-                probes: 1 + found.probes,
+                probes: 1 + usize::from(confirmed.is_some()) + found.probes,
                 agree: found.agreeing.len(),
                 disagree: found.wrong.len(),
                 unresolved: found.unresolved,
@@ -345,6 +373,27 @@ fn away_from_kinks(
         // A single's bound already carries the safety factor.
         quotient(norm2_of(smooth().map(|w| w.bound)), denominator),
     )
+}
+
+/// A tensor's own probe, with the directions it is to be judged and localised along. A probe
+/// that agrees along the first direction vouches only for the error's component along it: a
+/// wrong gradient whose error is nearly orthogonal to it passes. So an agreeing smooth probe of
+/// a tensor of several elements is confirmed along the second, independent direction; if that
+/// one disagrees, the tensor is judged and localised along it. Returns `(directions, probe,
+/// the first direction's agreeing probe when the second took over or confirmed it)`.
+fn tensor_probe<'d, 's>(
+    group: &[usize],
+    directions: [&'d Directions<'s>; 2],
+    probe: &Probe<'_>,
+) -> Result<(&'d Directions<'s>, Derivative, Option<Derivative>)> {
+    let [first_sides, second_sides] = directions;
+    let first = probe(group, first_sides.weights)?;
+    let agrees = first.agrees(first_sides.analytic(group)) && first.kink == Kink::None;
+    if !agrees || group.len() < 2 {
+        return Ok((first_sides, first, None));
+    }
+    let second = probe(group, second_sides.weights)?;
+    Ok((second_sides, second, Some(first)))
 }
 
 /// One tensor's row of a directional check, with the evaluations spent on it.

@@ -1,13 +1,16 @@
 //! Directional checks by finite differences: compare `∇J·v` from the hand-written gradient with
 //! the finite difference of `t ↦ J(θ + t·v)` along a random direction `v` (weights
 //! `±U(0.5, 1.5)`: random signs alone let a swap of two elements cancel half the time), for the
-//! whole model and for each tensor, then localise the wrong elements of a failing tensor by
-//! [bisection](crate::bisection). Cost: O(T + top·log n) directional derivatives instead of O(n)
-//! coordinates. Knows nothing of neural networks.
+//! whole model and for each tensor (a tensor's agreeing probe confirmed along a second direction),
+//! then localise the wrong elements of a failing tensor by [bisection](crate::bisection). Cost:
+//! O(T + top·log n) directional derivatives instead of O(n) coordinates. Knows nothing of neural
+//! networks.
 
 use std::time::Instant;
 
-use crate::bisection::{Directions, Pieces, Share, WholeProbe, report, tensor_rows, weights};
+use crate::bisection::{
+    Directions, Pieces, Share, WholeProbe, report, second_weights, tensor_rows, weights,
+};
 use crate::derivative::Derivative;
 use crate::error::Result;
 use crate::layout::Tensors;
@@ -26,11 +29,10 @@ struct Context<'a, P: ?Sized> {
 }
 
 impl<P: Problem + ?Sized> Context<'_, P> {
-    /// The finite-difference derivative along the direction of the coordinates `group`, its
-    /// bound scaled by the analytic terms `Σ |gᵢvᵢ|`.
-    fn probe(&self, group: &[usize]) -> Result<Derivative> {
+    /// The finite-difference derivative along the direction of the coordinates `group` weighted
+    /// by `weights`, its bound scaled by the analytic terms `Σ |gᵢvᵢ|`.
+    fn probe(&self, group: &[usize], weights: &[f64]) -> Result<Derivative> {
         let mut point = self.theta.to_vec();
-        let weights = self.sides.weights;
         let direction: Vec<(usize, f64)> = group.iter().map(|&i| (i, weights[i])).collect();
         let mut line = Line {
             problem: self.problem,
@@ -95,13 +97,24 @@ pub(crate) fn pieces<P: Problem + ?Sized>(
         let everything: Vec<usize> = (0..layout.len()).collect();
         Some(WholeProbe {
             analytic: context.sides.analytic(&everything),
-            derivative: context.probe(&everything)?,
+            derivative: context.probe(&everything, &weights)?,
         })
     } else {
         None
     };
-    let probe = |group: &[usize]| context.probe(group);
-    let rows = tensor_rows(layout, &context.sides, &probe, top, share.tensors)?;
+    let second = second_weights(checker.seed, layout.len());
+    let confirming = Directions {
+        gradient: analytic.values(),
+        weights: &second,
+    };
+    let probe = |group: &[usize], weights: &[f64]| context.probe(group, weights);
+    let rows = tensor_rows(
+        layout,
+        [&context.sides, &confirming],
+        &probe,
+        top,
+        share.tensors,
+    )?;
     Ok(Pieces {
         cost: base.cost,
         noise,

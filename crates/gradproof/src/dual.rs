@@ -20,7 +20,9 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::bisection::{Directions, Pieces, Share, WholeProbe, report, tensor_rows, weights};
+use crate::bisection::{
+    Directions, Pieces, Share, WholeProbe, report, second_weights, tensor_rows, weights,
+};
 use crate::derivative::Derivative;
 use crate::error::{Error, Result};
 use crate::kink::counting_ties;
@@ -292,7 +294,7 @@ pub(crate) fn directional_pieces<P: Problem + ?Sized>(
     let gradient = analytic.values();
     let gradient_scale = gradient.iter().fold(0.0_f64, |m, g| m.max(g.abs()));
     let fallback = Fallback::new(checker, problem, theta);
-    let probe = |group: &[usize]| -> Result<Derivative> {
+    let probe = |group: &[usize], weights: &[f64]| -> Result<Derivative> {
         let mut direction = vec![0.0; n];
         let (mut terms, mut widest) = (0.0, 0.0_f64);
         for &i in group {
@@ -322,12 +324,17 @@ pub(crate) fn directional_pieces<P: Problem + ?Sized>(
         let everything: Vec<usize> = (0..n).collect();
         Some(WholeProbe {
             analytic: sides.analytic(&everything),
-            derivative: probe(&everything)?,
+            derivative: probe(&everything, &weights)?,
         })
     } else {
         None
     };
-    let rows = tensor_rows(layout, &sides, &probe, top, share.tensors)?;
+    let second = second_weights(checker.seed, n);
+    let confirming = Directions {
+        gradient,
+        weights: &second,
+    };
+    let rows = tensor_rows(layout, [&sides, &confirming], &probe, top, share.tensors)?;
     Ok(Pieces {
         cost,
         noise: not_measured(),

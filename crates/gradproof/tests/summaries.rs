@@ -187,20 +187,20 @@ fn sampled_counts_only_the_sample() {
 #[test]
 fn directional_counts_only_elements_a_probe_saw_alone() {
     for (name, checker) in checkers(Mode::Directional { top: 3 }) {
-        // No bug: one probe per tensor vouches for its sum; no element was examined singly but
-        // the scalar's, whose probe is its own.
+        // No bug: a tensor's probe, confirmed along a second direction, vouches for its sum; no
+        // element was examined singly but the scalar's, whose probe is its own.
         let report = checker.check(&problem(Bug::None), &theta()).unwrap();
         assert_consistent(&report);
         let [w, c, s] = &report.tensors[..] else {
             panic!("three tensors")
         };
-        assert_eq!(counts(w), (N, 0, 1, 0, 0), "{name}\n{report}");
-        assert_eq!(counts(c), (3, 0, 1, 0, 0), "{name}\n{report}");
+        assert_eq!(counts(w), (N, 0, 2, 0, 0), "{name}\n{report}");
+        assert_eq!(counts(c), (3, 0, 2, 0, 0), "{name}\n{report}");
         assert_eq!(counts(s), (1, 1, 1, 1, 0), "{name}\n{report}");
         assert_eq!((w.worst(), w.max_abs_error), (None, None), "{name}");
         assert_eq!(
             w.summary(report.mode),
-            format!("1 probe: {N} not examined singly")
+            format!("2 probes: {N} not examined singly")
         );
         assert_eq!(s.summary(report.mode), "1 probe: 1 agree singly");
 

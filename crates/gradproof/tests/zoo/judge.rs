@@ -336,6 +336,17 @@ impl<M: Model> Check<'_, M> {
             at_kinks: truth.errors_within(layout, &bug.values, &self.seen, &part(true)),
         };
         let report = self.report(bug);
+        if std::env::var("ZOO_SHOW").is_ok_and(|v| self.label.contains(&v)) {
+            let correct = self.instance.candidates.iter().find(|c| c.correct);
+            let correct = correct.expect("every instance has its correct gradient");
+            eprintln!(
+                "{}, the correct gradient:\n{}\n{}, bug {}:\n{report}",
+                self.label,
+                self.report(correct),
+                self.label,
+                bug.name
+            );
+        }
         let Some(stated) = stated else {
             counts.no_floor.0 += 1;
             if report.passed() {
