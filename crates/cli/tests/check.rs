@@ -479,7 +479,7 @@ fn every_mode_reports_the_counts_it_measured_in_json_and_text() {
         let (dw1, full) = row(&v, "dW1");
         assert_eq!(
             measured(dw1),
-            (0, 0, 1, "1 probe: 20 not examined singly"),
+            (0, 0, 2, "2 probes: 20 not examined singly"),
             "{method}"
         );
         assert_eq!(
@@ -534,10 +534,11 @@ fn a_correct_gradient_has_nothing_wrong_and_directional_mode_examines_no_element
         (total(&v, "examined"), total(&v, "wrong")),
         (4 + 4 + 4 + 3 + 3 + 1, 0)
     );
-    // One probe per tensor; only db3's, of a single element, sees an element alone.
+    // Two probes per tensor (the second confirms the first along another direction); only
+    // db3's, of a single element, sees an element alone, with one.
     let (_, v) = check_json(&["--mode", "directional"]);
     assert_eq!((total(&v, "examined"), total(&v, "wrong")), (1, 0));
-    assert_eq!(total(&v, "probes"), 6);
+    assert_eq!(total(&v, "probes"), 11);
 }
 
 #[test]
