@@ -458,24 +458,30 @@ pub(crate) fn assemble(
     Report::assemble(checker, parameters, overall, tensors, seconds)
 }
 
-/// The report of a whole directional check from pieces computed for every tensor.
-pub(crate) fn report(
+/// A whole directional check: the `pieces` of every tensor and of the whole direction, assembled
+/// into the report (timed from the start).
+pub(crate) fn whole_check(
     checker: &Checker,
-    parameters: usize,
-    pieces: Pieces,
-    started: std::time::Instant,
-) -> Report {
+    layout: &Layout,
+    pieces: impl FnOnce(Share<'_>) -> Result<Pieces>,
+) -> Result<Report> {
+    let started = std::time::Instant::now();
+    let every: Vec<usize> = (0..layout.tensors().len()).collect();
+    let pieces = pieces(Share {
+        tensors: &every,
+        whole: true,
+    })?;
     let whole = pieces
         .whole
         .expect("the whole check probes the whole direction");
-    assemble(
+    Ok(assemble(
         checker,
-        parameters,
+        layout.len(),
         (pieces.cost, pieces.noise, pieces.measured),
         &whole,
         pieces.rows,
         started.elapsed().as_secs_f64(),
-    )
+    ))
 }
 
 /// The overall figures of a directional check from the probe along the whole direction:

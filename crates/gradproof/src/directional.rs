@@ -6,10 +6,9 @@
 //! O(T + top·log n) directional derivatives instead of O(n) coordinates. Knows nothing of neural
 //! networks.
 
-use std::time::Instant;
 
 use crate::bisection::{
-    Directions, Pieces, Share, WholeProbe, report, second_weights, tensor_rows, weights,
+    Directions, Pieces, Share, WholeProbe, second_weights, tensor_rows, weights, whole_check,
 };
 use crate::derivative::Derivative;
 use crate::error::Result;
@@ -59,15 +58,9 @@ pub(crate) fn check<P: Problem + ?Sized>(
     analytic: &Tensors,
     top: usize,
 ) -> Result<Report> {
-    let start = Instant::now();
-    let layout = problem.layout();
-    let every: Vec<usize> = (0..layout.tensors().len()).collect();
-    let share = Share {
-        tensors: &every,
-        whole: true,
-    };
-    let pieces = pieces(checker, problem, theta, analytic, top, share)?;
-    Ok(report(checker, layout.len(), pieces, start))
+    whole_check(checker, problem.layout(), |share| {
+        pieces(checker, problem, theta, analytic, top, share)
+    })
 }
 
 /// The pieces of the directional check of `analytic` at `theta` that `share` covers. `J(θ)` and

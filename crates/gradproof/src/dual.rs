@@ -21,7 +21,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::bisection::{
-    Directions, Pieces, Share, WholeProbe, report, second_weights, tensor_rows, weights,
+    Directions, Pieces, Share, WholeProbe, second_weights, tensor_rows, weights, whole_check,
 };
 use crate::derivative::Derivative;
 use crate::error::{Error, Result};
@@ -267,15 +267,9 @@ fn directional<P: Problem + ?Sized>(
     analytic: &Tensors,
     top: usize,
 ) -> Result<Report> {
-    let start = Instant::now();
-    let layout = problem.layout();
-    let every: Vec<usize> = (0..layout.tensors().len()).collect();
-    let share = Share {
-        tensors: &every,
-        whole: true,
-    };
-    let pieces = directional_pieces(checker, problem, theta, analytic, top, share)?;
-    Ok(report(checker, layout.len(), pieces, start))
+    whole_check(checker, problem.layout(), |share| {
+        directional_pieces(checker, problem, theta, analytic, top, share)
+    })
 }
 
 /// The pieces of the exact directional check that `share` covers.

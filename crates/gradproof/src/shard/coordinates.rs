@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::{Coordinate, ExactPass, Numbers, PartialPoint, Shard, sha256, shards};
+use super::{Coordinate, ExactPass, Numbers, PartialPoint, Shard, shards};
 use crate::derivative::Derivative;
 use crate::dual::{self, Fallback};
 use crate::error::Result;
@@ -31,25 +31,19 @@ pub(super) fn shard_at<P: Problem + ?Sized>(
     let (cost, noise, derivatives) =
         checker.derivatives_of(problem, theta, prepared, &mine, hints)?;
     let g = analytic.values();
+    let coordinates = mine
+        .iter()
+        .zip(&derivatives)
+        .map(|(&i, d)| Coordinate {
+            index: i,
+            analytic: g[i],
+            numbers: Numbers::new(d),
+            exact: None,
+        })
+        .collect();
     Ok(PartialPoint {
-        theta_sha256: sha256(theta),
-        gradient_sha256: sha256(g),
-        cost,
-        noise,
-        coordinates: mine
-            .iter()
-            .zip(&derivatives)
-            .map(|(&i, d)| Coordinate {
-                index: i,
-                analytic: g[i],
-                numbers: Numbers::new(d),
-                exact: None,
-            })
-            .collect(),
-        rows: Vec::new(),
-        whole: None,
-        measured: 0,
-        seconds: 0.0,
+        coordinates,
+        ..PartialPoint::at(theta, g, cost, noise, 0)
     })
 }
 
@@ -81,16 +75,10 @@ fn exact_shard_at<P: Problem + ?Sized>(
             }
         })
         .collect();
+    let point = PartialPoint::at(theta, g, cost, dual::not_measured(), fallback.measured());
     Ok(PartialPoint {
-        theta_sha256: sha256(theta),
-        gradient_sha256: sha256(g),
-        cost,
-        noise: dual::not_measured(),
         coordinates,
-        rows: Vec::new(),
-        whole: None,
-        measured: fallback.measured(),
-        seconds: 0.0,
+        ..point
     })
 }
 

@@ -179,6 +179,30 @@ pub struct PartialPoint {
     pub seconds: f64,
 }
 
+impl PartialPoint {
+    /// A point at `theta` with the problem's `gradient`, `J(θ)`, the noise and the evaluations
+    /// spent besides the coordinates or probes, holding nothing of its own yet.
+    fn at(
+        theta: &[f64],
+        gradient: &[f64],
+        cost: f64,
+        noise: NoiseEstimate,
+        measured: usize,
+    ) -> PartialPoint {
+        PartialPoint {
+            theta_sha256: sha256(theta),
+            gradient_sha256: sha256(gradient),
+            cost,
+            noise,
+            coordinates: Vec::new(),
+            rows: Vec::new(),
+            whole: None,
+            measured,
+            seconds: 0.0,
+        }
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }

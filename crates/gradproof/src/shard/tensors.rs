@@ -3,7 +3,7 @@
 //! whole direction; the merge puts the rows back in layout order and assembles the report as an
 //! unsharded check does. Parallelism across shards is the number of tensors.
 
-use super::{Numbers, PartialPoint, Shard, WholeDirection, sha256, shards};
+use super::{Numbers, PartialPoint, Shard, WholeDirection, shards};
 use crate::bisection::{self, Share, TensorRow, WholeProbe};
 use crate::directional;
 use crate::dual;
@@ -34,19 +34,20 @@ pub(super) fn shard_at<P: Problem + ?Sized>(
     } else {
         directional::pieces(checker, problem, theta, &analytic, top, share)?
     };
+    let point = PartialPoint::at(
+        theta,
+        analytic.values(),
+        pieces.cost,
+        pieces.noise,
+        pieces.measured,
+    );
     Ok(PartialPoint {
-        theta_sha256: sha256(theta),
-        gradient_sha256: sha256(analytic.values()),
-        cost: pieces.cost,
-        noise: pieces.noise,
-        coordinates: Vec::new(),
         rows: pieces.rows,
         whole: pieces.whole.map(|w| WholeDirection {
             analytic: w.analytic,
             numbers: Numbers::new(&w.derivative),
         }),
-        measured: pieces.measured,
-        seconds: 0.0,
+        ..point
     })
 }
 
