@@ -417,7 +417,7 @@ pub(crate) struct WholeProbe {
 
 /// What a directional check computes before its report: `J(θ)`, the noise, the probe along the
 /// whole direction (when asked for) and the rows of the tensors asked for. The whole check
-/// computes all of it; a shard its share ([`crate::shard`]).
+/// computes all of it; a shard its share.
 pub(crate) struct Pieces {
     pub(crate) cost: f64,
     pub(crate) noise: NoiseEstimate,

@@ -6,7 +6,6 @@
 //! O(T + top·log n) directional derivatives instead of O(n) coordinates. Knows nothing of neural
 //! networks.
 
-
 use crate::bisection::{
     Directions, Pieces, Share, WholeProbe, second_weights, tensor_rows, weights, whole_check,
 };
