@@ -233,7 +233,15 @@ impl Mlp {
         }
         let depth = self.depth();
         let m = x.ncols();
-        SCRATCH.with_borrow_mut(|[input_copy, ping, pong]| {
+        SCRATCH.with(|cell| {
+            // A rayon worker waiting inside `matmul_into` may run another chunk's forward pass
+            // on this thread: that one finds the buffers borrowed and uses fresh ones.
+            let mut borrowed = cell.try_borrow_mut();
+            let mut fresh: [Vec<f64>; 3] = Default::default();
+            let [input_copy, ping, pong] = match borrowed.as_deref_mut() {
+                Ok(scratch) => scratch,
+                Err(_) => &mut fresh,
+            };
             let mut input: &[f64] = match x.as_slice() {
                 Some(x) => x,
                 None => {
