@@ -101,13 +101,18 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--state {}", shown_path(path)))?;
     }
     let line = format!(
-        "scored {} rows ({} flagged at threshold {:.4}) into {} in {:.2} s: {:.0} rows/s",
+        "scored {} rows ({} flagged at threshold {:.4}) into {} in {:.2} s: {:.0} rows/s{}",
         summary.rows,
         summary.flagged,
         model.threshold,
         shown_path(&args.out),
         summary.seconds,
-        summary.rows_per_second
+        summary.rows_per_second,
+        match (model.feature_set.has_history(), &args.state) {
+            (false, _) => String::new(),
+            (true, None) => "; account history started cold (no --state)".into(),
+            (true, Some(path)) => format!("; account history saved to {}", shown_path(path)),
+        }
     );
     if args.out.as_os_str() == "-" {
         eprintln!("{line}");
@@ -121,9 +126,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 /// not exist yet; refused for a model without history features.
 fn load_state(model: &FraudModel, path: Option<&Path>) -> anyhow::Result<Option<History>> {
     let Some(path) = path else {
-        if model.feature_set.has_history() {
-            eprintln!("account history: starting cold (no --state file given)");
-        }
         return Ok(None);
     };
     let shown = shown_path(path);

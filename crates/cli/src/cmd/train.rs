@@ -196,16 +196,6 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             FeatureSet::Row
         },
     );
-    if !args.quiet {
-        eprintln!(
-            "features: {features}{}",
-            if args.features.is_some() {
-                ""
-            } else {
-                " (the default for this data; --features to choose)"
-            }
-        );
-    }
     let reader = open_rows_with(data_file, &data_name, args.schema, format, features)?;
     let data = Dataset::from_records(reader).with_context(|| format!("loading {data_name}"))?;
     let label = args.schema.label_column();
@@ -267,6 +257,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&json!({
                 "model": shown_path(&args.out),
                 "architecture": fitted.model.mlp.sizes(),
+                "features": fitted.model.feature_set,
                 "activation": fitted.model.mlp.activation(),
                 "split": fitted.split_sizes,
                 "best_epoch": fitted.trained.best_epoch,
@@ -328,6 +319,18 @@ fn report_progress(bar: &ProgressBar, progress: &Progress) {
 
 fn print_summary(args: &Args, fitted: &Fitted) -> std::io::Result<()> {
     let trained = &fitted.trained;
+    outln!(
+        "features: {}{}",
+        fitted.model.feature_set,
+        match (args.features, fitted.model.feature_set) {
+            (Some(_), _) => "",
+            (None, FeatureSet::History) => {
+                " (each row's own, then its accounts' history; the default for PaySim CSV data, \
+                 --features row for each row alone)"
+            }
+            (None, FeatureSet::Row) => " (each row alone; the default for this data)",
+        }
+    )?;
     outln!(
         "model {:?} ({}), trained {} epochs{}, kept epoch {}; {} gradient checks passed",
         fitted.model.mlp.sizes(),
