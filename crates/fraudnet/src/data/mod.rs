@@ -29,6 +29,7 @@ mod chunks;
 pub(crate) mod columns;
 mod dataset;
 mod features;
+mod fields;
 mod generate;
 mod history;
 mod open;

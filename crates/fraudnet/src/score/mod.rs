@@ -83,11 +83,11 @@ impl Rows<'static, std::fs::File> {
             path: name.clone(),
             source,
         })?;
-        Ok(match FileFormat::from_path(input) {
+        match FileFormat::from_path(input) {
             FileFormat::Csv => Rows::Chunks(CsvChunks::new(file, name, model.schema)?),
             format => Rows::Source(open_rows(file, &name, model.schema, format)?),
         }
-        .for_model(model, None)?)
+        .for_model(model, None)
     }
 }
 
