@@ -43,26 +43,6 @@ fn train_json(data: &Path, model: &Path) -> Value {
     json
 }
 
-/// A per-row model (Parquet data has no account history) trained on `csv` into `dir/name`.
-fn train_row_model(dir: &Path, csv: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    run(&[
-        "train",
-        "--data",
-        s(csv),
-        "--out",
-        s(&path),
-        "--quiet",
-        "--epochs",
-        "1",
-        "--hidden",
-        "4",
-        "--features",
-        "row",
-    ]);
-    path
-}
-
 /// Removes the fields that hold a file's name (and the checksum over them) or a timing.
 fn strip_names(json: &mut Value) {
     match json {
@@ -169,7 +149,8 @@ fn flags_override_the_extension() {
     ]);
     assert!(fs::read(&data).unwrap().starts_with(b"PAR1"));
     let csv = generate(dir.path(), "pay.csv", 800, 0.05, 2);
-    let model = train_row_model(dir.path(), &csv, "m.json");
+    // Parquet data has no account history: a per-row model.
+    let model = train_model_with(dir.path(), &csv, "m.json", &["--features", "row"]);
     let scored = dir.path().join("scores.txt");
     run(&[
         "score",
@@ -227,7 +208,8 @@ fn flags_override_the_extension() {
 fn damaged_parquet_is_refused_on_one_line_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let (csv, parquet) = both(dir.path());
-    let model = train_row_model(dir.path(), &csv, "m.json");
+    // Parquet data has no account history: a per-row model.
+    let model = train_model_with(dir.path(), &csv, "m.json", &["--features", "row"]);
     let bytes = fs::read(&parquet).unwrap();
     let mut footer_flipped = bytes.clone();
     // A byte of the footer's length, just before the closing magic.
