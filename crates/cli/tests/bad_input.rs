@@ -455,7 +455,8 @@ fn catalogue(f: &Fixture) -> Vec<Case> {
             edited_model(&original, true, |c| {
                 c["parameters"][0]["values"].as_array_mut().unwrap().pop();
             }),
-            "W1 has shape [4, 13] and 51 values; the architecture needs [4, 13]",
+            // The fixture trains with the default features for PaySim CSV: 13 per-row + 6 history.
+            "W1 has shape [4, 19] and 75 values; the architecture needs [4, 19]",
         ),
         (
             "weights of the wrong length, not re-signed",

@@ -96,7 +96,8 @@ fn train_evaluate_and_score_agree_with_each_other() {
     // The training summary.
     assert!(model.is_file());
     assert_eq!(summary["model"], s(&model));
-    assert_eq!(summary["architecture"], serde_json::json!([13, 16, 8, 1]));
+    // 13 per-row and 6 history features: the default for PaySim CSV.
+    assert_eq!(summary["architecture"], serde_json::json!([19, 16, 8, 1]));
     assert_eq!(summary["activation"], "relu");
     let split: Vec<u64> = summary["split"]
         .as_array()
@@ -299,7 +300,8 @@ fn training_is_deterministic_whatever_the_thread_count() {
 fn the_mlp_beats_the_logistic_regression_baseline() {
     let dir = tempfile::tempdir().unwrap();
     let data = generate(dir.path(), "pay.csv", 50_000, 0.02, 3);
-    let common = ["--epochs", "3", "--seed", "1"];
+    // Per-row features, as when this was measured (with history both score far higher).
+    let common = ["--epochs", "3", "--seed", "1", "--features", "row"];
     let mlp = train(
         &data,
         &dir.path().join("mlp.json"),
@@ -636,4 +638,129 @@ fn check_handles_tanh_dropout_and_l2_and_catches_an_unmasked_dropout_gradient() 
         .collect();
     assert!(failing.contains(&"dW1"), "{failing:?}");
     assert!(!failing.iter().any(|g| g.ends_with('3')), "{failing:?}");
+}
+
+/// The probability column of a `row,probability,flag` CSV.
+fn probabilities(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn score_state_carries_history_across_files_and_history_is_refused_where_it_cannot_be_computed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = generate(dir.path(), "pay.csv", 6_000, 0.05, 4);
+    let out = train_raw(&data, &dir.path().join("m.json"), &SMALL, &[]);
+    expect_code(&out, 0, "train");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["features"], "history", "the default for PaySim CSV");
+    assert_eq!(summary["architecture"][0], 19);
+    let model = dir.path().join("m.json");
+    let csv = fs::read_to_string(&data).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    let half = lines.len() / 2;
+    let first = format!("{}\n", lines[..half].join("\n"));
+    let second = format!("{}\n{}\n", lines[0], lines[half..].join("\n"));
+    fs::write(dir.path().join("a.csv"), first).unwrap();
+    fs::write(dir.path().join("b.csv"), second).unwrap();
+    let state = dir.path().join("state.json");
+    let score = |input: &str, output: &str, with_state: bool| {
+        let (input, output) = (dir.path().join(input), dir.path().join(output));
+        let mut args = vec![
+            "score",
+            "--model",
+            s(&model),
+            "--data",
+            s(&input),
+            "-o",
+            s(&output),
+        ];
+        if with_state {
+            args.extend(["--state", s(&state)]);
+        }
+        let out = gradproof(&args);
+        expect_code(&out, 0, "score");
+        (text(&out.stdout), text(&out.stderr))
+    };
+    let (stdout, _) = score("pay.csv", "whole.csv", false);
+    assert!(
+        stdout.contains("account history started cold (no --state)"),
+        "{stdout}"
+    );
+    let (_, stderr) = score("a.csv", "a_out.csv", true);
+    assert!(stderr.contains("starting cold"), "{stderr}");
+    assert!(state.exists());
+    let (stdout, stderr) = score("b.csv", "b_out.csv", true);
+    assert!(stderr.contains("continuing from"), "{stderr}");
+    assert!(stdout.contains("account history saved to"), "{stdout}");
+    let mut halves = probabilities(&dir.path().join("a_out.csv"));
+    halves.extend(probabilities(&dir.path().join("b_out.csv")));
+    assert_eq!(halves, probabilities(&dir.path().join("whole.csv")));
+
+    // Parquet data cannot be given history features; card data has no accounts.
+    let parquet = dir.path().join("pay.parquet");
+    let out = gradproof(&["generate", "--rows", "100", "-o", s(&parquet), "-q"]);
+    expect_code(&out, 0, "generate parquet");
+    let scores = dir.path().join("p.csv");
+    let out = gradproof(&[
+        "score",
+        "--model",
+        s(&model),
+        "--data",
+        s(&parquet),
+        "-o",
+        s(&scores),
+    ]);
+    expect_refusal(
+        &out,
+        &["account-history features", "CSV files only"],
+        "score parquet",
+    );
+    let out = train_raw(
+        &parquet,
+        &dir.path().join("p.json"),
+        &["--features", "history"],
+        &[],
+    );
+    expect_refusal(
+        &out,
+        &["history features are computed from CSV files only"],
+        "train parquet",
+    );
+    let out = train_raw(
+        &data,
+        &dir.path().join("c.json"),
+        &["--schema", "card", "--features", "history"],
+        &[],
+    );
+    expect_refusal(&out, &["the card schema has none"], "train card");
+    // A per-row model keeps no state.
+    let row_model = dir.path().join("row.json");
+    let out = train_raw(
+        &data,
+        &row_model,
+        &["--features", "row", "--epochs", "1"],
+        &[],
+    );
+    expect_code(&out, 0, "train row");
+    let out = gradproof(&[
+        "score",
+        "--model",
+        s(&row_model),
+        "--data",
+        s(&data),
+        "-o",
+        s(&scores),
+        "--state",
+        s(&state),
+    ]);
+    expect_refusal(
+        &out,
+        &["--state", "keep no account history"],
+        "state for a row model",
+    );
 }

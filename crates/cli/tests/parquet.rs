@@ -34,6 +34,9 @@ fn train_json(data: &Path, model: &Path) -> Value {
         "2",
         "--hidden",
         "8",
+        // Parquet data has per-row features only: the same set for both files.
+        "--features",
+        "row",
     ]);
     let mut json: Value = serde_json::from_str(&out).unwrap();
     strip_names(&mut json);
@@ -146,7 +149,8 @@ fn flags_override_the_extension() {
     ]);
     assert!(fs::read(&data).unwrap().starts_with(b"PAR1"));
     let csv = generate(dir.path(), "pay.csv", 800, 0.05, 2);
-    let model = train_model(dir.path(), &csv, "m.json");
+    // Parquet data has no account history: a per-row model.
+    let model = train_model_with(dir.path(), &csv, "m.json", &["--features", "row"]);
     let scored = dir.path().join("scores.txt");
     run(&[
         "score",
@@ -204,7 +208,8 @@ fn flags_override_the_extension() {
 fn damaged_parquet_is_refused_on_one_line_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let (csv, parquet) = both(dir.path());
-    let model = train_model(dir.path(), &csv, "m.json");
+    // Parquet data has no account history: a per-row model.
+    let model = train_model_with(dir.path(), &csv, "m.json", &["--features", "row"]);
     let bytes = fs::read(&parquet).unwrap();
     let mut footer_flipped = bytes.clone();
     // A byte of the footer's length, just before the closing magic.

@@ -141,6 +141,7 @@ pub fn fit(
         theta: trained.theta.clone(),
         scaler,
         schema: data.schema,
+        feature_set: data.feature_set,
         threshold,
         training,
     };

@@ -12,7 +12,7 @@ use gradproof::{TensorSpec, Tensors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::data::{Schema, Standardizer};
+use crate::data::{FeatureSet, HISTORY_VERSION, Schema, Standardizer};
 use crate::error::{Error, Result};
 use crate::model::{Activation, Mlp};
 
@@ -39,10 +39,18 @@ pub struct FraudModel {
     pub scaler: Standardizer,
     /// The data schema the model reads.
     pub schema: Schema,
+    /// The features it reads: per-row, or followed by account history (recorded in the file
+    /// with [`HISTORY_VERSION`]; a file without them is per-row).
+    pub feature_set: FeatureSet,
     /// Flag a payment when its probability is at least this.
     pub threshold: f64,
     /// How the model was made (free-form JSON: settings, history, metrics).
     pub training: serde_json::Value,
+}
+
+/// Whether `set` is the per-row set, which files leave out (as they did before history).
+fn is_per_row(set: &FeatureSet) -> bool {
+    *set == FeatureSet::Row
 }
 
 /// The file as stored: a header, a checksum and the content it covers.
@@ -62,6 +70,12 @@ struct Content {
     parameters: Vec<Parameter>,
     scaler: ScalerFields,
     schema: Schema,
+    /// Absent (per-row) in files written before history features existed.
+    #[serde(default, skip_serializing_if = "is_per_row")]
+    feature_set: FeatureSet,
+    /// The version of the history features' definitions, for a history model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    history_version: Option<u32>,
     features: Vec<String>,
     threshold: f64,
     training: serde_json::Value,
@@ -96,17 +110,20 @@ impl FraudModel {
     /// has one entry per feature, the weights are finite, the threshold is a probability.
     pub fn validate(&self) -> Result<()> {
         let invalid = |reason: String| Err(Error::InvalidSetting(reason));
-        let features = self.schema.n_features();
+        self.feature_set.check(self.schema)?;
+        let features = self.n_features();
+        let set = self.feature_set;
         if self.mlp.sizes()[0] != features {
             return invalid(format!(
-                "the network reads {} features but the {} schema has {features}",
+                "the network reads {} features but the {} schema has {features} ({set} features)",
                 self.mlp.sizes()[0],
                 self.schema
             ));
         }
         if self.scaler.n_features() != features {
             return invalid(format!(
-                "the standardiser has {} features but the {} schema has {features}",
+                "the standardiser has {} features but the {} schema has {features} ({set} \
+                 features)",
                 self.scaler.n_features(),
                 self.schema
             ));
@@ -120,6 +137,11 @@ impl FraudModel {
             ));
         }
         Ok(())
+    }
+
+    /// The length of the feature vector the model reads.
+    pub fn n_features(&self) -> usize {
+        self.feature_set.n_features(self.schema)
     }
 
     /// The model as the JSON text of a model file.
@@ -150,9 +172,11 @@ impl FraudModel {
                 std: self.scaler.std().to_vec(),
             },
             schema: self.schema,
+            feature_set: self.feature_set,
+            history_version: self.feature_set.has_history().then_some(HISTORY_VERSION),
             features: self
-                .schema
-                .feature_names()
+                .feature_set
+                .feature_names(self.schema)
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
@@ -248,7 +272,16 @@ impl FraudModel {
             values.extend(&p.values);
         }
         let theta = Tensors::new(layout.clone(), values).map_err(|e| refuse(e.to_string()))?;
-        let expected: Vec<&str> = content.schema.feature_names().to_vec();
+        if content.feature_set.has_history() && content.history_version != Some(HISTORY_VERSION) {
+            return Err(refuse(format!(
+                "its history features are version {}, this build computes version \
+                 {HISTORY_VERSION}: they would be computed differently",
+                content
+                    .history_version
+                    .map_or_else(|| "(none)".to_string(), |v| v.to_string())
+            )));
+        }
+        let expected: Vec<&str> = content.feature_set.feature_names(content.schema);
         if content.features != expected {
             return Err(refuse(format!(
                 "features {} are not the {} schema's {}: the model was made for other data",
@@ -268,6 +301,7 @@ impl FraudModel {
             theta,
             scaler,
             schema: content.schema,
+            feature_set: content.feature_set,
             threshold: content.threshold,
             training: content.training,
         };

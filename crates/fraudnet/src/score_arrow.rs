@@ -32,7 +32,7 @@ pub struct Scores {
 /// ```
 /// use std::sync::Arc;
 /// use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
-/// use fraudnet::data::{Schema, Standardizer};
+/// use fraudnet::data::{FeatureSet, Schema, Standardizer};
 /// use fraudnet::model_file::FraudModel;
 /// use fraudnet::score_arrow::score_batches;
 /// use fraudnet::{Mlp, NumpyRng};
@@ -43,6 +43,7 @@ pub struct Scores {
 ///     mlp,
 ///     scaler: Standardizer::new(vec![0.0; 13], vec![1.0; 13])?,
 ///     schema: Schema::PaySim,
+///     feature_set: FeatureSet::Row,
 ///     threshold: 0.5,
 ///     training: serde_json::Value::Null,
 /// };
@@ -69,13 +70,22 @@ pub struct Scores {
 /// [`Error::Arrow`] naming the column (missing, duplicated, of a type that cannot hold its
 /// values) or the column and row of a bad value (null, not finite, negative, an unknown `type`,
 /// a label not 0 or 1); [`Error::InvalidSetting`] when the model gives a probability that is
-/// not finite (its weights or standardiser overflow).
+/// not finite (its weights or standardiser overflow), or reads account-history features
+/// (batches scored without state would get features other than the model learnt from).
 pub fn score_batches(
     model: &FraudModel,
     schema: &ArrowSchema,
     batches: &[RecordBatch],
     data: &str,
 ) -> Result<Scores> {
+    if model.feature_set.has_history() {
+        return Err(Error::InvalidSetting(format!(
+            "{data}: the model reads account-history features, computed from the rows before each \
+             payment in file order; batches scored one by one have no such state and would get \
+             other features. Score the file with `gradproof score` (CSV, optionally --state), \
+             or train a per-row model (--features row)"
+        )));
+    }
     let payment = model.schema;
     let error = |place: String, message: String| Error::Arrow {
         data: data.to_string(),

@@ -150,8 +150,8 @@ fn parallel_scoring_writes_the_bytes_of_one_thread_and_reports_the_first_bad_row
     let in_chunks = |text: &[u8], bytes: usize| {
         let chunks = CsvChunks::new(text, "g.csv", Schema::PaySim).unwrap();
         let mut out = Vec::new();
-        let rows = Rows::Chunks(chunks.with_chunk_bytes(bytes));
-        score_to_csv(&model, rows, &mut out, "out.csv").map(|_| out)
+        let mut rows = Rows::Chunks(chunks.with_chunk_bytes(bytes));
+        score_to_csv(&model, &mut rows, &mut out, "out.csv").map(|_| out)
     };
     let expected = one_thread(&text).unwrap();
     assert!(expected.len() > 30_000 * 10);

@@ -74,7 +74,7 @@ impl FraudModel {
     /// The engineered features the network reads, in order.
     #[getter]
     fn features(&self) -> Vec<&'static str> {
-        self.model.schema.feature_names().to_vec()
+        self.model.feature_set.feature_names(self.model.schema)
     }
 
     /// The network's layer sizes, input first.

@@ -48,7 +48,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         FileFormat::Parquet => {
             Rows::Source(open_rows(data_file, &data_name, model.schema, format)?)
         }
-    };
+    }
+    .for_model(&model, None)?;
     let metrics = fraudnet::score::evaluate_rows(&model, rows).with_context(|| {
         format!(
             "evaluating {data_name} with the model {}",

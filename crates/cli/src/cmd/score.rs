@@ -1,11 +1,11 @@
 //! `gradproof score`: the fraud probability and flag of every row of a payment file, streamed in
 //! constant memory (a CSV file in chunks scored on all cores).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use fraudnet::data::{CsvChunks, FileFormat, ParquetReader, shown_path};
+use fraudnet::data::{CsvChunks, FileFormat, History, ParquetReader, shown_path};
 use fraudnet::model_file::FraudModel;
 use fraudnet::score::Rows;
 
@@ -37,6 +37,11 @@ pub struct Args {
     /// CSV otherwise (and for `-`).
     #[arg(long, value_name = "FORMAT", value_parser = flags::file_format)]
     pub out_format: Option<FileFormat>,
+    /// Account-history state of a history model: read from FILE when it exists (else scoring
+    /// starts cold, every account new, and says so), and replaced atomically with the state
+    /// after this file once scoring succeeds, so the next file continues where this one ended.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
     /// No progress bar (one is drawn on a terminal when scoring runs for over 2 s).
     #[arg(short, long)]
     pub quiet: bool,
@@ -68,15 +73,19 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             model.schema,
         )?)),
     };
+    let state = load_state(&model, args.state.as_deref())?;
+    let mut rows = rows.for_model(&model, state)?;
     let out_name = shown_path(&args.out);
     let sink = files.create(out)?;
     let (summary, sink) = match FileFormat::or_from_path(args.out_format, &args.out) {
         FileFormat::Csv => {
             let mut sink = sink;
-            let summary = fraudnet::score::score_to_csv(&model, rows, &mut sink, &out_name);
+            let summary = fraudnet::score::score_to_csv(&model, &mut rows, &mut sink, &out_name);
             summary.map(|summary| (summary, sink))
         }
-        FileFormat::Parquet => fraudnet::score::score_to_parquet(&model, rows, sink, &out_name),
+        FileFormat::Parquet => {
+            fraudnet::score::score_to_parquet(&model, &mut rows, sink, &out_name)
+        }
     }
     .with_context(|| {
         format!(
@@ -86,14 +95,24 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     })?;
     files.finish(out, sink)?;
     files.commit()?;
+    if let (Some(path), Some(history)) = (&args.state, rows.into_history()) {
+        history
+            .save(path)
+            .with_context(|| format!("--state {}", shown_path(path)))?;
+    }
     let line = format!(
-        "scored {} rows ({} flagged at threshold {:.4}) into {} in {:.2} s: {:.0} rows/s",
+        "scored {} rows ({} flagged at threshold {:.4}) into {} in {:.2} s: {:.0} rows/s{}",
         summary.rows,
         summary.flagged,
         model.threshold,
         shown_path(&args.out),
         summary.seconds,
-        summary.rows_per_second
+        summary.rows_per_second,
+        match (model.feature_set.has_history(), &args.state) {
+            (false, _) => String::new(),
+            (true, None) => "; account history started cold (no --state)".into(),
+            (true, Some(path)) => format!("; account history saved to {}", shown_path(path)),
+        }
     );
     if args.out.as_os_str() == "-" {
         eprintln!("{line}");
@@ -101,4 +120,32 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         outln!("{line}")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The history state `--state` names: `None` (a cold start, said on stderr) when the file does
+/// not exist yet; refused for a model without history features.
+fn load_state(model: &FraudModel, path: Option<&Path>) -> anyhow::Result<Option<History>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let shown = shown_path(path);
+    if !model.feature_set.has_history() {
+        anyhow::bail!(
+            "--state {shown}: the model reads {} features, which keep no account history",
+            model.feature_set
+        );
+    }
+    match History::load(path).with_context(|| format!("--state {shown}"))? {
+        Some(history) => {
+            eprintln!(
+                "account history: continuing from {shown} ({} accounts)",
+                history.accounts()
+            );
+            Ok(Some(history))
+        }
+        None => {
+            eprintln!("account history: starting cold ({shown} does not exist yet)");
+            Ok(None)
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use fraudnet::data::{Dataset, FileFormat, Schema, open_rows, shown_path};
+use fraudnet::data::{Dataset, FeatureSet, FileFormat, Schema, open_rows_with, shown_path};
 use fraudnet::fit::{FitConfig, Fitted, fit};
 use fraudnet::optim::OptimizerKind;
 use fraudnet::train::{Progress, TrainConfig};
@@ -32,6 +32,11 @@ pub struct Args {
     /// CSV otherwise.
     #[arg(long, value_name = "FORMAT", value_parser = flags::file_format)]
     pub data_format: Option<FileFormat>,
+    /// The features: `history` (each row's own, then its accounts' history computed in file
+    /// order; PaySim CSV only) or `row` (each row alone). Default: history for PaySim CSV data,
+    /// row otherwise.
+    #[arg(long, value_name = "SET", value_parser = parse_features)]
+    pub features: Option<FeatureSet>,
     /// Hidden layer widths, e.g. 32,16; empty ("") trains a logistic regression.
     #[arg(long, default_value = "32,16", value_parser = parse_hidden)]
     pub hidden: Hidden,
@@ -119,6 +124,10 @@ fn parse_schema(text: &str) -> Result<Schema, String> {
     text.parse().map_err(|e: fraudnet::Error| e.to_string())
 }
 
+fn parse_features(text: &str) -> Result<FeatureSet, String> {
+    text.parse().map_err(|e: fraudnet::Error| e.to_string())
+}
+
 fn parse_activation(text: &str) -> Result<Activation, String> {
     text.parse().map_err(|e: fraudnet::Error| e.to_string())
 }
@@ -180,7 +189,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let data_name = shown_path(&args.data);
     let format = FileFormat::or_from_path(args.data_format, &args.data);
-    let reader = open_rows(data_file, &data_name, args.schema, format)?;
+    let features = args.features.unwrap_or(
+        if args.schema == Schema::PaySim && format == FileFormat::Csv {
+            FeatureSet::History
+        } else {
+            FeatureSet::Row
+        },
+    );
+    let reader = open_rows_with(data_file, &data_name, args.schema, format, features)?;
     let data = Dataset::from_records(reader).with_context(|| format!("loading {data_name}"))?;
     let label = args.schema.label_column();
     match (data.len(), data.positives()) {
@@ -241,6 +257,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&json!({
                 "model": shown_path(&args.out),
                 "architecture": fitted.model.mlp.sizes(),
+                "features": fitted.model.feature_set,
                 "activation": fitted.model.mlp.activation(),
                 "split": fitted.split_sizes,
                 "best_epoch": fitted.trained.best_epoch,
@@ -302,6 +319,18 @@ fn report_progress(bar: &ProgressBar, progress: &Progress) {
 
 fn print_summary(args: &Args, fitted: &Fitted) -> std::io::Result<()> {
     let trained = &fitted.trained;
+    outln!(
+        "features: {}{}",
+        fitted.model.feature_set,
+        match (args.features, fitted.model.feature_set) {
+            (Some(_), _) => "",
+            (None, FeatureSet::History) => {
+                " (each row's own, then its accounts' history; the default for PaySim CSV data, \
+                 --features row for each row alone)"
+            }
+            (None, FeatureSet::Row) => " (each row alone; the default for this data)",
+        }
+    )?;
     outln!(
         "model {:?} ({}), trained {} epochs{}, kept epoch {}; {} gradient checks passed",
         fitted.model.mlp.sizes(),

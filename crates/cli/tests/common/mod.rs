@@ -78,8 +78,13 @@ pub fn generate(dir: &Path, name: &str, rows: u64, fraud_rate: f64, seed: u64) -
 /// `gradproof train` (one epoch, one hidden layer of 4) on `data` into `dir/name`, which must
 /// succeed.
 pub fn train_model(dir: &Path, data: &Path, name: &str) -> PathBuf {
+    train_model_with(dir, data, name, &[])
+}
+
+/// [`train_model`] with `extra` arguments (e.g. `--features row`).
+pub fn train_model_with(dir: &Path, data: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let path = dir.join(name);
-    let out = gradproof(&[
+    let mut args = vec![
         "train",
         "--data",
         s(data),
@@ -90,7 +95,9 @@ pub fn train_model(dir: &Path, data: &Path, name: &str) -> PathBuf {
         "1",
         "--hidden",
         "4",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = gradproof(&args);
     expect_code(&out, 0, "train");
     path
 }

@@ -8,7 +8,8 @@ use std::io;
 use std::sync::Arc;
 
 use super::bounded::{LineBreaks, MAX_RECORD_BYTES, READ_AHEAD};
-use super::reader::{CsvLayout, RecordReader};
+use super::history::{FeatureSet, History};
+use super::reader::{CsvLayout, RecordReader, with_history_layout};
 use super::schema::Schema;
 use crate::{Error, Result};
 
@@ -63,6 +64,8 @@ pub struct CsvChunks<R> {
     line: u64,
     rows: u64,
     chunk_bytes: usize,
+    /// The account history after the chunks handed out, when rows get history features.
+    history: Option<History>,
 }
 
 /// The file being read, its line breaks normalised on the way.
@@ -109,17 +112,23 @@ pub struct CsvChunk {
     offset: u64,
     line: u64,
     rows_before: u64,
+    /// The history features of the chunk's rows, computed in file order by [`CsvChunks`].
+    history: Option<Arc<[f64]>>,
 }
 
 impl CsvChunk {
     /// A reader of the chunk's rows, numbered and placed (lines) as in the whole file.
     pub fn reader(&self) -> RecordReader<&[u8]> {
-        RecordReader::continuing(
+        let reader = RecordReader::continuing(
             &self.bytes[..],
             Arc::clone(&self.layout),
             (self.offset, self.line),
             self.rows_before,
-        )
+        );
+        match &self.history {
+            Some(values) => reader.with_computed_history(Arc::clone(values)),
+            None => reader,
+        }
     }
 
     /// Rows of the file before the chunk's first.
@@ -170,7 +179,26 @@ impl<R: io::Read> CsvChunks<R> {
             line,
             rows: 0,
             chunk_bytes: CHUNK_BYTES,
+            history: None,
         })
+    }
+
+    /// Adds the history features to every row (see [`RecordReader::with_history`]): each chunk
+    /// is first read in file order on the calling thread, which feeds `history` and records the
+    /// chunk's history features; the chunk's own reader, on any thread, then adds them to the
+    /// per-row features. The features are those of a reading of the whole file.
+    ///
+    /// # Errors
+    /// As [`RecordReader::with_history`].
+    pub fn with_history(mut self, history: History) -> Result<Self> {
+        self.layout = with_history_layout(&self.layout)?;
+        self.history = Some(history);
+        Ok(self)
+    }
+
+    /// The history state after the chunks handed out (`None` without history features).
+    pub fn into_history(self) -> Option<History> {
+        self.history
     }
 
     /// Chunks of about `bytes` bytes instead of [`CHUNK_BYTES`] (at least one record each).
@@ -187,6 +215,11 @@ impl<R: io::Read> CsvChunks<R> {
     /// The schema rows are parsed with.
     pub fn schema(&self) -> Schema {
         self.layout.schema
+    }
+
+    /// The features rows are turned into.
+    pub fn feature_set(&self) -> FeatureSet {
+        self.layout.features
     }
 
     /// Whether the file has a label column.
@@ -226,13 +259,22 @@ impl<R: io::Read> CsvChunks<R> {
             want = self.pending.len() + self.chunk_bytes;
         };
         let rest = self.pending.split_off(cut);
-        let chunk = CsvChunk {
+        let mut chunk = CsvChunk {
             layout: Arc::clone(&self.layout),
             bytes: std::mem::replace(&mut self.pending, rest),
             offset: self.offset,
             line: self.line,
             rows_before: self.rows,
+            history: None,
         };
+        if let Some(history) = &mut self.history {
+            let mut reader = chunk.reader();
+            let mut values = Vec::new();
+            // A bad row stops the pass; the chunk's reader then reports the same error there.
+            while let Ok(true) = reader.observe_next(history, &mut values) {}
+            drop(reader);
+            chunk.history = Some(values.into());
+        }
         self.offset += cut as u64;
         self.line += lines;
         self.rows += rows;

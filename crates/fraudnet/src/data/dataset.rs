@@ -6,6 +6,7 @@ use std::path::Path;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis};
 use serde::{Deserialize, Serialize};
 
+use super::history::FeatureSet;
 use super::reader::RecordReader;
 use super::schema::Schema;
 use super::source::RowSource;
@@ -16,6 +17,8 @@ use crate::{Error, Result};
 pub struct Dataset {
     /// The schema the file was read with; it names the feature rows.
     pub schema: Schema,
+    /// The features the rows were turned into (per-row, or with account history).
+    pub feature_set: FeatureSet,
     /// Engineered features, shape `(n_features, m)`.
     pub features: Array2<f64>,
     /// Labels, 0 or 1, one per example.
@@ -62,7 +65,8 @@ impl Dataset {
                 "no label column `{label_column}`: a data set needs labels"
             )));
         }
-        let n = schema.n_features();
+        let feature_set = reader.feature_set();
+        let n = reader.n_features();
         let mut values = Vec::new();
         let mut labels = Vec::new();
         let mut rows = Vec::new();
@@ -92,6 +96,7 @@ impl Dataset {
         })?;
         Ok(Dataset {
             schema,
+            feature_set,
             features: by_row.t().as_standard_layout().into_owned(),
             labels,
             rows,
@@ -140,6 +145,7 @@ impl Dataset {
         }
         Ok(Dataset {
             schema: self.schema,
+            feature_set: self.feature_set,
             features: self.features.select(Axis(1), indices),
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             rows: indices.iter().map(|&i| self.rows[i]).collect(),

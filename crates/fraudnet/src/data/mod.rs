@@ -29,7 +29,9 @@ mod chunks;
 pub(crate) mod columns;
 mod dataset;
 mod features;
+mod fields;
 mod generate;
+mod history;
 mod open;
 mod parquet;
 mod reader;
@@ -42,6 +44,10 @@ pub use chunks::{CHUNK_BYTES, CsvChunk, CsvChunks};
 pub use dataset::{Dataset, MAX_ROWS, Standardizer};
 pub use features::signed_log;
 pub use generate::{GenerateSummary, generate, generate_to_path};
+pub use history::{
+    FeatureSet, HISTORY_FEATURES, HISTORY_VERSION, History, SAME_TRANSFER_STEPS, SWEEP_STEPS,
+    WINDOW_STEPS,
+};
 pub use parquet::{ParquetReader, ScoresWriter, generate_parquet};
 pub use reader::{
     MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_LINE_BYTES, MAX_RECORD_BYTES, Record, RecordReader,
@@ -49,5 +55,5 @@ pub use reader::{
 };
 pub use schema::{PAYSIM_HEADER, PAYSIM_TYPES, Schema};
 pub use shown::{SHOWN_CHARS, escape_controls, shown, shown_bytes, shown_path};
-pub use source::{FileFormat, RowSource, open_rows};
+pub use source::{FileFormat, RowSource, open_rows, open_rows_with};
 pub use split::{Split, stratified_split};

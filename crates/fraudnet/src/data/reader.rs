@@ -13,38 +13,16 @@ use std::sync::Arc;
 
 use csv::ByteRecord;
 
-use super::bounded::{BoundedInput, LimitExceeded, READ_AHEAD, RecordBounds};
+use super::bounded::{BoundedInput, RecordBounds};
 pub use super::bounded::{MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_LINE_BYTES, MAX_RECORD_BYTES};
 use super::features::{PaySimValues, card_features, paysim_features};
+use super::fields::{Check, Row, csv_error, csv_reader, field_too_long};
+pub use super::fields::{Record, RowInfo};
+use super::history::{FeatureSet, HISTORY_FEATURES, History};
 use super::open::open_named;
-use super::schema::{PAYSIM_TYPES, Schema};
-use super::shown::{shown, shown_bytes};
+use super::schema::Schema;
+use super::shown::shown_bytes;
 use crate::{Error, Result};
-
-/// Where a row came from and its label, as returned by [`RecordReader::read_into`] and
-/// [`RowSource::read_into`](super::RowSource::read_into).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RowInfo {
-    /// 1-based data row number (the header is not counted): the row's id when scoring.
-    pub row: u64,
-    /// 1-based physical line where the row starts (the header is line 1); 0 for a Parquet row.
-    pub line: u64,
-    /// The label, 0 or 1, or `None` when the file has no label column or the field is empty.
-    pub label: Option<f64>,
-}
-
-/// One parsed row: its position, engineered features and label.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    /// 1-based data row number (the header is not counted).
-    pub row: u64,
-    /// 1-based physical line where the row starts.
-    pub line: u64,
-    /// The engineered features, named by [`Schema::feature_names`].
-    pub features: Vec<f64>,
-    /// The label, 0 or 1, if known.
-    pub label: Option<f64>,
-}
 
 /// Reads a payment CSV file row by row.
 ///
@@ -76,6 +54,20 @@ pub struct RecordReader<R: io::Read> {
     rows: u64,
     /// Set after an error the CSV layer cannot resume from (I/O); iteration then stops.
     broken: bool,
+    /// Where the history features come from, when the layout asks for them.
+    history: HistoryInput,
+}
+
+/// The source of a reader's history features.
+#[derive(Debug)]
+enum HistoryInput {
+    /// None are read (per-row features).
+    Off,
+    /// Computed row by row from a state this reader owns (a whole file, read in order).
+    Live(Box<History>),
+    /// Computed beforehand in file order (a chunk's first pass): `values[k·H..(k+1)·H]` for
+    /// the chunk's row k; `next` is the next row's k.
+    Computed { values: Arc<[f64]>, next: usize },
 }
 
 /// What the header of a CSV file says: where the schema's columns are. Shared by the readers of
@@ -90,6 +82,10 @@ pub(crate) struct CsvLayout {
     /// Row index of each of the schema's required columns, in their order.
     pub columns: Vec<usize>,
     pub label: Option<usize>,
+    /// Row index of `nameOrig` and `nameDest`, when the header has them.
+    pub accounts: Option<[usize; 2]>,
+    /// The features rows are turned into.
+    pub features: FeatureSet,
 }
 
 impl RecordReader<File> {
@@ -162,12 +158,18 @@ impl<R: io::Read> RecordReader<R> {
             }
         }
         let label = find(schema.label_column())?;
+        let accounts = match (find("nameOrig")?, find("nameDest")?) {
+            (Some(orig), Some(dest)) => Some([orig, dest]),
+            _ => None,
+        };
         let layout = CsvLayout {
             header_len: header.len(),
             file,
             schema,
             columns,
             label,
+            accounts,
+            features: FeatureSet::Row,
         };
         Ok(RecordReader {
             layout: Arc::new(layout),
@@ -177,7 +179,42 @@ impl<R: io::Read> RecordReader<R> {
             lines_before: 0,
             rows: 0,
             broken: false,
+            history: HistoryInput::Off,
         })
+    }
+
+    /// Adds the history features ([`FeatureSet::History`]) to every row, computed in file order
+    /// from `history` (empty for a cold start; see [`History`] for the ordering rule); take the
+    /// state back with [`into_history`](Self::into_history).
+    ///
+    /// ```
+    /// use fraudnet::data::{History, RecordReader, Schema};
+    /// let text = "step,type,amount,nameOrig,oldbalanceOrg,newbalanceOrig,nameDest,oldbalanceDest,newbalanceDest\n\
+    ///             1,TRANSFER,50,C1,50,0,C2,0,50\n\
+    ///             1,CASH_OUT,50,C2,50,0,C3,0,50\n";
+    /// let reader = RecordReader::from_reader(text.as_bytes(), "mem.csv", Schema::PaySim)?
+    ///     .with_history(History::new())?;
+    /// assert_eq!(reader.n_features(), 19);
+    /// let rows: Vec<_> = reader.collect::<Result<_, _>>()?;
+    /// assert_eq!(rows[1].features[13], 1.0); // C2 just received a TRANSFER of 50
+    /// # Ok::<(), fraudnet::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for the card schema (no account ids); [`Error::Data`] (line 1)
+    /// when the header lacks `nameOrig` or `nameDest`.
+    pub fn with_history(mut self, history: History) -> Result<Self> {
+        self.layout = with_history_layout(&self.layout)?;
+        self.history = HistoryInput::Live(Box::new(history));
+        Ok(self)
+    }
+
+    /// The history state after the rows read so far, when the reader computes history features.
+    pub fn into_history(self) -> Option<History> {
+        match self.history {
+            HistoryInput::Live(history) => Some(*history),
+            _ => None,
+        }
     }
 
     /// A reader of the rows of a file whose header was read elsewhere (`layout`): `reader`
@@ -200,7 +237,42 @@ impl<R: io::Read> RecordReader<R> {
             lines_before: first_line - 1,
             rows: rows_before,
             broken: false,
+            history: HistoryInput::Off,
         }
+    }
+
+    /// This chunk reader with the history features its file's first pass computed (see
+    /// [`observe_next`](Self::observe_next)).
+    pub(crate) fn with_computed_history(mut self, values: Arc<[f64]>) -> Self {
+        self.history = HistoryInput::Computed { values, next: 0 };
+        self
+    }
+
+    /// The first pass over a chunk: reads the next record, feeds its payment to `history` and
+    /// appends its history features to `out`. `Ok(false)` at the end. Parses only what the
+    /// history features need, with the same checks (and so the same errors) as
+    /// [`read_into`](Self::read_into).
+    pub(crate) fn observe_next(
+        &mut self,
+        history: &mut History,
+        out: &mut Vec<f64>,
+    ) -> Result<bool> {
+        if !self.next_record()? {
+            return Ok(false);
+        }
+        let layout = &*self.layout;
+        let row = self.row();
+        row.check_width(layout.header_len)?;
+        let cols = &layout.columns;
+        let names = layout.schema.required_columns();
+        let step = row.number(cols[0], names[0], Check::NonNegative)?;
+        let kind = row.kind(cols[1])?;
+        let amount = row.number(cols[2], names[2], Check::NonNegative)?;
+        let payment = row.payment(accounts_of(layout), step, kind, amount)?;
+        let start = out.len();
+        out.resize(start + HISTORY_FEATURES.len(), 0.0);
+        history.observe(&payment, &mut out[start..]);
+        Ok(true)
     }
 
     /// What the header said, to share with readers of the file's later chunks.
@@ -235,9 +307,48 @@ impl<R: io::Read> RecordReader<R> {
         self.layout.label.is_some()
     }
 
-    /// The length of a feature vector, `schema().n_features()`.
+    /// The length of a feature vector: `schema().n_features()`, and the history features when
+    /// [`with_history`](Self::with_history) added them.
     pub fn n_features(&self) -> usize {
-        self.layout.schema.n_features()
+        self.layout.features.n_features(self.layout.schema)
+    }
+
+    /// The features rows are turned into.
+    pub fn feature_set(&self) -> FeatureSet {
+        self.layout.features
+    }
+
+    /// Reads the next record into `self.record`; `false` at the end of the input.
+    fn next_record(&mut self) -> Result<bool> {
+        if self.broken {
+            return Ok(false);
+        }
+        let (start, line) = self.next_position();
+        self.bounds.begin(start, line, false);
+        match self.csv.read_byte_record(&mut self.record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(e) => {
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    self.broken = true;
+                }
+                return Err(csv_error(&self.layout.file, e, self.lines_before));
+            }
+        }
+        self.rows += 1;
+        Ok(true)
+    }
+
+    /// The record just read, with its place in the file.
+    fn row(&self) -> Row<'_> {
+        Row {
+            file: &self.layout.file,
+            line: self
+                .record
+                .position()
+                .map_or(0, |p| self.lines_before + p.line()),
+            record: &self.record,
+        }
     }
 
     /// Reads the next row into `features` (length [`n_features`](Self::n_features)), returning
@@ -258,23 +369,10 @@ impl<R: io::Read> RecordReader<R> {
                 expected: format!("{} features ({})", self.n_features(), self.schema()),
             });
         }
-        if self.broken {
+        if !self.next_record()? {
             return Ok(None);
         }
-        let (start, line) = self.next_position();
-        self.bounds.begin(start, line, false);
         let layout = &*self.layout;
-        match self.csv.read_byte_record(&mut self.record) {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(e) => {
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    self.broken = true;
-                }
-                return Err(csv_error(&layout.file, e, self.lines_before));
-            }
-        }
-        self.rows += 1;
         let row = Row {
             file: &layout.file,
             line: self
@@ -283,27 +381,7 @@ impl<R: io::Read> RecordReader<R> {
                 .map_or(0, |p| self.lines_before + p.line()),
             record: &self.record,
         };
-        if let Some(i) = row
-            .record
-            .iter()
-            .position(|f| f.len() as u64 > MAX_FIELD_BYTES)
-        {
-            return Err(row.error(i + 1, field_too_long(row.record[i].len())));
-        }
-        let n = row.record.len();
-        let header_len = layout.header_len;
-        if n < header_len {
-            return Err(row.error(
-                n + 1,
-                format!("missing field: the row has {n} fields, the header has {header_len}"),
-            ));
-        }
-        if n > header_len {
-            return Err(row.error(
-                header_len + 1,
-                format!("extra field: the row has {n} fields, the header has {header_len}"),
-            ));
-        }
+        row.check_width(layout.header_len)?;
         let cols = &layout.columns;
         let names = layout.schema.required_columns();
         let field = |k: usize, check: Check| row.number(cols[k], names[k], check);
@@ -319,6 +397,26 @@ impl<R: io::Read> RecordReader<R> {
                     new_dest: field(6, Check::Finite)?,
                 };
                 paysim_features(&values, features);
+                if layout.features.has_history() {
+                    let payment =
+                        row.payment(accounts_of(layout), values.step, values.kind, values.amount)?;
+                    let out = &mut features[Schema::PaySim.n_features()..];
+                    match &mut self.history {
+                        HistoryInput::Live(history) => history.observe(&payment, out),
+                        HistoryInput::Computed { values, next } => {
+                            let at = *next * out.len();
+                            let Some(computed) = values.get(at..at + out.len()) else {
+                                return Err(row.error(
+                                    0,
+                                    "no history features were computed for this row".into(),
+                                ));
+                            };
+                            out.copy_from_slice(computed);
+                            *next += 1;
+                        }
+                        HistoryInput::Off => unreachable!("a history layout is set with its input"),
+                    }
+                }
             }
             Schema::Card => {
                 let time = field(0, Check::NonNegative)?;
@@ -359,152 +457,26 @@ impl<R: io::Read> Iterator for RecordReader<R> {
     }
 }
 
-/// What a numeric field must satisfy besides being a number.
-#[derive(Clone, Copy)]
-enum Check {
-    Finite,
-    NonNegative,
+/// The `nameOrig` and `nameDest` columns of a layout with history features.
+fn accounts_of(layout: &CsvLayout) -> [usize; 2] {
+    layout
+        .accounts
+        .expect("a history layout has account columns (with_history_layout)")
 }
 
-/// One raw row with its place in the file, for parsing fields and building errors.
-struct Row<'a> {
-    file: &'a str,
-    line: u64,
-    record: &'a ByteRecord,
-}
-
-impl Row<'_> {
-    fn error(&self, column: usize, message: String) -> Error {
-        Error::Data {
-            file: self.file.to_string(),
-            line: self.line,
-            column: column as u64,
-            message,
-        }
-    }
-
-    /// The trimmed text of field `i`; `None` when it is not UTF-8.
-    fn text(&self, i: usize) -> std::result::Result<&str, String> {
-        let bytes = self.record.get(i).unwrap_or_default();
-        std::str::from_utf8(bytes)
-            .map(str::trim)
-            .map_err(|_| String::from_utf8_lossy(bytes).into_owned())
-    }
-
-    fn number(&self, i: usize, name: &str, check: Check) -> Result<f64> {
-        let text = self.text(i).map_err(|raw| {
-            self.error(
-                i + 1,
-                format!("`{name}` is not valid UTF-8: {}", quoted(&raw)),
-            )
-        })?;
-        if text.is_empty() {
-            return Err(self.error(i + 1, format!("`{name}` is empty")));
-        }
-        let value: f64 = text.parse().map_err(|_| {
-            self.error(i + 1, format!("`{name}` is not a number: {}", quoted(text)))
-        })?;
-        if !value.is_finite() {
-            return Err(self.error(
-                i + 1,
-                format!("`{name}` must be finite, found {}", quoted(text)),
-            ));
-        }
-        if matches!(check, Check::NonNegative) && value < 0.0 {
-            return Err(self.error(
-                i + 1,
-                format!("`{name}` must not be negative, found {}", quoted(text)),
-            ));
-        }
-        Ok(value)
-    }
-
-    fn kind(&self, i: usize) -> Result<usize> {
-        let text = self.text(i).unwrap_or_default();
-        PAYSIM_TYPES
-            .iter()
-            .position(|t| t.eq_ignore_ascii_case(text))
-            .ok_or_else(|| {
-                let raw = self.text(i).map_or_else(|raw| raw, str::to_string);
-                self.error(
-                    i + 1,
-                    format!(
-                        "`type` is {}, expected one of {}",
-                        quoted(&raw),
-                        PAYSIM_TYPES.join(", ")
-                    ),
-                )
-            })
-    }
-
-    fn label(&self, i: usize, name: &str) -> Result<Option<f64>> {
-        if matches!(self.text(i), Ok("")) {
-            return Ok(None);
-        }
-        let value = self.number(i, name, Check::Finite)?;
-        if value == 0.0 || value == 1.0 {
-            Ok(Some(value))
-        } else {
-            let text = self.text(i).unwrap_or_default();
-            Err(self.error(
-                i + 1,
-                format!("`{name}` must be 0 or 1, found {}", quoted(text)),
-            ))
-        }
-    }
-}
-
-/// A value in a message: quoted, escaped and cut (see [`shown`]).
-fn quoted(text: &str) -> String {
-    format!("\"{}\"", shown(text))
-}
-
-fn field_too_long(len: usize) -> String {
-    format!("field of {len} bytes, longer than {MAX_FIELD_BYTES} bytes (the limit)")
-}
-
-/// The CSV parser over the bounded, normalised `reader`, whose first byte is at `first_offset`
-/// of the normalised file, on its line `first_line`.
-fn csv_reader<R: io::Read>(
-    reader: R,
-    bounds: &Arc<RecordBounds>,
-    (first_offset, first_line): (u64, u64),
-    has_headers: bool,
-) -> csv::Reader<BoundedInput<R>> {
-    let input = BoundedInput::new(reader, Arc::clone(bounds), first_line, first_offset);
-    csv::ReaderBuilder::new()
-        .has_headers(has_headers)
-        .flexible(true)
-        .buffer_capacity(READ_AHEAD)
-        .from_reader(input)
-}
-
-/// Turns an error of the CSV layer into the crate's error, with the line where known (counted
-/// from the reader's start, after `lines_before` lines of the file).
-pub(crate) fn csv_error(file: &str, e: csv::Error, lines_before: u64) -> Error {
-    let line = e.position().map_or(0, |p| lines_before + p.line());
-    let message = e.to_string();
-    match e.into_kind() {
-        csv::ErrorKind::Io(source) => match source
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<LimitExceeded>())
-        {
-            Some(limit) => Error::Data {
-                file: file.to_string(),
-                line: limit.line,
-                column: limit.column,
-                message: limit.message.clone(),
-            },
-            None => Error::Io {
-                path: file.to_string(),
-                source,
-            },
-        },
-        _ => Error::Data {
-            file: file.to_string(),
-            line,
+/// `layout` with history features: refused for a schema without account ids or a header
+/// without them.
+pub(crate) fn with_history_layout(layout: &Arc<CsvLayout>) -> Result<Arc<CsvLayout>> {
+    FeatureSet::History.check(layout.schema)?;
+    if layout.accounts.is_none() {
+        return Err(Error::Data {
+            file: layout.file.clone(),
+            line: 1,
             column: 0,
-            message,
-        },
+            message: "missing column `nameOrig` or `nameDest`: history features need both".into(),
+        });
     }
+    let mut with = CsvLayout::clone(layout);
+    with.features = FeatureSet::History;
+    Ok(Arc::new(with))
 }

@@ -9,6 +9,7 @@ use std::io;
 use std::path::Path;
 use std::str::FromStr;
 
+use super::history::{FeatureSet, History};
 use super::parquet::ParquetReader;
 use super::reader::{RecordReader, RowInfo};
 use super::schema::Schema;
@@ -27,7 +28,15 @@ pub trait RowSource {
     fn file(&self) -> &str;
     /// Whether the file has a label column.
     fn has_labels(&self) -> bool;
-    /// Reads the next row into `features` (length `schema().n_features()`), returning its
+    /// The features rows are turned into (per-row unless the source computes history).
+    fn feature_set(&self) -> FeatureSet {
+        FeatureSet::Row
+    }
+    /// The length of a feature vector.
+    fn n_features(&self) -> usize {
+        self.feature_set().n_features(self.schema())
+    }
+    /// Reads the next row into `features` (length [`n_features`](Self::n_features)), returning its
     /// position and label, or `None` at the end.
     ///
     /// # Errors
@@ -53,6 +62,10 @@ impl<R: io::Read> RowSource for RecordReader<R> {
 
     fn has_labels(&self) -> bool {
         RecordReader::has_labels(self)
+    }
+
+    fn feature_set(&self) -> FeatureSet {
+        RecordReader::feature_set(self)
     }
 
     fn read_into(&mut self, features: &mut [f64]) -> Result<Option<RowInfo>> {
@@ -100,6 +113,10 @@ impl<S: RowSource + ?Sized> RowSource for Box<S> {
         (**self).has_labels()
     }
 
+    fn feature_set(&self) -> FeatureSet {
+        (**self).feature_set()
+    }
+
     fn read_into(&mut self, features: &mut [f64]) -> Result<Option<RowInfo>> {
         (**self).read_into(features)
     }
@@ -131,6 +148,34 @@ pub fn open_rows(
         FileFormat::Csv => Box::new(RecordReader::from_reader(file, name, schema)?),
         FileFormat::Parquet => Box::new(ParquetReader::new(file, name, schema)?),
     })
+}
+
+/// [`open_rows`] with the features `features`: history features (from a cold start) are
+/// computed from a CSV file read in order; refused for Parquet and for the card schema.
+///
+/// # Errors
+/// Those of [`open_rows`] and [`RecordReader::with_history`]; [`Error::InvalidSetting`] for
+/// history features from Parquet.
+pub fn open_rows_with(
+    file: File,
+    name: &str,
+    schema: Schema,
+    format: FileFormat,
+    features: FeatureSet,
+) -> Result<Box<dyn RowSource>> {
+    if !features.has_history() {
+        return open_rows(file, name, schema, format);
+    }
+    features.check(schema)?;
+    match format {
+        FileFormat::Csv => Ok(Box::new(
+            RecordReader::from_reader(file, name, schema)?.with_history(History::new())?,
+        )),
+        FileFormat::Parquet => Err(Error::InvalidSetting(format!(
+            "{name}: history features are computed from CSV files only (read in file order); \
+             convert the file to CSV or use --features row"
+        ))),
+    }
 }
 
 /// The format of a payment or scores file.

@@ -18,7 +18,9 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 use crate::data::FileFormat;
-use crate::data::{CsvChunk, CsvChunks, MAX_ROWS, RowSource, ScoresWriter, open_rows};
+use crate::data::{
+    CsvChunk, CsvChunks, FeatureSet, History, MAX_ROWS, RowSource, ScoresWriter, open_rows,
+};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::model_file::{FraudModel, write_atomically_with};
@@ -45,11 +47,11 @@ pub struct ScoreSummary {
 /// (with a header) to `output`, atomically.
 pub fn score_file(model: &FraudModel, input: &Path, output: &Path) -> Result<ScoreSummary> {
     let started = Instant::now();
-    let rows = Rows::open(input, model)?;
+    let mut rows = Rows::open(input, model)?;
     let name = output.display().to_string();
     let summary = write_atomically_with(
         output,
-        |out| score_to_csv(model, rows, out, &name),
+        |out| score_to_csv(model, &mut rows, out, &name),
         || Ok(()),
     )?;
     let seconds = started.elapsed().as_secs_f64();
@@ -70,20 +72,22 @@ pub enum Rows<'a, R: io::Read> {
 }
 
 impl Rows<'static, std::fs::File> {
-    /// The rows of `input` for `model`, in the format of its extension.
+    /// The rows of `input` for `model`, in the format of its extension, with history features
+    /// from a cold start for a history model (see [`Rows::for_model`]).
     ///
     /// # Errors
-    /// Those of [`CsvChunks::new`] or [`open_rows`].
+    /// Those of [`CsvChunks::new`], [`open_rows`] or [`Rows::for_model`].
     pub fn open(input: &Path, model: &FraudModel) -> Result<Self> {
         let name = input.display().to_string();
         let file = std::fs::File::open(input).map_err(|source| Error::Io {
             path: name.clone(),
             source,
         })?;
-        Ok(match FileFormat::from_path(input) {
+        match FileFormat::from_path(input) {
             FileFormat::Csv => Rows::Chunks(CsvChunks::new(file, name, model.schema)?),
             format => Rows::Source(open_rows(file, &name, model.schema, format)?),
-        })
+        }
+        .for_model(model, None)
     }
 }
 
@@ -95,6 +99,58 @@ impl<R: io::Read> Rows<'_, R> {
             Rows::Source(source) => source.file(),
         }
     }
+
+    /// The features the rows are turned into.
+    pub fn feature_set(&self) -> FeatureSet {
+        match self {
+            Rows::Chunks(chunks) => chunks.feature_set(),
+            Rows::Source(source) => source.feature_set(),
+        }
+    }
+
+    /// The rows as `model` reads them: for a history model, CSV chunks with history features
+    /// computed in file order from `state` (`None`: a cold start, every account new); other
+    /// models take the rows as they are.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for a history model and rows that are not CSV chunks (history
+    /// features are computed for CSV files only); those of [`CsvChunks::with_history`].
+    pub fn for_model(self, model: &FraudModel, state: Option<History>) -> Result<Self> {
+        if !model.feature_set.has_history() || self.feature_set().has_history() {
+            return Ok(self);
+        }
+        match self {
+            Rows::Chunks(chunks) => Ok(Rows::Chunks(
+                chunks.with_history(state.unwrap_or_default())?,
+            )),
+            Rows::Source(source) => Err(Error::InvalidSetting(format!(
+                "{}: the model reads account-history features, which are computed from CSV files \
+                 only (read in file order); convert the file to CSV",
+                source.file()
+            ))),
+        }
+    }
+
+    /// The account history after the rows scored, for rows with history features.
+    pub fn into_history(self) -> Option<History> {
+        match self {
+            Rows::Chunks(chunks) => chunks.into_history(),
+            Rows::Source(_) => None,
+        }
+    }
+}
+
+/// Refuses rows turned into other features than `model` reads.
+fn check_features<R: io::Read>(model: &FraudModel, rows: &Rows<'_, R>) -> Result<()> {
+    let found = rows.feature_set();
+    if found != model.feature_set {
+        return Err(Error::InvalidSetting(format!(
+            "{}: the model reads {} features but the rows give {found} features",
+            rows.file(),
+            model.feature_set
+        )));
+    }
+    Ok(())
 }
 
 /// Scores every row of `reader` and writes `row,probability,flag` lines (with a header) to
@@ -112,23 +168,25 @@ pub fn score_records(
 ) -> Result<ScoreSummary> {
     score_to_csv(
         model,
-        Rows::<io::Empty>::Source(Box::new(reader)),
+        &mut Rows::<io::Empty>::Source(Box::new(reader)),
         out,
         output,
     )
 }
 
 /// [`score_records`] of any [`Rows`]: CSV chunks are scored (and their lines written) on rayon's
-/// pool, and written to `out` in file order; the bytes are those of [`score_records`].
+/// pool, and written to `out` in file order; the bytes are those of [`score_records`]. `rows`
+/// is left at its end ([`Rows::into_history`] then holds the state after the file).
 ///
 /// # Errors
 /// As [`score_records`]; of two bad rows, the first in the file is reported.
 pub fn score_to_csv<R: io::Read>(
     model: &FraudModel,
-    rows: Rows<'_, R>,
+    rows: &mut Rows<'_, R>,
     mut out: impl Write,
     output: &str,
 ) -> Result<ScoreSummary> {
+    check_features(model, rows)?;
     let started = Instant::now();
     let io_error = |source| Error::Io {
         path: output.to_string(),
@@ -137,7 +195,7 @@ pub fn score_to_csv<R: io::Read>(
     writeln!(out, "row,probability,flag").map_err(io_error)?;
     let (mut total, mut flagged) = (0, 0);
     match rows {
-        Rows::Chunks(mut chunks) => {
+        Rows::Chunks(chunks) => {
             let shared = Arc::new(model.clone());
             let work = move |chunk: CsvChunk| {
                 let mut text = Vec::with_capacity(chunk.len() / 3);
@@ -152,7 +210,7 @@ pub fn score_to_csv<R: io::Read>(
                 })?;
                 Ok((text, rows, chunk_flagged))
             };
-            ordered::in_file_order(&mut chunks, work, |(text, rows, chunk_flagged)| {
+            ordered::in_file_order(chunks, work, |(text, rows, chunk_flagged)| {
                 total += rows;
                 flagged += chunk_flagged;
                 out.write_all(&text).map_err(io_error)
@@ -183,7 +241,7 @@ pub fn score_to_csv<R: io::Read>(
 /// As [`score_records`].
 pub fn score_to_parquet<R: io::Read, W: Write + Send>(
     model: &FraudModel,
-    rows: Rows<'_, R>,
+    rows: &mut Rows<'_, R>,
     out: W,
     output: &str,
 ) -> Result<(ScoreSummary, W)> {
@@ -209,12 +267,13 @@ type Scored = (Vec<u64>, Vec<f64>, Vec<f64>);
 /// probabilities and labels to `sink`, in file order. Returns the number of rows.
 fn each_scored<R: io::Read>(
     model: &FraudModel,
-    rows: Rows<'_, R>,
+    rows: &mut Rows<'_, R>,
     need_labels: bool,
     mut sink: impl FnMut(&[u64], &[f64], &[f64]) -> Result<()>,
 ) -> Result<u64> {
+    check_features(model, rows)?;
     match rows {
-        Rows::Chunks(mut chunks) => {
+        Rows::Chunks(chunks) => {
             if need_labels && !chunks.has_labels() {
                 return Err(chunks.columns_error(no_label_column(model)));
             }
@@ -235,7 +294,7 @@ fn each_scored<R: io::Read>(
                 Ok(scored)
             };
             let mut total = 0;
-            ordered::in_file_order(&mut chunks, work, |(rows, probabilities, labels)| {
+            ordered::in_file_order(chunks, work, |(rows, probabilities, labels)| {
                 total += rows.len() as u64;
                 sink(&rows, &probabilities, &labels)
             })?;
@@ -254,7 +313,7 @@ fn score_chunk(
     sink: impl FnMut(&[u64], &[f64], &[f64]) -> Result<()>,
 ) -> Result<u64> {
     let rows_before = chunk.rows_before();
-    for_each_block(model, chunk.reader(), need_labels, rows_before, sink)
+    for_each_block(model, &mut chunk.reader(), need_labels, rows_before, sink)
 }
 
 /// What a scoring run of `rows` rows, `flagged` of them flagged, started at `started` did.
@@ -287,10 +346,10 @@ pub fn evaluate_records(model: &FraudModel, reader: impl RowSource) -> Result<Me
 ///
 /// # Errors
 /// As [`evaluate_file`].
-pub fn evaluate_rows<R: io::Read>(model: &FraudModel, rows: Rows<'_, R>) -> Result<Metrics> {
+pub fn evaluate_rows<R: io::Read>(model: &FraudModel, mut rows: Rows<'_, R>) -> Result<Metrics> {
     let file = rows.file().to_string();
     let (mut scores, mut labels) = (Vec::new(), Vec::new());
-    each_scored(model, rows, true, |_, probabilities, block_labels| {
+    each_scored(model, &mut rows, true, |_, probabilities, block_labels| {
         if scores.len() + probabilities.len() > MAX_ROWS {
             return Err(Error::InvalidSetting(format!(
                 "{file}: more than {MAX_ROWS} rows (the limit of an evaluation)"
@@ -322,7 +381,7 @@ fn no_label_column(model: &FraudModel) -> String {
 /// With `need_labels`, a file or a row without a label is an error naming it.
 fn for_each_block(
     model: &FraudModel,
-    mut reader: impl RowSource,
+    reader: &mut (impl RowSource + ?Sized),
     need_labels: bool,
     rows_before: u64,
     mut sink: impl FnMut(&[u64], &[f64], &[f64]) -> Result<()>,
@@ -331,7 +390,7 @@ fn for_each_block(
     if need_labels && !reader.has_labels() {
         return Err(reader.columns_error(no_label_column(model)));
     }
-    let n = model.schema.n_features();
+    let n = model.n_features();
     // Example-major blocks: row k's features at [k·n, (k+1)·n).
     let mut features = vec![0.0; n * BLOCK_ROWS];
     let mut rows = Vec::with_capacity(BLOCK_ROWS);
