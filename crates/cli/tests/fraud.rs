@@ -651,7 +651,7 @@ fn probabilities(path: &Path) -> Vec<String> {
 }
 
 #[test]
-fn score_state_carries_history_across_files_and_history_is_refused_where_it_cannot_be_computed() {
+fn score_state_carries_history_across_files_and_formats_and_history_is_refused_without_accounts() {
     let dir = tempfile::tempdir().unwrap();
     let data = generate(dir.path(), "pay.csv", 6_000, 0.05, 4);
     let out = train_raw(&data, &dir.path().join("m.json"), &SMALL, &[]);
@@ -701,36 +701,32 @@ fn score_state_carries_history_across_files_and_history_is_refused_where_it_cann
     halves.extend(probabilities(&dir.path().join("b_out.csv")));
     assert_eq!(halves, probabilities(&dir.path().join("whole.csv")));
 
-    // Parquet data cannot be given history features; card data has no accounts.
-    let parquet = dir.path().join("pay.parquet");
-    let out = gradproof(&["generate", "--rows", "100", "-o", s(&parquet), "-q"]);
-    expect_code(&out, 0, "generate parquet");
-    let scores = dir.path().join("p.csv");
-    let out = gradproof(&[
-        "score",
-        "--model",
-        s(&model),
-        "--data",
-        s(&parquet),
-        "-o",
-        s(&scores),
-    ]);
-    expect_refusal(
-        &out,
-        &["account-history features", "CSV files only"],
-        "score parquet",
+    // The same rows in Parquet: the same history, the same scores, the same saved state.
+    let parquet = generate(dir.path(), "pay.parquet", 6_000, 0.05, 4);
+    let csv_state = fs::read(&state).unwrap();
+    fs::remove_file(&state).unwrap();
+    let (_, stderr) = score("pay.parquet", "whole_parquet.csv", true);
+    assert!(stderr.contains("starting cold"), "{stderr}");
+    assert_eq!(
+        probabilities(&dir.path().join("whole_parquet.csv")),
+        probabilities(&dir.path().join("whole.csv"))
     );
+    assert_eq!(
+        fs::read(&state).unwrap(),
+        csv_state,
+        "the state after the same rows"
+    );
+    // A history model trains from Parquet as from CSV (per-row by default there: asked for).
     let out = train_raw(
         &parquet,
         &dir.path().join("p.json"),
-        &["--features", "history"],
+        &[&SMALL[..], &["--features", "history"]].concat(),
         &[],
     );
-    expect_refusal(
-        &out,
-        &["history features are computed from CSV files only"],
-        "train parquet",
-    );
+    expect_code(&out, 0, "train parquet with history");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["features"], "history");
+    // Card data has no accounts.
     let out = train_raw(
         &data,
         &dir.path().join("c.json"),
@@ -747,6 +743,7 @@ fn score_state_carries_history_across_files_and_history_is_refused_where_it_cann
         &[],
     );
     expect_code(&out, 0, "train row");
+    let scores = dir.path().join("row_scores.csv");
     let out = gradproof(&[
         "score",
         "--model",

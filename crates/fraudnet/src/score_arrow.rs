@@ -123,6 +123,7 @@ pub fn score_batches(
             batch,
             payment,
             with_label,
+            false,
             |name| error(String::new(), format!("missing column `{name}` in a batch")),
             |name, to, e| {
                 error(

@@ -331,3 +331,31 @@ fn sha_of(content: &serde_json::Value) -> String {
     let digest = sha2::Sha256::digest(serde_json::to_string(content).unwrap().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The same rows in Parquet give the same history features and the same state as in CSV.
+#[test]
+fn parquet_rows_get_the_features_and_state_of_csv_rows() {
+    use fraudnet::data::{ParquetReader, RowSource, generate_parquet};
+    let text = generated(3_000, 8);
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(8);
+    let file = tempfile::tempfile().unwrap();
+    let (_, file) = generate_parquet(3_000, 0.05, &mut rng, file, "h.parquet").unwrap();
+    let mut csv = RecordReader::from_reader(&text[..], "h.csv", Schema::PaySim)
+        .unwrap()
+        .with_history(History::new())
+        .unwrap();
+    let mut parquet =
+        ParquetReader::with_history(file, "h.parquet", Schema::PaySim, History::new()).unwrap();
+    assert_eq!(parquet.n_features(), N);
+    let (mut a, mut b) = (vec![0.0; N], vec![0.0; N]);
+    let mut rows = 0;
+    while let Some(info) = RowSource::read_into(&mut csv, &mut a).unwrap() {
+        let other = parquet.read_into(&mut b).unwrap().expect("as many rows");
+        assert_eq!((info.row, &a), (other.row, &b));
+        rows += 1;
+    }
+    assert_eq!(rows, 3_000);
+    assert!(parquet.read_into(&mut b).unwrap().is_none());
+    let (csv, parquet) = (csv.into_history().unwrap(), parquet.into_history().unwrap());
+    assert_eq!(csv.to_json().unwrap(), parquet.to_json().unwrap());
+}

@@ -55,6 +55,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let out = files.output("--out", &args.out)?;
     let model = FraudModel::read_from(model_file, &shown_path(&args.model))?;
     let data_name = shown_path(&args.data);
+    let mut state = load_state(&model, args.state.as_deref())?;
     let rows = match FileFormat::or_from_path(args.data_format, &args.data) {
         FileFormat::Csv => {
             // A FIFO or a device has no size: the bar then counts bytes without an estimate.
@@ -67,13 +68,21 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             let counted = CountingReader::new(data_file, progress);
             Rows::Chunks(CsvChunks::new(counted, data_name.as_str(), model.schema)?)
         }
+        // A Parquet file's history features are computed as it is read: its state goes in now.
+        FileFormat::Parquet if model.feature_set.has_history() => {
+            Rows::Source(Box::new(ParquetReader::with_history(
+                data_file,
+                &data_name,
+                model.schema,
+                state.take().unwrap_or_default(),
+            )?))
+        }
         FileFormat::Parquet => Rows::Source(Box::new(ParquetReader::new(
             data_file,
             &data_name,
             model.schema,
         )?)),
     };
-    let state = load_state(&model, args.state.as_deref())?;
     let mut rows = rows.for_model(&model, state)?;
     let out_name = shown_path(&args.out);
     let sink = files.create(out)?;

@@ -33,8 +33,9 @@ pub struct Args {
     #[arg(long, value_name = "FORMAT", value_parser = flags::file_format)]
     pub data_format: Option<FileFormat>,
     /// The features: `history` (each row's own, then its accounts' history computed in file
-    /// order; PaySim CSV only) or `row` (each row alone). Default: history for PaySim CSV data,
-    /// row otherwise.
+    /// order; PaySim data, CSV or Parquet) or `row` (each row alone). Default: history for PaySim
+    /// CSV data, row otherwise (a Parquet-trained default model is scored from Python and Spark,
+    /// which score per-row models only).
     #[arg(long, value_name = "SET", value_parser = parse_features)]
     pub features: Option<FeatureSet>,
     /// Hidden layer widths, e.g. 32,16; empty ("") trains a logistic regression.

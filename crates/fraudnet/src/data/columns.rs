@@ -11,9 +11,13 @@ use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{ArrowError, DataType, Fields};
 
 use super::features::{PaySimValues, card_features, paysim_features};
+use super::history::Payment;
 use super::schema::{PAYSIM_TYPES, Schema};
 use super::shown::shown;
 use crate::{Error, Result};
+
+/// The account columns of PaySim, `[origin, destination]`: text, read for history features only.
+pub(crate) const ACCOUNTS: [&str; 2] = ["nameOrig", "nameDest"];
 
 /// Columns whose values must not be negative (as in the CSV reader); the others must be finite.
 const NON_NEGATIVE: [&str; 4] = ["step", "amount", "Time", "Amount"];
@@ -56,6 +60,15 @@ impl ColumnIndices {
         let label = find(fields, schema.label_column(), schema)?;
         Ok(ColumnIndices { required, label })
     }
+
+    /// The `nameOrig` and `nameDest` columns' indices among `fields` (PaySim), each present
+    /// once and text: what history features read besides the schema's columns. Looked for only
+    /// then, so that a per-row reading ignores them whatever their type.
+    pub fn accounts(fields: &Fields) -> std::result::Result<[usize; 2], ColumnFault> {
+        let [orig, dest] = ACCOUNTS
+            .map(|name| find(fields, name, Schema::PaySim)?.ok_or(ColumnFault::Missing(name)));
+        Ok([orig?, dest?])
+    }
 }
 
 /// The index of top-level column `name` in `fields`, checked to be there once and of a type
@@ -75,20 +88,21 @@ fn find(
     let kind = field.data_type();
     let text =
         |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
-    let (fits, expected) = if name == "type" && schema == Schema::PaySim {
-        let fits = text(kind) || matches!(kind, DataType::Dictionary(_, v) if text(v));
-        (fits, "text (a string column)")
-    } else if name == schema.label_column() {
-        (
-            kind.is_numeric() || *kind == DataType::Boolean,
-            "numbers 0 and 1 or booleans",
-        )
-    } else {
-        (
-            kind.is_numeric(),
-            "numbers (integer, floating point or decimal)",
-        )
-    };
+    let (fits, expected) =
+        if ACCOUNTS.contains(&name) || (name == "type" && schema == Schema::PaySim) {
+            let fits = text(kind) || matches!(kind, DataType::Dictionary(_, v) if text(v));
+            (fits, "text (a string column)")
+        } else if name == schema.label_column() {
+            (
+                kind.is_numeric() || *kind == DataType::Boolean,
+                "numbers 0 and 1 or booleans",
+            )
+        } else {
+            (
+                kind.is_numeric(),
+                "numbers (integer, floating point or decimal)",
+            )
+        };
     if fits {
         Ok(Some(index))
     } else {
@@ -107,11 +121,14 @@ pub(crate) struct BatchColumns {
     numbers: Vec<Float64Array>,
     kinds: Option<StringArray>,
     label: Option<Float64Array>,
+    /// `nameOrig` and `nameDest`, when history features are computed.
+    accounts: Option<[StringArray; 2]>,
     len: usize,
 }
 
 impl BatchColumns {
-    /// Casts the columns of `batch` that `schema` needs (and the label, `with_label`).
+    /// Casts the columns of `batch` that `schema` needs (and the label, `with_label`; the account
+    /// columns, `with_accounts`).
     ///
     /// # Errors
     /// `missing(name)` when the batch lacks a column its schema was checked to have;
@@ -120,6 +137,7 @@ impl BatchColumns {
         batch: &RecordBatch,
         schema: Schema,
         with_label: bool,
+        with_accounts: bool,
         missing: impl Fn(&str) -> Error,
         cast_failed: impl Fn(&str, &DataType, ArrowError) -> Error,
     ) -> Result<Self> {
@@ -142,11 +160,20 @@ impl BatchColumns {
         } else {
             None
         };
+        let text = |name: &str| -> Result<StringArray> {
+            Ok(column(name, &DataType::Utf8)?.as_string::<i32>().clone())
+        };
+        let accounts = if with_accounts {
+            Some([text(ACCOUNTS[0])?, text(ACCOUNTS[1])?])
+        } else {
+            None
+        };
         Ok(BatchColumns {
             schema,
             numbers,
             kinds,
             label,
+            accounts,
             len: batch.num_rows(),
         })
     }
@@ -195,6 +222,27 @@ impl BatchColumns {
             }
         }
         self.label(i, &bad_value)
+    }
+
+    /// What history features read of row `i`, once [`row`](Self::row) has accepted it (a
+    /// PaySim batch cast `with_accounts`). A null account name reads as the empty name, as an
+    /// empty CSV field does.
+    pub fn payment(&self, i: usize) -> Payment<'_> {
+        let [orig, dest] = self
+            .accounts
+            .as_ref()
+            .expect("a batch cast with its account columns");
+        fn name(names: &StringArray, i: usize) -> &str {
+            if names.is_null(i) { "" } else { names.value(i) }
+        }
+        let kinds = self.kinds.as_ref().expect("PaySim batches have a type");
+        Payment {
+            step: self.numbers[0].value(i),
+            transfer: kinds.value(i).trim().eq_ignore_ascii_case("TRANSFER"),
+            amount: self.numbers[1].value(i),
+            orig: name(orig, i),
+            dest: name(dest, i),
+        }
     }
 
     /// Value `i` of numeric column `k` (named `name`), checked as the CSV reader checks it.

@@ -36,6 +36,11 @@ pub trait RowSource {
     fn n_features(&self) -> usize {
         self.feature_set().n_features(self.schema())
     }
+    /// The account history after the rows read so far, for a source that computes history
+    /// features (else `None`).
+    fn into_history(self: Box<Self>) -> Option<History> {
+        None
+    }
     /// Reads the next row into `features` (length [`n_features`](Self::n_features)), returning its
     /// position and label, or `None` at the end.
     ///
@@ -66,6 +71,10 @@ impl<R: io::Read> RowSource for RecordReader<R> {
 
     fn feature_set(&self) -> FeatureSet {
         RecordReader::feature_set(self)
+    }
+
+    fn into_history(self: Box<Self>) -> Option<History> {
+        RecordReader::into_history(*self)
     }
 
     fn read_into(&mut self, features: &mut [f64]) -> Result<Option<RowInfo>> {
@@ -117,6 +126,10 @@ impl<S: RowSource + ?Sized> RowSource for Box<S> {
         (**self).feature_set()
     }
 
+    fn into_history(self: Box<Self>) -> Option<History> {
+        (*self).into_history()
+    }
+
     fn read_into(&mut self, features: &mut [f64]) -> Result<Option<RowInfo>> {
         (**self).read_into(features)
     }
@@ -151,11 +164,10 @@ pub fn open_rows(
 }
 
 /// [`open_rows`] with the features `features`: history features (from a cold start) are
-/// computed from a CSV file read in order; refused for Parquet and for the card schema.
+/// computed from the file read in order, CSV or Parquet alike; refused for the card schema.
 ///
 /// # Errors
-/// Those of [`open_rows`] and [`RecordReader::with_history`]; [`Error::InvalidSetting`] for
-/// history features from Parquet.
+/// Those of [`open_rows`], [`RecordReader::with_history`] and [`ParquetReader::with_history`].
 pub fn open_rows_with(
     file: File,
     name: &str,
@@ -171,10 +183,12 @@ pub fn open_rows_with(
         FileFormat::Csv => Ok(Box::new(
             RecordReader::from_reader(file, name, schema)?.with_history(History::new())?,
         )),
-        FileFormat::Parquet => Err(Error::InvalidSetting(format!(
-            "{name}: history features are computed from CSV files only (read in file order); \
-             convert the file to CSV or use --features row"
-        ))),
+        FileFormat::Parquet => Ok(Box::new(ParquetReader::with_history(
+            file,
+            name,
+            schema,
+            History::new(),
+        )?)),
     }
 }
 

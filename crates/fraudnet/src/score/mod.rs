@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::FileFormat;
 use crate::data::{
-    CsvChunk, CsvChunks, FeatureSet, History, MAX_ROWS, RowSource, ScoresWriter, open_rows,
+    CsvChunk, CsvChunks, FeatureSet, History, MAX_ROWS, RowSource, ScoresWriter, open_rows_with,
 };
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -85,7 +85,13 @@ impl Rows<'static, std::fs::File> {
         })?;
         match FileFormat::from_path(input) {
             FileFormat::Csv => Rows::Chunks(CsvChunks::new(file, name, model.schema)?),
-            format => Rows::Source(open_rows(file, &name, model.schema, format)?),
+            format => Rows::Source(open_rows_with(
+                file,
+                &name,
+                model.schema,
+                format,
+                model.feature_set,
+            )?),
         }
         .for_model(model, None)
     }
@@ -110,11 +116,13 @@ impl<R: io::Read> Rows<'_, R> {
 
     /// The rows as `model` reads them: for a history model, CSV chunks with history features
     /// computed in file order from `state` (`None`: a cold start, every account new); other
-    /// models take the rows as they are.
+    /// models, and sources that already compute history features (a
+    /// [`ParquetReader::with_history`](crate::data::ParquetReader::with_history), given its
+    /// state when it was opened), take the rows as they are.
     ///
     /// # Errors
-    /// [`Error::InvalidSetting`] for a history model and rows that are not CSV chunks (history
-    /// features are computed for CSV files only); those of [`CsvChunks::with_history`].
+    /// [`Error::InvalidSetting`] for a history model and a source read without history
+    /// features (open it with them); those of [`CsvChunks::with_history`].
     pub fn for_model(self, model: &FraudModel, state: Option<History>) -> Result<Self> {
         if !model.feature_set.has_history() || self.feature_set().has_history() {
             return Ok(self);
@@ -124,8 +132,8 @@ impl<R: io::Read> Rows<'_, R> {
                 chunks.with_history(state.unwrap_or_default())?,
             )),
             Rows::Source(source) => Err(Error::InvalidSetting(format!(
-                "{}: the model reads account-history features, which are computed from CSV files \
-                 only (read in file order); convert the file to CSV",
+                "{}: the model reads account-history features, and these rows were opened \
+                 without them (open them with the model's feature set)",
                 source.file()
             ))),
         }
@@ -135,7 +143,7 @@ impl<R: io::Read> Rows<'_, R> {
     pub fn into_history(self) -> Option<History> {
         match self {
             Rows::Chunks(chunks) => chunks.into_history(),
-            Rows::Source(_) => None,
+            Rows::Source(source) => source.into_history(),
         }
     }
 }

@@ -11,6 +11,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use super::super::columns::{BatchColumns, ColumnFault, ColumnIndices};
+use super::super::history::{FeatureSet, History};
 use super::super::open::open_named;
 use super::super::reader::RowInfo;
 use super::super::schema::Schema;
@@ -49,6 +50,8 @@ pub struct ParquetReader {
     group: usize,
     /// Set after a decoding error: the reader cannot resume, iteration stops.
     broken: bool,
+    /// The account history the rows' history features come from, when they are computed.
+    history: Option<Box<History>>,
 }
 
 impl ParquetReader {
@@ -67,7 +70,49 @@ impl ParquetReader {
     /// [`Error::Parquet`] when the file is not Parquet, is truncated or its footer is corrupt,
     /// a needed column is missing, appears twice or has a type that cannot hold its values.
     pub fn new(file: File, name: impl Into<String>, schema: Schema) -> Result<Self> {
-        let name = name.into();
+        Self::build(file, name.into(), schema, None)
+    }
+
+    /// [`ParquetReader::new`] whose rows also get the history features
+    /// ([`FeatureSet::History`]), computed in file order from `history` (empty for a cold start;
+    /// see [`History`] for the ordering rule), as a CSV reader computes them: the same rows give
+    /// the same features in either format. Reads the `nameOrig` and `nameDest` columns too.
+    ///
+    /// ```
+    /// use fraudnet::data::{History, ParquetReader, RowSource, Schema, generate_parquet};
+    /// let mut rng = <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+    /// let (_, file) = generate_parquet(100, 0.05, &mut rng, tempfile::tempfile()?, "mem.parquet")?;
+    /// let mut reader = ParquetReader::with_history(file, "mem.parquet", Schema::PaySim, History::new())?;
+    /// let mut features = vec![0.0; reader.n_features()];
+    /// while reader.read_into(&mut features)?.is_some() {}
+    /// assert!(reader.into_history().expect("history computed").accounts() > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ParquetReader::new`]; [`Error::InvalidSetting`] for the card schema (no account ids);
+    /// [`Error::Parquet`] when `nameOrig` or `nameDest` is missing or is not text.
+    pub fn with_history(
+        file: File,
+        name: impl Into<String>,
+        schema: Schema,
+        history: History,
+    ) -> Result<Self> {
+        FeatureSet::History.check(schema)?;
+        Self::build(file, name.into(), schema, Some(Box::new(history)))
+    }
+
+    /// The history state after the rows read so far, when the reader computes history features.
+    pub fn into_history(self) -> Option<History> {
+        self.history.map(|history| *history)
+    }
+
+    fn build(
+        file: File,
+        name: String,
+        schema: Schema,
+        history: Option<Box<History>>,
+    ) -> Result<Self> {
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
             whole_file(
                 &name,
@@ -79,6 +124,11 @@ impl ParquetReader {
         let label = columns.label;
         let mut roots = columns.required;
         roots.extend(label);
+        if history.is_some() {
+            let accounts = ColumnIndices::accounts(builder.schema().fields())
+                .map_err(|fault| column_error(&name, fault, schema))?;
+            roots.extend(accounts);
+        }
         let group_ends = builder
             .metadata()
             .row_groups()
@@ -105,6 +155,7 @@ impl ParquetReader {
             rows: 0,
             group: 0,
             broken: false,
+            history,
         })
     }
 
@@ -138,6 +189,7 @@ impl ParquetReader {
             batch,
             self.schema,
             self.has_labels,
+            self.history.is_some(),
             |name| whole_file(&self.file, format!("column `{name}` missing from a batch")),
             |name, to, e| Error::Parquet {
                 file: self.file.clone(),
@@ -191,12 +243,29 @@ impl RowSource for ParquetReader {
         self.has_labels
     }
 
+    fn feature_set(&self) -> FeatureSet {
+        if self.history.is_some() {
+            FeatureSet::History
+        } else {
+            FeatureSet::Row
+        }
+    }
+
+    fn into_history(self: Box<Self>) -> Option<History> {
+        ParquetReader::into_history(*self)
+    }
+
     fn read_into(&mut self, features: &mut [f64]) -> Result<Option<RowInfo>> {
-        if features.len() != self.schema.n_features() {
+        if features.len() != self.n_features() {
             return Err(Error::ShapeMismatch {
                 what: "feature buffer",
                 found: vec![features.len()],
-                expected: format!("{} features ({})", self.schema.n_features(), self.schema),
+                expected: format!(
+                    "{} features ({}, {} features)",
+                    self.n_features(),
+                    self.schema,
+                    self.feature_set()
+                ),
             });
         }
         while self.batch.as_ref().is_none_or(|b| self.next >= b.len()) {
@@ -209,7 +278,13 @@ impl RowSource for ParquetReader {
         self.next += 1;
         self.rows += 1;
         self.group = self.group_of(self.rows);
-        let result = columns.row(i, features, |name, message| self.value_error(name, message));
+        let own = self.schema.n_features();
+        let result = columns.row(i, &mut features[..own], |name, message| {
+            self.value_error(name, message)
+        });
+        if let (Ok(_), Some(history)) = (&result, self.history.as_mut()) {
+            history.observe(&columns.payment(i), &mut features[own..]);
+        }
         self.batch = Some(columns);
         result.map(|label| {
             Some(RowInfo {

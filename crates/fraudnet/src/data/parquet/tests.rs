@@ -16,7 +16,8 @@ use parquet::file::properties::WriterProperties;
 use rand::SeedableRng;
 
 use super::*;
-use crate::data::{Dataset, RecordReader, RowSource, Schema, generate};
+
+use crate::data::{Dataset, History, RecordReader, RowSource, Schema, generate};
 
 /// A Parquet file of `columns`, `group_rows` rows per row group.
 fn parquet_file(columns: Vec<(&str, ArrayRef)>, group_rows: usize) -> File {
@@ -146,7 +147,20 @@ fn other_numeric_and_text_types_are_converted_and_extra_columns_ignored() {
         "nameOrig",
         Arc::new(arrow_array::BinaryArray::from_vec(vec![b"x"; 5])),
     ));
-    let converted = read_all(parquet_file(columns, 2), Schema::PaySim).unwrap();
+    let converted = read_all(parquet_file(columns.clone(), 2), Schema::PaySim).unwrap();
+    // History features read the account columns: there, they must be text.
+    let with_history = |file| {
+        ParquetReader::with_history(file, "t.parquet", Schema::PaySim, History::new())
+            .err()
+            .map(|e| e.to_string())
+    };
+    let binary = with_history(parquet_file(columns, 2)).expect("refused");
+    assert!(
+        binary.contains("`nameOrig`") && binary.contains("expected text"),
+        "{binary}"
+    );
+    let missing = with_history(parquet_file(paysim(amounts(), None), 5)).expect("refused");
+    assert!(missing.contains("missing column `nameOrig`"), "{missing}");
     let plain = read_all(parquet_file(paysim(amounts(), None), 5), Schema::PaySim).unwrap();
     assert_eq!(converted, plain);
     assert_eq!(plain.labels, [0.0, 1.0, 0.0, 0.0, 0.0]);
