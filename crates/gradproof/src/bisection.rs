@@ -295,10 +295,12 @@ pub(crate) fn tensor_rows(
             let every_element_alone = found.examined() == group.len();
             let (difference, threshold) =
                 away_from_kinks(analytic, &first, &singles, every_element_alone);
-            // Confirmed along a second direction: the larger threshold (the weaker claim) of
-            // the two agreeing probes.
+            // Confirmed along a second direction that agrees too: the larger threshold (the
+            // weaker claim) of the two. A second probe that disagrees is the one the tensor is
+            // judged by, and its figures stand.
+            let second_agrees = first.agrees(analytic) && first.kink == Kink::None;
             let (difference, threshold) = match &confirmed {
-                Some(other) => {
+                Some(other) if second_agrees => {
                     let (d, t) = away_from_kinks(directions[0].analytic(&group), other, &[], false);
                     if t > threshold {
                         (d, t)
@@ -306,7 +308,7 @@ pub(crate) fn tensor_rows(
                         (difference, threshold)
                     }
                 }
-                None => (difference, threshold),
+                _ => (difference, threshold),
             };
             let row = TensorReport {
                 name: spec.name.clone(),
