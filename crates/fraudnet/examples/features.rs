@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .first()
         .map_or(Ok(FeatureSet::History), |s| s.parse())?;
     let file = std::fs::File::open(input)?;
-    let mut rows = open_rows_with(file, input, Schema::PaySim, FileFormat::Csv, set)?;
+    let mut rows = open_rows_with(file, input, Schema::PaySim, FileFormat::Csv, set, None)?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(output)?);
     writeln!(
         out,

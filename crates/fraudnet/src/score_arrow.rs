@@ -82,7 +82,7 @@ pub fn score_batches(
         return Err(Error::InvalidSetting(format!(
             "{data}: the model reads account-history features, computed from the rows before each \
              payment in file order; batches scored one by one have no such state and would get \
-             other features. Score the file with `gradproof score` (CSV, optionally --state), \
+             other features. Score the file with `gradproof score` (optionally --state), \
              or train a per-row model (--features row)"
         )));
     }

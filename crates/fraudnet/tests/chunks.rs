@@ -197,3 +197,21 @@ fn the_header_is_read_without_waiting_for_rows() {
     let chunks = CsvChunks::new(HeaderThenNothing(Some(header)), "f.fifo", Schema::PaySim).unwrap();
     assert_eq!(chunks.file(), "f.fifo");
 }
+
+/// Empty lines before the header (which the reader skips) arriving on their own: the header is
+/// still waited for, and read whole.
+#[test]
+fn empty_lines_before_the_header_do_not_end_its_reading() {
+    struct Pieces(Vec<Vec<u8>>);
+    impl std::io::Read for Pieces {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let piece = self.0.remove(0);
+            buf[..piece.len()].copy_from_slice(&piece);
+            Ok(piece.len())
+        }
+    }
+    let header = format!("{}\n", PAYSIM_HEADER.join(",")).into_bytes();
+    let pieces = Pieces(vec![b"\n".to_vec(), header, Vec::new()]);
+    let mut chunks = CsvChunks::new(pieces, "f.fifo", Schema::PaySim).unwrap();
+    assert!(chunks.next_chunk().unwrap().is_none());
+}

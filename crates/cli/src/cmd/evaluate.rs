@@ -51,6 +51,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             model.schema,
             format,
             model.feature_set,
+            None,
         )?),
     }
     .for_model(&model, None)?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use fraudnet::data::{CsvChunks, FileFormat, History, ParquetReader, shown_path};
+use fraudnet::data::{CsvChunks, FileFormat, History, open_rows_with, shown_path};
 use fraudnet::model_file::FraudModel;
 use fraudnet::score::Rows;
 
@@ -69,19 +69,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Rows::Chunks(CsvChunks::new(counted, data_name.as_str(), model.schema)?)
         }
         // A Parquet file's history features are computed as it is read: its state goes in now.
-        FileFormat::Parquet if model.feature_set.has_history() => {
-            Rows::Source(Box::new(ParquetReader::with_history(
-                data_file,
-                &data_name,
-                model.schema,
-                state.take().unwrap_or_default(),
-            )?))
-        }
-        FileFormat::Parquet => Rows::Source(Box::new(ParquetReader::new(
+        format => Rows::Source(open_rows_with(
             data_file,
             &data_name,
             model.schema,
-        )?)),
+            format,
+            model.feature_set,
+            state.take(),
+        )?),
     };
     let mut rows = rows.for_model(&model, state)?;
     let out_name = shown_path(&args.out);

@@ -197,7 +197,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             FeatureSet::Row
         },
     );
-    let reader = open_rows_with(data_file, &data_name, args.schema, format, features)?;
+    let reader = open_rows_with(data_file, &data_name, args.schema, format, features, None)?;
     let data = Dataset::from_records(reader).with_context(|| format!("loading {data_name}"))?;
     let label = args.schema.label_column();
     match (data.len(), data.positives()) {

@@ -21,15 +21,6 @@ pub const CHUNK_BYTES: usize = 2 << 20;
 /// reads ahead), so that the header is read from it exactly as from the whole file.
 const HEADER_READ: usize = 1 << 20;
 
-/// Whether `bytes` hold a whole first record: a line break outside quotes.
-fn holds_a_record_end(bytes: &[u8]) -> bool {
-    let mut quoted = false;
-    bytes.iter().any(|&b| {
-        quoted ^= b == b'"';
-        b == b'\n' && !quoted
-    })
-}
-
 /// A record with no end this far from its start cannot be accepted: the reader's record limit
 /// stops it within these bytes, so a chunk this long holds its error.
 const UNENDED_RECORD: usize = MAX_RECORD_BYTES as usize + 3 * READ_AHEAD;
@@ -162,7 +153,7 @@ impl<R: io::Read> CsvChunks<R> {
         let mut pending = Vec::new();
         // Read no further than the header's end: a pipe or a FIFO may not have more yet, and
         // the run must start (stage its output, say so) before the first chunk arrives.
-        while !input.eof && pending.len() < HEADER_READ && !holds_a_record_end(&pending) {
+        while !input.eof && pending.len() < HEADER_READ && records_end(&pending, false).is_none() {
             let want = pending.len() + 1;
             input.fill(&mut pending, want, &name)?;
         }

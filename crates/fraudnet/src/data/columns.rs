@@ -225,24 +225,24 @@ impl BatchColumns {
     }
 
     /// What history features read of row `i`, once [`row`](Self::row) has accepted it (a
-    /// PaySim batch cast `with_accounts`). A null account name reads as the empty name, as an
-    /// empty CSV field does.
+    /// PaySim batch cast `with_accounts`): `step` and `amount` are numeric slots 0 and 1. A null
+    /// account name reads as the empty name, as an empty CSV field does.
     pub fn payment(&self, i: usize) -> Payment<'_> {
+        fn name(names: &StringArray, i: usize) -> &str {
+            if names.is_null(i) { "" } else { names.value(i) }
+        }
         let [orig, dest] = self
             .accounts
             .as_ref()
             .expect("a batch cast with its account columns");
-        fn name(names: &StringArray, i: usize) -> &str {
-            if names.is_null(i) { "" } else { names.value(i) }
-        }
-        let kinds = self.kinds.as_ref().expect("PaySim batches have a type");
-        Payment {
-            step: self.numbers[0].value(i),
-            transfer: kinds.value(i).trim().eq_ignore_ascii_case("TRANSFER"),
-            amount: self.numbers[1].value(i),
-            orig: name(orig, i),
-            dest: name(dest, i),
-        }
+        let kind = self.kind_index(i).expect("a type `row` accepted");
+        Payment::new(
+            self.numbers[0].value(i),
+            kind,
+            self.numbers[1].value(i),
+            name(orig, i),
+            name(dest, i),
+        )
     }
 
     /// Value `i` of numeric column `k` (named `name`), checked as the CSV reader checks it.
@@ -270,26 +270,36 @@ impl BatchColumns {
         Ok(value)
     }
 
-    fn kind(&self, i: usize, bad_value: &impl Fn(&str, String) -> Error) -> Result<usize> {
+    /// The transaction type of row `i` as text (empty for a null).
+    fn kind_text(&self, i: usize) -> &str {
         let kinds = self.kinds.as_ref().expect("PaySim batches have a type");
-        let text = if kinds.is_null(i) {
+        if kinds.is_null(i) {
             ""
         } else {
             kinds.value(i).trim()
-        };
+        }
+    }
+
+    /// The index in [`PAYSIM_TYPES`] of row `i`'s type, if it is one.
+    fn kind_index(&self, i: usize) -> Option<usize> {
+        let text = self.kind_text(i);
         PAYSIM_TYPES
             .iter()
             .position(|t| t.eq_ignore_ascii_case(text))
-            .ok_or_else(|| {
-                bad_value(
-                    "type",
-                    format!(
-                        "is \"{}\", expected one of {}",
-                        shown(text),
-                        PAYSIM_TYPES.join(", ")
-                    ),
-                )
-            })
+    }
+
+    fn kind(&self, i: usize, bad_value: &impl Fn(&str, String) -> Error) -> Result<usize> {
+        let text = self.kind_text(i);
+        self.kind_index(i).ok_or_else(|| {
+            bad_value(
+                "type",
+                format!(
+                    "is \"{}\", expected one of {}",
+                    shown(text),
+                    PAYSIM_TYPES.join(", ")
+                ),
+            )
+        })
     }
 
     fn label(&self, i: usize, bad_value: &impl Fn(&str, String) -> Error) -> Result<Option<f64>> {

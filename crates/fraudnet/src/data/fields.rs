@@ -97,13 +97,13 @@ impl Row<'_> {
                 )
             })
         };
-        Ok(Payment {
+        Ok(Payment::new(
             step,
-            transfer: PAYSIM_TYPES[kind] == "TRANSFER",
+            kind,
             amount,
-            orig: name(orig, "nameOrig")?,
-            dest: name(dest, "nameDest")?,
-        })
+            name(orig, "nameOrig")?,
+            name(dest, "nameDest")?,
+        ))
     }
 
     pub(super) fn error(&self, column: usize, message: String) -> Error {

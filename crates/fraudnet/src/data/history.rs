@@ -18,7 +18,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::features::signed_log;
-use super::schema::Schema;
+use super::schema::{PAYSIM_TYPES, Schema};
 use crate::model_file::write_atomically;
 use crate::{Error, Result};
 
@@ -144,6 +144,19 @@ pub(crate) struct Payment<'a> {
     pub amount: f64,
     pub orig: &'a str,
     pub dest: &'a str,
+}
+
+impl<'a> Payment<'a> {
+    /// A payment of type `kind` (an index into [`PAYSIM_TYPES`]) as the readers parse it.
+    pub(crate) fn new(step: f64, kind: usize, amount: f64, orig: &'a str, dest: &'a str) -> Self {
+        Payment {
+            step,
+            transfer: PAYSIM_TYPES[kind] == "TRANSFER",
+            amount,
+            orig,
+            dest,
+        }
+    }
 }
 
 /// What is remembered of one account.

@@ -398,11 +398,15 @@ impl<R: io::Read> RecordReader<R> {
                 };
                 paysim_features(&values, features);
                 if layout.features.has_history() {
-                    let payment =
-                        row.payment(accounts_of(layout), values.step, values.kind, values.amount)?;
                     let out = &mut features[Schema::PaySim.n_features()..];
                     match &mut self.history {
-                        HistoryInput::Live(history) => history.observe(&payment, out),
+                        HistoryInput::Live(history) => {
+                            let accounts = accounts_of(layout);
+                            let payment =
+                                row.payment(accounts, values.step, values.kind, values.amount)?;
+                            history.observe(&payment, out);
+                        }
+                        // The chunk's first pass parsed the accounts and computed these.
                         HistoryInput::Computed { values, next } => {
                             let at = *next * out.len();
                             let Some(computed) = values.get(at..at + out.len()) else {

@@ -163,8 +163,9 @@ pub fn open_rows(
     })
 }
 
-/// [`open_rows`] with the features `features`: history features (from a cold start) are
-/// computed from the file read in order, CSV or Parquet alike; refused for the card schema.
+/// [`open_rows`] with the features `features`: history features are computed from the file
+/// read in order, CSV or Parquet alike, starting from `state` (`None`: a cold start, every
+/// account new); refused for the card schema.
 ///
 /// # Errors
 /// Those of [`open_rows`], [`RecordReader::with_history`] and [`ParquetReader::with_history`].
@@ -174,20 +175,19 @@ pub fn open_rows_with(
     schema: Schema,
     format: FileFormat,
     features: FeatureSet,
+    state: Option<History>,
 ) -> Result<Box<dyn RowSource>> {
     if !features.has_history() {
         return open_rows(file, name, schema, format);
     }
     features.check(schema)?;
+    let history = state.unwrap_or_default();
     match format {
         FileFormat::Csv => Ok(Box::new(
-            RecordReader::from_reader(file, name, schema)?.with_history(History::new())?,
+            RecordReader::from_reader(file, name, schema)?.with_history(history)?,
         )),
         FileFormat::Parquet => Ok(Box::new(ParquetReader::with_history(
-            file,
-            name,
-            schema,
-            History::new(),
+            file, name, schema, history,
         )?)),
     }
 }

@@ -91,6 +91,7 @@ impl Rows<'static, std::fs::File> {
                 model.schema,
                 format,
                 model.feature_set,
+                None,
             )?),
         }
         .for_model(model, None)
