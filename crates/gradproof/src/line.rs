@@ -285,7 +285,7 @@ impl<P: Problem + ?Sized> Line<'_, P> {
                 .then_some(f64::INFINITY);
             (crossed, 0.0)
         } else {
-            match self.one_sided_slopes_gap(&samples, h) {
+            match self.one_sided_slopes_gap(&mut samples, h) {
                 Some(SlopeGap::Kink(jump)) => (Some(jump), 0.0),
                 Some(SlopeGap::BelowNoise(gap)) => (None, gap),
                 None => (None, 0.0),
@@ -304,12 +304,12 @@ impl<P: Problem + ?Sized> Line<'_, P> {
     /// smooth cost, so doubling `o` doubles it; across a kink it is the jump of the slope, which
     /// does not grow. A kink is reported when `r(2o)` differs from `2·r(o)` by more than a quarter
     /// of `r(2o)` and by more than the noise allows; the excess, about the jump of the slope,
-    /// is returned. Otherwise the excess at the nearest offsets is returned, as what a kink too
-    /// small to tell from the noise (or from the curvature) could be.
-    fn one_sided_slopes_gap(&self, samples: &[Sample], h: f64) -> Option<SlopeGap> {
-        let at = |o: f64| samples.iter().find(|(x, _, _)| *x == o).map(|&(_, v, _)| v);
-        let gap =
-            |o: f64| -> Option<f64> { Some((at(o)? - 2.0 * self.base.cost + at(-o)?) / (o * h)) };
+    /// is returned. An excess above the noise but below that quarter is either a kink hidden by
+    /// the curvature or the smooth part's next term (`o³·h³·J⁗/2`): the excess at `2o` (two
+    /// more points, `θ ± 4oh`) tells them apart, since a kink's stays the same and the smooth
+    /// part's grows eightfold. Otherwise the excess at the nearest offsets is returned, as what
+    /// a kink too small to tell from the noise (or from the curvature) could be.
+    fn one_sided_slopes_gap(&mut self, samples: &mut Vec<Sample>, h: f64) -> Option<SlopeGap> {
         let mut offsets: Vec<f64> = samples
             .iter()
             .map(|(o, _, _)| *o)
@@ -318,18 +318,44 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         offsets.sort_by(f64::total_cmp);
         let mut below_noise: Option<f64> = None;
         for o in offsets {
-            let (Some(near), Some(far)) = (gap(o), gap(2.0 * o)) else {
+            let (Some(near), Some(far)) = (
+                self.slopes_gap(samples, o, h),
+                self.slopes_gap(samples, 2.0 * o, h),
+            ) else {
                 continue;
             };
             let excess = (far - 2.0 * near).abs();
             let noise = self.slope_noise(o * h);
-            if excess > 0.25 * far.abs() && excess > noise {
-                return Some(SlopeGap::Kink(excess));
+            if excess > noise {
+                if excess > 0.25 * far.abs() {
+                    return Some(SlopeGap::Kink(excess));
+                }
+                // A cost that fails that far out leaves the question open, as before.
+                if below_noise.is_none() {
+                    for offset in [-4.0 * o, 4.0 * o] {
+                        if !samples.iter().any(|(x, _, _)| *x == offset)
+                            && let Ok((v, s)) = self.sample(offset, h)
+                        {
+                            samples.push((offset, v, s));
+                        }
+                    }
+                    if let Some(farther) = self.slopes_gap(samples, 4.0 * o, h)
+                        && (farther - 2.0 * far).abs() <= 2.0 * excess
+                    {
+                        return Some(SlopeGap::Kink(excess));
+                    }
+                }
             }
             // The nearest offsets hold the least of the smooth part (it grows as o³ there).
             below_noise.get_or_insert(excess);
         }
         below_noise.map(SlopeGap::BelowNoise)
+    }
+
+    /// `r(o) = (J(θ+oh) − 2J(θ) + J(θ−oh)) / oh` from the samples, if both points were taken.
+    fn slopes_gap(&self, samples: &[Sample], o: f64, h: f64) -> Option<f64> {
+        let at = |o: f64| samples.iter().find(|(x, _, _)| *x == o).map(|&(_, v, _)| v);
+        Some((at(o)? - 2.0 * self.base.cost + at(-o)?) / (o * h))
     }
 
     /// The smallest jump of the slope the generic kink test sees at distance `h`: the noise of

@@ -10,7 +10,7 @@ use gradproof::difference::{norm2, relative_difference};
 use gradproof::noise::NoiseStatus;
 use gradproof::settings::{NOTEBOOK_EPSILON, NOTEBOOK_THRESHOLD};
 use gradproof::{
-    Checker, Error, FnProblem, Layout, Problem, Report, StepRule, TensorSpec, Tensors,
+    Checker, Error, FnProblem, Layout, Method, Problem, Report, StepRule, TensorSpec, Tensors,
 };
 
 /// A checker with the notebook's fixed step ε = 1e-7 (the library's default is the scaled rule):
@@ -981,6 +981,47 @@ fn a_kink_without_a_signature_is_found_by_the_one_sided_slopes() {
     // Smooth costs never look kinked.
     let report = notebook().check(&relu_like(0.0), &[0.7, 0.5]).unwrap();
     assert_eq!(report.tensors.iter().map(|t| t.kink).sum::<usize>(), 0);
+}
+
+/// `10a² + 0.1·max(a, 0)`: a small kink under a strong curvature, the hand-written slope at
+/// `a = 0` given.
+fn kink_under_curvature(slope_at_zero: f64) -> impl Problem {
+    let layout = Layout::new([TensorSpec::new("a", [])]).unwrap();
+    let l = layout.clone();
+    FnProblem::new(
+        layout,
+        |t| Ok(10.0 * t[0] * t[0] + 0.1 * t[0].max(0.0)),
+        move |t| {
+            let slope = match t[0] {
+                a if a > 0.0 => 0.1,
+                a if a < 0.0 => 0.0,
+                _ => slope_at_zero,
+            };
+            Tensors::new(l.clone(), vec![20.0 * t[0] + slope])
+        },
+    )
+}
+
+#[test]
+fn a_kink_hidden_by_the_curvature_is_found_at_a_third_offset() {
+    // At a step of 0.03 the gap between the one-sided slopes grows mostly with the curvature
+    // (20·h against a jump of 0.1), so the two nearest offsets cannot tell the kink from the
+    // smooth part's next term; the gap at the next offset can. Both conventions (and the
+    // midpoint) then pass against the one-sided derivatives, and a slope beyond them fails.
+    for method in [Method::Central, Method::Central4, Method::Richardson] {
+        let checker = Checker::new()
+            .method(method)
+            .step_rule(StepRule::Fixed(0.03));
+        for slope in [0.0, 0.05, 0.1] {
+            let report = checker.check(&kink_under_curvature(slope), &[0.0]).unwrap();
+            assert!(report.passed(), "{method} {slope}\n{report}");
+            // The midpoint agrees with the symmetric difference at once: no kink test.
+            let kinks = usize::from(slope != 0.05);
+            assert_eq!(report.tensors[0].kink, kinks, "{method} {slope}\n{report}");
+        }
+        let report = checker.check(&kink_under_curvature(0.3), &[0.0]).unwrap();
+        assert_eq!(report.failing(), ["da"], "{method}\n{report}");
+    }
 }
 
 /// `½‖θ‖²` whose cost takes ≈ 50 µs (busy, not asleep), so that a check computes the gradient

@@ -36,10 +36,10 @@ const KNOWN_FAILURES: &[Known] = &[
     Known {
         setting: ("*", "*", "*", "*"),
         causes: &[Cause::KinkAtTheta, Cause::KinkSkipped, Cause::KinkUnseen],
-        why: "at kinks, in f32: 3 valid conventions just outside their allowance without \
-              signatures (central4 at 1.00x, a Richardson directional interval); forward \
-              checks of a tie routed to both elements that name db, not dw: issue 13, \
-              points 2 and 4, not fixed yet",
+        why: "at kinks, in f32: relu'(0) = 1 outside a Richardson directional interval \
+              (kinks of opposite orientation meeting at θ, unseen without signatures); \
+              forward checks of a tie routed to both elements that name db, not dw: issue \
+              13, points 2 and 4, not fixed yet",
     },
     Known {
         setting: ("*", "*", "*", "directional"),
