@@ -526,7 +526,7 @@ fn total(v: &serde_json::Value, count: &str) -> u64 {
 }
 
 #[test]
-fn a_correct_gradient_has_nothing_wrong_and_directional_mode_examines_no_element_singly() {
+fn a_correct_gradient_has_nothing_wrong_and_directional_mode_examines_only_small_tensors_singly() {
     let (_, v) = check_json(&["--mode", "exhaustive"]);
     assert_eq!((total(&v, "examined"), total(&v, "wrong")), (47, 0));
     let (_, v) = check_json(&["--mode", "sampled=4"]);
@@ -534,11 +534,12 @@ fn a_correct_gradient_has_nothing_wrong_and_directional_mode_examines_no_element
         (total(&v, "examined"), total(&v, "wrong")),
         (4 + 4 + 4 + 3 + 3 + 1, 0)
     );
-    // Two probes per tensor (the second confirms the first along another direction); only
-    // db3's, of a single element, sees an element alone, with one.
+    // Two probes per tensor of more than 3 elements (the second confirms the first along
+    // another direction); db3 (one element), db2 and dW3 (three each) are examined element by
+    // element, one probe per element.
     let (_, v) = check_json(&["--mode", "directional"]);
-    assert_eq!((total(&v, "examined"), total(&v, "wrong")), (1, 0));
-    assert_eq!(total(&v, "probes"), 11);
+    assert_eq!((total(&v, "examined"), total(&v, "wrong")), (1 + 3 + 3, 0));
+    assert_eq!(total(&v, "probes"), 2 + 2 + 2 + 3 + 3 + 1);
 }
 
 #[test]

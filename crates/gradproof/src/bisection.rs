@@ -31,6 +31,10 @@ const SPLITS_PER_ELEMENT: usize = 16;
 /// Groups at most this large whose kink is unresolved are checked one coordinate at a time.
 const KINK_COORDINATE_GROUP: usize = 16;
 
+/// Tensors of at most this many elements are examined element by element in a directional
+/// check rather than probed along random directions (see [`element_by_element`]).
+const EXAMINED_SINGLY: usize = 3;
+
 /// The oracle's derivative along a group's direction (the coordinates of the group weighted by
 /// the given weights, the others 0).
 pub(crate) type Probe<'a> = dyn Fn(&[usize], &[f64]) -> Result<Derivative> + Sync + 'a;
@@ -249,19 +253,26 @@ pub(crate) fn tensor_rows(
         .map(|&k| {
             let spec = &layout.tensors()[k];
             let group: Vec<usize> = layout.range(k).collect();
-            let (sides, first, confirmed) = tensor_probe(&group, directions, probe)?;
-            let analytic = sides.analytic(&group);
-            let found = if let [single] = group[..] {
-                // A one-element tensor's own probe sees its element alone.
-                let mut found = Localised::default();
-                found.single(single, first, analytic);
-                found
-            } else if (first.agrees(analytic) && first.kink == Kink::None) || group.is_empty() {
-                Localised::default()
+            let (sides, first, confirmed, found) = if (2..=EXAMINED_SINGLY).contains(&group.len()) {
+                let sides = directions[0];
+                (sides, None, None, element_by_element(&group, sides, probe)?)
             } else {
-                localise(probe, sides, group.clone(), first, top)?
+                let (sides, first, confirmed) = tensor_probe(&group, directions, probe)?;
+                let analytic = sides.analytic(&group);
+                let found = if let [single] = group[..] {
+                    // A one-element tensor's own probe sees its element alone.
+                    let mut found = Localised::default();
+                    found.single(single, first, analytic);
+                    found
+                } else if (first.agrees(analytic) && first.kink == Kink::None) || group.is_empty() {
+                    Localised::default()
+                } else {
+                    localise(probe, sides, group.clone(), first, top)?
+                };
+                (sides, Some(first), confirmed, found)
             };
-            let evaluations = first.evaluations
+            let analytic = sides.analytic(&group);
+            let evaluations = first.as_ref().map_or(0, |d| d.evaluations)
                 + found.evaluations
                 + confirmed.as_ref().map_or(0, |d| d.evaluations);
             // The derivative along vᵢeᵢ, and its bound, divided by vᵢ: the element's own (at a
@@ -293,12 +304,16 @@ pub(crate) fn tensor_rows(
                 norm2_of(group.iter().map(|&i| sides.gradient[i])),
             );
             let every_element_alone = found.examined() == group.len();
-            let (difference, threshold) =
-                away_from_kinks(analytic, &first, &singles, every_element_alone);
+            let (difference, threshold) = match &first {
+                Some(first) => away_from_kinks(analytic, first, &singles, every_element_alone),
+                None => of_singles(&singles),
+            };
             // Confirmed along a second direction that agrees too: the larger threshold (the
             // weaker claim) of the two. A second probe that disagrees is the one the tensor is
             // judged by, and its figures stand.
-            let second_agrees = first.agrees(analytic) && first.kink == Kink::None;
+            let second_agrees = first
+                .as_ref()
+                .is_some_and(|first| first.agrees(analytic) && first.kink == Kink::None);
             let (difference, threshold) = match &confirmed {
                 Some(other) if second_agrees => {
                     let (d, t) = away_from_kinks(directions[0].analytic(&group), other, &[], false);
@@ -316,7 +331,9 @@ pub(crate) fn tensor_rows(
                 shape: spec.shape.clone(),
                 checked: group.len(),
                 examined: found.examined(),
-                probes: 1 + usize::from(confirmed.is_some()) + found.probes,
+                probes: usize::from(first.is_some())
+                    + usize::from(confirmed.is_some())
+                    + found.probes,
                 agree: found.agreeing.len(),
                 disagree: found.wrong.len(),
                 unresolved: found.unresolved,
@@ -361,9 +378,18 @@ fn away_from_kinks(
     if probe.kink == Kink::None {
         return (own, quotient(NOISE_SAFETY_FACTOR * probe.bound, scale));
     }
-    let smooth = || singles.iter().filter(|w| w.interval.is_none());
-    if !every_element_alone || smooth().next().is_none() {
+    if !every_element_alone || singles.iter().all(|w| w.interval.is_some()) {
         return (own, NO_RELATIVE_EVIDENCE);
+    }
+    of_singles(singles)
+}
+
+/// The relative difference and threshold of the elements examined singly away from kinks, as in
+/// an exhaustive check; `(0, no evidence)` when every one of them is at a kink.
+fn of_singles(singles: &[Worst]) -> (f64, f64) {
+    let smooth = || singles.iter().filter(|w| w.interval.is_none());
+    if smooth().next().is_none() {
+        return (0.0, NO_RELATIVE_EVIDENCE);
     }
     let denominator =
         norm2_of(smooth().map(|w| w.analytic)) + norm2_of(smooth().map(|w| w.numeric));
@@ -375,6 +401,25 @@ fn away_from_kinks(
         // A single's bound already carries the safety factor.
         quotient(norm2_of(smooth().map(|w| w.bound)), denominator),
     )
+}
+
+/// A small tensor (at most [`EXAMINED_SINGLY`] elements) examined element by element along the
+/// first direction's weights: as many lines as a probe, its confirmation and a split would
+/// take, and no blind spot (an error nearly orthogonal to two random directions of a few
+/// elements is not rare: a swap of two elements of three, say).
+fn element_by_element(
+    group: &[usize],
+    sides: &Directions<'_>,
+    probe: &Probe<'_>,
+) -> Result<Localised> {
+    let mut found = Localised::default();
+    for &i in group {
+        let derivative = probe(&[i], sides.weights)?;
+        found.probes += 1;
+        found.evaluations += derivative.evaluations;
+        found.single(i, derivative, sides.analytic(&[i]));
+    }
+    Ok(found)
 }
 
 /// A tensor's own probe, with the directions it is to be judged and localised along. A probe

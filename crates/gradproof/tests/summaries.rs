@@ -188,14 +188,16 @@ fn sampled_counts_only_the_sample() {
 fn directional_counts_only_elements_a_probe_saw_alone() {
     for (name, checker) in checkers(Mode::Directional { top: 3 }) {
         // No bug: a tensor's probe, confirmed along a second direction, vouches for its sum; no
-        // element was examined singly but the scalar's, whose probe is its own.
+        // element was examined singly but the scalar's, whose probe is its own, and those of
+        // the 3-element tensor, examined element by element (no blind spot left to a swap).
         let report = checker.check(&problem(Bug::None), &theta()).unwrap();
         assert_consistent(&report);
         let [w, c, s] = &report.tensors[..] else {
             panic!("three tensors")
         };
         assert_eq!(counts(w), (N, 0, 2, 0, 0), "{name}\n{report}");
-        assert_eq!(counts(c), (3, 0, 2, 0, 0), "{name}\n{report}");
+        assert_eq!(counts(c), (3, 3, 3, 3, 0), "{name}\n{report}");
+        assert_eq!(c.summary(report.mode), "3 probes: 3 agree singly");
         assert_eq!(counts(s), (1, 1, 1, 1, 0), "{name}\n{report}");
         assert_eq!((w.worst(), w.max_abs_error), (None, None), "{name}");
         assert_eq!(

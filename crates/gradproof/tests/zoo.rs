@@ -32,23 +32,14 @@ use zoo::tally::{Cause, Counts, Known, Setting, summary, table};
 /// Where the engine on main is known to fall short today: their violations are printed but do
 /// not fail the test. Each entry says why; the lead empties the list as the fixes land
 /// (`ZOO_STRICT=1` ignores it, and the test says when an entry no longer fails).
-const KNOWN_FAILURES: &[Known] = &[
-    Known {
-        setting: ("*", "*", "*", "*"),
-        causes: &[Cause::KinkAtTheta, Cause::KinkSkipped, Cause::KinkUnseen],
-        why: "at kinks, in f32: relu'(0) = 1 outside a Richardson directional interval \
+const KNOWN_FAILURES: &[Known] = &[Known {
+    setting: ("*", "*", "*", "*"),
+    causes: &[Cause::KinkAtTheta, Cause::KinkSkipped, Cause::KinkUnseen],
+    why: "at kinks, in f32: relu'(0) = 1 outside a Richardson directional interval \
               (kinks of opposite orientation meeting at θ, unseen without signatures); \
               forward checks of a tie routed to both elements that name db, not dw: issue \
               13, points 2 and 4, not fixed yet",
-    },
-    Known {
-        setting: ("*", "*", "*", "directional"),
-        causes: &[Cause::Projection],
-        why: "a directional check states its floor for the relative error along its random \
-              directions (two per tensor), not for ‖g − ĝ‖/‖ĝ‖: a bug nearly orthogonal to \
-              both passes above the stated floor (2 in f32). Issue 13, point 4",
-    },
-];
+}];
 
 /// Runs a family (with and without kink signatures where it has kinks), prints its table and
 /// every violation, and fails on a violation that [`KNOWN_FAILURES`] does not cover.
