@@ -175,6 +175,16 @@ impl Problem for MlpProblem {
         Ok((cost, self.mlp.activation().is_kinked().then_some(signature)))
     }
 
+    fn on_kink(&self, theta: &[f64]) -> Option<bool> {
+        // A unit of the ReLU family sits on its kink where its pre-activation is exactly 0.
+        let forward = self
+            .mlp
+            .forward_masked(theta, self.x.view(), self.mask.as_ref())
+            .ok()?;
+        let hidden = &forward.pre_activations[..forward.pre_activations.len() - 1];
+        Some(hidden.iter().any(|z| z.iter().any(|&v| v == 0.0)))
+    }
+
     fn coordinate_costs(
         &self,
         theta: &[f64],

@@ -250,3 +250,27 @@ fn the_incremental_fast_path_gives_the_verdicts_of_full_recomputation() {
     }
     assert_eq!(cases, 128);
 }
+
+#[test]
+fn a_relu_net_says_when_theta_sits_on_a_kink() {
+    let (problem, theta) = MlpProblem::random(&[4, 5, 1], 8, 3).expect("valid sizes");
+    let mut theta = theta.into_values();
+    assert_eq!(problem.on_kink(&theta), Some(false));
+    // W1's first row and b1's first element at 0: the first hidden unit's pre-activations are 0
+    // for every example, exactly on the ReLU's kink.
+    let layout = problem.layout().clone();
+    for name in ["W1", "b1"] {
+        let k = layout.tensors().iter().position(|t| t.name == name).unwrap();
+        let columns = layout.tensors()[k].shape.get(1).copied().unwrap_or(1);
+        for i in layout.range(k).take(columns) {
+            theta[i] = 0.0;
+        }
+    }
+    assert_eq!(problem.on_kink(&theta), Some(true));
+    // A forward check there looks behind θ and passes the correct gradient.
+    let report = Checker::new()
+        .method(gradproof::Method::Forward)
+        .check(&problem, &theta)
+        .unwrap();
+    assert!(report.passed(), "{report}");
+}

@@ -35,6 +35,8 @@ pub(crate) struct Base {
     pub(crate) precision: Precision,
     /// Wall time of one cost evaluation, as the noise probe saw it.
     pub(crate) seconds_per_evaluation: f64,
+    /// Whether θ may sit on a kink (see [`Problem::on_kink`]): true unless the problem says not.
+    pub(crate) may_be_on_kink: bool,
 }
 
 /// Checks `theta`, evaluates `J(θ)` with its signature and measures the cost's noise: what every
@@ -103,6 +105,7 @@ pub(crate) fn base_at<P: Problem + ?Sized>(
         unit_roundoff: noise.precision.unit_roundoff(),
         precision: noise.precision,
         seconds_per_evaluation,
+        may_be_on_kink: signature.is_some() && problem.on_kink(theta) != Some(false),
     };
     Ok((base, noise))
 }
@@ -247,8 +250,17 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         settled: &dyn Fn(f64) -> bool,
     ) -> Result<Difference> {
         let stencil = method.stencil();
+        let one_sided = !stencil.iter().any(|&(o, _)| o < 0.0);
         let mut samples: Vec<Sample> = Vec::new();
         let value = self.combine(&mut samples, &stencil, 1.0, h)?;
+        // A one-sided stencil sees one side of θ only, and θ itself may share the piece of the
+        // side it sees: with signatures, where θ may sit on a kink, θ − h says whether it does
+        // before an agreeing value is taken as it is. Otherwise the floor stated there would be the smooth one,
+        // while a wrong value, tested further, meets the kink's interval and its looser bound.
+        if one_sided && self.base.may_be_on_kink {
+            let (v, s) = self.sample(-1.0, h)?;
+            samples.push((-1.0, v, s));
+        }
         let one_piece = {
             let mut pieces = samples.iter().map(|(_, _, s)| *s);
             let first = pieces.next().flatten();
@@ -271,10 +283,12 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         };
         // A one-sided stencil (forward differences) sees one side only: the kink test needs
         // the other side as well (θ itself may share the signature of the side it sees).
-        if !samples.iter().any(|(o, _, _)| *o < 0.0) {
+        if one_sided {
             for offset in [-1.0, -2.0] {
-                let (v, s) = self.sample(offset, h)?;
-                samples.push((offset, v, s));
+                if !samples.iter().any(|(o, _, _)| *o == offset) {
+                    let (v, s) = self.sample(offset, h)?;
+                    samples.push((offset, v, s));
+                }
             }
         }
         let (crossed, unseen) = if samples.iter().any(|(_, _, s)| s.is_some()) {

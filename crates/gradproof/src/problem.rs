@@ -74,6 +74,17 @@ pub trait Problem: Sync {
         None
     }
 
+    /// Whether `θ` itself sits on a kink of the cost (a ReLU pre-activation exactly 0, a tie of
+    /// a max-pool, `|x|` at 0), if the problem can tell cheaply; `None` (the default) if it
+    /// cannot. Consulted once per check, for costs with signatures only: a one-sided difference
+    /// (forward) that agrees with the analytic value at once has seen one side of `θ`, so
+    /// where `θ` may sit on a kink it looks at `θ − h`'s piece too (one more evaluation per
+    /// coordinate); `Some(false)` spares it.
+    fn on_kink(&self, theta: &[f64]) -> Option<bool> {
+        let _ = theta;
+        None
+    }
+
     /// An optional fast path for the costs an exhaustive check needs, `J(θ + δ·eₖ)`: prepared
     /// once at `θ` (e.g. by caching the unperturbed forward pass), then asked for one coordinate
     /// at a time from several threads. A model where one parameter touches only part of the

@@ -1024,6 +1024,86 @@ fn a_kink_hidden_by_the_curvature_is_found_at_a_third_offset() {
     }
 }
 
+/// `3·max(a, 0) + b²` with the signature `a ≥ 0` (θ on the kink shares the right piece's), the
+/// hand-written slope at `a = 0` given, and
+/// what it says of θ sitting on its kink (`on_kink`).
+struct SignedRelu {
+    layout: Layout,
+    slope_at_zero: f64,
+    on_kink: Option<bool>,
+}
+
+impl SignedRelu {
+    fn new(slope_at_zero: f64, on_kink: Option<bool>) -> SignedRelu {
+        let layout = Layout::new([TensorSpec::new("a", []), TensorSpec::new("b", [])]).unwrap();
+        SignedRelu {
+            layout,
+            slope_at_zero,
+            on_kink,
+        }
+    }
+}
+
+impl Problem for SignedRelu {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn cost(&self, t: &[f64]) -> gradproof::Result<f64> {
+        Ok(3.0 * t[0].max(0.0) + t[1] * t[1])
+    }
+
+    fn gradient(&self, t: &[f64]) -> gradproof::Result<Tensors> {
+        let slope = match t[0] {
+            a if a > 0.0 => 3.0,
+            a if a < 0.0 => 0.0,
+            _ => self.slope_at_zero,
+        };
+        Tensors::new(self.layout.clone(), vec![slope, 2.0 * t[1]])
+    }
+
+    fn cost_with_signature(&self, t: &[f64]) -> gradproof::Result<(f64, Option<u64>)> {
+        Ok((self.cost(t)?, Some(u64::from(t[0] >= 0.0))))
+    }
+
+    fn on_kink(&self, _theta: &[f64]) -> Option<bool> {
+        self.on_kink
+    }
+}
+
+#[test]
+fn forward_differences_look_behind_theta_where_it_may_sit_on_a_kink() {
+    // θ = (0, 0.5) sits on the kink of max(a, 0) with the right piece's signature: θ and θ + h
+    // lie on one piece, and the forward difference 3 (the right derivative) agrees at once
+    // with the slope 3. Looking at θ − h too, the check sees the kink, judges `da` by the interval
+    // [0, 3] and states the floor the interval allows; a slope outside it fails.
+    let checker = Checker::new().method(Method::Forward);
+    for on_kink in [None, Some(true)] {
+        let report = checker
+            .check(&SignedRelu::new(3.0, on_kink), &[0.0, 0.5])
+            .unwrap();
+        assert!(report.passed(), "{on_kink:?}\n{report}");
+        assert_eq!(report.tensors[0].kink, 1, "{on_kink:?}\n{report}");
+        let report = checker
+            .check(&SignedRelu::new(4.0, on_kink), &[0.0, 0.5])
+            .unwrap();
+        assert_eq!(report.failing(), ["da"], "{on_kink:?}\n{report}");
+    }
+    // A problem that says θ is on no kink spares the look behind: one evaluation per
+    // coordinate fewer, and the agreeing difference is taken as it is.
+    let behind = checker
+        .check(&SignedRelu::new(3.0, None), &[0.0, 0.5])
+        .unwrap();
+    let spared = checker
+        .check(&SignedRelu::new(3.0, Some(false)), &[0.0, 0.5])
+        .unwrap();
+    assert_eq!(spared.tensors[0].kink, 0, "{spared}");
+    assert!(
+        spared.evaluations < behind.evaluations,
+        "{spared}\n{behind}"
+    );
+}
+
 /// `½‖θ‖²` whose cost takes ≈ 50 µs (busy, not asleep), so that a check computes the gradient
 /// beside the noise probe instead of before it; `bad_gradient` and `bad_cost` spoil one or both.
 fn slow_problem(bad_gradient: bool, bad_cost: bool) -> impl Problem {

@@ -33,12 +33,16 @@ use zoo::tally::{Cause, Counts, Known, Setting, summary, table};
 /// not fail the test. Each entry says why; the lead empties the list as the fixes land
 /// (`ZOO_STRICT=1` ignores it, and the test says when an entry no longer fails).
 const KNOWN_FAILURES: &[Known] = &[Known {
-    setting: ("*", "*", "*", "*"),
-    causes: &[Cause::KinkAtTheta, Cause::KinkSkipped, Cause::KinkUnseen],
+    setting: (
+        "ReLU layers, pre-activations at 0",
+        "*",
+        "richardson",
+        "directional",
+    ),
+    causes: &[Cause::KinkAtTheta],
     why: "at kinks, in f32: relu'(0) = 1 outside a Richardson directional interval \
-              (kinks of opposite orientation meeting at θ, unseen without signatures); \
-              forward checks of a tie routed to both elements that name db, not dw: issue \
-              13, points 2 and 4, not fixed yet",
+          where kinks of opposite orientation meet at θ, which only signatures tell: \
+          issue 13, point 2",
 }];
 
 /// Runs a family (with and without kink signatures where it has kinks), prints its table and
