@@ -180,11 +180,9 @@ impl<'a> Incremental<'a> {
         let delta = value - self.theta[k];
         let m = self.x.ncols();
         s.flips.clear();
-        s.changed.clear();
         // Row `unit` of Zl, moved.
         let z = contiguous(self.forward.pre_activations[l - 1].row(unit));
         s.row.clear();
-        s.row.resize(m, 0.0);
         match source {
             Some(j) => {
                 let input = contiguous(if l == 1 {
@@ -192,29 +190,26 @@ impl<'a> Incremental<'a> {
                 } else {
                     self.forward.activations[l - 2].row(j)
                 });
-                for ((moved, &z), &a) in s.row.iter_mut().zip(z).zip(input) {
-                    *moved = z + delta * a;
-                }
+                s.row
+                    .extend(z.iter().zip(input).map(|(&z, &a)| z + delta * a));
             }
-            None => {
-                for (moved, &z) in s.row.iter_mut().zip(z) {
-                    *moved = z + delta;
-                }
-            }
+            None => s.row.extend(z.iter().map(|&z| z + delta)),
         }
         let depth = self.mlp.depth();
-        if l == depth {
+        let count = if l == depth {
             // The output row itself: every example's term may change.
+            s.changed.clear();
             s.changed
                 .extend(s.row.iter().enumerate().map(|(c, &z)| (c, z)));
+            m
         } else {
-            self.propagate_row(l, unit, s);
-        }
+            self.propagate_row(l, unit, s)
+        };
         // The cached terms with the changed ones substituted, summed in example order (as
         // the full pass sums them).
         let mut sum = 0.0;
         let mut next = 0;
-        for &(c, z) in &s.changed {
+        for &(c, z) in &s.changed[..count] {
             for &term in &self.terms[next..c] {
                 sum += term;
             }
