@@ -9,6 +9,7 @@
 //! with the changed ones substituted, summed in the same order as the full pass. The result
 //! differs from a full recomputation only by the rounding of the updates (a few ulps of `J`).
 
+mod fused;
 mod propagate;
 
 use std::cell::RefCell;

@@ -3,6 +3,7 @@
 //! products with the full pass's kernel and summation order), with the units that crossed their
 //! kink recorded for the signature. Part of [`Incremental`]; knows nothing of the cost.
 
+use super::fused::FusedRelu;
 use super::{Incremental, Scratch, contiguous};
 use crate::model::activation::Activation;
 use crate::model::formulas::relu;
@@ -71,6 +72,20 @@ impl Incremental<'_> {
             for (c, value) in changed.iter_mut() {
                 *value = logits[*c] + w * *value;
             }
+            return count;
+        }
+        if l + 2 == depth && activation == Activation::Relu && self.mask.is_none() {
+            // The common case, fused: layer l + 1 moved and activated, and the output's dot
+            // product, without storing layer l + 1.
+            let (w_out, b_out) = self.mlp.layer_slices(&self.theta, depth);
+            let fused = FusedRelu {
+                z_next: &self.z_by_example[l],
+                w_next,
+                w_out,
+                b_out: b_out[0],
+                layer: l + 1,
+            };
+            fused.logits(changed, flips);
             return count;
         }
         // Hidden layer l + 1 for those examples: the cached Z column plus unit's weights × Δa,
