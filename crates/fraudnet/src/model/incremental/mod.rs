@@ -70,6 +70,8 @@ struct Scratch {
     column: Vec<f64>,
     next: Vec<f64>,
     flips: Vec<(usize, usize, usize)>,
+    /// Each example's weighted loss term at the moved point.
+    terms: Vec<f64>,
 }
 
 thread_local! {
@@ -207,24 +209,19 @@ impl<'a> Incremental<'a> {
             self.propagate_row(l, unit, s)
         };
         // The cached terms with the changed ones substituted, summed in example order (as
-        // the full pass sums them).
-        let mut sum = 0.0;
-        let mut next = 0;
+        // the full pass sums them). Substituted in a copy first, so that the sum is one
+        // branch-free pass (changed and unchanged examples alternate at random).
+        s.terms.clear();
+        s.terms.extend_from_slice(&self.terms);
         for &(c, z) in &s.changed[..count] {
-            for &term in &self.terms[next..c] {
-                sum += term;
-            }
-            sum += weighted_loss(
+            s.terms[c] = weighted_loss(
                 CostForm::Logits,
                 self.mlp.positive_weight(),
                 z,
                 self.labels[c],
             );
-            next = c + 1;
         }
-        for &term in &self.terms[next..] {
-            sum += term;
-        }
+        let sum = s.terms.iter().fold(0.0, |sum, &term| sum + term);
         let squares = || match source {
             Some(_) => self.squares - self.theta[k] * self.theta[k] + value * value,
             None => self.squares,

@@ -27,6 +27,7 @@ impl Incremental<'_> {
             column: block,
             next,
             flips,
+            ..
         } = s;
         if activation.is_kinked() {
             record_flips(row, cached_z, |c| (l, unit, c), flips);
