@@ -43,10 +43,23 @@ impl Incremental<'_> {
         let mut count = 0;
         match (activation, mask) {
             (Activation::Relu, None) => {
-                for (c, (&z, &was)) in row.iter().zip(cached_a).enumerate() {
-                    let a = relu(z);
-                    changed[count] = (c, a - was);
-                    count += usize::from(a != was);
+                // 64 examples at a time: which moved, as the bits of a word (a vectorised
+                // pass), then only those visited.
+                let words = row.chunks(64).zip(cached_a.chunks(64));
+                for (word, (z, was)) in words.enumerate() {
+                    let mut moved = z
+                        .iter()
+                        .zip(was)
+                        .enumerate()
+                        .fold(0u64, |bits, (t, (&z, &was))| {
+                            bits | u64::from(relu(z) != was) << t
+                        });
+                    while moved != 0 {
+                        let t = moved.trailing_zeros() as usize;
+                        changed[count] = (64 * word + t, relu(z[t]) - was[t]);
+                        count += 1;
+                        moved &= moved - 1;
+                    }
                 }
             }
             _ => {
