@@ -52,7 +52,7 @@ impl FusedRelu<'_> {
         for one in groups.into_remainder() {
             let columns = [self.column(one.0)];
             let deltas = [one.1];
-            let (sums, crossed) = portable_sums(self.w_next, self.w_out, &columns, &deltas, 0);
+            let (sums, crossed) = portable_sums(self.w_next, self.w_out, &columns, &deltas);
             self.finish(
                 std::slice::from_mut(one),
                 &columns,
@@ -85,7 +85,7 @@ impl FusedRelu<'_> {
                 return unsafe { avx2_sums(self.w_next, self.w_out, columns, deltas) };
             }
         }
-        portable_sums(self.w_next, self.w_out, columns, deltas, 0)
+        portable_sums(self.w_next, self.w_out, columns, deltas)
     }
 
     /// Writes each example's logit over its `Δa` and records its crossings, if any.
@@ -112,30 +112,51 @@ impl FusedRelu<'_> {
     }
 }
 
-/// For each example `q`: `Σ_r w_out[r]·relu(z_q[r] + w_next[r]·Δa_q)` over the units `r` from
-/// `start` on (added to 0), and whether any of them crossed its kink; one scalar sum per example.
+/// For each example `q`: `Σ_r w_out[r]·relu(z_q[r] + w_next[r]·Δa_q)` over the units (added to
+/// 0 in order), and whether any of them crossed its kink; one scalar sum per example.
 #[inline(always)]
 fn portable_sums<const L: usize>(
     w_next: &[f64],
     w_out: &[f64],
     columns: &[&[f64]; L],
     deltas: &[f64; L],
-    start: usize,
 ) -> ([f64; L], [bool; L]) {
     let mut sums = [0.0f64; L];
     let mut crossed = [false; L];
     for q in 0..L {
-        for ((&z, &w), &w_out) in columns[q][start..]
-            .iter()
-            .zip(&w_next[start..])
-            .zip(&w_out[start..])
-        {
-            let moved = z + w * deltas[q];
-            crossed[q] |= (moved > 0.0) != (z > 0.0);
-            sums[q] += w_out * relu(moved);
-        }
+        continue_sum(
+            w_next,
+            w_out,
+            columns[q],
+            deltas[q],
+            0,
+            &mut sums[q],
+            &mut crossed[q],
+        );
     }
     (sums, crossed)
+}
+
+/// One example's sum and crossing flag carried on over the units from `start`.
+#[inline(always)]
+fn continue_sum(
+    w_next: &[f64],
+    w_out: &[f64],
+    column: &[f64],
+    delta: f64,
+    start: usize,
+    sum: &mut f64,
+    crossed: &mut bool,
+) {
+    let units = column[start..]
+        .iter()
+        .zip(&w_next[start..])
+        .zip(&w_out[start..]);
+    for ((&z, &w), &w_out) in units {
+        let moved = z + w * delta;
+        *crossed |= (moved > 0.0) != (z > 0.0);
+        *sum += w_out * relu(moved);
+    }
 }
 
 /// [`portable_sums`] for [`LANES`] examples with 256-bit vectors, the examples as lanes: the
@@ -183,15 +204,17 @@ unsafe fn avx2_sums(
     }
     let masks = [_mm256_movemask_pd(crossed0), _mm256_movemask_pd(crossed1)];
     let mut any: [bool; LANES] = std::array::from_fn(|q| masks[q / 4] & (1 << (q % 4)) != 0);
-    if r < n {
-        // The last units, continuing each example's sum in order.
-        for q in 0..LANES {
-            for ((&z, &w), &w_out) in columns[q][r..].iter().zip(&w_next[r..]).zip(&w_out[r..]) {
-                let moved = z + w * deltas[q];
-                any[q] |= (moved > 0.0) != (z > 0.0);
-                sums[q] += w_out * relu(moved);
-            }
-        }
+    // The last units, continuing each example's sum in order.
+    for q in 0..LANES {
+        continue_sum(
+            w_next,
+            w_out,
+            columns[q],
+            deltas[q],
+            r,
+            &mut sums[q],
+            &mut any[q],
+        );
     }
     (sums, any)
 }
@@ -263,7 +286,7 @@ mod tests {
             let w_out: Vec<f64> = (0..n).map(|r| value(r * 11 + 5)).collect();
             let mut deltas: [f64; LANES] = std::array::from_fn(|q| value(q * 31 + 2) * 3.0);
             deltas[LANES - 1] = -0.0;
-            let expected = portable_sums(&w_next, &w_out, &columns, &deltas, 0);
+            let expected = portable_sums(&w_next, &w_out, &columns, &deltas);
             let bits = |s: &[f64; LANES]| s.map(f64::to_bits);
             #[cfg(target_arch = "x86_64")]
             {
