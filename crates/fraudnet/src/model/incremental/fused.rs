@@ -20,8 +20,9 @@ pub(super) struct FusedRelu<'a> {
     pub(super) z_next: &'a Array2<f64>,
     /// The moved unit's outgoing weights (one per unit of the next layer).
     pub(super) w_next: &'a [f64],
-    /// The output layer's weights (one per unit of the next layer) and bias.
+    /// The output layer's weights (one per unit of the next layer).
     pub(super) w_out: &'a [f64],
+    /// The output layer's bias.
     pub(super) b_out: f64,
     /// The next layer's number, for the kink crossings recorded.
     pub(super) layer: usize,

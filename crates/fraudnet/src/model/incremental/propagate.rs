@@ -1,7 +1,8 @@
 //! How one moved row of a hidden layer's `Z` reaches the output: the examples whose activation
 //! changed, carried down together as a block of columns (a rank-1 update of the next layer, then
 //! products with the full pass's kernel and summation order), with the units that crossed their
-//! kink recorded for the signature. Part of [`Incremental`]; knows nothing of the cost.
+//! kink recorded for the signature (the common case, a ReLU layer right above the output, goes
+//! through [`super::fused`]). Part of [`Incremental`]; knows nothing of the cost.
 
 use super::fused::FusedRelu;
 use super::{Incremental, Scratch, contiguous};
