@@ -5,7 +5,12 @@
 //! * `20-64-32-1 x 256`: a random `20 → 64 → 32 → 1` network on 256 examples;
 //! * `threads`: gradproof on that network in a rayon pool of 1 thread, then of 2, and this
 //!   machine's ceiling for the same work (two independent 1-thread checks at once: a
-//!   speed-up of `2 × (1 thread) / (two at once)` is the most two threads can give here).
+//!   speed-up of `2 × (1 thread) / (two at once)` is the most two threads can give here);
+//! * `arithmetic limit`: what the exhaustive check of `30 → 256 → 128 → 1` on 1024 examples
+//!   must do at least (printed: multiply-adds and logistic terms per coordinate, from the layer
+//!   sizes and the examples each unit is active on), this machine's peak for the same kernels
+//!   (multiply-adds in registers without fused multiply-add; the logistic term with libm's
+//!   `exp` and `ln_1p`), and one incremental cost of a `W1` and of a `W2` coordinate.
 //!
 //! gradproof does more than the loop (the noise measurement, smaller steps at ReLU kinks, the
 //! per-tensor verdicts) and runs on rayon's global pool; the plain loop does one `J(θ+εeᵢ)` and
@@ -19,6 +24,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use fraudnet::model::Incremental;
 use fraudnet::{MlpProblem, notebook};
 use gradproof::Checker;
 
@@ -193,5 +199,128 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, seed_sized, medium, large, threads);
+/// Per tensor of the problem at `theta`: (name, coordinates, multiply-adds and logistic terms
+/// that one incremental cost of one of its coordinates needs at least, averaged over the
+/// tensor). A coordinate of layer `l`'s unit `i` moves row `i` of `Zl` (`m` multiply-adds);
+/// for a hidden unit, only the examples it is active on change (ReLU): each goes through layer
+/// `l + 1` as a rank-1 update and then through the layers below, and needs its logistic term
+/// again; an output coordinate changes every example's.
+fn accounting(problem: &MlpProblem, theta: &[f64]) -> Vec<(String, usize, f64, f64)> {
+    let mlp = problem.mlp();
+    let (sizes, depth, m) = (mlp.sizes(), mlp.depth(), problem.x().ncols());
+    let forward = mlp
+        .forward(theta, problem.x().view())
+        .expect("valid shapes");
+    let mut rows = Vec::new();
+    for l in 1..=depth {
+        // Per changed example: the rank-1 update of layer l + 1, then full products below it.
+        let below: usize = if l == depth {
+            0
+        } else {
+            sizes[l + 1]
+                + (l + 2..=depth)
+                    .map(|k| sizes[k - 1] * sizes[k])
+                    .sum::<usize>()
+        };
+        // Examples each unit of layer l is active on (all of them for the output).
+        let active: Vec<f64> = forward.pre_activations[l - 1]
+            .rows()
+            .into_iter()
+            .map(|z| {
+                if l == depth {
+                    m as f64
+                } else {
+                    z.iter().filter(|&&z| z > 0.0).count() as f64
+                }
+            })
+            .collect();
+        let mean_active = active.iter().sum::<f64>() / active.len() as f64;
+        let multiply_adds = m as f64 + mean_active * below as f64;
+        for (name, count) in [
+            (format!("W{l}"), sizes[l] * sizes[l - 1]),
+            (format!("b{l}"), sizes[l]),
+        ] {
+            rows.push((name, count, multiply_adds, mean_active));
+        }
+    }
+    rows
+}
+
+/// `Σ_r w[r]·x[r][q]` for 16 columns `q` side by side: the incremental check's multiply-adds at
+/// their best (operands in the nearest cache, 16 independent sums, separate multiply and add).
+fn multiply_adds(w: &[f64], x: &[f64]) -> [f64; 16] {
+    let mut sums = [0.0f64; 16];
+    for (&w, x) in w.iter().zip(x.chunks_exact(16)) {
+        for (sum, &x) in sums.iter_mut().zip(x) {
+            *sum += w * x;
+        }
+    }
+    sums
+}
+
+/// The logistic term of each logit as the check computes it, `max(z, 0) − z·y +
+/// ln_1p(e^(−|z|))`, summed.
+fn logistic_terms(z: &[f64], y: &[f64]) -> f64 {
+    z.iter()
+        .zip(y)
+        .map(|(&z, &y)| z.max(0.0) - z * y + (-z.abs()).exp().ln_1p())
+        .sum()
+}
+
+fn arithmetic_limit(c: &mut Criterion) {
+    let (problem, theta) = MlpProblem::random(&[30, 256, 128, 1], 1024, 3).expect("valid sizes");
+    let theta = theta.into_values();
+    let mut total = (0.0, 0.0);
+    for (name, count, multiply_adds, terms) in accounting(&problem, &theta) {
+        eprintln!(
+            "{name}: {count} coordinates, at least {multiply_adds:.0} multiply-adds and \
+             {terms:.0} logistic terms per cost"
+        );
+        total.0 += 2.0 * count as f64 * multiply_adds;
+        total.1 += 2.0 * count as f64 * terms;
+    }
+    eprintln!(
+        "two costs per coordinate: {:.3e} multiply-adds, {:.3e} logistic terms",
+        total.0, total.1
+    );
+    let mut group = c.benchmark_group("arithmetic limit (30-256-128-1 x 1024)");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    // 128 × 16 multiply-adds: 16 KiB of operands, in the nearest cache.
+    let w: Vec<f64> = (0..128).map(|r| 1.0 + r as f64 * 1e-3).collect();
+    let x: Vec<f64> = (0..128 * 16).map(|k| (k % 7) as f64 * 0.25 - 0.5).collect();
+    group.bench_function("2048 multiply-adds (peak)", |b| {
+        b.iter(|| multiply_adds(black_box(&w), black_box(&x)))
+    });
+    let z: Vec<f64> = (0..1024).map(|k| (k as f64 - 512.0) * 0.01).collect();
+    let y: Vec<f64> = (0..1024).map(|k| (k % 2) as f64).collect();
+    group.bench_function("1024 logistic terms (libm exp, ln_1p)", |b| {
+        b.iter(|| logistic_terms(black_box(&z), black_box(&y)))
+    });
+    let (mlp, x, y) = (problem.mlp(), problem.x().view(), problem.y().view());
+    let cache = Incremental::new(mlp, &theta, x, y, None).expect("valid shapes");
+    // W1[59, 3] and W2[65, 41] (the worst-ratio coordinates of the check's report).
+    for (name, k) in [
+        ("W1[59, 3]", 59 * 30 + 3),
+        ("W2[65, 41]", 256 * 31 + 65 * 256 + 41),
+    ] {
+        group.bench_function(format!("incremental cost of {name}"), |b| {
+            b.iter(|| cache.cost(black_box(k), theta[k] + 1e-7))
+        });
+    }
+    group.bench_function("full cost", |b| {
+        b.iter(|| mlp.cost(black_box(&theta), x, y))
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    seed_sized,
+    medium,
+    large,
+    threads,
+    arithmetic_limit
+);
 criterion_main!(benches);

@@ -9,6 +9,7 @@
 //! with the changed ones substituted, summed in the same order as the full pass. The result
 //! differs from a full recomputation only by the rounding of the updates (a few ulps of `J`).
 
+mod fused;
 mod propagate;
 
 use std::cell::RefCell;
@@ -69,6 +70,8 @@ struct Scratch {
     column: Vec<f64>,
     next: Vec<f64>,
     flips: Vec<(usize, usize, usize)>,
+    /// Each example's weighted loss term at the moved point.
+    terms: Vec<f64>,
 }
 
 thread_local! {
@@ -180,11 +183,9 @@ impl<'a> Incremental<'a> {
         let delta = value - self.theta[k];
         let m = self.x.ncols();
         s.flips.clear();
-        s.changed.clear();
         // Row `unit` of Zl, moved.
         let z = contiguous(self.forward.pre_activations[l - 1].row(unit));
         s.row.clear();
-        s.row.resize(m, 0.0);
         match source {
             Some(j) => {
                 let input = contiguous(if l == 1 {
@@ -192,43 +193,35 @@ impl<'a> Incremental<'a> {
                 } else {
                     self.forward.activations[l - 2].row(j)
                 });
-                for ((moved, &z), &a) in s.row.iter_mut().zip(z).zip(input) {
-                    *moved = z + delta * a;
-                }
+                s.row
+                    .extend(z.iter().zip(input).map(|(&z, &a)| z + delta * a));
             }
-            None => {
-                for (moved, &z) in s.row.iter_mut().zip(z) {
-                    *moved = z + delta;
-                }
-            }
+            None => s.row.extend(z.iter().map(|&z| z + delta)),
         }
         let depth = self.mlp.depth();
-        if l == depth {
+        let count = if l == depth {
             // The output row itself: every example's term may change.
+            s.changed.clear();
             s.changed
                 .extend(s.row.iter().enumerate().map(|(c, &z)| (c, z)));
+            m
         } else {
-            self.propagate_row(l, unit, s);
-        }
+            self.propagate_row(l, unit, s)
+        };
         // The cached terms with the changed ones substituted, summed in example order (as
-        // the full pass sums them).
-        let mut sum = 0.0;
-        let mut next = 0;
-        for &(c, z) in &s.changed {
-            for &term in &self.terms[next..c] {
-                sum += term;
-            }
-            sum += weighted_loss(
+        // the full pass sums them). Substituted in a copy first, so that the sum is one
+        // branch-free pass (changed and unchanged examples alternate at random).
+        s.terms.clear();
+        s.terms.extend_from_slice(&self.terms);
+        for &(c, z) in &s.changed[..count] {
+            s.terms[c] = weighted_loss(
                 CostForm::Logits,
                 self.mlp.positive_weight(),
                 z,
                 self.labels[c],
             );
-            next = c + 1;
         }
-        for &term in &self.terms[next..] {
-            sum += term;
-        }
+        let sum = s.terms.iter().fold(0.0, |sum, &term| sum + term);
         let squares = || match source {
             Some(_) => self.squares - self.theta[k] * self.theta[k] + value * value,
             None => self.squares,

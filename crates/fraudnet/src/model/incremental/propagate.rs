@@ -1,8 +1,10 @@
 //! How one moved row of a hidden layer's `Z` reaches the output: the examples whose activation
 //! changed, carried down together as a block of columns (a rank-1 update of the next layer, then
 //! products with the full pass's kernel and summation order), with the units that crossed their
-//! kink recorded for the signature. Part of [`Incremental`]; knows nothing of the cost.
+//! kink recorded for the signature (the common case, a ReLU layer right above the output, goes
+//! through [`super::fused`]). Part of [`Incremental`]; knows nothing of the cost.
 
+use super::fused::FusedRelu;
 use super::{Incremental, Scratch, contiguous};
 use crate::model::activation::Activation;
 use crate::model::formulas::relu;
@@ -10,10 +12,10 @@ use crate::model::linalg::matmul_into;
 
 impl Incremental<'_> {
     /// From the moved row `s.row` of hidden layer `l`'s `Z`: the examples whose activation
-    /// changed, carried down together as a block of columns to their output logits, into
-    /// `s.changed` (in example order).
+    /// changed, carried down together as a block of columns to their output logits, into the
+    /// first `count` places of `s.changed` (in example order); returns `count`.
     #[inline(always)]
-    pub(super) fn propagate_row(&self, l: usize, unit: usize, s: &mut Scratch) {
+    pub(super) fn propagate_row(&self, l: usize, unit: usize, s: &mut Scratch) -> usize {
         let activation = self.mlp.activation();
         let depth = self.mlp.depth();
         let sizes = self.mlp.sizes();
@@ -26,17 +28,38 @@ impl Incremental<'_> {
             column: block,
             next,
             flips,
+            ..
         } = s;
         if activation.is_kinked() {
             record_flips(row, cached_z, |c| (l, unit, c), flips);
         }
-        // The examples whose activation moved, with how much (`changed` holds (c, Δa) here).
+        // The examples whose activation moved, with how much (`changed` holds (c, Δa) here),
+        // compacted without a branch: every example is written at the next free place, which
+        // advances only when its activation moved (about half of them move for a ReLU unit, at
+        // random: a branch there would be mispredicted every other example).
+        // (Never shrunk: zeroing it again for every cost would take longer than filling it.)
+        if changed.len() < row.len() {
+            changed.resize(row.len(), (0, 0.0));
+        }
+        let mut count = 0;
         match (activation, mask) {
             (Activation::Relu, None) => {
-                for (c, (&z, &was)) in row.iter().zip(cached_a).enumerate() {
-                    let a = relu(z);
-                    if a != was {
-                        changed.push((c, a - was));
+                // 64 examples at a time: which moved, as the bits of a word (a vectorised
+                // pass), then only those visited.
+                let words = row.chunks(64).zip(cached_a.chunks(64));
+                for (word, (z, was)) in words.enumerate() {
+                    let mut moved = z
+                        .iter()
+                        .zip(was)
+                        .enumerate()
+                        .fold(0u64, |bits, (t, (&z, &was))| {
+                            bits | u64::from(relu(z) != was) << t
+                        });
+                    while moved != 0 {
+                        let t = moved.trailing_zeros() as usize;
+                        changed[count] = (64 * word + t, relu(z[t]) - was[t]);
+                        count += 1;
+                        moved &= moved - 1;
                     }
                 }
             }
@@ -46,30 +69,50 @@ impl Incremental<'_> {
                     if let Some(mask) = mask {
                         a *= mask[c];
                     }
-                    if a != was {
-                        changed.push((c, a - was));
-                    }
+                    changed[count] = (c, a - was);
+                    count += usize::from(a != was);
                 }
             }
         }
-        let count = changed.len();
+        let changed = &mut changed[..count];
         if count == 0 {
-            return;
+            return 0;
         }
-        // Layer l + 1 for those examples: the cached Z column plus unit's weights × Δa, then its
-        // activation (and mask), as a row-major (n, count) block. (Unless l + 1 is the output
-        // layer: then its pre-activations.)
         let w_next = contiguous(self.w_transposed[l].row(unit));
+        if l + 1 == depth {
+            // The output layer right below (width 1): each changed example's logit moves by the
+            // unit's weight × Δa.
+            let logits = contiguous(self.forward.pre_activations[l].row(0));
+            let w = w_next[0];
+            for (c, value) in changed.iter_mut() {
+                *value = logits[*c] + w * *value;
+            }
+            return count;
+        }
+        if l + 2 == depth && activation == Activation::Relu && self.mask.is_none() {
+            // The common case, fused: layer l + 1 moved and activated, and the output's dot
+            // product, without storing layer l + 1.
+            let (w_out, b_out) = self.mlp.layer_slices(&self.theta, depth);
+            let fused = FusedRelu {
+                z_next: &self.z_by_example[l],
+                w_next,
+                w_out,
+                b_out: b_out[0],
+                layer: l + 1,
+            };
+            fused.logits(changed, flips);
+            return count;
+        }
+        // Hidden layer l + 1 for those examples: the cached Z column plus unit's weights × Δa,
+        // then its activation (and mask), built example by example (contiguous: example-major,
+        // `count × n`).
         let n = sizes[l + 1];
-        let hidden_next = l + 1 < depth;
-        // Built example by example (contiguous: example-major, `count × n`).
-        next.clear();
-        for &(c, delta) in changed.iter() {
+        if next.len() < count * n {
+            next.resize(count * n, 0.0);
+        }
+        for (&(c, delta), values) in changed.iter().zip(next.chunks_exact_mut(n)) {
             let cached = contiguous(self.z_by_example[l].row(c));
-            let start = next.len();
-            next.resize(start + n, 0.0);
-            let values = &mut next[start..];
-            if activation == Activation::Relu && hidden_next {
+            if activation == Activation::Relu {
                 // Moved, checked for crossings and activated in one pass (the common case).
                 let mut crossed = false;
                 for ((v, &z), &w) in values.iter_mut().zip(cached).zip(w_next) {
@@ -88,9 +131,6 @@ impl Incremental<'_> {
                 for ((v, &z), &w) in values.iter_mut().zip(cached).zip(w_next) {
                     *v = z + w * delta;
                 }
-                if !hidden_next {
-                    continue;
-                }
                 if activation.is_kinked() {
                     record_flips(values, cached, |r| (l + 1, r, c), flips);
                 }
@@ -103,25 +143,18 @@ impl Incremental<'_> {
                 }
             }
         }
-        if !hidden_next {
-            // `next` is the (count × 1) column of logits.
-            for ((_, value), &z) in changed.iter_mut().zip(next.iter()) {
-                *value = z;
-            }
-            return;
-        }
         if l + 2 == depth {
             // The output layer right below: one dot product per example, in the full pass's
             // order.
             let (w, b) = self.mlp.layer_slices(&self.theta, depth);
-            dots(w, next, n, block);
+            dots(w, &next[..count * n], n, block);
             for ((_, value), &z) in changed.iter_mut().zip(block.iter()) {
                 *value = z + b[0];
             }
-            return;
+            return count;
         }
         block.resize(n * count, 0.0);
-        transpose(next, block, count, n);
+        transpose(&next[..count * n], block, count, n);
         // The layers below: a product with the full pass's kernel and summation order, then
         // (for hidden layers past l + 1) activation and mask.
         for k in l + 1..depth {
@@ -160,38 +193,48 @@ impl Incremental<'_> {
         for ((_, value), &z) in changed.iter_mut().zip(block.iter()) {
             *value = z;
         }
+        count
     }
 }
 
 /// `out[t] = Σ_r w[r]·rows[t][r]` for each `n`-long row of `rows`, summed over `r` in increasing
-/// order from 0 (as the full pass's product sums), four rows at a time.
+/// order from 0 (as the full pass's product sums). Each sum is a chain of dependent adds, so
+/// [`DOT_LANES`] rows are summed side by side (one chain per row, vectorised across rows), then
+/// the rest four and one at a time.
 #[inline(always)]
 fn dots(w: &[f64], rows: &[f64], n: usize, out: &mut Vec<f64>) {
     let count = rows.len() / n;
     out.clear();
-    let mut quads = rows.chunks_exact(4 * n);
-    for quad in &mut quads {
-        let (a, rest) = quad.split_at(n);
-        let (b, rest) = rest.split_at(n);
-        let (c, d) = rest.split_at(n);
-        let mut sums = [0.0f64; 4];
-        for r in 0..n {
-            let w = w[r];
-            sums[0] += w * a[r];
-            sums[1] += w * b[r];
-            sums[2] += w * c[r];
-            sums[3] += w * d[r];
-        }
-        out.extend(sums);
+    let mut wide = rows.chunks_exact(DOT_LANES * n);
+    for rows in &mut wide {
+        out.extend(dot_lanes::<DOT_LANES>(w, rows, n));
+    }
+    let mut quads = wide.remainder().chunks_exact(4 * n);
+    for rows in &mut quads {
+        out.extend(dot_lanes::<4>(w, rows, n));
     }
     for row in quads.remainder().chunks_exact(n) {
-        let mut sum = 0.0;
-        for (&w, &v) in w.iter().zip(row) {
-            sum += w * v;
-        }
-        out.push(sum);
+        out.extend(dot_lanes::<1>(w, row, n));
     }
     debug_assert_eq!(out.len(), count);
+}
+
+/// Rows whose dot products [`dots`] sums side by side: enough independent chains of adds to
+/// hide an add's latency (four 4-wide chains).
+const DOT_LANES: usize = 16;
+
+/// The dot products of `w` with the `L` consecutive `n`-long rows of `rows`, each summed over
+/// `r = 0, 1, …` from 0.
+#[inline(always)]
+fn dot_lanes<const L: usize>(w: &[f64], rows: &[f64], n: usize) -> [f64; L] {
+    let rows: [&[f64]; L] = std::array::from_fn(|q| &rows[q * n..(q + 1) * n]);
+    let mut sums = [0.0f64; L];
+    for (r, &w) in w[..n].iter().enumerate() {
+        for (sum, row) in sums.iter_mut().zip(&rows) {
+            *sum += w * row[r];
+        }
+    }
+    sums
 }
 
 /// `to = fromᵀ` for a row-major `rows × cols` `from`, by tiles (so neither side is walked with

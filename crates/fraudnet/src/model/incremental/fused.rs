@@ -1,0 +1,307 @@
+//! The incremental check's hottest loop, fused: for the examples whose activation a hidden
+//! unit's move changed, the next layer (ReLU, no dropout, the last hidden one) moved by a rank-1
+//! update and activated, and the output's dot product — without storing the next layer. Part of
+//! [`super::Incremental`]; knows nothing of the cost or of which parameter moved.
+//!
+//! Each sum is the full pass's: `((0 + w₀·a₀) + w₁·a₁) + …` over the units in order, every
+//! multiply and add rounded on its own, so the logits are the same bits as the unfused path's.
+//! The examples are the vector lanes (independent sums side by side, where vectorising along
+//! the units would reorder a sum); an example's cached column is read four units at a time and
+//! each 4 × 4 tile of (example, unit) transposed in registers.
+
+use ndarray::Array2;
+
+use super::contiguous;
+use crate::model::formulas::relu;
+
+/// The next layer's cached pre-activations and weights, and the output layer's.
+pub(super) struct FusedRelu<'a> {
+    /// The next layer's cached `Z`, example-major (an example's column is a row).
+    pub(super) z_next: &'a Array2<f64>,
+    /// The moved unit's outgoing weights (one per unit of the next layer).
+    pub(super) w_next: &'a [f64],
+    /// The output layer's weights (one per unit of the next layer).
+    pub(super) w_out: &'a [f64],
+    /// The output layer's bias.
+    pub(super) b_out: f64,
+    /// The next layer's number, for the kink crossings recorded.
+    pub(super) layer: usize,
+}
+
+/// Examples carried side by side: two vectors of four, enough independent sums to hide an
+/// add's latency.
+const LANES: usize = 8;
+
+impl FusedRelu<'_> {
+    /// Replaces each `(c, Δa)` of `changed` by `(c, logit)`, and appends the next layer's kink
+    /// crossings `(layer, unit, c)`, example by example and unit by unit (the order the unfused
+    /// path records them in).
+    #[inline(always)]
+    pub(super) fn logits(
+        &self,
+        changed: &mut [(usize, f64)],
+        flips: &mut Vec<(usize, usize, usize)>,
+    ) {
+        let mut groups = changed.chunks_exact_mut(LANES);
+        for group in &mut groups {
+            let group: &mut [(usize, f64); LANES] = group.try_into().expect("LANES examples");
+            let columns = group.map(|(c, _)| self.column(c));
+            let deltas = group.map(|(_, delta)| delta);
+            let (sums, crossed) = self.sums(&columns, &deltas);
+            self.finish(group, &columns, &deltas, &sums, &crossed, flips);
+        }
+        for one in groups.into_remainder() {
+            let columns = [self.column(one.0)];
+            let deltas = [one.1];
+            let (sums, crossed) = portable_sums(self.w_next, self.w_out, &columns, &deltas);
+            self.finish(
+                std::slice::from_mut(one),
+                &columns,
+                &deltas,
+                &sums,
+                &crossed,
+                flips,
+            );
+        }
+    }
+
+    /// Example `c`'s cached column of the next layer.
+    #[inline(always)]
+    fn column(&self, c: usize) -> &[f64] {
+        &contiguous(self.z_next.row(c))[..self.w_next.len()]
+    }
+
+    /// The dot products and crossing flags of [`LANES`] examples, with 256-bit vectors when
+    /// the CPU has them.
+    #[inline(always)]
+    fn sums(
+        &self,
+        columns: &[&[f64]; LANES],
+        deltas: &[f64; LANES],
+    ) -> ([f64; LANES], [bool; LANES]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, the only feature `avx2_sums` is compiled for.
+                return unsafe { avx2_sums(self.w_next, self.w_out, columns, deltas) };
+            }
+        }
+        portable_sums(self.w_next, self.w_out, columns, deltas)
+    }
+
+    /// Writes each example's logit over its `Δa` and records its crossings, if any.
+    #[inline(always)]
+    fn finish(
+        &self,
+        group: &mut [(usize, f64)],
+        columns: &[&[f64]],
+        deltas: &[f64],
+        sums: &[f64],
+        crossed: &[bool],
+        flips: &mut Vec<(usize, usize, usize)>,
+    ) {
+        for (q, (c, value)) in group.iter_mut().enumerate() {
+            if crossed[q] {
+                for (r, (&z, &w)) in columns[q].iter().zip(self.w_next).enumerate() {
+                    if (z + w * deltas[q] > 0.0) != (z > 0.0) {
+                        flips.push((self.layer, r, *c));
+                    }
+                }
+            }
+            *value = sums[q] + self.b_out;
+        }
+    }
+}
+
+/// For each example `q`: `Σ_r w_out[r]·relu(z_q[r] + w_next[r]·Δa_q)` over the units (added to
+/// 0 in order), and whether any of them crossed its kink; one scalar sum per example.
+#[inline(always)]
+fn portable_sums<const L: usize>(
+    w_next: &[f64],
+    w_out: &[f64],
+    columns: &[&[f64]; L],
+    deltas: &[f64; L],
+) -> ([f64; L], [bool; L]) {
+    let mut sums = [0.0f64; L];
+    let mut crossed = [false; L];
+    for q in 0..L {
+        continue_sum(
+            w_next,
+            w_out,
+            columns[q],
+            deltas[q],
+            0,
+            &mut sums[q],
+            &mut crossed[q],
+        );
+    }
+    (sums, crossed)
+}
+
+/// One example's sum and crossing flag carried on over the units from `start`.
+#[inline(always)]
+fn continue_sum(
+    w_next: &[f64],
+    w_out: &[f64],
+    column: &[f64],
+    delta: f64,
+    start: usize,
+    sum: &mut f64,
+    crossed: &mut bool,
+) {
+    let units = column[start..]
+        .iter()
+        .zip(&w_next[start..])
+        .zip(&w_out[start..]);
+    for ((&z, &w), &w_out) in units {
+        let moved = z + w * delta;
+        *crossed |= (moved > 0.0) != (z > 0.0);
+        *sum += w_out * relu(moved);
+    }
+}
+
+/// [`portable_sums`] for [`LANES`] examples with 256-bit vectors, the examples as lanes: the
+/// same operations in the same order for every example, so the same bits. Units past the last
+/// multiple of four are finished one example at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_sums(
+    w_next: &[f64],
+    w_out: &[f64],
+    columns: &[&[f64]; LANES],
+    deltas: &[f64; LANES],
+) -> ([f64; LANES], [bool; LANES]) {
+    use std::arch::x86_64::*;
+    let n = w_next.len();
+    assert!(w_out.len() >= n && columns.iter().all(|c| c.len() == n));
+    let zero = _mm256_setzero_pd();
+    let (delta0, delta1) = (
+        _mm256_setr_pd(deltas[0], deltas[1], deltas[2], deltas[3]),
+        _mm256_setr_pd(deltas[4], deltas[5], deltas[6], deltas[7]),
+    );
+    let (mut sum0, mut sum1, mut crossed0, mut crossed1) = (zero, zero, zero, zero);
+    let mut r = 0;
+    while r + 4 <= n {
+        let w_next: &[f64; 4] = w_next[r..r + 4].try_into().expect("4 units");
+        let w_out: &[f64; 4] = w_out[r..r + 4].try_into().expect("4 units");
+        let tile = |first: usize| {
+            // SAFETY: r + 4 <= n = each column's length (asserted above).
+            let column = |q: usize| unsafe { _mm256_loadu_pd(columns[first + q].as_ptr().add(r)) };
+            units(column(0), column(1), column(2), column(3))
+        };
+        let (tile0, tile1) = (tile(0), tile(4));
+        for k in 0..4 {
+            let (w, w_out) = (_mm256_set1_pd(w_next[k]), _mm256_set1_pd(w_out[k]));
+            step(tile0[k], w, w_out, delta0, &mut sum0, &mut crossed0);
+            step(tile1[k], w, w_out, delta1, &mut sum1, &mut crossed1);
+        }
+        r += 4;
+    }
+    let mut sums = [0.0f64; LANES];
+    // SAFETY: two vectors of four into eight values.
+    unsafe {
+        _mm256_storeu_pd(sums[..4].as_mut_ptr(), sum0);
+        _mm256_storeu_pd(sums[4..].as_mut_ptr(), sum1);
+    }
+    let masks = [_mm256_movemask_pd(crossed0), _mm256_movemask_pd(crossed1)];
+    let mut any: [bool; LANES] = std::array::from_fn(|q| masks[q / 4] & (1 << (q % 4)) != 0);
+    // The last units, continuing each example's sum in order.
+    for q in 0..LANES {
+        continue_sum(
+            w_next,
+            w_out,
+            columns[q],
+            deltas[q],
+            r,
+            &mut sums[q],
+            &mut any[q],
+        );
+    }
+    (sums, any)
+}
+
+/// Four examples' columns, four units each, as four vectors of one unit across the examples.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn units(
+    v0: std::arch::x86_64::__m256d,
+    v1: std::arch::x86_64::__m256d,
+    v2: std::arch::x86_64::__m256d,
+    v3: std::arch::x86_64::__m256d,
+) -> [std::arch::x86_64::__m256d; 4] {
+    use std::arch::x86_64::*;
+    let (t0, t1) = (_mm256_unpacklo_pd(v0, v1), _mm256_unpackhi_pd(v0, v1));
+    let (t2, t3) = (_mm256_unpacklo_pd(v2, v3), _mm256_unpackhi_pd(v2, v3));
+    [
+        _mm256_permute2f128_pd::<0x20>(t0, t2),
+        _mm256_permute2f128_pd::<0x20>(t1, t3),
+        _mm256_permute2f128_pd::<0x31>(t0, t2),
+        _mm256_permute2f128_pd::<0x31>(t1, t3),
+    ]
+}
+
+/// One unit for four examples: `moved = z + w·Δa`, its kink crossing or-ed into `crossed`,
+/// `sum += w_out·max(moved, 0)` (`max(x, 0)` is `x` when `x > 0`, else 0, NaN included:
+/// [`relu`] to the bit).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn step(
+    z: std::arch::x86_64::__m256d,
+    w: std::arch::x86_64::__m256d,
+    w_out: std::arch::x86_64::__m256d,
+    delta: std::arch::x86_64::__m256d,
+    sum: &mut std::arch::x86_64::__m256d,
+    crossed: &mut std::arch::x86_64::__m256d,
+) {
+    use std::arch::x86_64::*;
+    let zero = _mm256_setzero_pd();
+    let moved = _mm256_add_pd(z, _mm256_mul_pd(w, delta));
+    let sides = _mm256_xor_pd(
+        _mm256_cmp_pd::<_CMP_GT_OQ>(moved, zero),
+        _mm256_cmp_pd::<_CMP_GT_OQ>(z, zero),
+    );
+    *crossed = _mm256_or_pd(*crossed, sides);
+    *sum = _mm256_add_pd(*sum, _mm256_mul_pd(w_out, _mm256_max_pd(moved, zero)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vector kernel against the portable one, bit for bit, at widths that leave every
+    /// remainder, with values that cross the kink and special values.
+    #[test]
+    fn vectors_and_scalars_agree_to_the_bit() {
+        let value = |s: usize| {
+            let x = ((s * 2_654_435_761) % 1_000_003) as f64 / 1_000_003.0 - 0.5;
+            x * 10f64.powi((s % 5) as i32 - 2)
+        };
+        for n in [1, 3, 4, 5, 8, 13, 128] {
+            let z: Vec<Vec<f64>> = (0..LANES)
+                .map(|q| (0..n).map(|r| value(q * 97 + r * 13 + 1)).collect())
+                .collect();
+            let columns: [&[f64]; LANES] = std::array::from_fn(|q| z[q].as_slice());
+            let w_next: Vec<f64> = (0..n).map(|r| value(r * 7 + 3)).collect();
+            let w_out: Vec<f64> = (0..n).map(|r| value(r * 11 + 5)).collect();
+            let mut deltas: [f64; LANES] = std::array::from_fn(|q| value(q * 31 + 2) * 3.0);
+            deltas[LANES - 1] = -0.0;
+            let expected = portable_sums(&w_next, &w_out, &columns, &deltas);
+            let bits = |s: &[f64; LANES]| s.map(f64::to_bits);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: only on a CPU with AVX2.
+                    let got = unsafe { avx2_sums(&w_next, &w_out, &columns, &deltas) };
+                    assert_eq!(bits(&got.0), bits(&expected.0), "n = {n}");
+                    assert_eq!(got.1, expected.1, "n = {n}");
+                }
+            }
+            assert!(
+                n < 8 || expected.1.iter().any(|&c| c),
+                "some example crosses"
+            );
+        }
+    }
+}
