@@ -92,7 +92,7 @@ const DIRECTIONS: u64 = 3;
 
 /// Measures the noise of `cost` around `theta` along a few fixed pseudo-random ±1 directions (on
 /// each, the quieter of the two sides of `θ`) and keeps the largest estimate. While the cost is
-/// (mostly) constant along the probe, the spacing is widened (see [`WIDENING`]). The estimate is
+/// (mostly) constant along the probe, the spacing is widened (by `WIDENING`). The estimate is
 /// floored at half a unit roundoff of `J(θ)` in the cost's precision (`J` is at least rounded
 /// once): `declared`, or else the coarsest precision that holds every value seen.
 pub fn estimate_noise<F>(

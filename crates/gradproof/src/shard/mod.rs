@@ -5,9 +5,9 @@
 //! deterministic probe, so every shard measures the same), then does only its share:
 //!
 //! * the coordinate modes (exhaustive, sampled; finite differences or exact dual passes) slice
-//!   the coordinates ([`coordinates`]); the merge lays them out again and judges them with the
+//!   the coordinates (`shard::coordinates`); the merge lays them out again and judges them with the
 //!   very function an unsharded check uses, so the norms are summed in the same order;
-//! * the directional mode slices the tensors ([`tensors`]): a tensor's probe and bisection
+//! * the directional mode slices the tensors (`shard::tensors`): a tensor's probe and bisection
 //!   depend on that tensor alone, so its row is computed whole by one shard, and the probe along
 //!   the whole direction by shard 0. (Its parallelism is the number of tensors.)
 //!
