@@ -25,6 +25,7 @@
 //! ```
 
 mod bounded;
+mod chunk_reader;
 mod chunks;
 pub(crate) mod columns;
 mod dataset;
@@ -40,6 +41,7 @@ mod shown;
 mod source;
 mod split;
 
+pub use chunk_reader::ChunkReader;
 pub use chunks::{CHUNK_BYTES, CsvChunk, CsvChunks};
 pub use dataset::{Dataset, MAX_ROWS, Standardizer};
 pub use features::signed_log;

@@ -384,51 +384,32 @@ impl<R: io::Read> RecordReader<R> {
         row.check_width(layout.header_len)?;
         let cols = &layout.columns;
         let names = layout.schema.required_columns();
-        let field = |k: usize, check: Check| row.number(cols[k], names[k], check);
-        match layout.schema {
-            Schema::PaySim => {
-                let values = PaySimValues {
-                    step: field(0, Check::NonNegative)?,
-                    kind: row.kind(cols[1])?,
-                    amount: field(2, Check::NonNegative)?,
-                    old_orig: field(3, Check::Finite)?,
-                    new_orig: field(4, Check::Finite)?,
-                    old_dest: field(5, Check::Finite)?,
-                    new_dest: field(6, Check::Finite)?,
-                };
-                paysim_features(&values, features);
-                if layout.features.has_history() {
-                    let out = &mut features[Schema::PaySim.n_features()..];
-                    match &mut self.history {
-                        HistoryInput::Live(history) => {
-                            let accounts = accounts_of(layout);
-                            let payment =
-                                row.payment(accounts, values.step, values.kind, values.amount)?;
-                            history.observe(&payment, out);
-                        }
-                        // The chunk's first pass parsed the accounts and computed these.
-                        HistoryInput::Computed { values, next } => {
-                            let at = *next * out.len();
-                            let Some(computed) = values.get(at..at + out.len()) else {
-                                return Err(row.error(
-                                    0,
-                                    "no history features were computed for this row".into(),
-                                ));
-                            };
-                            out.copy_from_slice(computed);
-                            *next += 1;
-                        }
-                        HistoryInput::Off => unreachable!("a history layout is set with its input"),
-                    }
+        let values = schema_features(
+            layout.schema,
+            features,
+            |k, check| row.number(cols[k], names[k], check),
+            || row.kind(cols[1]),
+        )?;
+        if let (Some(values), true) = (values, layout.features.has_history()) {
+            let out = &mut features[Schema::PaySim.n_features()..];
+            match &mut self.history {
+                HistoryInput::Live(history) => {
+                    let accounts = accounts_of(layout);
+                    let payment = row.payment(accounts, values.step, values.kind, values.amount)?;
+                    history.observe(&payment, out);
                 }
-            }
-            Schema::Card => {
-                let time = field(0, Check::NonNegative)?;
-                for (k, slot) in features[..28].iter_mut().enumerate() {
-                    *slot = field(k + 1, Check::Finite)?;
+                // The chunk's first pass parsed the accounts and computed these.
+                HistoryInput::Computed { values, next } => {
+                    let at = *next * out.len();
+                    let Some(computed) = values.get(at..at + out.len()) else {
+                        return Err(
+                            row.error(0, "no history features were computed for this row".into())
+                        );
+                    };
+                    out.copy_from_slice(computed);
+                    *next += 1;
                 }
-                let amount = field(29, Check::NonNegative)?;
-                card_features(time, amount, features);
+                HistoryInput::Off => unreachable!("a history layout is set with its input"),
             }
         }
         let label = match layout.label {
@@ -457,6 +438,43 @@ impl<R: io::Read> Iterator for RecordReader<R> {
             })),
             Ok(None) => None,
             Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// Writes the schema's own features of one row into `features` from its values, asked for in
+/// the order of the file's checks (so the first bad field is the one reported):
+/// `number(k, check)` for the `k`-th required column, `kind()` for PaySim's `type`. Returns the
+/// PaySim values the history features are made from. Shared by the exact reader and the fast
+/// reader of plain chunks, which differ only in how they get a field's value.
+pub(super) fn schema_features<E>(
+    schema: Schema,
+    features: &mut [f64],
+    mut number: impl FnMut(usize, Check) -> std::result::Result<f64, E>,
+    kind: impl FnOnce() -> std::result::Result<usize, E>,
+) -> std::result::Result<Option<PaySimValues>, E> {
+    match schema {
+        Schema::PaySim => {
+            let values = PaySimValues {
+                step: number(0, Check::NonNegative)?,
+                kind: kind()?,
+                amount: number(2, Check::NonNegative)?,
+                old_orig: number(3, Check::Finite)?,
+                new_orig: number(4, Check::Finite)?,
+                old_dest: number(5, Check::Finite)?,
+                new_dest: number(6, Check::Finite)?,
+            };
+            paysim_features(&values, features);
+            Ok(Some(values))
+        }
+        Schema::Card => {
+            let time = number(0, Check::NonNegative)?;
+            for (k, slot) in features[..28].iter_mut().enumerate() {
+                *slot = number(k + 1, Check::Finite)?;
+            }
+            let amount = number(29, Check::NonNegative)?;
+            card_features(time, amount, features);
+            Ok(None)
         }
     }
 }
