@@ -1,9 +1,12 @@
 //! CSV files cut into chunks: every row read, numbered, placed and refused exactly as in a
 //! reading of the whole file, whatever the chunk size (quotes, empty lines, `\r\n`, limits); and
-//! scoring in parallel writes the bytes of the one-thread path, with the first bad row in the
-//! file reported.
+//! scoring in parallel (CSV chunks, Parquet row groups) writes the bytes of the one-thread path,
+//! on any number of threads, with the first bad row in the file reported.
 
-use fraudnet::data::{CsvChunks, PAYSIM_HEADER, RecordReader, Schema, generate};
+use fraudnet::data::{
+    CsvChunks, PAYSIM_HEADER, ParquetGroups, ParquetReader, RecordReader, Schema, generate,
+    generate_parquet,
+};
 use fraudnet::fit::{FitConfig, fit};
 use fraudnet::score::{Rows, score_records, score_to_csv};
 use fraudnet::train::TrainConfig;
@@ -198,12 +201,9 @@ fn chunks_stop_an_endless_record_where_the_whole_file_does() {
     }
 }
 
-#[test]
-fn parallel_scoring_writes_the_bytes_of_one_thread_and_reports_the_first_bad_row() {
-    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(3);
-    let mut text = Vec::new();
-    generate(30_000, 0.05, &mut rng, &mut text).unwrap();
-    let reader = RecordReader::from_reader(&text[..], "g.csv", Schema::PaySim).unwrap();
+/// A per-row model trained an epoch on the PaySim CSV `text`.
+fn small_model(text: &[u8]) -> fraudnet::model_file::FraudModel {
+    let reader = RecordReader::from_reader(text, "g.csv", Schema::PaySim).unwrap();
     let data = fraudnet::data::Dataset::from_records(reader).unwrap();
     let config = FitConfig {
         train: TrainConfig {
@@ -213,7 +213,55 @@ fn parallel_scoring_writes_the_bytes_of_one_thread_and_reports_the_first_bad_row
         },
         ..FitConfig::default()
     };
-    let model = fit(&data, &config, "test", |_| {}).unwrap().model;
+    fit(&data, &config, "test", |_| {}).unwrap().model
+}
+
+#[test]
+fn parquet_row_groups_score_to_the_bytes_of_one_thread_on_any_pool() {
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(5);
+    let mut text = Vec::new();
+    generate(20_000, 0.05, &mut rng, &mut text).unwrap();
+    let model = small_model(&text);
+    let (_, file) = generate_parquet(
+        200_000,
+        0.05,
+        &mut rng,
+        tempfile::tempfile().unwrap(),
+        "g.parquet",
+    )
+    .unwrap();
+    let reader = ParquetReader::new(file.try_clone().unwrap(), "g.parquet", Schema::PaySim);
+    let mut expected = Vec::new();
+    score_records(&model, reader.unwrap(), &mut expected, "out.csv").unwrap();
+    assert!(expected.len() > 200_000 * 10);
+    let in_groups = || {
+        let groups = ParquetGroups::new(file.try_clone().unwrap(), "g.parquet", Schema::PaySim);
+        let mut rows = Rows::<std::io::Empty>::Groups(groups.unwrap());
+        let mut out = Vec::new();
+        score_to_csv(&model, &mut rows, &mut out, "out.csv").unwrap();
+        out
+    };
+    // From outside any pool the groups are spread over the global pool; from inside one (a
+    // caller's parallel work) they are scored in turn on its thread.
+    assert!(in_groups() == expected, "the global pool: other bytes");
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        assert!(
+            pool.install(in_groups) == expected,
+            "{threads} threads: other bytes"
+        );
+    }
+}
+
+#[test]
+fn parallel_scoring_writes_the_bytes_of_one_thread_and_reports_the_first_bad_row() {
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(3);
+    let mut text = Vec::new();
+    generate(30_000, 0.05, &mut rng, &mut text).unwrap();
+    let model = small_model(&text);
 
     let one_thread = |text: &[u8]| {
         let reader = RecordReader::from_reader(text, "g.csv", Schema::PaySim).unwrap();

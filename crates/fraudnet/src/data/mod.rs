@@ -50,7 +50,7 @@ pub use history::{
     FeatureSet, HISTORY_FEATURES, HISTORY_VERSION, History, SAME_TRANSFER_STEPS, SWEEP_STEPS,
     WINDOW_STEPS,
 };
-pub use parquet::{ParquetReader, ScoresWriter, generate_parquet};
+pub use parquet::{ParquetGroup, ParquetGroups, ParquetReader, ScoresWriter, generate_parquet};
 pub use reader::{
     MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_LINE_BYTES, MAX_RECORD_BYTES, Record, RecordReader,
     RowInfo,
