@@ -444,7 +444,7 @@ fn no_label_column(model: &FraudModel) -> String {
 /// after `rows_before` rows), standardises and scores them, and hands each block's row numbers,
 /// probabilities and labels (NaN where a row has none) to `sink`. Returns the number of rows.
 /// With `need_labels`, a file or a row without a label is an error naming it.
-fn for_each_block(
+pub(crate) fn for_each_block(
     model: &FraudModel,
     reader: &mut (impl RowSource + ?Sized),
     need_labels: bool,
