@@ -1,13 +1,15 @@
 //! Scoring and evaluating payment files with a trained [`FraudModel`], streaming: rows are read,
 //! standardised and scored a block at a time, so memory stays constant whatever the file's size.
-//! A CSV file is cut into chunks scored on rayon's pool and written back in file order (see
-//! [`ordered`]); any other [`RowSource`] is read row by row on one thread. Either way the bytes
+//! A CSV file cut into chunks and a Parquet file cut at its row groups are scored on rayon's
+//! pool and written back in file order (see [`ordered`] and [`Rows`]); any other [`RowSource`]
+//! is read row by row on one thread. Either way the bytes
 //! out and the first error reported are the same. Scores are written to a temporary file renamed
 //! into place at the end: a failed run (a bad row, a full disk) leaves no partial output behind,
 //! and an existing output is untouched.
 
 mod format;
 mod ordered;
+mod rows;
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -17,16 +19,13 @@ use std::time::Instant;
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use crate::data::FileFormat;
-use crate::data::{
-    CsvChunks, FeatureSet, History, MAX_ROWS, ParquetGroups, RowSource, ScoresWriter,
-    open_rows_with,
-};
+use crate::data::{MAX_ROWS, RowSource, ScoresWriter};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::model_file::{FraudModel, write_atomically_with};
 pub use format::write_score_line;
 use ordered::{Part, Parts};
+pub use rows::Rows;
 
 /// Rows scored together: large enough to amortise the per-call work, small enough to stay in
 /// cache (13 features × 4096 rows ≈ 420 kB).
@@ -62,119 +61,6 @@ pub fn score_file(model: &FraudModel, input: &Path, output: &Path) -> Result<Sco
         rows_per_second: summary.rows as f64 / seconds.max(1e-9),
         ..summary
     })
-}
-
-/// The rows to score or evaluate: a CSV file in chunks or a Parquet file in row groups (scored
-/// in parallel), or any other source (row by row).
-pub enum Rows<'a, R: io::Read> {
-    /// A CSV file cut into chunks.
-    Chunks(CsvChunks<R>),
-    /// A Parquet file cut at its row groups (per-row features).
-    Groups(ParquetGroups),
-    /// Rows read one at a time (a Parquet file with history features; any other source).
-    Source(Box<dyn RowSource + 'a>),
-}
-
-impl Rows<'static, std::fs::File> {
-    /// The rows of `input` for `model`, in the format of its extension, with history features
-    /// from a cold start for a history model (see [`Rows::for_model`]); a Parquet file in row
-    /// groups for a per-row model, read in order for a history model.
-    ///
-    /// # Errors
-    /// Those of [`CsvChunks::new`], [`open_rows`] or [`Rows::for_model`].
-    pub fn open(input: &Path, model: &FraudModel) -> Result<Self> {
-        let name = input.display().to_string();
-        let file = std::fs::File::open(input).map_err(|source| Error::Io {
-            path: name.clone(),
-            source,
-        })?;
-        match FileFormat::from_path(input) {
-            FileFormat::Csv => Rows::Chunks(CsvChunks::new(file, name, model.schema)?),
-            FileFormat::Parquet => Rows::parquet(file, &name, model, None)?,
-        }
-        .for_model(model, None)
-    }
-}
-
-impl<R: io::Read> Rows<'static, R> {
-    /// The rows of the Parquet file `file` (named `name` in errors) for `model`: cut at its row
-    /// groups for a per-row model (scored in parallel); read in order, with history features
-    /// computed from `state` (`None`: a cold start), for a history model.
-    ///
-    /// # Errors
-    /// Those of [`ParquetGroups::new`] and [`open_rows_with`].
-    pub fn parquet(
-        file: std::fs::File,
-        name: &str,
-        model: &FraudModel,
-        state: Option<History>,
-    ) -> Result<Self> {
-        if !model.feature_set.has_history() {
-            return Ok(Rows::Groups(ParquetGroups::new(file, name, model.schema)?));
-        }
-        Ok(Rows::Source(open_rows_with(
-            file,
-            name,
-            model.schema,
-            FileFormat::Parquet,
-            model.feature_set,
-            state,
-        )?))
-    }
-}
-
-impl<R: io::Read> Rows<'_, R> {
-    /// The file's name as used in error messages.
-    pub fn file(&self) -> &str {
-        match self {
-            Rows::Chunks(chunks) => chunks.file(),
-            Rows::Groups(groups) => groups.file(),
-            Rows::Source(source) => source.file(),
-        }
-    }
-
-    /// The features the rows are turned into.
-    pub fn feature_set(&self) -> FeatureSet {
-        match self {
-            Rows::Chunks(chunks) => chunks.feature_set(),
-            Rows::Groups(_) => FeatureSet::Row,
-            Rows::Source(source) => source.feature_set(),
-        }
-    }
-
-    /// The rows as `model` reads them: for a history model, CSV chunks with history features
-    /// computed in file order from `state` (`None`: a cold start, every account new); other
-    /// models, and sources that already compute history features (a
-    /// [`ParquetReader::with_history`](crate::data::ParquetReader::with_history), given its
-    /// state when it was opened), take the rows as they are.
-    ///
-    /// # Errors
-    /// [`Error::InvalidSetting`] for a history model and a source read without history
-    /// features (open it with them); those of [`CsvChunks::with_history`].
-    pub fn for_model(self, model: &FraudModel, state: Option<History>) -> Result<Self> {
-        if !model.feature_set.has_history() || self.feature_set().has_history() {
-            return Ok(self);
-        }
-        match self {
-            Rows::Chunks(chunks) => Ok(Rows::Chunks(
-                chunks.with_history(state.unwrap_or_default())?,
-            )),
-            rows => Err(Error::InvalidSetting(format!(
-                "{}: the model reads account-history features, and these rows were opened \
-                 without them (open them with the model's feature set)",
-                rows.file()
-            ))),
-        }
-    }
-
-    /// The account history after the rows scored, for rows with history features.
-    pub fn into_history(self) -> Option<History> {
-        match self {
-            Rows::Chunks(chunks) => chunks.into_history(),
-            Rows::Groups(_) => None,
-            Rows::Source(source) => source.into_history(),
-        }
-    }
 }
 
 /// Refuses rows turned into other features than `model` reads.
