@@ -56,7 +56,10 @@ fn write_below_one(out: &mut Vec<u8>, value: f64) {
         - 1;
     out.extend_from_slice(b"0.");
     out.resize(out.len() + zeros, b'0');
-    out.extend(text[..e].iter().filter(|&&b| b != b'.'));
+    out.push(text[0]);
+    if e > 1 {
+        out.extend_from_slice(&text[2..e]);
+    }
 }
 
 #[cfg(test)]
