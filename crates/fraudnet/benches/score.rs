@@ -21,37 +21,16 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
+mod common;
+
+use common::small_model;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fraudnet::data::{Dataset, RecordReader, Schema, generate, generate_parquet, generate_to_path};
-use fraudnet::fit::{FitConfig, fit};
-use fraudnet::model_file::FraudModel;
+use fraudnet::data::{generate_parquet, generate_to_path};
 use fraudnet::score::score_file;
-use fraudnet::train::TrainConfig;
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 
 const ROWS: u64 = 131_072;
-
-/// A per-row model: one epoch on 20 000 generated rows.
-fn model() -> FraudModel {
-    let mut rng = ChaCha8Rng::seed_from_u64(12);
-    let mut csv = Vec::new();
-    generate(20_000, 0.02, &mut rng, &mut csv).expect("generating in memory");
-    let reader = RecordReader::from_reader(csv.as_slice(), "generated.csv", Schema::PaySim)
-        .expect("the generator's header");
-    let data = Dataset::from_records(reader).expect("the generator's rows");
-    let config = FitConfig {
-        train: TrainConfig {
-            hidden: vec![32, 16],
-            epochs: 1,
-            check_every: 0,
-            seed: 2,
-            ..TrainConfig::default()
-        },
-        ..FitConfig::default()
-    };
-    fit(&data, &config, "bench", |_| {}).expect("fitting").model
-}
 
 /// The baseline: the `csv` crate's parse of `path` with its numbers converted; the rows read.
 fn csv_crate_parse(path: &Path) -> u64 {
@@ -84,7 +63,7 @@ fn score(c: &mut Criterion) {
     let file = std::fs::File::create(&parquet).expect("the Parquet file");
     let mut rng = ChaCha8Rng::seed_from_u64(13);
     generate_parquet(ROWS, 0.01, &mut rng, file, "payments.parquet").expect("the Parquet file");
-    let model = model();
+    let model = small_model();
     let from_csv = score_file(&model, &csv, &output).expect("scoring");
     let csv_bytes = std::fs::read(&output).expect("the scores");
     let from_parquet = score_file(&model, &parquet, &output).expect("scoring");
