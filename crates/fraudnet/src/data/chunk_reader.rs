@@ -10,9 +10,9 @@
 
 use std::sync::Arc;
 
-use super::fields::{Check, RowInfo};
+use super::fields::{Check, RowInfo, schema_features};
 use super::history::FeatureSet;
-use super::reader::{CsvLayout, RecordReader, schema_features};
+use super::reader::{CsvLayout, RecordReader};
 use super::schema::{PAYSIM_TYPES, Schema};
 use super::source::RowSource;
 use crate::{Error, Result};

@@ -15,8 +15,7 @@ use csv::ByteRecord;
 
 use super::bounded::{BoundedInput, RecordBounds};
 pub use super::bounded::{MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_LINE_BYTES, MAX_RECORD_BYTES};
-use super::features::{PaySimValues, card_features, paysim_features};
-use super::fields::{Check, Row, csv_error, csv_reader, field_too_long};
+use super::fields::{Check, Row, csv_error, csv_reader, field_too_long, schema_features};
 pub use super::fields::{Record, RowInfo};
 use super::history::{FeatureSet, HISTORY_FEATURES, History};
 use super::open::open_named;
@@ -438,43 +437,6 @@ impl<R: io::Read> Iterator for RecordReader<R> {
             })),
             Ok(None) => None,
             Err(e) => Some(Err(e)),
-        }
-    }
-}
-
-/// Writes the schema's own features of one row into `features` from its values, asked for in
-/// the order of the file's checks (so the first bad field is the one reported):
-/// `number(k, check)` for the `k`-th required column, `kind()` for PaySim's `type`. Returns the
-/// PaySim values the history features are made from. Shared by the exact reader and the fast
-/// reader of plain chunks, which differ only in how they get a field's value.
-pub(super) fn schema_features<E>(
-    schema: Schema,
-    features: &mut [f64],
-    mut number: impl FnMut(usize, Check) -> std::result::Result<f64, E>,
-    kind: impl FnOnce() -> std::result::Result<usize, E>,
-) -> std::result::Result<Option<PaySimValues>, E> {
-    match schema {
-        Schema::PaySim => {
-            let values = PaySimValues {
-                step: number(0, Check::NonNegative)?,
-                kind: kind()?,
-                amount: number(2, Check::NonNegative)?,
-                old_orig: number(3, Check::Finite)?,
-                new_orig: number(4, Check::Finite)?,
-                old_dest: number(5, Check::Finite)?,
-                new_dest: number(6, Check::Finite)?,
-            };
-            paysim_features(&values, features);
-            Ok(Some(values))
-        }
-        Schema::Card => {
-            let time = number(0, Check::NonNegative)?;
-            for (k, slot) in features[..28].iter_mut().enumerate() {
-                *slot = number(k + 1, Check::Finite)?;
-            }
-            let amount = number(29, Check::NonNegative)?;
-            card_features(time, amount, features);
-            Ok(None)
         }
     }
 }
