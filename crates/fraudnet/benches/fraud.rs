@@ -7,9 +7,9 @@
 //! * `score 200k rows`: [`fraudnet::score::score_file`] of a generated 200 000-row file (read,
 //!   standardise, predict, write `row,probability,flag`), against just reading the file with
 //!   [`RecordReader::read_into`] (parsing and feature engineering, no model, no output), so the
-//!   ratio is the model's and the writer's cost on top of parsing. Scoring runs on the calling
-//!   thread only (fraudnet does not use rayon and ndarray is built without threading), so the
-//!   thread count does not matter.
+//!   ratio is the model's and the writer's cost on top of parsing. Scoring reads the file in
+//!   chunks on rayon's pool and the baseline on the calling thread alone, so the ratio depends
+//!   on the thread count (`benches/score.rs` compares scoring with a plain parse).
 //!
 //! ```sh
 //! cargo bench -p fraudnet --bench fraud
