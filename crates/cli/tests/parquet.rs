@@ -251,3 +251,35 @@ fn damaged_parquet_is_refused_on_one_line_and_nothing_is_written() {
         assert_eq!(fs::read_to_string(&kept).unwrap(), "precious\n", "{what}");
     }
 }
+
+#[test]
+fn parquet_row_groups_score_the_same_bytes_on_one_thread_and_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let (small, _) = both(dir.path());
+    // 150 000 rows: three row groups of at most 65 536, read in parallel.
+    let csv = generate(dir.path(), "big.csv", 150_000, 0.05, 12);
+    let parquet = generate(dir.path(), "big.parquet", 150_000, 0.05, 12);
+    let model = dir.path().join("m.json");
+    train_json(&small, &model);
+    let score = |data: &Path, threads: &str| {
+        let path = dir.path().join(format!("scores-{threads}.csv"));
+        let args = [
+            "score",
+            "--model",
+            s(&model),
+            "--data",
+            s(data),
+            "-o",
+            s(&path),
+            "--quiet",
+        ];
+        let out = gradproof_env(&args, &[("RAYON_NUM_THREADS", threads)]);
+        expect_code(&out, 0, "score");
+        fs::read(path).unwrap()
+    };
+    let expected = score(&csv, "1");
+    assert_eq!(expected.iter().filter(|&&b| b == b'\n').count(), 150_001);
+    for threads in ["1", "2"] {
+        assert!(score(&parquet, threads) == expected, "{threads} threads");
+    }
+}

@@ -7,9 +7,9 @@
 //! * `score 200k rows`: [`fraudnet::score::score_file`] of a generated 200 000-row file (read,
 //!   standardise, predict, write `row,probability,flag`), against just reading the file with
 //!   [`RecordReader::read_into`] (parsing and feature engineering, no model, no output), so the
-//!   ratio is the model's and the writer's cost on top of parsing. Scoring runs on the calling
-//!   thread only (fraudnet does not use rayon and ndarray is built without threading), so the
-//!   thread count does not matter.
+//!   ratio is the model's and the writer's cost on top of parsing. Scoring reads the file in
+//!   chunks on rayon's pool and the baseline on the calling thread alone, so the ratio depends
+//!   on the thread count (`benches/score.rs` compares scoring with a plain parse).
 //!
 //! ```sh
 //! cargo bench -p fraudnet --bench fraud
@@ -19,10 +19,11 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
+mod common;
+
+use common::{generated, small_model};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fraudnet::data::{Dataset, RecordReader, Schema, Standardizer, generate, generate_to_path};
-use fraudnet::fit::{FitConfig, fit};
-use fraudnet::model_file::FraudModel;
+use fraudnet::data::{RecordReader, Schema, Standardizer, generate_to_path};
 use fraudnet::train::{Examples, TrainConfig, train};
 use ndarray::{Array2, s};
 use rand::SeedableRng;
@@ -31,16 +32,6 @@ use rand::rngs::ChaCha8Rng;
 const TRAIN_ROWS: usize = 50_000;
 const VALIDATION_ROWS: usize = 2_000;
 const SCORE_ROWS: u64 = 200_000;
-
-/// `rows` generated PaySim rows, in memory.
-fn generated(rows: usize, seed: u64) -> Dataset {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut csv = Vec::new();
-    generate(rows as u64, 0.02, &mut rng, &mut csv).expect("generating in memory");
-    let reader = RecordReader::from_reader(csv.as_slice(), "generated.csv", Schema::PaySim)
-        .expect("the generator's header");
-    Dataset::from_records(reader).expect("the generator's rows")
-}
 
 fn train_epoch(c: &mut Criterion) {
     let data = generated(TRAIN_ROWS + VALIDATION_ROWS, 11);
@@ -92,22 +83,6 @@ fn train_epoch(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-/// A small model to score with: one epoch on 20 000 rows.
-fn small_model() -> FraudModel {
-    let data = generated(20_000, 12);
-    let config = FitConfig {
-        train: TrainConfig {
-            hidden: vec![32, 16],
-            epochs: 1,
-            check_every: 0,
-            seed: 2,
-            ..TrainConfig::default()
-        },
-        ..FitConfig::default()
-    };
-    fit(&data, &config, "bench", |_| {}).expect("fitting").model
 }
 
 /// Reads every row's features, as scoring does, without a model: the parsing baseline.

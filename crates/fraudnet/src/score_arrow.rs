@@ -4,16 +4,17 @@
 //! and the network gives the same probabilities, to the bit, as `gradproof score` on a file
 //! holding the same rows (each probability depends on its own row only: the model's products sum
 //! every entry in one fixed order whatever the block). Errors name the data as the caller calls
-//! it, the column and the 1-based row. Knows nothing of files, of Python or of Spark.
+//! it, the column and the 1-based row. The batches are a [`RowSource`] scored by the file
+//! scorer's own block loop. Knows nothing of files, of Python or of Spark.
 
 use arrow_array::RecordBatch;
 use arrow_schema::Schema as ArrowSchema;
-use ndarray::ArrayView2;
 
 use crate::data::columns::{BatchColumns, ColumnFault, ColumnIndices};
+use crate::data::{RowInfo, RowSource, Schema};
 use crate::error::{Error, Result};
 use crate::model_file::FraudModel;
-use crate::score::BLOCK_ROWS;
+use crate::score::for_each_block;
 
 /// The scores of rows in memory, one entry per row in the order given.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -86,13 +87,91 @@ pub fn score_batches(
              or train a per-row model (--features row)"
         )));
     }
-    let payment = model.schema;
+    let with_label = ColumnIndices::find(schema.fields(), model.schema)
+        .map_err(|fault| column_error(data, model.schema, fault))?
+        .label
+        .is_some();
+    let total = batches.iter().map(RecordBatch::num_rows).sum();
+    let mut probabilities = Vec::with_capacity(total);
+    let mut rows = BatchRows {
+        data,
+        schema: model.schema,
+        with_label,
+        batches: batches.iter(),
+        columns: None,
+        next: 0,
+        rows: 0,
+    };
+    for_each_block(model, &mut rows, false, 0, |_, block, _| {
+        probabilities.extend_from_slice(block);
+        Ok(())
+    })?;
+    let flags = probabilities
+        .iter()
+        .map(|&p| p >= model.threshold)
+        .collect();
+    Ok(Scores {
+        probabilities,
+        flags,
+    })
+}
+
+/// The rows of record batches, one after the other, as the file scorer reads a file's.
+struct BatchRows<'a> {
+    /// The data's name in errors.
+    data: &'a str,
+    schema: Schema,
+    with_label: bool,
+    batches: std::slice::Iter<'a, RecordBatch>,
+    /// The batch being read and the index of its next row.
+    columns: Option<BatchColumns>,
+    next: usize,
+    /// Rows read so far.
+    rows: u64,
+}
+
+impl BatchRows<'_> {
+    /// An error at `place` of the data.
+    fn error(&self, place: String, message: String) -> Error {
+        Error::Arrow {
+            data: self.data.to_string(),
+            place,
+            message,
+        }
+    }
+
+    /// The next batch's columns, checked; `None` after the last batch.
+    fn next_columns(&mut self) -> Result<Option<BatchColumns>> {
+        let Some(batch) = self.batches.next() else {
+            return Ok(None);
+        };
+        ColumnIndices::find(batch.schema().fields(), self.schema)
+            .map_err(|fault| column_error(self.data, self.schema, fault))?;
+        let columns = BatchColumns::new(
+            batch,
+            self.schema,
+            self.with_label,
+            false,
+            |name| self.error(String::new(), format!("missing column `{name}` in a batch")),
+            |name, to, e| {
+                self.error(
+                    format!("column `{name}`: "),
+                    format!("cannot be converted to {to}: {e}"),
+                )
+            },
+        )?;
+        Ok(Some(columns))
+    }
+}
+
+/// A fault of the columns as the error of the data named `data`.
+fn column_error(data: &str, payment: Schema, fault: ColumnFault) -> Error {
     let error = |place: String, message: String| Error::Arrow {
         data: data.to_string(),
         place,
         message,
     };
-    let column_error = |fault| match fault {
+    match fault {
         ColumnFault::Missing(name) => error(
             String::new(),
             format!("missing column `{name}` (schema {payment})"),
@@ -106,65 +185,53 @@ pub fn score_batches(
             format!("column `{name}`: "),
             format!("has type {found}, expected {expected}"),
         ),
-    };
-    let with_label = ColumnIndices::find(schema.fields(), payment)
-        .map_err(column_error)?
-        .label
-        .is_some();
-    let total = batches.iter().map(RecordBatch::num_rows).sum();
-    let n = payment.n_features();
-    let mut probabilities = vec![0.0; total];
-    // Example-major blocks, as the file scorer's: row k's features at [k·n, (k+1)·n).
-    let mut features = vec![0.0; n * BLOCK_ROWS.min(total)];
-    let mut done = 0;
-    for batch in batches {
-        ColumnIndices::find(batch.schema().fields(), payment).map_err(column_error)?;
-        let columns = BatchColumns::new(
-            batch,
-            payment,
-            with_label,
-            false,
-            |name| error(String::new(), format!("missing column `{name}` in a batch")),
-            |name, to, e| {
-                error(
-                    format!("column `{name}`: "),
-                    format!("cannot be converted to {to}: {e}"),
-                )
-            },
-        )?;
-        for start in (0..columns.len()).step_by(BLOCK_ROWS) {
-            let k = BLOCK_ROWS.min(columns.len() - start);
-            for (i, slot) in features.chunks_exact_mut(n).take(k).enumerate() {
-                let row = done + i + 1;
-                columns.row(start + i, slot, |name, message| {
-                    error(format!("column `{name}`, row {row}: "), message)
-                })?;
-                model.scaler.transform_row(slot)?;
-            }
-            let block = ArrayView2::from_shape((k, n), &features[..k * n])
-                .expect("the block holds k rows of n features");
-            let out = &mut probabilities[done..done + k];
-            // The network reads one example per column.
-            model
-                .mlp
-                .predict_into(model.theta.values(), block.t(), out)?;
-            if let Some(j) = out.iter().position(|p| !p.is_finite()) {
-                return Err(Error::InvalidSetting(format!(
-                    "the model gives a probability of {} to row {} of {data}: its weights or \
-                     standardiser overflow; it cannot score",
-                    out[j],
-                    done + j + 1
-                )));
-            }
-            done += k;
-        }
     }
-    let flags = probabilities
-        .iter()
-        .map(|&p| p >= model.threshold)
-        .collect();
-    Ok(Scores {
-        probabilities,
-        flags,
-    })
+}
+
+impl RowSource for BatchRows<'_> {
+    fn schema(&self) -> Schema {
+        self.schema
+    }
+
+    fn file(&self) -> &str {
+        self.data
+    }
+
+    fn has_labels(&self) -> bool {
+        self.with_label
+    }
+
+    fn read_into(&mut self, features: &mut [f64]) -> Result<Option<RowInfo>> {
+        while self.columns.as_ref().is_none_or(|c| self.next >= c.len()) {
+            match self.next_columns()? {
+                Some(columns) => (self.columns, self.next) = (Some(columns), 0),
+                None => return Ok(None),
+            }
+        }
+        let columns = self.columns.as_ref().expect("a batch with rows left");
+        let row = self.rows + 1;
+        let label = columns.row(self.next, features, |name, message| {
+            self.error(format!("column `{name}`, row {row}: "), message)
+        })?;
+        self.next += 1;
+        self.rows = row;
+        Ok(Some(RowInfo {
+            row,
+            line: 0,
+            label,
+        }))
+    }
+
+    fn row_error(&self, info: &RowInfo, message: String) -> Error {
+        self.error(format!("row {}: ", info.row), message)
+    }
+
+    fn label_error(&self, info: &RowInfo, message: String) -> Error {
+        let label = self.schema.label_column();
+        self.error(format!("column `{label}`, row {}: ", info.row), message)
+    }
+
+    fn columns_error(&self, message: String) -> Error {
+        self.error(String::new(), message)
+    }
 }

@@ -1,9 +1,12 @@
 //! CSV files cut into chunks: every row read, numbered, placed and refused exactly as in a
 //! reading of the whole file, whatever the chunk size (quotes, empty lines, `\r\n`, limits); and
-//! scoring in parallel writes the bytes of the one-thread path, with the first bad row in the
-//! file reported.
+//! scoring in parallel (CSV chunks, Parquet row groups) writes the bytes of the one-thread path,
+//! on any number of threads, with the first bad row in the file reported.
 
-use fraudnet::data::{CsvChunks, PAYSIM_HEADER, RecordReader, Schema, generate};
+use fraudnet::data::{
+    CsvChunks, PAYSIM_HEADER, ParquetGroups, ParquetReader, RecordReader, Schema, generate,
+    generate_parquet,
+};
 use fraudnet::fit::{FitConfig, fit};
 use fraudnet::score::{Rows, score_records, score_to_csv};
 use fraudnet::train::TrainConfig;
@@ -65,7 +68,7 @@ fn chunked(text: &[u8], bytes: usize) -> Vec<String> {
 fn messy(rng: &mut impl rand::Rng, rows: usize) -> Vec<u8> {
     let mut text = format!("{}\n", PAYSIM_HEADER.join(",")).into_bytes();
     for i in 0..rows {
-        let mut row = format!("{},PAYMENT,{}.5,C1,100,90.5,M2,0,0,{}", i % 7, i, i % 2);
+        let mut row = format!("{},PAYMENT,{}.5,C1,100,90.5,M2,0,0,{},0", i % 7, i, i % 2);
         match rng.random_range(0..40) {
             0 => row = row.replacen("C1", "\"C,\n1\"", 1),
             1 => row = row.replacen("PAYMENT", "\"PAYMENT\"", 1),
@@ -102,6 +105,79 @@ fn chunks_read_every_row_as_the_whole_file_does() {
     }
 }
 
+/// A quote-free PaySim file whose fields are, at random, what the fast reader of plain rows
+/// takes, what only the exact reader takes (spaces, exponents, signs, many digits, other cases)
+/// and what nobody takes.
+fn plain(rng: &mut impl rand::Rng, rows: usize) -> Vec<u8> {
+    const NUMBERS: [&str; 16] = [
+        "0",
+        "100",
+        "90.5",
+        "11665.80",
+        "5.",
+        "0007.250",
+        "-0",
+        "-3.5",
+        " 12",
+        "1e3",
+        "+4",
+        "123456789012345678901",
+        "0.0000000000000000000000001",
+        "9007199254740993",
+        "x",
+        "",
+    ];
+    const TYPES: [&str; 5] = ["PAYMENT", "transfer", "Cash_Out", " DEBIT", "GIFT"];
+    const LABELS: [&str; 6] = ["0", "1", "", "0.0", " 1", "2"];
+    let mut text = format!("{}\n", PAYSIM_HEADER.join(",")).into_bytes();
+    for i in 0..rows {
+        // Mostly good rows, so that the readings go on past the first odd field.
+        let mut pick = |options: &[&'static str], usual: &'static str| {
+            if rng.random_range(0..30) == 0 {
+                options[rng.random_range(0..options.len())]
+            } else {
+                usual
+            }
+        };
+        let row = [
+            pick(&NUMBERS, "3"),
+            pick(&TYPES, "CASH_OUT"),
+            pick(&NUMBERS, "181.25"),
+            "C1",
+            pick(&NUMBERS, "181.25"),
+            pick(&NUMBERS, "0"),
+            "C2",
+            pick(&NUMBERS, "21182"),
+            pick(&NUMBERS, "0.00"),
+            pick(&LABELS, ["0", "1"][i % 2]),
+            "0",
+        ];
+        text.extend_from_slice(row.join(",").as_bytes());
+        text.extend_from_slice(if rng.random_range(0..20) == 0 {
+            b"\n\n"
+        } else {
+            b"\n"
+        });
+    }
+    text
+}
+
+#[test]
+fn plain_rows_are_read_as_the_whole_file_reads_them() {
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(16);
+    for case in 0..300 {
+        let text = plain(&mut rng, 1 + case % 80);
+        let expected = whole(&text);
+        for bytes in [1, 60, 500, 1 << 20] {
+            assert_eq!(
+                chunked(&text, bytes),
+                expected,
+                "case {case}, chunks of {bytes}"
+            );
+        }
+    }
+}
+
 #[test]
 fn chunks_stop_an_endless_record_where_the_whole_file_does() {
     let header = format!("{}\n", PAYSIM_HEADER.join(","));
@@ -125,12 +201,9 @@ fn chunks_stop_an_endless_record_where_the_whole_file_does() {
     }
 }
 
-#[test]
-fn parallel_scoring_writes_the_bytes_of_one_thread_and_reports_the_first_bad_row() {
-    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(3);
-    let mut text = Vec::new();
-    generate(30_000, 0.05, &mut rng, &mut text).unwrap();
-    let reader = RecordReader::from_reader(&text[..], "g.csv", Schema::PaySim).unwrap();
+/// A per-row model trained an epoch on the PaySim CSV `text`.
+fn small_model(text: &[u8]) -> fraudnet::model_file::FraudModel {
+    let reader = RecordReader::from_reader(text, "g.csv", Schema::PaySim).unwrap();
     let data = fraudnet::data::Dataset::from_records(reader).unwrap();
     let config = FitConfig {
         train: TrainConfig {
@@ -140,7 +213,55 @@ fn parallel_scoring_writes_the_bytes_of_one_thread_and_reports_the_first_bad_row
         },
         ..FitConfig::default()
     };
-    let model = fit(&data, &config, "test", |_| {}).unwrap().model;
+    fit(&data, &config, "test", |_| {}).unwrap().model
+}
+
+#[test]
+fn parquet_row_groups_score_to_the_bytes_of_one_thread_on_any_pool() {
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(5);
+    let mut text = Vec::new();
+    generate(20_000, 0.05, &mut rng, &mut text).unwrap();
+    let model = small_model(&text);
+    let (_, file) = generate_parquet(
+        200_000,
+        0.05,
+        &mut rng,
+        tempfile::tempfile().unwrap(),
+        "g.parquet",
+    )
+    .unwrap();
+    let reader = ParquetReader::new(file.try_clone().unwrap(), "g.parquet", Schema::PaySim);
+    let mut expected = Vec::new();
+    score_records(&model, reader.unwrap(), &mut expected, "out.csv").unwrap();
+    assert!(expected.len() > 200_000 * 10);
+    let in_groups = || {
+        let groups = ParquetGroups::new(file.try_clone().unwrap(), "g.parquet", Schema::PaySim);
+        let mut rows = Rows::<std::io::Empty>::Groups(groups.unwrap());
+        let mut out = Vec::new();
+        score_to_csv(&model, &mut rows, &mut out, "out.csv").unwrap();
+        out
+    };
+    // From outside any pool the groups are spread over the global pool; from inside one (a
+    // caller's parallel work) they are scored in turn on its thread.
+    assert!(in_groups() == expected, "the global pool: other bytes");
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        assert!(
+            pool.install(in_groups) == expected,
+            "{threads} threads: other bytes"
+        );
+    }
+}
+
+#[test]
+fn parallel_scoring_writes_the_bytes_of_one_thread_and_reports_the_first_bad_row() {
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(3);
+    let mut text = Vec::new();
+    generate(30_000, 0.05, &mut rng, &mut text).unwrap();
+    let model = small_model(&text);
 
     let one_thread = |text: &[u8]| {
         let reader = RecordReader::from_reader(text, "g.csv", Schema::PaySim).unwrap();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use fraudnet::data::{CsvChunks, FileFormat, open_rows_with, shown_path};
+use fraudnet::data::{CsvChunks, FileFormat, shown_path};
 use fraudnet::metrics::Metrics;
 use fraudnet::model_file::FraudModel;
 use fraudnet::score::Rows;
@@ -45,14 +45,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         FileFormat::Csv => {
             Rows::Chunks(CsvChunks::new(data_file, data_name.as_str(), model.schema)?)
         }
-        FileFormat::Parquet => Rows::Source(open_rows_with(
-            data_file,
-            &data_name,
-            model.schema,
-            format,
-            model.feature_set,
-            None,
-        )?),
+        FileFormat::Parquet => Rows::parquet(data_file, &data_name, &model, None)?,
     }
     .for_model(&model, None)?;
     let metrics = fraudnet::score::evaluate_rows(&model, rows).with_context(|| {

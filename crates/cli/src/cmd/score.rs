@@ -1,11 +1,11 @@
 //! `gradproof score`: the fraud probability and flag of every row of a payment file, streamed in
-//! constant memory (a CSV file in chunks scored on all cores).
+//! constant memory (a CSV file in chunks, a Parquet file in row groups, scored on all cores).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use fraudnet::data::{CsvChunks, FileFormat, History, open_rows_with, shown_path};
+use fraudnet::data::{CsvChunks, FileFormat, History, shown_path};
 use fraudnet::model_file::FraudModel;
 use fraudnet::score::Rows;
 
@@ -69,14 +69,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Rows::Chunks(CsvChunks::new(counted, data_name.as_str(), model.schema)?)
         }
         // A Parquet file's history features are computed as it is read: its state goes in now.
-        format => Rows::Source(open_rows_with(
-            data_file,
-            &data_name,
-            model.schema,
-            format,
-            model.feature_set,
-            state.take(),
-        )?),
+        FileFormat::Parquet => Rows::parquet(data_file, &data_name, &model, state.take())?,
     };
     let mut rows = rows.for_model(&model, state)?;
     let out_name = shown_path(&args.out);

@@ -8,6 +8,7 @@ use std::io;
 use std::sync::Arc;
 
 use super::bounded::{LineBreaks, MAX_RECORD_BYTES, READ_AHEAD};
+use super::chunk_reader::ChunkReader;
 use super::history::{FeatureSet, History};
 use super::reader::{CsvLayout, RecordReader, with_history_layout};
 use super::schema::Schema;
@@ -108,18 +109,25 @@ pub struct CsvChunk {
 }
 
 impl CsvChunk {
-    /// A reader of the chunk's rows, numbered and placed (lines) as in the whole file.
-    pub fn reader(&self) -> RecordReader<&[u8]> {
-        let reader = RecordReader::continuing(
+    /// A reader of the chunk's rows, numbered and placed (lines) as in the whole file: fast on
+    /// plain rows, exact on all (see [`ChunkReader`]).
+    pub fn reader(&self) -> ChunkReader<'_> {
+        let exact = self.history.as_ref().map(|values| {
+            self.exact_reader()
+                .with_computed_history(Arc::clone(values))
+        });
+        let place = (self.offset, self.line);
+        ChunkReader::new(&self.layout, &self.bytes, place, self.rows_before, exact)
+    }
+
+    /// The CSV reader of the whole chunk, without its history features.
+    fn exact_reader(&self) -> RecordReader<&[u8]> {
+        RecordReader::continuing(
             &self.bytes[..],
             Arc::clone(&self.layout),
             (self.offset, self.line),
             self.rows_before,
-        );
-        match &self.history {
-            Some(values) => reader.with_computed_history(Arc::clone(values)),
-            None => reader,
-        }
+        )
     }
 
     /// Rows of the file before the chunk's first.
@@ -259,7 +267,7 @@ impl<R: io::Read> CsvChunks<R> {
             history: None,
         };
         if let Some(history) = &mut self.history {
-            let mut reader = chunk.reader();
+            let mut reader = chunk.exact_reader();
             let mut values = Vec::new();
             // A bad row stops the pass; the chunk's reader then reports the same error there.
             while let Ok(true) = reader.observe_next(history, &mut values) {}

@@ -1,7 +1,9 @@
 //! One CSV record of a payment file, parsed field by field with the checks of its column
 //! (a number, finite, not negative, a known `type`, a 0/1 label, UTF-8 account names), every
-//! failure an [`Error::Data`] at its `file:line:column`; and the CSV layer under the readers,
-//! bounded, with its errors turned into the crate's. Knows nothing of features or models.
+//! failure an [`Error::Data`] at its `file:line:column`; the order in which a row's fields are
+//! checked and handed to the feature functions ([`schema_features`], for every CSV reader); and
+//! the CSV layer under the readers, bounded, with its errors turned into the crate's. Knows
+//! nothing of models.
 
 use std::io;
 use std::sync::Arc;
@@ -9,8 +11,9 @@ use std::sync::Arc;
 use csv::ByteRecord;
 
 use super::bounded::{BoundedInput, LimitExceeded, MAX_FIELD_BYTES, READ_AHEAD, RecordBounds};
+use super::features::{PaySimValues, card_features, paysim_features};
 use super::history::Payment;
-use super::schema::PAYSIM_TYPES;
+use super::schema::{PAYSIM_TYPES, Schema};
 use super::shown::shown;
 use crate::Error;
 use crate::Result;
@@ -182,6 +185,43 @@ impl Row<'_> {
                 i + 1,
                 format!("`{name}` must be 0 or 1, found {}", quoted(text)),
             ))
+        }
+    }
+}
+
+/// Writes the schema's own features of one row into `features` from its values, asked for in
+/// the order of the file's checks (so the first bad field is the one reported):
+/// `number(k, check)` for the `k`-th required column, `kind()` for PaySim's `type`. Returns the
+/// PaySim values the history features are made from. Shared by the exact reader and the fast
+/// reader of plain chunks, which differ only in how they get a field's value.
+pub(super) fn schema_features<E>(
+    schema: Schema,
+    features: &mut [f64],
+    mut number: impl FnMut(usize, Check) -> std::result::Result<f64, E>,
+    kind: impl FnOnce() -> std::result::Result<usize, E>,
+) -> std::result::Result<Option<PaySimValues>, E> {
+    match schema {
+        Schema::PaySim => {
+            let values = PaySimValues {
+                step: number(0, Check::NonNegative)?,
+                kind: kind()?,
+                amount: number(2, Check::NonNegative)?,
+                old_orig: number(3, Check::Finite)?,
+                new_orig: number(4, Check::Finite)?,
+                old_dest: number(5, Check::Finite)?,
+                new_dest: number(6, Check::Finite)?,
+            };
+            paysim_features(&values, features);
+            Ok(Some(values))
+        }
+        Schema::Card => {
+            let time = number(0, Check::NonNegative)?;
+            for (k, slot) in features[..28].iter_mut().enumerate() {
+                *slot = number(k + 1, Check::Finite)?;
+            }
+            let amount = number(29, Check::NonNegative)?;
+            card_features(time, amount, features);
+            Ok(None)
         }
     }
 }

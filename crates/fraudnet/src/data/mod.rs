@@ -25,6 +25,7 @@
 //! ```
 
 mod bounded;
+mod chunk_reader;
 mod chunks;
 pub(crate) mod columns;
 mod dataset;
@@ -40,6 +41,7 @@ mod shown;
 mod source;
 mod split;
 
+pub use chunk_reader::ChunkReader;
 pub use chunks::{CHUNK_BYTES, CsvChunk, CsvChunks};
 pub use dataset::{Dataset, MAX_ROWS, Standardizer};
 pub use features::signed_log;
@@ -48,7 +50,7 @@ pub use history::{
     FeatureSet, HISTORY_FEATURES, HISTORY_VERSION, History, SAME_TRANSFER_STEPS, SWEEP_STEPS,
     WINDOW_STEPS,
 };
-pub use parquet::{ParquetReader, ScoresWriter, generate_parquet};
+pub use parquet::{ParquetGroup, ParquetGroups, ParquetReader, ScoresWriter, generate_parquet};
 pub use reader::{
     MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_LINE_BYTES, MAX_RECORD_BYTES, Record, RecordReader,
     RowInfo,

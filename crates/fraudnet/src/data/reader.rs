@@ -15,8 +15,7 @@ use csv::ByteRecord;
 
 use super::bounded::{BoundedInput, RecordBounds};
 pub use super::bounded::{MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_LINE_BYTES, MAX_RECORD_BYTES};
-use super::features::{PaySimValues, card_features, paysim_features};
-use super::fields::{Check, Row, csv_error, csv_reader, field_too_long};
+use super::fields::{Check, Row, csv_error, csv_reader, field_too_long, schema_features};
 pub use super::fields::{Record, RowInfo};
 use super::history::{FeatureSet, HISTORY_FEATURES, History};
 use super::open::open_named;
@@ -384,51 +383,32 @@ impl<R: io::Read> RecordReader<R> {
         row.check_width(layout.header_len)?;
         let cols = &layout.columns;
         let names = layout.schema.required_columns();
-        let field = |k: usize, check: Check| row.number(cols[k], names[k], check);
-        match layout.schema {
-            Schema::PaySim => {
-                let values = PaySimValues {
-                    step: field(0, Check::NonNegative)?,
-                    kind: row.kind(cols[1])?,
-                    amount: field(2, Check::NonNegative)?,
-                    old_orig: field(3, Check::Finite)?,
-                    new_orig: field(4, Check::Finite)?,
-                    old_dest: field(5, Check::Finite)?,
-                    new_dest: field(6, Check::Finite)?,
-                };
-                paysim_features(&values, features);
-                if layout.features.has_history() {
-                    let out = &mut features[Schema::PaySim.n_features()..];
-                    match &mut self.history {
-                        HistoryInput::Live(history) => {
-                            let accounts = accounts_of(layout);
-                            let payment =
-                                row.payment(accounts, values.step, values.kind, values.amount)?;
-                            history.observe(&payment, out);
-                        }
-                        // The chunk's first pass parsed the accounts and computed these.
-                        HistoryInput::Computed { values, next } => {
-                            let at = *next * out.len();
-                            let Some(computed) = values.get(at..at + out.len()) else {
-                                return Err(row.error(
-                                    0,
-                                    "no history features were computed for this row".into(),
-                                ));
-                            };
-                            out.copy_from_slice(computed);
-                            *next += 1;
-                        }
-                        HistoryInput::Off => unreachable!("a history layout is set with its input"),
-                    }
+        let values = schema_features(
+            layout.schema,
+            features,
+            |k, check| row.number(cols[k], names[k], check),
+            || row.kind(cols[1]),
+        )?;
+        if let (Some(values), true) = (values, layout.features.has_history()) {
+            let out = &mut features[Schema::PaySim.n_features()..];
+            match &mut self.history {
+                HistoryInput::Live(history) => {
+                    let accounts = accounts_of(layout);
+                    let payment = row.payment(accounts, values.step, values.kind, values.amount)?;
+                    history.observe(&payment, out);
                 }
-            }
-            Schema::Card => {
-                let time = field(0, Check::NonNegative)?;
-                for (k, slot) in features[..28].iter_mut().enumerate() {
-                    *slot = field(k + 1, Check::Finite)?;
+                // The chunk's first pass parsed the accounts and computed these.
+                HistoryInput::Computed { values, next } => {
+                    let at = *next * out.len();
+                    let Some(computed) = values.get(at..at + out.len()) else {
+                        return Err(
+                            row.error(0, "no history features were computed for this row".into())
+                        );
+                    };
+                    out.copy_from_slice(computed);
+                    *next += 1;
                 }
-                let amount = field(29, Check::NonNegative)?;
-                card_features(time, amount, features);
+                HistoryInput::Off => unreachable!("a history layout is set with its input"),
             }
         }
         let label = match layout.label {

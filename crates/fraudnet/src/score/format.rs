@@ -1,6 +1,7 @@
 //! One line of a scores CSV file, `row,probability,flag`, written into a byte buffer (the row
-//! with `itoa`, the probability with Rust's `{}`, whose bytes the scores files have always
-//! had). Knows nothing of models or files.
+//! with `itoa`, the probability with the bytes of Rust's `{}`, which the scores files have
+//! always had, at `ryu`'s speed where its digits are provably the same). Knows nothing of models
+//! or files.
 
 /// Appends `row,probability,flag\n` to `out`, as `writeln!(out, "{row},{p},{}", u8::from(flag))`
 /// would.
@@ -17,12 +18,48 @@ pub fn write_score_line(out: &mut Vec<u8>, row: u64, probability: f64, flag: boo
     out.extend_from_slice(if flag { b",1\n" } else { b",0\n" });
 }
 
-/// Appends `value` as `{}` formats it. Not ryu: its shortest digits differ from Display's on
-/// some values (`806203604936496.2` for Display's `…496.3`; the test below found it), and the
-/// files' bytes must not change.
+/// 2²⁵: a value below 1 that is not a multiple of 2⁻²⁵ has no decimal tie (see
+/// [`write_display_f64`]).
+const TIE_FREE_SCALE: f64 = 33_554_432.0;
+
+/// Appends `value` as `{}` formats it. Both `{}` and `ryu` write the shortest digits that read
+/// back as `value`, the closest to it when several are as short; they differ only on an exact
+/// tie between two such (`806203604936496.25`: `{}` rounds half up to `…496.3`, ryu half to
+/// even, `…496.2`). A tie needs `value` to be an integer of at most 18 digits times a power of
+/// ten. A value in (0, 1) that is not a multiple of 2⁻²⁵ is `m·2^e` with `m` odd and
+/// `e ≤ −26`, whose exact decimal is an integer of at least 5²⁶ > 10¹⁸ times a power of ten: no
+/// tie, so ryu's digits are `{}`'s, laid out as `{}` lays them (no exponent). Probabilities are
+/// such values almost always; anything else takes `{}` itself.
 fn write_display_f64(out: &mut Vec<u8>, value: f64) {
-    use std::io::Write;
-    write!(out, "{value}").expect("writing to a Vec cannot fail");
+    if value > 0.0 && value < 1.0 && (value * TIE_FREE_SCALE).fract() != 0.0 {
+        write_below_one(out, value);
+    } else {
+        use std::io::Write;
+        write!(out, "{value}").expect("writing to a Vec cannot fail");
+    }
+}
+
+/// Appends `value`, in (0, 1), with ryu's digits as `{}` lays them out: `0.` then the digits,
+/// where ryu writes `1.5e-7` for `0.00000015`.
+fn write_below_one(out: &mut Vec<u8>, value: f64) {
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(value).as_bytes();
+    let Some(e) = text.iter().position(|&b| b == b'e') else {
+        // `0.000123`: already `{}`'s layout.
+        out.extend_from_slice(text);
+        return;
+    };
+    // `d.ddde-N` (N ≥ 1): N − 1 zeros after the point, then the digits.
+    let zeros = text[e + 2..]
+        .iter()
+        .fold(0, |n, &digit| n * 10 + usize::from(digit - b'0'))
+        - 1;
+    out.extend_from_slice(b"0.");
+    out.resize(out.len() + zeros, b'0');
+    out.push(text[0]);
+    if e > 1 {
+        out.extend_from_slice(&text[2..e]);
+    }
 }
 
 #[cfg(test)]
@@ -58,6 +95,17 @@ mod tests {
             1.2345e22,
             f64::MAX,
             -2.5e-12,
+            0.1,
+            0.5,
+            0.75,
+            1e-5,
+            1.5e-5,
+            0.0001,
+            0.00012345,
+            1.0 - 1e-16,
+            1.0 - f64::EPSILON / 2.0,
+            2f64.powi(-26),
+            3.0 * 2f64.powi(-60),
             f64::NAN,
             f64::INFINITY,
             f64::NEG_INFINITY,
@@ -73,7 +121,10 @@ mod tests {
             // Probabilities of every magnitude (a sigmoid's outputs), and any bit pattern.
             let probability = rng.random::<f64>() * 10f64.powi(-rng.random_range(0..300));
             let any = f64::from_bits(rng.random::<u64>());
-            for value in [probability, 1.0 - probability, any] {
+            // Near 1, and with few significant bits (multiples of 2⁻²⁵ take `{}` itself).
+            let near_one = 1.0 - f64::EPSILON * f64::from(rng.random_range(1..1000u32));
+            let coarse = f64::from(rng.random_range(1..1u32 << 30)) / f64::from(1u32 << 30);
+            for value in [probability, 1.0 - probability, any, near_one, coarse] {
                 assert_eq!(displayed(value), value.to_string(), "{value:e}");
             }
         }

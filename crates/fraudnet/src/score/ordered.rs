@@ -1,38 +1,111 @@
-//! The chunks of a CSV file worked on rayon's pool and their results taken back in file order:
-//! a few chunks per pool thread are in flight, so memory is bounded by their size, not the
-//! file's; the first error in file order ends the run, whatever thread finished first. Knows
-//! nothing of what the work is (scoring, evaluating).
+//! The parts of a file (the chunks of a CSV file, the row groups of a Parquet file) worked on
+//! rayon's pool and their results taken back in file order: a few parts per pool thread are in
+//! flight, so memory is bounded by their size, not the file's; the first error in file order
+//! ends the run, whatever thread finished first. Knows nothing of what the work is (scoring,
+//! evaluating).
 
 use std::collections::VecDeque;
 use std::io;
 use std::sync::mpsc;
 
-use crate::data::{CsvChunk, CsvChunks};
+use crate::data::{CsvChunk, CsvChunks, ParquetGroup, ParquetGroups, RowSource};
 use crate::{Error, Result};
+
+/// A file cut into parts whose rows can be read on any thread, handed out in file order.
+pub(super) trait Parts {
+    /// One part.
+    type Part: Part;
+    /// The next part, or `None` at the end of the file.
+    fn next_part(&mut self) -> Result<Option<Self::Part>>;
+    /// Whether the file has a label column.
+    fn has_labels(&self) -> bool;
+    /// An error about the file's columns.
+    fn columns_error(&self, message: String) -> Error;
+}
+
+/// One part of a file: its rows, numbered as in the whole file.
+pub(super) trait Part: Send + 'static {
+    /// Rows of the file before the part's first.
+    fn rows_before(&self) -> u64;
+    /// A reader of the part's rows.
+    fn rows(&self) -> Result<Box<dyn RowSource + '_>>;
+}
+
+impl<R: io::Read> Parts for CsvChunks<R> {
+    type Part = CsvChunk;
+
+    fn next_part(&mut self) -> Result<Option<CsvChunk>> {
+        self.next_chunk()
+    }
+
+    fn has_labels(&self) -> bool {
+        CsvChunks::has_labels(self)
+    }
+
+    fn columns_error(&self, message: String) -> Error {
+        CsvChunks::columns_error(self, message)
+    }
+}
+
+impl Part for CsvChunk {
+    fn rows_before(&self) -> u64 {
+        CsvChunk::rows_before(self)
+    }
+
+    fn rows(&self) -> Result<Box<dyn RowSource + '_>> {
+        Ok(Box::new(self.reader()))
+    }
+}
+
+impl Parts for ParquetGroups {
+    type Part = ParquetGroup;
+
+    fn next_part(&mut self) -> Result<Option<ParquetGroup>> {
+        Ok(self.next_group())
+    }
+
+    fn has_labels(&self) -> bool {
+        ParquetGroups::has_labels(self)
+    }
+
+    fn columns_error(&self, message: String) -> Error {
+        ParquetGroups::columns_error(self, message)
+    }
+}
+
+impl Part for ParquetGroup {
+    fn rows_before(&self) -> u64 {
+        ParquetGroup::rows_before(self)
+    }
+
+    fn rows(&self) -> Result<Box<dyn RowSource + '_>> {
+        Ok(Box::new(self.reader()?))
+    }
+}
 
 /// Chunks in flight per pool thread: one being worked, one waiting, so no thread idles while the
 /// results before its own are written.
 const IN_FLIGHT_PER_THREAD: usize = 2;
 
-/// Runs `work` on each chunk of `chunks` on rayon's pool and hands the results to `take` in file
-/// order. On a pool thread already (scoring inside parallel work), runs the chunks one after
+/// Runs `work` on each part of `parts` on rayon's pool and hands the results to `take` in file
+/// order. On a pool thread already (scoring inside parallel work), runs the parts one after
 /// the other on it instead: waiting there for the pool could wait for itself.
 ///
 /// # Errors
-/// The first in file order of: a chunk's error, a reading error, an error of `take`.
-pub(super) fn in_file_order<R, T, W>(
-    chunks: &mut CsvChunks<R>,
+/// The first in file order of: a part's error, a reading error, an error of `take`.
+pub(super) fn in_file_order<P, T, W>(
+    parts: &mut P,
     work: W,
     mut take: impl FnMut(T) -> Result<()>,
 ) -> Result<()>
 where
-    R: io::Read,
+    P: Parts,
     T: Send + 'static,
-    W: Fn(CsvChunk) -> Result<T> + Clone + Send + 'static,
+    W: Fn(P::Part) -> Result<T> + Clone + Send + 'static,
 {
     if rayon::current_thread_index().is_some() {
-        while let Some(chunk) = chunks.next_chunk()? {
-            take(work(chunk)?)?;
+        while let Some(part) = parts.next_part()? {
+            take(work(part)?)?;
         }
         return Ok(());
     }
@@ -41,19 +114,19 @@ where
     let mut reading = true;
     loop {
         while reading && in_flight.len() < limit {
-            match chunks.next_chunk() {
-                Ok(Some(chunk)) => {
+            match parts.next_part() {
+                Ok(Some(part)) => {
                     let (done, result) = mpsc::sync_channel(1);
                     let work = work.clone();
                     rayon::spawn(move || {
-                        // The receiver is gone only when an earlier chunk failed.
-                        let _ = done.send(work(chunk));
+                        // The receiver is gone only when an earlier part failed.
+                        let _ = done.send(work(part));
                     });
                     in_flight.push_back(result);
                 }
                 Ok(None) => reading = false,
                 Err(error) => {
-                    // The chunks before the unreadable part come first.
+                    // The parts before the unreadable part come first.
                     for result in in_flight {
                         take(received(&result)?)?;
                     }
@@ -68,9 +141,9 @@ where
     }
 }
 
-/// The result of a chunk's work, once done.
+/// The result of a part's work, once done.
 fn received<T>(result: &mpsc::Receiver<Result<T>>) -> Result<T> {
     result.recv().map_err(|_| {
-        Error::InvalidSetting("a chunk's worker stopped without a result (it panicked)".into())
+        Error::InvalidSetting("a part's worker stopped without a result (it panicked)".into())
     })?
 }

@@ -1,12 +1,15 @@
 //! Apache Parquet in and out: [`ParquetReader`] reads payment files of either schema into the
 //! same feature vectors as the CSV reader, decoding only the columns the model needs, a batch
-//! at a time; [`generate_parquet`] writes the synthetic PaySim rows, and [`ScoresWriter`]
-//! `row, probability, flag` scores. Errors name the file, and where it matters the row group,
-//! the column and the row. Knows nothing of models: scoring hands the writer its numbers.
+//! at a time, and [`ParquetGroups`] a row group at a time on any thread; [`generate_parquet`]
+//! writes the synthetic PaySim rows, and [`ScoresWriter`] `row, probability, flag` scores.
+//! Errors name the file, and where it matters the row group, the column and the row. Knows
+//! nothing of models: scoring hands the writer its numbers.
 
+mod groups;
 mod read;
 mod write;
 
+pub use groups::{ParquetGroup, ParquetGroups};
 pub use read::ParquetReader;
 pub use write::{ScoresWriter, generate_parquet};
 

@@ -8,7 +8,11 @@ use std::path::Path;
 
 use arrow_array::RecordBatch;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
+use parquet::file::reader::ChunkReader;
 
 use super::super::columns::{BatchColumns, ColumnFault, ColumnIndices};
 use super::super::history::{FeatureSet, History};
@@ -113,12 +117,21 @@ impl ParquetReader {
         schema: Schema,
         history: Option<Box<History>>,
     ) -> Result<Self> {
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-            whole_file(
-                &name,
-                format!("not a readable Parquet file (truncated, corrupt or another format): {e}"),
-            )
-        })?;
+        let metadata = load_metadata(&file, &name)?;
+        Self::from_metadata(file, metadata, name, schema, history, None)
+    }
+
+    /// The reader of `file`, whose footer is `metadata`: of all its row groups, or of the one
+    /// `(group, rows before it)`, its rows numbered as in the whole file.
+    pub(super) fn from_metadata<T: ChunkReader + 'static>(
+        file: T,
+        metadata: ArrowReaderMetadata,
+        name: String,
+        schema: Schema,
+        history: Option<Box<History>>,
+        group: Option<(usize, u64)>,
+    ) -> Result<Self> {
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata);
         let columns = ColumnIndices::find(builder.schema().fields(), schema)
             .map_err(|fault| column_error(&name, fault, schema))?;
         let label = columns.label;
@@ -139,9 +152,15 @@ impl ParquetReader {
             })
             .collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+        let mut builder = builder.with_projection(mask).with_batch_size(BATCH_ROWS);
+        let (group, rows) = match group {
+            Some((group, rows_before)) => {
+                builder = builder.with_row_groups(vec![group]);
+                (group, rows_before)
+            }
+            None => (0, 0),
+        };
         let batches = builder
-            .with_projection(mask)
-            .with_batch_size(BATCH_ROWS)
             .build()
             .map_err(|e| whole_file(&name, format!("cannot be read: {e}")))?;
         Ok(ParquetReader {
@@ -152,8 +171,8 @@ impl ParquetReader {
             has_labels: label.is_some(),
             batch: None,
             next: 0,
-            rows: 0,
-            group: 0,
+            rows,
+            group,
             broken: false,
             history,
         })
@@ -207,6 +226,16 @@ impl ParquetReader {
             message,
         }
     }
+}
+
+/// The footer of `file`, named `name` in errors.
+pub(super) fn load_metadata(file: &impl ChunkReader, name: &str) -> Result<ArrowReaderMetadata> {
+    ArrowReaderMetadata::load(file, ArrowReaderOptions::default()).map_err(|e| {
+        whole_file(
+            name,
+            format!("not a readable Parquet file (truncated, corrupt or another format): {e}"),
+        )
+    })
 }
 
 /// A fault of the file's columns as the reader's error.

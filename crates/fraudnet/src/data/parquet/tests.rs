@@ -1,6 +1,7 @@
-//! The Parquet reader against the CSV reader (same features, labels and rows, both schemas) and
-//! against bad files: a wrong column type, a missing column, bad values named with their row
-//! group, column and row, truncated and corrupt files.
+//! The Parquet reader against the CSV reader (same features, labels and rows, both schemas), the
+//! reading by row groups against the whole file's, and both against bad files: a wrong column
+//! type, a missing column, bad values named with their row group, column and row, truncated and
+//! corrupt files.
 
 use std::fs::File;
 use std::io::{Seek, Write};
@@ -72,8 +73,58 @@ fn read_all(file: File, schema: Schema) -> crate::Result<Dataset> {
     Dataset::from_records(ParquetReader::new(file, "t.parquet", schema)?)
 }
 
+/// The rows of `file` read row group by row group, in order; the first error.
+fn read_groups(file: File, schema: Schema) -> crate::Result<Vec<String>> {
+    let mut groups = ParquetGroups::new(file, "t.parquet", schema)?;
+    let mut features = vec![0.0; schema.n_features()];
+    let mut rows = Vec::new();
+    while let Some(group) = groups.next_group() {
+        let mut reader = group.reader()?;
+        while let Some(info) = reader.read_into(&mut features)? {
+            rows.push(format!("{info:?} {features:?}"));
+        }
+    }
+    Ok(rows)
+}
+
+/// The error of reading `file` whole; read by row groups, a bad value is the same error.
 fn error(file: File, schema: Schema) -> String {
-    read_all(file, schema).unwrap_err().to_string()
+    let copy = file.try_clone().unwrap();
+    let message = read_all(file, schema).unwrap_err().to_string();
+    // (A row without a label is the data set's error, not the reader's.)
+    if let Err(in_groups) = read_groups(copy, schema) {
+        assert_eq!(in_groups.to_string(), message, "read by row groups");
+    }
+    message
+}
+
+#[test]
+fn row_groups_read_as_the_whole_file() {
+    let mut rng = rand_chacha(4);
+    let (_, file) = generate_parquet(
+        150_000,
+        0.05,
+        &mut rng,
+        tempfile::tempfile().unwrap(),
+        "t.parquet",
+    )
+    .unwrap();
+    let groups = ParquetGroups::new(file.try_clone().unwrap(), "t.parquet", Schema::PaySim);
+    let mut reader =
+        ParquetReader::new(file.try_clone().unwrap(), "t.parquet", Schema::PaySim).unwrap();
+    let mut features = vec![0.0; Schema::PaySim.n_features()];
+    let mut whole = Vec::new();
+    while let Some(info) = reader.read_into(&mut features).unwrap() {
+        whole.push(format!("{info:?} {features:?}"));
+    }
+    assert_eq!(whole.len(), 150_000);
+    let mut count = 0;
+    let mut groups = groups.unwrap();
+    while groups.next_group().is_some() {
+        count += 1;
+    }
+    assert_eq!(count, 3, "64k rows a group");
+    assert_eq!(read_groups(file, Schema::PaySim).unwrap(), whole);
 }
 
 #[test]
@@ -336,6 +387,7 @@ fn every_flipped_byte_is_an_error_or_a_read_never_a_panic() {
         damaged[at] ^= 0x5a;
         // Either outcome is fine: the point is that reading returns.
         let _ = read_all(file_of(&damaged), Schema::PaySim);
+        let _ = read_groups(file_of(&damaged), Schema::PaySim);
     }
 }
 
