@@ -260,7 +260,11 @@ fn a_relu_net_says_when_theta_sits_on_a_kink() {
     // for every example, exactly on the ReLU's kink.
     let layout = problem.layout().clone();
     for name in ["W1", "b1"] {
-        let k = layout.tensors().iter().position(|t| t.name == name).unwrap();
+        let k = layout
+            .tensors()
+            .iter()
+            .position(|t| t.name == name)
+            .unwrap();
         let columns = layout.tensors()[k].shape.get(1).copied().unwrap_or(1);
         for i in layout.range(k).take(columns) {
             theta[i] = 0.0;

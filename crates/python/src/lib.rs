@@ -4,7 +4,7 @@
 //! as JSON, its table and its failure lines. The user's exceptions come back as themselves,
 //! engine errors as `ValueError`. Validating the user's dict (keys, dtypes, shapes) is the
 //! Python side's job; what a report means is the engine's. The fraud model's class is in
-//! [`fraud`].
+//! `fraud.rs`.
 
 mod arrays;
 mod fraud;

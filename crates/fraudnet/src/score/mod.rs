@@ -1,7 +1,7 @@
 //! Scoring and evaluating payment files with a trained [`FraudModel`], streaming: rows are read,
 //! standardised and scored a block at a time, so memory stays constant whatever the file's size.
 //! A CSV file cut into chunks and a Parquet file cut at its row groups are scored on rayon's
-//! pool and written back in file order (see [`ordered`] and [`Rows`]); any other [`RowSource`]
+//! pool and written back in file order (see `ordered` and [`Rows`]); any other [`RowSource`]
 //! is read row by row on one thread. Either way the bytes
 //! out and the first error reported are the same. Scores are written to a temporary file renamed
 //! into place at the end: a failed run (a bad row, a full disk) leaves no partial output behind,

@@ -29,7 +29,7 @@ impl Rows<'static, std::fs::File> {
     /// groups for a per-row model, read in order for a history model.
     ///
     /// # Errors
-    /// Those of [`CsvChunks::new`], [`open_rows`] or [`Rows::for_model`].
+    /// Those of [`CsvChunks::new`], [`open_rows`](crate::data::open_rows) or [`Rows::for_model`].
     pub fn open(input: &Path, model: &FraudModel) -> Result<Self> {
         let name = input.display().to_string();
         let file = std::fs::File::open(input).map_err(|source| Error::Io {
