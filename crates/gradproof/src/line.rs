@@ -255,8 +255,9 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         let value = self.combine(&mut samples, &stencil, 1.0, h)?;
         // A one-sided stencil sees one side of θ only, and θ itself may share the piece of the
         // side it sees: with signatures, where θ may sit on a kink, θ − h says whether it does
-        // before an agreeing value is taken as it is. Otherwise the floor stated there would be the smooth one,
-        // while a wrong value, tested further, meets the kink's interval and its looser bound.
+        // before an agreeing value is taken as it is. Otherwise the floor stated there would be
+        // the smooth one, while a wrong value, tested further, meets the kink's interval and its
+        // looser bound.
         if one_sided && self.base.may_be_on_kink {
             let (v, s) = self.sample(-1.0, h)?;
             samples.push((-1.0, v, s));
