@@ -73,7 +73,7 @@ pub(crate) fn pieces<P: Problem + ?Sized>(
     share: Share<'_>,
 ) -> Result<Pieces> {
     let layout = problem.layout();
-    let (base, noise) = base(problem, theta, true, checker.precision)?;
+    let (base, noise) = base(problem, theta, true, checker)?;
     let weights = weights(checker.seed, layout.len());
     let context = Context {
         checker,

@@ -140,7 +140,7 @@ impl<'a, P: Problem + ?Sized> Fallback<'a, P> {
         let base = match self.base.get() {
             Some(&(base, _)) => base,
             None => {
-                let (base, noise) = base(self.problem, self.theta, false, self.checker.precision)?;
+                let (base, noise) = base(self.problem, self.theta, false, self.checker)?;
                 self.base.get_or_init(|| (base, 1 + noise.evaluations)).0
             }
         };

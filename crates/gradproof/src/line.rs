@@ -43,20 +43,20 @@ pub(crate) struct Base {
 /// check needs before it differences anything (the adaptive rule picks its steps from the noise,
 /// the generic kink test compares one-sided slopes with it). A check fails on a cost that is not
 /// finite near θ; [`Checker::numeric_gradient`], which only differences along coordinates, falls
-/// back to the cost's own rounding as its noise (`strict = false`). `declared` is the cost's
-/// precision if the user gave it. Validates `theta` first.
+/// back to the cost's own rounding as its noise (`strict = false`). The `checker` gives the
+/// cost's precision if the user declared it, and the method. Validates `theta` first.
 pub(crate) fn base<P: Problem + ?Sized>(
     problem: &P,
     theta: &[f64],
     strict: bool,
-    declared: Option<Precision>,
+    checker: &Checker,
 ) -> Result<(Base, NoiseEstimate)> {
     expect_parameters(problem.layout(), theta)?;
     base_at(
         problem,
         theta,
         strict,
-        declared,
+        checker,
         problem.cost_with_signature(theta),
     )
 }
@@ -67,9 +67,10 @@ pub(crate) fn base_at<P: Problem + ?Sized>(
     problem: &P,
     theta: &[f64],
     strict: bool,
-    declared: Option<Precision>,
+    checker: &Checker,
     at_theta: Result<(f64, Option<u64>)>,
 ) -> Result<(Base, NoiseEstimate)> {
+    let declared = checker.precision;
     let (cost, signature) = at_theta?;
     let cost = finite_cost(cost, || "at the unperturbed parameters".to_string())?;
     let start = Instant::now();
@@ -105,9 +106,18 @@ pub(crate) fn base_at<P: Problem + ?Sized>(
         unit_roundoff: noise.precision.unit_roundoff(),
         precision: noise.precision,
         seconds_per_evaluation,
-        may_be_on_kink: signature.is_some() && problem.on_kink(theta) != Some(false),
+        // Only a one-sided stencil asks (see `Line::difference`): the question may cost the
+        // problem a pass of its own.
+        may_be_on_kink: signature.is_some()
+            && one_sided(checker.method)
+            && problem.on_kink(theta) != Some(false),
     };
     Ok((base, noise))
+}
+
+/// Whether the method's stencil lies on one side of θ (forward differences).
+fn one_sided(method: Method) -> bool {
+    !method.stencil().iter().any(|&(o, _)| o < 0.0)
 }
 
 /// One cost evaluation along a line: `(offset in steps, J, signature)`.
@@ -250,7 +260,7 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         settled: &dyn Fn(f64) -> bool,
     ) -> Result<Difference> {
         let stencil = method.stencil();
-        let one_sided = !stencil.iter().any(|&(o, _)| o < 0.0);
+        let one_sided = one_sided(method);
         let mut samples: Vec<Sample> = Vec::new();
         let value = self.combine(&mut samples, &stencil, 1.0, h)?;
         // A one-sided stencil sees one side of θ only, and θ itself may share the piece of the

@@ -62,7 +62,7 @@ impl Checker {
             value,
             slow,
         } = at_theta;
-        let measure = || base_at(problem, theta, true, self.precision, value);
+        let measure = || base_at(problem, theta, true, self, value);
         let (measured, fast) = if slow {
             rayon::join(measure, || self.fast_path(problem, theta))
         } else {
@@ -127,7 +127,7 @@ impl Checker {
         problem: &P,
         theta: &[f64],
     ) -> Result<Vec<Derivative>> {
-        let (base, _) = base(problem, theta, false, self.precision)?;
+        let (base, _) = base(problem, theta, false, self)?;
         let all: Vec<usize> = (0..theta.len()).collect();
         let fast = self.fast_path(problem, theta)?;
         self.derivatives_from(problem, theta, base, fast.as_deref(), &all, None)

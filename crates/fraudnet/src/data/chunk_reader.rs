@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::fields::{Check, RowInfo, schema_features};
 use super::history::FeatureSet;
 use super::reader::{CsvLayout, RecordReader};
-use super::schema::{PAYSIM_TYPES, Schema};
+use super::schema::{Schema, paysim_type};
 use super::source::RowSource;
 use crate::{Error, Result};
 
@@ -160,13 +160,7 @@ impl<'a> ChunkReader<'a> {
             layout.schema,
             features,
             |k, check| plain_number(field(cols[k]), check).ok_or(()),
-            || {
-                let text = field(cols[1]);
-                PAYSIM_TYPES
-                    .iter()
-                    .position(|t| t.as_bytes().eq_ignore_ascii_case(text))
-                    .ok_or(())
-            },
+            || paysim_type(field(cols[1])).ok_or(()),
         )
         .ok()?;
         match layout.label.map(field) {

@@ -12,7 +12,7 @@ use arrow_schema::{ArrowError, DataType, Fields};
 
 use super::features::{PaySimValues, card_features, paysim_features};
 use super::history::Payment;
-use super::schema::{PAYSIM_TYPES, Schema};
+use super::schema::{PAYSIM_TYPES, Schema, paysim_type};
 use super::shown::shown;
 use crate::{Error, Result};
 
@@ -282,10 +282,7 @@ impl BatchColumns {
 
     /// The index in [`PAYSIM_TYPES`] of row `i`'s type, if it is one.
     fn kind_index(&self, i: usize) -> Option<usize> {
-        let text = self.kind_text(i);
-        PAYSIM_TYPES
-            .iter()
-            .position(|t| t.eq_ignore_ascii_case(text))
+        paysim_type(self.kind_text(i).as_bytes())
     }
 
     fn kind(&self, i: usize, bad_value: &impl Fn(&str, String) -> Error) -> Result<usize> {

@@ -13,7 +13,7 @@ use csv::ByteRecord;
 use super::bounded::{BoundedInput, LimitExceeded, MAX_FIELD_BYTES, READ_AHEAD, RecordBounds};
 use super::features::{PaySimValues, card_features, paysim_features};
 use super::history::Payment;
-use super::schema::{PAYSIM_TYPES, Schema};
+use super::schema::{PAYSIM_TYPES, Schema, paysim_type};
 use super::shown::shown;
 use crate::Error;
 use crate::Result;
@@ -155,21 +155,17 @@ impl Row<'_> {
     }
 
     pub(super) fn kind(&self, i: usize) -> Result<usize> {
-        let text = self.text(i).unwrap_or_default();
-        PAYSIM_TYPES
-            .iter()
-            .position(|t| t.eq_ignore_ascii_case(text))
-            .ok_or_else(|| {
-                let raw = self.text(i).map_or_else(|raw| raw, str::to_string);
-                self.error(
-                    i + 1,
-                    format!(
-                        "`type` is {}, expected one of {}",
-                        quoted(&raw),
-                        PAYSIM_TYPES.join(", ")
-                    ),
-                )
-            })
+        paysim_type(self.text(i).unwrap_or_default().as_bytes()).ok_or_else(|| {
+            let raw = self.text(i).map_or_else(|raw| raw, str::to_string);
+            self.error(
+                i + 1,
+                format!(
+                    "`type` is {}, expected one of {}",
+                    quoted(&raw),
+                    PAYSIM_TYPES.join(", ")
+                ),
+            )
+        })
     }
 
     pub(super) fn label(&self, i: usize, name: &str) -> Result<Option<f64>> {

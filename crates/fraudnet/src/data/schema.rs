@@ -12,6 +12,14 @@ use crate::{Error, Result};
 /// The PaySim transaction types, in the order of their one-hot features.
 pub const PAYSIM_TYPES: [&str; 5] = ["CASH_IN", "CASH_OUT", "DEBIT", "PAYMENT", "TRANSFER"];
 
+/// The index in [`PAYSIM_TYPES`] of a `type` field's text, its ASCII case ignored; `None` if it
+/// names none of them.
+pub(crate) fn paysim_type(text: &[u8]) -> Option<usize> {
+    PAYSIM_TYPES
+        .iter()
+        .position(|t| t.as_bytes().eq_ignore_ascii_case(text))
+}
+
 /// The full PaySim header, in the order the synthetic generator writes it.
 pub const PAYSIM_HEADER: [&str; 11] = [
     "step",

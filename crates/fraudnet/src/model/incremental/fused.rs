@@ -124,39 +124,32 @@ fn portable_sums<const L: usize>(
 ) -> ([f64; L], [bool; L]) {
     let mut sums = [0.0f64; L];
     let mut crossed = [false; L];
-    for q in 0..L {
-        continue_sum(
-            w_next,
-            w_out,
-            columns[q],
-            deltas[q],
-            0,
-            &mut sums[q],
-            &mut crossed[q],
-        );
-    }
+    continue_sums(w_next, w_out, columns, deltas, 0, &mut sums, &mut crossed);
     (sums, crossed)
 }
 
-/// One example's sum and crossing flag carried on over the units from `start`.
+/// Each example's sum and crossing flag carried on, one example at a time, over the units
+/// from `start`.
 #[inline(always)]
-fn continue_sum(
+fn continue_sums<const L: usize>(
     w_next: &[f64],
     w_out: &[f64],
-    column: &[f64],
-    delta: f64,
+    columns: &[&[f64]; L],
+    deltas: &[f64; L],
     start: usize,
-    sum: &mut f64,
-    crossed: &mut bool,
+    sums: &mut [f64; L],
+    crossed: &mut [bool; L],
 ) {
-    let units = column[start..]
-        .iter()
-        .zip(&w_next[start..])
-        .zip(&w_out[start..]);
-    for ((&z, &w), &w_out) in units {
-        let moved = z + w * delta;
-        *crossed |= (moved > 0.0) != (z > 0.0);
-        *sum += w_out * relu(moved);
+    for q in 0..L {
+        let units = columns[q][start..]
+            .iter()
+            .zip(&w_next[start..])
+            .zip(&w_out[start..]);
+        for ((&z, &w), &w_out) in units {
+            let moved = z + w * deltas[q];
+            crossed[q] |= (moved > 0.0) != (z > 0.0);
+            sums[q] += w_out * relu(moved);
+        }
     }
 }
 
@@ -206,17 +199,7 @@ unsafe fn avx2_sums(
     let masks = [_mm256_movemask_pd(crossed0), _mm256_movemask_pd(crossed1)];
     let mut any: [bool; LANES] = std::array::from_fn(|q| masks[q / 4] & (1 << (q % 4)) != 0);
     // The last units, continuing each example's sum in order.
-    for q in 0..LANES {
-        continue_sum(
-            w_next,
-            w_out,
-            columns[q],
-            deltas[q],
-            r,
-            &mut sums[q],
-            &mut any[q],
-        );
-    }
+    continue_sums(w_next, w_out, columns, deltas, r, &mut sums, &mut any);
     (sums, any)
 }
 
