@@ -151,7 +151,11 @@ impl Checker {
                 .sum();
             let mut step = first;
             // The (value, bound) with the smallest bound among the steps whose points lie on
-            // one piece; shrinking stops once the bound grows again (the noise taking over).
+            // one piece; shrinking stops once the bound grows again (the noise taking over) on
+            // a value that agrees with the best so far. A smaller step that disagrees with it
+            // beyond both bounds discredits the larger: its stencil reached another kink (its
+            // twice-as-wide repeat, reaching farther still, can agree with it by chance, so its
+            // truncation estimate does not show it), and shrinking goes on.
             let mut best: Option<(f64, f64, Option<u64>)> = None;
             for _ in 0..=KINK_RETRIES {
                 let (value, truncation, piece) = c.one_sided(self.method, step, side)?;
@@ -159,7 +163,12 @@ impl Checker {
                     let scale = derivative_scale.unwrap_or(value.abs());
                     let bound = Checker::error_bound(gain, step, truncation, noise, theta_i, scale);
                     match best {
-                        Some((_, smallest, _)) if bound >= smallest => break,
+                        Some((previous, smallest, _))
+                            if bound >= smallest
+                                && (value - previous).abs() <= bound + smallest =>
+                        {
+                            break;
+                        }
                         _ => best = Some((value, bound, piece)),
                     }
                 }

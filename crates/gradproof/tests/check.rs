@@ -1024,6 +1024,62 @@ fn a_kink_hidden_by_the_curvature_is_found_at_a_third_offset() {
     }
 }
 
+/// `1 + 3·max(a, 0) + jump·max(−(a + 0.012567), 0)` computed in `f32`: a kink at `a = 0` and a
+/// second one just behind it, the hand-written slope at `a = 0` given.
+fn kink_behind_a_kink(jump: f64, slope_at_zero: f64) -> impl Problem {
+    const BEHIND: f64 = 0.012567;
+    let layout = Layout::new([TensorSpec::new("a", [])]).unwrap();
+    let l = layout.clone();
+    FnProblem::new(
+        layout,
+        move |t: &[f64]| {
+            let a = t[0] as f32;
+            let behind = (-(a + BEHIND as f32)).max(0.0);
+            Ok(f64::from(1.0 + 3.0 * a.max(0.0) + jump as f32 * behind))
+        },
+        move |t| {
+            let slope = match t[0] {
+                a if a > 0.0 => 3.0,
+                a if a < -BEHIND => -jump,
+                a if a < 0.0 => 0.0,
+                _ => slope_at_zero,
+            };
+            Tensors::new(l.clone(), vec![slope])
+        },
+    )
+}
+
+#[test]
+fn a_one_sided_stencil_that_reaches_another_kink_is_discredited_by_a_smaller_step() {
+    // Richardson's one-sided stencil on the left of θ = 0 reaches 6h = 0.06 and its truncation
+    // estimate (the stencil again at 2h) 0.12: both straddle the kink at −0.012567, where
+    // their values agree by chance (to 0.2 % of the jump) but are 0.54 of the jump off the
+    // left derivative 0. The next step (h/16) reaches neither kink and disagrees beyond both
+    // bounds, so it is the one taken, although the f32 noise makes its bound the larger. Both
+    // conventions pass and values just outside [0, 3] fail, whichever way the error went.
+    let checker = Checker::new()
+        .method(Method::Richardson)
+        .step_rule(StepRule::Fixed(0.01))
+        .precision(gradproof::Precision::F32);
+    for jump in [1.0, -1.0] {
+        for slope in [0.0, 1.5, 3.0] {
+            let report = checker
+                .check(&kink_behind_a_kink(jump, slope), &[0.0])
+                .unwrap();
+            assert!(report.passed(), "{jump} {slope}\n{report}");
+            // The midpoint agrees with the symmetric difference at once: no kink test.
+            let kinks = usize::from(slope != 1.5);
+            assert_eq!(report.tensors[0].kink, kinks, "{jump} {slope}\n{report}");
+        }
+        for slope in [-0.3, 3.3] {
+            let report = checker
+                .check(&kink_behind_a_kink(jump, slope), &[0.0])
+                .unwrap();
+            assert_eq!(report.failing(), ["da"], "{jump} {slope}\n{report}");
+        }
+    }
+}
+
 /// `3·max(a, 0) + b²` with the signature `a ≥ 0` (θ on the kink shares the right piece's), the
 /// hand-written slope at `a = 0` given, and
 /// what it says of θ sitting on its kink (`on_kink`).

@@ -32,18 +32,7 @@ use zoo::tally::{Cause, Counts, Known, Setting, summary, table};
 /// Where the engine on main is known to fall short today: their violations are printed but do
 /// not fail the test. Each entry says why; the lead empties the list as the fixes land
 /// (`ZOO_STRICT=1` ignores it, and the test says when an entry no longer fails).
-const KNOWN_FAILURES: &[Known] = &[Known {
-    setting: (
-        "ReLU layers, pre-activations at 0",
-        "*",
-        "richardson",
-        "directional",
-    ),
-    causes: &[Cause::KinkAtTheta],
-    why: "at kinks, in f32: relu'(0) = 1 outside a Richardson directional interval \
-          where kinks of opposite orientation meet at θ, which only signatures tell: \
-          issue 13, point 2",
-}];
+const KNOWN_FAILURES: &[Known] = &[];
 
 /// Runs a family (with and without kink signatures where it has kinks), prints its table and
 /// every violation, and fails on a violation that [`KNOWN_FAILURES`] does not cover.
