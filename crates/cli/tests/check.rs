@@ -576,6 +576,46 @@ fn tiny_steps_never_pass_a_correct_or_a_buggy_gradient() {
 }
 
 #[test]
+fn huge_steps_never_fail_a_correct_gradient_nor_pass_a_buggy_one() {
+    // At steps far above the natural one the logistic cost saturates: linear on each side of θ,
+    // it fooled the truncation estimate (dW3 and db3 "wrong" at 1e3) and looked kinked. Every
+    // disagreement and every interval is corroborated at the natural step: a correct gradient is
+    // inconclusive (exit 3, "too large") or passes, the buggy one still fails naming its tensors.
+    for step in ["1e-1", "1e3", "1e10", "scaled=1e5"] {
+        for mode in ["exhaustive", "directional", "sampled=4"] {
+            let out = gradproof(&["check", "--format", "json", "--step", step, "--mode", mode]);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            match out.status.code() {
+                Some(0) => assert_eq!(v["verdict"], "pass", "--step {step} {mode}"),
+                Some(3) => {
+                    let reason = v["reason"].as_str().unwrap();
+                    assert!(
+                        reason.contains("too large"),
+                        "--step {step} {mode}: {reason}"
+                    );
+                }
+                other => panic!("--step {step} {mode}: exit {other:?}\n{v}"),
+            }
+            let args = [
+                "check", "--format", "json", "--step", step, "--mode", mode, "--bug", "notebook",
+            ];
+            let out = gradproof(&args);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "--step {step} {mode} --bug\n{v}"
+            );
+            assert_eq!(
+                v["failing"],
+                serde_json::json!(["db1", "dW2"]),
+                "--step {step} {mode}"
+            );
+        }
+    }
+}
+
+#[test]
 fn the_json_states_the_detection_floor() {
     let (code, v) = check_json(&[]);
     assert_eq!(code, Some(0));

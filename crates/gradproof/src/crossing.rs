@@ -7,9 +7,13 @@
 use crate::derivative::{Derivative, Kink};
 use crate::error::Result;
 use crate::line::{Difference, KINK_RETRIES, Line, Sample, shrink};
-use crate::method::Method;
+use crate::method::{Method, StepRule};
 use crate::problem::Problem;
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR};
+
+/// A step (fixed, or a scaled rule's) this many times the method's natural step or more has a
+/// disagreement confirmed at the natural step ([`Checker::confirmed`]).
+const CONFIRMED_ABOVE: f64 = 16.0;
 
 /// A one-sided derivative: `(value, truncation, the piece its points lie on if only one)`.
 type OneSided = (f64, f64, Option<Option<u64>>);
@@ -75,18 +79,121 @@ impl Checker {
     /// difference, and shrink the step while a kink is crossed; a line that crosses one even at
     /// the smallest step is straddled by its one-sided derivatives ([`Kink::Interval`]). With
     /// the analytic value as a `hint`, a difference that agrees with it within its roundoff
-    /// bound is taken as it is, without a truncation estimate. The error bound scales the
-    /// rounding of `θ ± h` by `derivative_scale` (by default the derivative's own size).
+    /// bound is taken as it is, without a truncation estimate, and one that disagrees at a
+    /// step far above the method's natural one is [`confirmed`](Checker::confirmed). The error
+    /// bound scales the rounding of `θ ± h` by `derivative_scale` (by default the derivative's
+    /// own size).
     pub(crate) fn derivative<P: Problem + ?Sized>(
         &self,
         c: &mut Line<'_, P>,
         hint: Option<f64>,
         derivative_scale: Option<f64>,
     ) -> Result<Derivative> {
+        let (first, round) = self.first_step(c)?;
+        let found = self.derivative_from(c, first, round, hint, derivative_scale)?;
+        match hint {
+            Some(analytic) => self.confirmed(c, found, analytic, derivative_scale),
+            None => Ok(found),
+        }
+    }
+
+    /// `found` at a step far above the method's natural step ([`CONFIRMED_ABOVE`] times it or
+    /// more), corroborated there when it disagrees with `analytic` or straddles a kink: a cost
+    /// nearly piecewise linear at the large step's scale (a logistic loss saturated by a step of
+    /// 1e3 is linear on each side of θ) gives a difference quotient that hardly changes with the
+    /// step, so repeating the stencil at twice the step shows no truncation, and looks kinked,
+    /// so a smooth θ gets the wide interval of the asymptotic slopes. Where the natural step
+    /// finds the value wrong and `found` does not (an interval that agrees, an unresolved
+    /// line), the natural step's derivative is returned: wrong, as a check at the default step
+    /// says. Where the natural step agrees and `found` does not, or the natural step cannot
+    /// resolve the line, it is [`Kink::Unresolved`] at the step asked for: no evidence either
+    /// way, and the advice is a smaller step. A smooth agreement is taken as it is, the same
+    /// conclusion at both steps keeps `found`'s numbers.
+    pub(crate) fn confirmed<P: Problem + ?Sized>(
+        &self,
+        c: &mut Line<'_, P>,
+        found: Derivative,
+        analytic: f64,
+        derivative_scale: Option<f64>,
+    ) -> Result<Derivative> {
+        let agrees = found.agrees(analytic);
+        if agrees && found.kink == Kink::None {
+            return Ok(found);
+        }
+        let (theta_i, u) = (c.scale(), c.base.unit_roundoff);
+        let natural_rule = Checker {
+            step: StepRule::Scaled(1.0),
+            ..self.clone()
+        };
+        if !self.step_far_above(
+            natural_rule.step.step_for(self.method, theta_i, u),
+            theta_i,
+            u,
+        ) {
+            return Ok(found);
+        }
+        let (natural, round) = natural_rule.first_step(c)?;
+        let again =
+            natural_rule.derivative_from(c, natural, round, Some(analytic), derivative_scale)?;
+        let evaluations = c.evaluations;
+        let wrong = |d: &Derivative| !d.unresolved() && !d.agrees(analytic);
+        let same = (again.unresolved(), again.agrees(analytic)) == (found.unresolved(), agrees);
+        Ok(if same {
+            // The same conclusion at both steps: the step asked for gives the numbers.
+            Derivative {
+                evaluations,
+                ..found
+            }
+        } else if wrong(&again) {
+            // Wrong at the natural step, where the large step's wide interval let it through
+            // or its line was unresolved: the natural step's numbers stand (what a check at the
+            // default step says).
+            Derivative {
+                evaluations,
+                ..again
+            }
+        } else {
+            Derivative {
+                kink: Kink::Unresolved,
+                evaluations,
+                ..found
+            }
+        })
+    }
+
+    /// True when the step rule's step at `θᵢ` (the fixed one, or a scaled rule's; never the
+    /// adaptive rule's, chosen by the error model from a pilot at the natural step) is
+    /// [`CONFIRMED_ABOVE`] times `natural` or more.
+    fn step_far_above(&self, natural: f64, theta_i: f64, u: f64) -> bool {
+        match self.step {
+            StepRule::Fixed(_) | StepRule::Scaled(_) => {
+                self.step.step_for(self.method, theta_i, u) >= CONFIRMED_ABOVE * natural
+            }
+            StepRule::Adaptive => false,
+        }
+    }
+
+    /// True when the step rule's step for parameters of unit scale is far above the method's
+    /// natural step for a cost computed in `precision`: disagreements are then
+    /// [`confirmed`](Checker::confirmed) at the natural step, and the elements they leave
+    /// unresolved are reported as such.
+    pub(crate) fn step_far_above_natural(&self, precision: crate::precision::Precision) -> bool {
+        let u = precision.unit_roundoff();
+        self.step_far_above(self.method.natural_step_for(u), 1.0, u)
+    }
+
+    /// [`Checker::derivative`] from the step `first` (`round`: kept exact on a coordinate).
+    fn derivative_from<P: Problem + ?Sized>(
+        &self,
+        c: &mut Line<'_, P>,
+        first: f64,
+        round: bool,
+        hint: Option<f64>,
+        derivative_scale: Option<f64>,
+    ) -> Result<Derivative> {
         let theta_i = c.scale();
         let noise = (c.base.sigma, c.base.unit_roundoff);
         let gain = self.method.noise_gain();
-        let (first, round) = self.first_step(c)?;
         let mut step = first;
         // The smallest jump of the slope seen so far: a smaller step that sees no kink must have
         // been able to see it (signatures always can; the generic test only above the noise).
@@ -208,8 +315,13 @@ impl Checker {
         c: &mut Line<'_, P>,
         derivative_scale: Option<f64>,
     ) -> Result<Derivative> {
-        let (first, round) = self.first_step(c)?;
-        self.one_sided_derivatives(c, first, round, derivative_scale)
+        // The exact oracle takes no step of its own (`--step` is not used): the natural one.
+        let natural_rule = Checker {
+            step: StepRule::Scaled(1.0),
+            ..self.clone()
+        };
+        let (first, round) = natural_rule.first_step(c)?;
+        natural_rule.one_sided_derivatives(c, first, round, derivative_scale)
     }
 }
 

@@ -28,7 +28,8 @@ struct Context<'a, P: ?Sized> {
 
 impl<P: Problem + ?Sized> Context<'_, P> {
     /// The finite-difference derivative along the direction of the coordinates `group` weighted
-    /// by `weights`, its bound scaled by the analytic terms `Σ |gᵢvᵢ|`.
+    /// by `weights`, its bound scaled by the analytic terms `Σ |gᵢvᵢ|`; a disagreement at a step
+    /// far above the natural one [`confirmed`](Checker::confirmed) there.
     fn probe(&self, group: &[usize], weights: &[f64]) -> Result<Derivative> {
         let mut point = self.theta.to_vec();
         let direction: Vec<(usize, f64)> = group.iter().map(|&i| (i, weights[i])).collect();
@@ -44,8 +45,15 @@ impl<P: Problem + ?Sized> Context<'_, P> {
             .iter()
             .map(|&i| (self.sides.gradient[i] * weights[i]).abs())
             .sum();
+        let analytic: f64 = group
+            .iter()
+            .map(|&i| self.sides.gradient[i] * weights[i])
+            .sum();
+        let found = self
+            .checker
+            .derivative(&mut line, None, Some(gradient_scale))?;
         self.checker
-            .derivative(&mut line, None, Some(gradient_scale))
+            .confirmed(&mut line, found, analytic, Some(gradient_scale))
     }
 }
 

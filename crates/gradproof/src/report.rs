@@ -320,17 +320,19 @@ fn inconclusive(
     }
     let advice = step_advice(checker, precision);
     if let Some(t) = tensors.iter().find(|t| 2 * t.unresolved > t.checked) {
-        return Some(format!(
-            "{} of {} elements of {} are below what the differences resolve ({}: {advice}; or \
-             they lie where kinks of the cost meet closer than any step resolves: check at a \
-             point off the kinks)",
-            t.unresolved,
-            t.checked,
-            t.gradient_name,
-            match overall.tolerance {
-                Some(_) => "the tolerance is as large as the values themselves",
-                None => "their error bound is as large as the values themselves",
+        let why = match overall.tolerance {
+            Some(_) => "the tolerance is as large as the values themselves",
+            None if checker.step_far_above_natural(precision) => {
+                "their error bound is as large as the values themselves, or the step hides \
+                 its own truncation: they disagree at it and agree at the method's natural step"
             }
+            None => "their error bound is as large as the values themselves",
+        };
+        return Some(format!(
+            "{} of {} elements of {} are below what the differences resolve ({why}: {advice}; \
+             or they lie where kinks of the cost meet closer than any step resolves: check at \
+             a point off the kinks)",
+            t.unresolved, t.checked, t.gradient_name,
         ));
     }
     if overall.tolerance.is_none()

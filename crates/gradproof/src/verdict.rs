@@ -74,6 +74,11 @@ pub(crate) fn step_advice(checker: &Checker, precision: Precision) -> String {
              {natural:.1e}·max(1, |θᵢ|) (the scaled or adaptive rule)",
             if h < natural { "small" } else { "large" }
         ),
+        StepRule::Scaled(c) if !(1.0 / 16.0..16.0).contains(&c) => format!(
+            "the scaled step with c = {c:e} is too {} for a cost computed in {precision}; use \
+             c = 1 (a step near {natural:.1e}·max(1, |θᵢ|)) or the adaptive rule",
+            if c < 1.0 { "small" } else { "large" }
+        ),
         _ if precision != Precision::F64 => format!(
             "the cost's precision ({precision}) is too coarse for {} differences to resolve \
              this gradient; compute the cost in f64 for the check, or use a higher-order method",

@@ -10,7 +10,8 @@ use gradproof::difference::{norm2, relative_difference};
 use gradproof::noise::NoiseStatus;
 use gradproof::settings::{NOTEBOOK_EPSILON, NOTEBOOK_THRESHOLD};
 use gradproof::{
-    Checker, Error, FnProblem, Layout, Method, Problem, Report, StepRule, TensorSpec, Tensors,
+    Checker, Error, FnProblem, Layout, Method, Mode, Problem, Report, StepRule, TensorSpec,
+    Tensors, Verdict,
 };
 
 /// A checker with the notebook's fixed step ε = 1e-7 (the library's default is the scaled rule):
@@ -1217,5 +1218,98 @@ fn a_gradient_computed_beside_the_noise_probe_gives_the_same_report() {
             .check(&slow_problem(bad_gradient, bad_cost), &SMALL_THETA)
             .unwrap_err();
         assert!(err.to_string().contains(expected), "{err}");
+    }
+}
+
+/// Five fixed examples `(xᵢ, yᵢ)` of a linear classifier.
+const LOGISTIC_X: [[f64; 3]; 5] = [
+    [0.5, -1.2, 0.3],
+    [1.1, 0.4, -0.7],
+    [-0.3, 0.9, 1.4],
+    [0.8, 0.8, -0.2],
+    [-1.5, 0.1, 0.6],
+];
+const LOGISTIC_Y: [f64; 5] = [1.0, -1.0, 1.0, 1.0, -1.0];
+
+/// `−yₙ·(w·xₙ)`.
+fn logistic_margin(w: &[f64], n: usize) -> f64 {
+    -LOGISTIC_Y[n] * LOGISTIC_X[n].iter().zip(w).map(|(x, w)| x * w).sum::<f64>()
+}
+
+/// The mean logistic loss `softplus(−yₙ·(w·xₙ))`: smooth, and at a step of 1e3 saturated,
+/// linear on each side of θ, so that a difference quotient hardly changes with the step.
+/// `softplus(m) = max(m, 0) + ln(1 + e^−|m|)`: finite at any margin.
+fn logistic_cost(w: &[f64]) -> f64 {
+    let softplus = |m: f64| m.max(0.0) + (-m.abs()).exp().ln_1p();
+    (0..5).map(|n| softplus(logistic_margin(w, n))).sum::<f64>() / 5.0
+}
+
+/// Its gradient, with `off` added to element 2.
+fn logistic_gradient(w: &[f64], off: f64) -> Vec<f64> {
+    let mut g = vec![0.0; 3];
+    for n in 0..5 {
+        let s = 1.0 / (1.0 + (-logistic_margin(w, n)).exp());
+        for (g, x) in g.iter_mut().zip(LOGISTIC_X[n]) {
+            *g -= s * LOGISTIC_Y[n] * x / 5.0;
+        }
+    }
+    g[2] += off;
+    g
+}
+
+#[test]
+fn a_step_far_above_the_natural_one_never_fails_a_correct_gradient() {
+    // At a fixed step of 1e3 (or 1e10, or a scaled rule 1e5 times the natural step) the
+    // logistic loss is linear on each side of θ: the difference quotient is the mean of the two
+    // asymptotic slopes, far from the derivative, and repeating the stencil at twice the step
+    // gives nearly the same value, so its truncation estimate is small. Every disagreement is
+    // confirmed at the method's natural step, where the correct gradient agrees: inconclusive,
+    // with the advice to use a smaller step, never "wrong". A wrong element is wrong at both.
+    let theta = [0.4, -0.3, 0.8];
+    let steps = [
+        StepRule::Fixed(1e3),
+        StepRule::Fixed(1e10),
+        StepRule::Scaled(1e5),
+    ];
+    for step in steps {
+        for method in Method::ALL {
+            for mode in [Mode::Exhaustive, Mode::Directional { top: 3 }] {
+                let checker = Checker::new().method(method).step_rule(step).mode(mode);
+                let correct = |w: &[f64]| logistic_gradient(w, 0.0);
+                let report = checker.check_fn(logistic_cost, correct, &theta).unwrap();
+                assert_ne!(
+                    report.verdict,
+                    Verdict::Fail,
+                    "{step:?} {method} {mode:?}\n{report}"
+                );
+                if report.verdict == Verdict::Inconclusive {
+                    assert!(
+                        report
+                            .reason
+                            .as_deref()
+                            .unwrap_or_default()
+                            .contains("too large"),
+                        "{step:?} {method} {mode:?}\n{report}"
+                    );
+                }
+                let wrong = |w: &[f64]| logistic_gradient(w, 0.3);
+                let report = checker.check_fn(logistic_cost, wrong, &theta).unwrap();
+                assert_eq!(
+                    report.verdict,
+                    Verdict::Fail,
+                    "{step:?} {method} {mode:?}\n{report}"
+                );
+                // A smaller error inside the asymptotic slopes is never passed.
+                let slightly_wrong = |w: &[f64]| logistic_gradient(w, 0.05);
+                let report = checker
+                    .check_fn(logistic_cost, slightly_wrong, &theta)
+                    .unwrap();
+                assert_ne!(
+                    report.verdict,
+                    Verdict::Pass,
+                    "{step:?} {method} {mode:?}\n{report}"
+                );
+            }
+        }
     }
 }
