@@ -180,6 +180,20 @@ fn sampled_counts_only_the_sample() {
                 format!("8 of {N} sampled, {wrong} wrong")
             );
             assert!(w.top.iter().all(|e| sample.contains(&e.index[0])), "{name}");
+            // A passing sample vouches for its elements only, and the sentence says so.
+            if report.passed() {
+                let total = report.parameters;
+                let sentence = report.verdict();
+                assert!(
+                    sentence.starts_with(&format!(
+                        "the gradient is correct on the 12 sampled elements of {total}"
+                    )) && sentence.ends_with(&format!(
+                        "; the other {} were not checked (exhaustive mode checks every element)",
+                        total - 12
+                    )),
+                    "{name}: {sentence}"
+                );
+            }
         }
     }
 }

@@ -204,17 +204,35 @@ impl Report {
         } else {
             String::new()
         };
+        // A sample vouches for the elements it drew, not for the others.
+        let sampled: usize = self.tensors.iter().map(|t| t.checked).sum();
+        let (correct, unchecked) = match self.mode {
+            Mode::Sampled { .. } if sampled < self.parameters => (
+                format!(
+                    "the gradient is correct{everywhere} on the {sampled} sampled elements of {}",
+                    self.parameters
+                ),
+                format!(
+                    "; the other {} were not checked (exhaustive mode checks every element)",
+                    self.parameters - sampled
+                ),
+            ),
+            _ => (
+                format!("the gradient is correct{everywhere}"),
+                String::new(),
+            ),
+        };
         if self.notebook_passed() {
             format!(
-                "the gradient is correct{everywhere} (overall difference {:.6e}, {notebook})",
+                "{correct} (overall difference {:.6e}, {notebook}){unchecked}",
                 self.difference
             )
         } else {
             format!(
-                "the gradient is correct{everywhere}. The overall difference {:.6e} is {notebook}, but roundoff \
+                "{correct}. The overall difference {:.6e} is {notebook}, but roundoff \
                  alone produces up to {:.2e} at ε = {:e} (the cost's noise {:.1e} divided by \
                  the step): the excess is roundoff of the difference quotient, not a wrong \
-                 gradient",
+                 gradient{unchecked}",
                 self.difference, self.noise_threshold, self.epsilon, self.noise
             )
         }
