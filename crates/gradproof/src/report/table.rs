@@ -212,10 +212,14 @@ impl Report {
                     "the gradient is correct{everywhere} on the {sampled} sampled elements of {}",
                     self.parameters
                 ),
-                format!(
-                    "; the other {} were not checked (exhaustive mode checks every element)",
-                    self.parameters - sampled
-                ),
+                match self.parameters - sampled {
+                    1 => "; the other one was not checked (exhaustive mode checks every element)"
+                        .to_string(),
+                    others => format!(
+                        "; the other {others} were not checked (exhaustive mode checks every \
+                         element)"
+                    ),
+                },
             ),
             _ => (
                 format!("the gradient is correct{everywhere}"),
