@@ -7,13 +7,10 @@
 use crate::derivative::{Derivative, Kink};
 use crate::error::Result;
 use crate::line::{Difference, KINK_RETRIES, Line, Sample, shrink};
-use crate::method::{Method, StepRule};
+use crate::method::Method;
 use crate::problem::Problem;
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR};
-
-/// A step (fixed, or a scaled rule's) this many times the method's natural step or more has a
-/// disagreement confirmed at the natural step ([`Checker::confirmed`]).
-const CONFIRMED_ABOVE: f64 = 16.0;
+use crate::step_rule::StepRule;
 
 /// A one-sided derivative: `(value, truncation, the piece its points lie on if only one)`.
 type OneSided = (f64, f64, Option<Option<u64>>);
@@ -97,8 +94,8 @@ impl Checker {
         }
     }
 
-    /// `found` at a step far above the method's natural step ([`CONFIRMED_ABOVE`] times it or
-    /// more), corroborated there when it disagrees with `analytic` or straddles a kink: a cost
+    /// `found` at a step far above the method's natural step
+    /// ([`StepRule::far_above_natural`]), corroborated there when it disagrees with `analytic` or straddles a kink: a cost
     /// nearly piecewise linear at the large step's scale (a logistic loss saturated by a step of
     /// 1e3 is linear on each side of θ) gives a difference quotient that hardly changes with the
     /// step, so repeating the stencil at twice the step shows no truncation, and looks kinked,
@@ -120,18 +117,16 @@ impl Checker {
         if agrees && found.kink == Kink::None {
             return Ok(found);
         }
-        let (theta_i, u) = (c.scale(), c.base.unit_roundoff);
+        if !self
+            .step
+            .far_above_natural(self.method, c.scale(), c.base.unit_roundoff)
+        {
+            return Ok(found);
+        }
         let natural_rule = Checker {
             step: StepRule::Scaled(1.0),
             ..self.clone()
         };
-        if !self.step_far_above(
-            natural_rule.step.step_for(self.method, theta_i, u),
-            theta_i,
-            u,
-        ) {
-            return Ok(found);
-        }
         let (natural, round) = natural_rule.first_step(c)?;
         let again =
             natural_rule.derivative_from(c, natural, round, Some(analytic), derivative_scale)?;
@@ -159,27 +154,6 @@ impl Checker {
                 ..found
             }
         })
-    }
-
-    /// True when the step rule's step at `θᵢ` (the fixed one, or a scaled rule's; never the
-    /// adaptive rule's, chosen by the error model from a pilot at the natural step) is
-    /// [`CONFIRMED_ABOVE`] times `natural` or more.
-    fn step_far_above(&self, natural: f64, theta_i: f64, u: f64) -> bool {
-        match self.step {
-            StepRule::Fixed(_) | StepRule::Scaled(_) => {
-                self.step.step_for(self.method, theta_i, u) >= CONFIRMED_ABOVE * natural
-            }
-            StepRule::Adaptive => false,
-        }
-    }
-
-    /// True when the step rule's step for parameters of unit scale is far above the method's
-    /// natural step for a cost computed in `precision`: disagreements are then
-    /// [`confirmed`](Checker::confirmed) at the natural step, and the elements they leave
-    /// unresolved are reported as such.
-    pub(crate) fn step_far_above_natural(&self, precision: crate::precision::Precision) -> bool {
-        let u = precision.unit_roundoff();
-        self.step_far_above(self.method.natural_step_for(u), 1.0, u)
     }
 
     /// [`Checker::derivative`] from the step `first` (`round`: kept exact on a coordinate).

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::difference::{norm2_of, quotient};
 use crate::error::{Error, IndexDisplay, Result};
 use crate::layout::{Layout, Tensors};
-use crate::method::{Method, StepRule};
+use crate::method::Method;
 use crate::settings::{NOISE_SAFETY_FACTOR, TOP_K};
+use crate::step_rule::StepRule;
 
 /// A vector-valued function of named tensors with a hand-written vector–Jacobian product.
 ///

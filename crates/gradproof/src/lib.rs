@@ -83,6 +83,8 @@ mod report;
 mod rng;
 pub mod settings;
 pub mod shard;
+pub mod step_rule;
+mod steps;
 pub mod sweep;
 mod verdict;
 
@@ -91,7 +93,7 @@ pub use check::check_fn;
 pub use error::{Error, Result};
 pub use generic::{DualCost, DualProblem};
 pub use layout::{Layout, TensorSpec, Tensors};
-pub use method::{Method, Reference, StepRule};
+pub use method::{Method, Reference};
 pub use mode::Mode;
 pub use named::{Gradient, Params, check_named};
 /// The ndarray this crate's named tensors are built on, so that its version need not be pinned.
@@ -104,6 +106,7 @@ pub use problem::{FnProblem, Problem};
 pub use report::{Report, TensorReport, Worst};
 pub use settings::Checker;
 pub use shard::{Partial, Shard};
+pub use step_rule::StepRule;
 pub use verdict::Verdict;
 
 /// The workspace README's code blocks, compiled and run as doctests, so that its library quick

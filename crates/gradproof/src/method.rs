@@ -1,10 +1,11 @@
 //! Finite-difference methods and step rules as values. A [`Method`] is a stencil — the offsets
 //! (in steps) where `J` is evaluated and the weights that combine those values into a first
 //! derivative — plus, for Richardson extrapolation, a second stencil that estimates its own
-//! error. A [`StepRule`] says how large the step is for each coordinate. Both print, compare and
-//! serialise; neither knows what `J` is. Whatever the rule, the checker estimates the
-//! truncation error of every coordinate (Richardson's own estimate, or the same method repeated
-//! at `2h`: `|D(2h) − D(h)| / (2ᵖ − 1)`) and adds it to the roundoff bound.
+//! error. A step rule (`StepRule`, its own module) says how large the step is for each
+//! coordinate. Both print, compare and serialise; neither knows what `J` is. Whatever the rule,
+//! the checker estimates the truncation error of every coordinate (Richardson's own estimate, or
+//! the same method repeated at `2h`: `|D(2h) − D(h)| / (2ᵖ − 1)`) and adds it to the roundoff
+//! bound.
 
 use std::fmt;
 use std::str::FromStr;
@@ -59,7 +60,7 @@ pub enum Reference {
     /// forward pass in dual numbers (see
     /// [`Problem::directional_derivative`](crate::Problem::directional_derivative)). Exact up to
     /// the rounding of that pass: no step, no truncation, no noise amplification, no kinks; the
-    /// [`StepRule`] is not used.
+    /// `StepRule` is not used.
     Dual,
 }
 
@@ -301,100 +302,6 @@ impl FromStr for Method {
     }
 }
 
-/// How large the step is for coordinate `i`.
-///
-/// ```
-/// use gradproof::{Method, StepRule};
-/// assert_eq!(StepRule::Fixed(1e-7).step(Method::Central, 123.0), 1e-7);
-/// // scaled: c · max(1, |θᵢ|) · ε_mach^(1/3) for central differences
-/// let h = StepRule::Scaled(1.0).step(Method::Central, 100.0);
-/// assert!((h - 100.0 * f64::EPSILON.cbrt()).abs() < 1e-12);
-/// assert_eq!("1e-7".parse::<StepRule>()?, StepRule::Fixed(1e-7));
-/// assert_eq!("auto".parse::<StepRule>()?, StepRule::Adaptive);
-/// # Ok::<(), gradproof::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepRule {
-    /// The same absolute step for every coordinate (the notebook's `epsilon = 1e-7`).
-    Fixed(f64),
-    /// `c · max(1, |θᵢ|) · ε_mach^(1/(order+1))`, rounded so that `θᵢ ± h` is exact.
-    Scaled(f64),
-    /// Per coordinate, estimate the next derivative of `J` from a pilot stencil, then take the
-    /// step that minimises the bound `truncation(h) + roundoff(h)` given the measured noise.
-    Adaptive,
-}
-
-impl StepRule {
-    /// Validates the rule's number (finite and > 0).
-    pub fn validated(self) -> Result<Self> {
-        let (name, value) = match self {
-            StepRule::Fixed(v) => ("epsilon", v),
-            StepRule::Scaled(c) => ("step scale", c),
-            StepRule::Adaptive => return Ok(self),
-        };
-        if value.is_finite() && value > 0.0 {
-            Ok(self)
-        } else {
-            Err(Error::InvalidSetting {
-                name,
-                expected: "finite and > 0",
-                value,
-            })
-        }
-    }
-
-    /// The nominal step for a coordinate whose value is `theta` (for `Adaptive`, the pilot step
-    /// of its search, the scaled step). A [`Reference::Dual`] check takes no step and uses no
-    /// rule.
-    pub fn step(self, method: Method, theta: f64) -> f64 {
-        self.step_for(method, theta, f64::EPSILON)
-    }
-
-    /// [`StepRule::step`] for a cost computed with unit roundoff `u`: the scaled and adaptive
-    /// rules size their steps by the cost's precision, not by `f64`'s (a fixed step stays).
-    pub fn step_for(self, method: Method, theta: f64, u: f64) -> f64 {
-        match self {
-            StepRule::Fixed(h) => h,
-            StepRule::Scaled(c) => c * theta.abs().max(1.0) * method.natural_step_for(u),
-            StepRule::Adaptive => theta.abs().max(1.0) * method.natural_step_for(u),
-        }
-    }
-}
-
-impl fmt::Display for StepRule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StepRule::Fixed(h) => write!(f, "fixed {h:e}"),
-            StepRule::Scaled(c) => write!(f, "scaled (c = {c})"),
-            StepRule::Adaptive => f.write_str("adaptive"),
-        }
-    }
-}
-
-impl FromStr for StepRule {
-    type Err = Error;
-
-    /// `auto` (adaptive), `scaled` (c = 1), `scaled=C`, or a number (fixed).
-    fn from_str(text: &str) -> Result<Self> {
-        let text = text.trim();
-        let invalid = || Error::InvalidChoice {
-            name: "step",
-            value: text.to_string(),
-            expected: "auto, scaled, scaled=C or a positive number such as 1e-7",
-        };
-        let rule = match text {
-            "auto" | "adaptive" => StepRule::Adaptive,
-            "scaled" => StepRule::Scaled(1.0),
-            _ => match text.strip_prefix("scaled=") {
-                Some(c) => StepRule::Scaled(c.parse().map_err(|_| invalid())?),
-                None => StepRule::Fixed(text.parse().map_err(|_| invalid())?),
-            },
-        };
-        rule.validated()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,12 +400,5 @@ mod tests {
             err.contains("simpson") && err.contains("richardson"),
             "{err}"
         );
-        for bad in ["0", "-1e-7", "NaN", "inf", "scaled=0", "tiny"] {
-            let err = bad.parse::<StepRule>().unwrap_err().to_string();
-            assert!(
-                err.contains("> 0") || err.contains("must be one of"),
-                "{bad}: {err}"
-            );
-        }
     }
 }

@@ -1,25 +1,31 @@
 //! What a check found: the [`Verdict`] (pass, fail, or inconclusive when the evidence cannot
 //! decide, with the reason and what to change), overall and per-tensor relative differences, the
 //! thresholds they were judged against, the detection floor they allow, the worst element of
-//! each tensor, the cost's measured noise and precision, and the number of evaluations. `Display` prints a table for people; `serde` gives JSON for machines, with the
-//! same field names as the Rust types. [`Report::assemble`] is the one place a report is built.
-//! Knows nothing of how the numbers were computed.
+//! each tensor, the cost's measured noise and precision, and the number of evaluations
+//! (`inconclusive`: why a check cannot decide). `Display` prints a table for people (`table`);
+//! `serde` gives JSON for machines, with the same field names as the Rust types.
+//! [`Report::assemble`] is the one place a report is built. Knows nothing of how the numbers
+//! were computed.
 
 use serde::{Deserialize, Serialize};
 
 use crate::difference::norm2_of;
 use crate::error::IndexDisplay;
-use crate::method::{Reference, StepRule};
+use crate::method::Reference;
 use crate::mode::Mode;
 use crate::noise::{NoiseEstimate, NoiseStatus};
 use crate::precision::Precision;
 use crate::settings::{
     Checker, DUAL_ROUNDING_ULPS, MAX_DETECTION_FLOOR, NOISE_SAFETY_FACTOR, POINT_SPREAD, Tolerance,
 };
+use crate::step_rule::StepRule;
 
 use crate::verdict::{Verdict, relative_error_floor, step_advice};
 
+mod inconclusive;
 mod table;
+
+use inconclusive::inconclusive;
 
 /// The outcome of a gradient check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -297,55 +303,6 @@ pub(crate) fn error_ratio(error: f64, bound: f64) -> f64 {
     } else {
         f64::MAX
     }
-}
-
-/// Why a check in which nothing disagrees cannot decide anything, and what to change; `None`
-/// when its evidence holds.
-fn inconclusive(
-    checker: &Checker,
-    overall: &Overall,
-    tensors: &[TensorReport],
-    detection_floor: f64,
-    precision: Precision,
-) -> Option<String> {
-    if overall.noise.status == NoiseStatus::Constant {
-        return Some(format!(
-            "J did not change when θ moved by up to {:e} of its scale: a cost that does not \
-             depend on θ (or rounds every change away) gives nothing to compare a gradient with",
-            overall.noise.spacing
-        ));
-    }
-    if tensors.iter().all(|t| t.checked == 0) {
-        return Some("no element was checked".to_string());
-    }
-    let advice = step_advice(checker, precision);
-    if let Some(t) = tensors.iter().find(|t| 2 * t.unresolved > t.checked) {
-        let why = match overall.tolerance {
-            Some(_) => "the tolerance is as large as the values themselves",
-            None if checker.step_far_above_natural(precision) => {
-                "their error bound is as large as the values themselves, or the step hides \
-                 its own truncation: they disagree at it and agree at the method's natural step"
-            }
-            None => "their error bound is as large as the values themselves",
-        };
-        return Some(format!(
-            "{} of {} elements of {} are below what the differences resolve ({why}: {advice}; \
-             or they lie where kinks of the cost meet closer than any step resolves: check at \
-             a point off the kinks)",
-            t.unresolved, t.checked, t.gradient_name,
-        ));
-    }
-    if overall.tolerance.is_none()
-        && !checker.exact
-        && !overall.intervals_only
-        && detection_floor > MAX_DETECTION_FLOOR
-    {
-        return Some(format!(
-            "at this step the differences cannot catch a gradient error below {detection_floor:.1e} \
-             (relative), above the {MAX_DETECTION_FLOOR:e} a check must resolve: {advice}"
-        ));
-    }
-    None
 }
 
 /// [`TensorReport::kink_floor`] from each kink element's allowance and the norm of the tensor's

@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::method::{Method, Reference, StepRule};
+use crate::method::{Method, Reference};
 use crate::mode::Mode;
 use crate::precision::Precision;
 use crate::progress::OnProgress;
 use crate::rng::SplitMix64;
+use crate::step_rule::StepRule;
 
 /// The notebook's step, `epsilon = 1e-7`.
 pub const NOTEBOOK_EPSILON: f64 = 1e-7;

@@ -7,9 +7,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::method::StepRule;
 use crate::precision::Precision;
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR};
+use crate::step_rule::StepRule;
 
 /// The outcome of a check, in one word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
