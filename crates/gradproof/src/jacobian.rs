@@ -168,7 +168,7 @@ impl JacobianChecker {
                 let mut evaluations = 0;
                 let mut difference = |scale: f64| -> Result<Vec<f64>> {
                     let mut sum = vec![0.0; n_out];
-                    for &(offset, weight) in &stencil {
+                    for &(offset, weight) in stencil {
                         let values = if offset == 0.0 {
                             y0.clone()
                         } else {

@@ -262,7 +262,7 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         let stencil = method.stencil();
         let one_sided = one_sided(method);
         let mut samples: Vec<Sample> = Vec::new();
-        let value = self.combine(&mut samples, &stencil, 1.0, h)?;
+        let value = self.combine(&mut samples, stencil, 1.0, h)?;
         // A one-sided stencil sees one side of θ only, and θ itself may share the piece of the
         // side it sees: with signatures, where θ may sit on a kink, θ − h says whether it does
         // before an agreeing value is taken as it is. Otherwise the floor stated there would be
@@ -286,9 +286,9 @@ impl<P: Problem + ?Sized> Line<'_, P> {
             });
         }
         let truncation = match method.error_stencil() {
-            Some(error) => self.combine(&mut samples, &error, 1.0, h)?.abs(),
+            Some(error) => self.combine(&mut samples, error, 1.0, h)?.abs(),
             None => {
-                let wide = self.combine(&mut samples, &stencil, 2.0, h)?;
+                let wide = self.combine(&mut samples, stencil, 2.0, h)?;
                 (wide - value).abs() / (2f64.powi(method.order()) - 1.0)
             }
         };

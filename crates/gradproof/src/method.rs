@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -164,24 +165,24 @@ impl Method {
         }
     }
 
-    /// The stencil of the derivative, sorted by offset.
-    pub(crate) fn stencil(self) -> Stencil {
+    /// The stencil of the derivative, sorted by offset. Built once (every line asks for it).
+    pub(crate) fn stencil(self) -> &'static [(f64, f64)] {
         match self {
-            Method::Forward => vec![(0.0, -1.0), (1.0, 1.0)],
-            Method::Central => central(1.0),
-            Method::Central4 => vec![
+            Method::Forward => &[(0.0, -1.0), (1.0, 1.0)],
+            Method::Central => &[(-1.0, -0.5), (1.0, 0.5)],
+            Method::Central4 => &[
                 (-2.0, 1.0 / 12.0),
                 (-1.0, -8.0 / 12.0),
                 (1.0, 8.0 / 12.0),
                 (2.0, -1.0 / 12.0),
             ],
-            Method::Richardson => richardson().0,
+            Method::Richardson => &richardson().0,
         }
     }
 
     /// The stencil of the method's error estimate, if it has one.
-    pub(crate) fn error_stencil(self) -> Option<Stencil> {
-        (self == Method::Richardson).then(|| richardson().1)
+    pub(crate) fn error_stencil(self) -> Option<&'static [(f64, f64)]> {
+        (self == Method::Richardson).then(|| richardson().1.as_slice())
     }
 
     /// Every multiple of the step at which a difference (with its truncation estimate: the
@@ -189,7 +190,7 @@ impl Method {
     pub(crate) fn sampled_offsets(self) -> Vec<f64> {
         let stencil = self.stencil();
         let mut offsets: Vec<f64> = match self.error_stencil() {
-            Some(error) => stencil.iter().chain(&error).map(|(o, _)| *o).collect(),
+            Some(error) => stencil.iter().chain(error).map(|(o, _)| *o).collect(),
             None => stencil.iter().flat_map(|(o, _)| [*o, 2.0 * o]).collect(),
         };
         offsets.retain(|o| *o != 0.0);
@@ -233,7 +234,7 @@ impl Method {
 
     /// Applies the method to a scalar function `f` at `x` with step `h`.
     pub fn apply(self, f: impl Fn(f64) -> f64, x: f64, h: f64) -> Estimate {
-        let combine = |stencil: &Stencil| {
+        let combine = |stencil: &[(f64, f64)]| {
             stencil
                 .iter()
                 .map(|&(offset, weight)| weight * f(x + offset * h))
@@ -241,8 +242,8 @@ impl Method {
                 / h
         };
         Estimate {
-            value: combine(&self.stencil()),
-            error: self.error_stencil().map(|s| combine(&s).abs()),
+            value: combine(self.stencil()),
+            error: self.error_stencil().map(|s| combine(s).abs()),
         }
     }
 }
@@ -263,9 +264,15 @@ fn axpy(a: &mut Stencil, factor: f64, b: &Stencil) {
     a.sort_by(|x, y| x.0.total_cmp(&y.0));
 }
 
+/// The Richardson stencil and its error stencil (built once).
+fn richardson() -> &'static (Stencil, Stencil) {
+    static STENCILS: OnceLock<(Stencil, Stencil)> = OnceLock::new();
+    STENCILS.get_or_init(build_richardson)
+}
+
 /// The Richardson stencil and its error stencil: `D(h)`, `D(h/2)`, `D(h/4)` central;
 /// `R1 = (4D(h/2) − D(h))/3`, `R2 = (4D(h/4) − D(h/2))/3`, `R = (16R2 − R1)/15`, error `R − R2`.
-fn richardson() -> (Stencil, Stencil) {
+fn build_richardson() -> (Stencil, Stencil) {
     let (d1, d2, d4) = (central(1.0), central(0.5), central(0.25));
     let mut r1 = Stencil::new();
     axpy(&mut r1, 4.0 / 3.0, &d2);

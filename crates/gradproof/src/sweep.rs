@@ -228,7 +228,7 @@ pub fn step_sweep<P: Problem + ?Sized>(
         .map(|&h| {
             let mut point = theta.to_vec();
             let mut sum = 0.0;
-            for &(offset, weight) in &stencil {
+            for &(offset, weight) in stencil {
                 let value = if offset == 0.0 {
                     cost
                 } else {

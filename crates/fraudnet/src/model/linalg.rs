@@ -31,13 +31,14 @@ pub(crate) fn matmul_into(a: &[f64], b: &[f64], c: &mut [f64], n: usize, p: usiz
     assert_eq!(c.len(), n * m, "c is not n × m");
     // Large products are split into bands of rows of `c` on rayon's pool: every entry is still
     // summed by the same kernel in the same order, so the bits do not depend on the split.
-    let threads = rayon::current_num_threads();
-    if threads > 1
+    // The size first: a small product (most of a small network's) skips the pool lookup.
+    if n.saturating_mul(p).saturating_mul(m) >= PARALLEL_WORK
         && p > 0
         && m > 0
         && n >= 8
-        && n.saturating_mul(p).saturating_mul(m) >= PARALLEL_WORK
+        && rayon::current_num_threads() > 1
     {
+        let threads = rayon::current_num_threads();
         let band = (n / (4 * threads)).max(4).next_multiple_of(4);
         c.par_chunks_mut(band * m)
             .zip(a.par_chunks(band * p))
@@ -94,9 +95,15 @@ fn kernel<const R: usize, const W: usize>(a: &[f64], b: &[f64], c: &mut [f64], p
             j += 4;
         }
     }
-    while j < m {
-        strip::<R, 1>(a, b, c, p, m, j);
-        j += 1;
+    // The last 1 to 3 columns in one strip: a network's narrow products (3 examples, one
+    // output unit) are mostly these, and one strip keeps R × (m − j) sums going side by side
+    // where a strip per column would run R dependent chains at a time.
+    match m - j {
+        0 => {}
+        1 => strip::<R, 1>(a, b, c, p, m, j),
+        2 => strip::<R, 2>(a, b, c, p, m, j),
+        3 => strip::<R, 3>(a, b, c, p, m, j),
+        _ => unreachable!("at most 3 columns are left after the 4-wide strips"),
     }
 }
 
@@ -288,7 +295,7 @@ mod tests {
         };
         for n in [1, 2, 3, 4, 5, 7, 9] {
             for p in [0, 1, 2, 5, 17] {
-                for m in [0, 1, 3, 4, 5, 8, 9, 16, 17, 23, 33] {
+                for m in [0, 1, 2, 3, 4, 5, 6, 8, 9, 14, 16, 17, 23, 33] {
                     let a = Array2::from_shape_fn((n, p), |(i, k)| value(i * 31 + k * 7 + 1));
                     let b = Array2::from_shape_fn((p, m), |(k, j)| value(k * 13 + j * 5 + 2));
                     let expected = reference(a.view(), b.view());
