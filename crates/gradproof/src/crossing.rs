@@ -95,11 +95,12 @@ impl Checker {
     }
 
     /// `found` at a step far above the method's natural step
-    /// ([`StepRule::far_above_natural`]), corroborated there when it disagrees with `analytic` or straddles a kink: a cost
-    /// nearly piecewise linear at the large step's scale (a logistic loss saturated by a step of
-    /// 1e3 is linear on each side of θ) gives a difference quotient that hardly changes with the
-    /// step, so repeating the stencil at twice the step shows no truncation, and looks kinked,
-    /// so a smooth θ gets the wide interval of the asymptotic slopes. Where the natural step
+    /// ([`StepRule::far_above_natural`]), corroborated there when it disagrees with `analytic`,
+    /// straddles a kink or is unresolved: a cost nearly piecewise linear at the large step's
+    /// scale (a logistic loss saturated by a step of 1e3 is linear on each side of θ) gives a
+    /// difference quotient that hardly changes with the step, so repeating the stencil at twice
+    /// the step shows no truncation, and looks kinked, so a smooth θ gets the wide interval of
+    /// the asymptotic slopes. Where the natural step
     /// finds the value wrong and `found` does not (an interval that agrees, an unresolved
     /// line), the natural step's derivative is returned: wrong, as a check at the default step
     /// says. Where the natural step agrees and `found` does not, or the natural step cannot

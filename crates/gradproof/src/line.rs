@@ -1,9 +1,10 @@
-//! One line of a finite-difference check: the derivative of `t ↦ J(θ + t·d)` along a coordinate
-//! or a direction `d`, with its error bound (the cost's noise amplified by the stencil, the
-//! rounding of `θ ± h`, the truncation estimate), the kink test (signatures, or the generic
-//! one-sided-slope test), the step shrunk across kinks, the one-sided derivatives of a kink no
-//! step avoids (the first step and the error bound: `steps`). Also what every line shares: `J(θ)`, its signature and the
-//! measured noise. Knows nothing of tensors, modes or reports.
+//! One line of a finite-difference check, `t ↦ J(θ + t·d)` along a coordinate or a direction
+//! `d`: its points (the cost at `θ + o·h·d`, `θ` always restored), a difference by a method's
+//! stencil with its truncation estimate, the kink test (signatures, or the generic
+//! one-sided-slope test) and the step's shrinking schedule across kinks. Also what every line
+//! shares: `J(θ)`, its signature and the measured noise. The derivative a line gives (shrunk
+//! across kinks, straddled at one no step avoids) is `crossing`'s; its first step and error
+//! bound are `steps`'. Knows nothing of tensors, modes or reports.
 
 use std::time::Instant;
 

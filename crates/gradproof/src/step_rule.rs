@@ -11,8 +11,9 @@ use crate::error::{Error, Result};
 use crate::method::Method;
 
 /// A step (fixed, or a scaled rule's) this many times the method's natural step or more has its
-/// disagreements confirmed at the natural step (`Checker::confirmed`).
-const CONFIRMED_ABOVE: f64 = 16.0;
+/// disagreements confirmed at the natural step (`Checker::confirmed`); a scaled rule this far
+/// from `c = 1`, either way, is named in the advice of an inconclusive report.
+pub(crate) const CONFIRMED_ABOVE: f64 = 16.0;
 
 /// How large the step is for coordinate `i`.
 ///

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::precision::Precision;
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR};
-use crate::step_rule::StepRule;
+use crate::step_rule::{CONFIRMED_ABOVE, StepRule};
 
 /// The outcome of a check, in one word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ pub(crate) fn step_advice(checker: &Checker, precision: Precision) -> String {
              {natural:.1e}·max(1, |θᵢ|) (the scaled or adaptive rule)",
             if h < natural { "small" } else { "large" }
         ),
-        StepRule::Scaled(c) if !(1.0 / 16.0..16.0).contains(&c) => format!(
+        StepRule::Scaled(c) if !(1.0 / CONFIRMED_ABOVE..CONFIRMED_ABOVE).contains(&c) => format!(
             "the scaled step with c = {c:e} is too {} for a cost computed in {precision}; use \
              c = 1 (a step near {natural:.1e}·max(1, |θᵢ|)) or the adaptive rule",
             if c < 1.0 { "small" } else { "large" }
