@@ -74,21 +74,21 @@ fn sweep(correct: &MlpProblem, theta: &[f64], steps: &[StepRule]) -> (usize, usi
                         }
                         let setting = format!("{reference} {mode:?} {step} {precision:?} {points}");
                         settings += 1;
-                        let report = match checker.check(correct, theta) {
-                            Err(gradproof::Error::NonFinite { .. }) => {
-                                not_finite += 1;
-                                continue;
-                            }
-                            report => report.unwrap(),
+                        // A cost not finite where the step took it stops a check with an
+                        // error naming the point: counted, never a verdict.
+                        let checked = |problem: &MlpProblem| match checker.check(problem, theta) {
+                            Err(gradproof::Error::NonFinite { .. }) => None,
+                            report => Some(report.unwrap()),
+                        };
+                        let Some(report) = checked(correct) else {
+                            not_finite += 1;
+                            continue;
                         };
                         assert_ne!(report.verdict, Verdict::Fail, "{setting}\n{report}");
                         inconclusive[0] += usize::from(report.verdict == Verdict::Inconclusive);
-                        let report = match checker.check(&buggy, theta) {
-                            Err(gradproof::Error::NonFinite { .. }) => {
-                                not_finite += 1;
-                                continue;
-                            }
-                            report => report.unwrap(),
+                        let Some(report) = checked(&buggy) else {
+                            not_finite += 1;
+                            continue;
                         };
                         assert_ne!(report.verdict, Verdict::Pass, "{setting}\n{report}");
                         inconclusive[1] += usize::from(report.verdict == Verdict::Inconclusive);
