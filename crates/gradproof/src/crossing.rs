@@ -5,7 +5,7 @@
 //! or reports.
 
 use crate::derivative::{Derivative, Kink};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::line::{Difference, KINK_RETRIES, Line, Sample, shrink};
 use crate::method::Method;
 use crate::problem::Problem;
@@ -87,7 +87,20 @@ impl Checker {
         derivative_scale: Option<f64>,
     ) -> Result<Derivative> {
         let (first, round) = self.first_step(c)?;
-        let found = self.derivative_from(c, first, round, hint, derivative_scale)?;
+        let found = match self.derivative_from(c, first, round, hint, derivative_scale) {
+            // The adaptive rule trusts its error model up to 100 times the pilot step, which
+            // can reach where the cost is not finite (a logarithm's domain): the line is then
+            // differenced from the pilot step, where the rule started.
+            Err(error @ Error::NonFinite { .. }) if self.step == StepRule::Adaptive => {
+                let pilot_rule = self.natural_rule();
+                let (pilot, round) = pilot_rule.first_step(c)?;
+                if pilot >= first {
+                    return Err(error);
+                }
+                pilot_rule.derivative_from(c, pilot, round, hint, derivative_scale)?
+            }
+            found => found?,
+        };
         match hint {
             Some(analytic) => self.confirmed(c, found, analytic, derivative_scale),
             None => Ok(found),
@@ -124,10 +137,7 @@ impl Checker {
         {
             return Ok(found);
         }
-        let natural_rule = Checker {
-            step: StepRule::Scaled(1.0),
-            ..self.clone()
-        };
+        let natural_rule = self.natural_rule();
         let (natural, round) = natural_rule.first_step(c)?;
         let again =
             natural_rule.derivative_from(c, natural, round, Some(analytic), derivative_scale)?;
@@ -155,6 +165,15 @@ impl Checker {
                 ..found
             }
         })
+    }
+
+    /// This checker with the scaled rule at `c = 1`: the method's natural step (the adaptive
+    /// rule's pilot).
+    fn natural_rule(&self) -> Checker {
+        Checker {
+            step: StepRule::Scaled(1.0),
+            ..self.clone()
+        }
     }
 
     /// [`Checker::derivative`] from the step `first` (`round`: kept exact on a coordinate).
@@ -291,10 +310,7 @@ impl Checker {
         derivative_scale: Option<f64>,
     ) -> Result<Derivative> {
         // The exact oracle takes no step of its own (`--step` is not used): the natural one.
-        let natural_rule = Checker {
-            step: StepRule::Scaled(1.0),
-            ..self.clone()
-        };
+        let natural_rule = self.natural_rule();
         let (first, round) = natural_rule.first_step(c)?;
         natural_rule.one_sided_derivatives(c, first, round, derivative_scale)
     }

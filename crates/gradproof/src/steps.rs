@@ -69,7 +69,8 @@ impl Checker {
 
     /// The step minimising `C·hᵖ + gain·σ/h`, with `C` read off a pilot difference at the
     /// scaled step and twice it. Falls back to the pilot step when the pilot straddles a kink
-    /// or shows no truncation at all.
+    /// or shows no truncation at all (and [`Checker::derivative`] differences from the pilot
+    /// a line whose cost is not finite at the chosen step's points).
     fn adaptive_step<P: Problem + ?Sized>(&self, c: &mut Line<'_, P>) -> Result<f64> {
         let pilot = self
             .step
