@@ -234,36 +234,15 @@ impl RowSource for ChunkReader<'_> {
     }
 
     fn row_error(&self, info: &RowInfo, message: String) -> Error {
-        self.data_error(info, 1, message)
+        self.layout.row_error(info, message)
     }
 
     fn label_error(&self, info: &RowInfo, message: String) -> Error {
-        let column = self.layout.label.map_or(0, |i| i as u64 + 1);
-        self.data_error(info, column, message)
+        self.layout.label_error(info, message)
     }
 
     fn columns_error(&self, message: String) -> Error {
-        self.data_error(
-            &RowInfo {
-                row: 0,
-                line: 1,
-                label: None,
-            },
-            0,
-            message,
-        )
-    }
-}
-
-impl ChunkReader<'_> {
-    /// An error at `column` of the line of the row `info`.
-    fn data_error(&self, info: &RowInfo, column: u64, message: String) -> Error {
-        Error::Data {
-            file: self.layout.file.clone(),
-            line: info.line,
-            column,
-            message,
-        }
+        self.layout.columns_error(message)
     }
 }
 

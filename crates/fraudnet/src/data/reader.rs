@@ -87,6 +87,36 @@ pub(crate) struct CsvLayout {
     pub features: FeatureSet,
 }
 
+impl CsvLayout {
+    /// An error at `column` (1-based; 0 for the whole line) of `line` of this file.
+    fn error_at(&self, line: u64, column: u64, message: String) -> Error {
+        Error::Data {
+            file: self.file.clone(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// [`RowSource::row_error`](super::RowSource::row_error) of a reader of this file: the
+    /// row's line, first column.
+    pub(crate) fn row_error(&self, info: &RowInfo, message: String) -> Error {
+        self.error_at(info.line, 1, message)
+    }
+
+    /// [`RowSource::label_error`](super::RowSource::label_error): the row's line, the label's
+    /// column.
+    pub(crate) fn label_error(&self, info: &RowInfo, message: String) -> Error {
+        let column = self.label.map_or(0, |i| i as u64 + 1);
+        self.error_at(info.line, column, message)
+    }
+
+    /// [`RowSource::columns_error`](super::RowSource::columns_error): the header line.
+    pub(crate) fn columns_error(&self, message: String) -> Error {
+        self.error_at(1, 0, message)
+    }
+}
+
 impl RecordReader<File> {
     /// Opens a file and reads its header.
     ///

@@ -82,30 +82,15 @@ impl<R: io::Read> RowSource for RecordReader<R> {
     }
 
     fn row_error(&self, info: &RowInfo, message: String) -> Error {
-        Error::Data {
-            file: self.file().to_string(),
-            line: info.line,
-            column: 1,
-            message,
-        }
+        self.layout().row_error(info, message)
     }
 
     fn label_error(&self, info: &RowInfo, message: String) -> Error {
-        Error::Data {
-            file: self.file().to_string(),
-            line: info.line,
-            column: self.label_column_number().unwrap_or(0),
-            message,
-        }
+        self.layout().label_error(info, message)
     }
 
     fn columns_error(&self, message: String) -> Error {
-        Error::Data {
-            file: self.file().to_string(),
-            line: 1,
-            column: 0,
-            message,
-        }
+        self.layout().columns_error(message)
     }
 }
 
