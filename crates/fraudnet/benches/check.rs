@@ -24,7 +24,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fraudnet::model::Incremental;
+use fraudnet::model::{Incremental, softplus_tails};
 use fraudnet::{MlpProblem, notebook};
 use gradproof::Checker;
 
@@ -267,6 +267,15 @@ fn logistic_terms(z: &[f64], y: &[f64]) -> f64 {
         .sum()
 }
 
+/// [`logistic_terms`] with each `ln_1p(e^(−|z|))` given.
+fn logistic_terms_from_tails(z: &[f64], y: &[f64], tails: &[f64]) -> f64 {
+    z.iter()
+        .zip(y)
+        .zip(tails)
+        .map(|((&z, &y), &tail)| z.max(0.0) - z * y + tail)
+        .sum()
+}
+
 fn arithmetic_limit(c: &mut Criterion) {
     let (problem, theta) = MlpProblem::random(&[30, 256, 128, 1], 1024, 3).expect("valid sizes");
     let theta = theta.into_values();
@@ -298,6 +307,17 @@ fn arithmetic_limit(c: &mut Criterion) {
     group.bench_function("1024 logistic terms (libm exp, ln_1p)", |b| {
         b.iter(|| logistic_terms(black_box(&z), black_box(&y)))
     });
+    let mut tails = Vec::with_capacity(1024);
+    group.bench_function(
+        "1024 logistic terms (exp, ln_1p four at a time, libm's bits)",
+        |b| {
+            b.iter(|| {
+                tails.clear();
+                softplus_tails(black_box(&z), &mut tails);
+                logistic_terms_from_tails(black_box(&z), black_box(&y), &tails)
+            })
+        },
+    );
     let (mlp, x, y) = (problem.mlp(), problem.x().view(), problem.y().view());
     let cache = Incremental::new(mlp, &theta, x, y, None).expect("valid shapes");
     // W1[59, 3] and W2[65, 41] (the worst-ratio coordinates of the check's report).

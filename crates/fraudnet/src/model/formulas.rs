@@ -49,15 +49,27 @@ pub(crate) fn relu<T: Real>(z: T) -> T {
 #[inline(always)]
 pub(crate) fn example_loss<T: Real>(form: CostForm, z: T, y: f64) -> T {
     match form {
-        CostForm::Logits => {
-            let magnitude = if z.re() > 0.0 { z } else { -z };
-            relu(z) - z * y + (-magnitude).exp().ln_1p()
-        }
+        CostForm::Logits => logits_loss(z, y, softplus_tail(z)),
         CostForm::Notebook => {
             let a = sigmoid(z);
             -a.ln() * y + -(T::from(1.0) - a).ln() * (1.0 - y)
         }
     }
+}
+
+/// `log(1 + e^(−|z|))`, the transcendental part of the [`CostForm::Logits`] loss. `|z|` branches
+/// on `z > 0` like [`relu`], so that the two kinks cancel exactly for dual numbers.
+#[inline(always)]
+pub(crate) fn softplus_tail<T: Real>(z: T) -> T {
+    let magnitude = if z.re() > 0.0 { z } else { -z };
+    (-magnitude).exp().ln_1p()
+}
+
+/// The [`CostForm::Logits`] loss `max(z, 0) − z·y + tail` from its [`softplus_tail`] (computed
+/// apart when many are computed at once).
+#[inline(always)]
+pub(crate) fn logits_loss<T: Real>(z: T, y: f64, tail: T) -> T {
+    relu(z) - z * y + tail
 }
 
 /// The weight of an example with label `y` when positives weigh `positive_weight`:

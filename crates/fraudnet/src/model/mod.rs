@@ -13,6 +13,7 @@ mod incremental;
 mod linalg;
 mod mlp;
 mod sizes;
+mod softplus;
 
 pub use activation::{Activation, DropoutMask, LEAKY_SLOPE};
 pub use bugs::{Bug, LayerBug, gradient_with_bugs};
@@ -21,3 +22,4 @@ pub use incremental::Incremental;
 pub(crate) use mlp::{Backprop, Exact, dense_backward, dense_forward};
 pub use mlp::{CostForm, Forward, Mlp};
 pub use sizes::{MAX_PARAMETERS, MAX_WIDTH, parameter_count, parse_hidden, parse_layers};
+pub use softplus::softplus_tails;

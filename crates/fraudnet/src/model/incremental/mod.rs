@@ -18,8 +18,9 @@ use std::hash::{DefaultHasher, Hasher};
 use ndarray::{Array2, ArrayView2};
 
 use super::activation::DropoutMask;
-use super::formulas::{mean_cost, weighted_loss};
+use super::formulas::{example_weight, logits_loss, mean_cost, weighted_loss};
 use super::mlp::{CostForm, Forward, Mlp};
+use super::softplus::softplus_tails;
 
 /// A cache of the forward pass at `θ` from which `J(θ + δ·eₖ)` is computed for any `k`.
 ///
@@ -70,6 +71,9 @@ struct Scratch {
     column: Vec<f64>,
     next: Vec<f64>,
     flips: Vec<(usize, usize, usize)>,
+    /// The changed examples' logits, and their `log(1 + e^(−|z|))`.
+    logits: Vec<f64>,
+    tails: Vec<f64>,
     /// Each example's weighted loss term at the moved point.
     terms: Vec<f64>,
 }
@@ -211,15 +215,17 @@ impl<'a> Incremental<'a> {
         // The cached terms with the changed ones substituted, summed in example order (as
         // the full pass sums them). Substituted in a copy first, so that the sum is one
         // branch-free pass (changed and unchanged examples alternate at random).
+        // The logistic terms' `exp` and `log1p` go four at a time (the same bits).
+        let changed = &s.changed[..count];
+        s.logits.clear();
+        s.logits.extend(changed.iter().map(|&(_, z)| z));
+        s.tails.clear();
+        softplus_tails(&s.logits, &mut s.tails);
         s.terms.clear();
         s.terms.extend_from_slice(&self.terms);
-        for &(c, z) in &s.changed[..count] {
-            s.terms[c] = weighted_loss(
-                CostForm::Logits,
-                self.mlp.positive_weight(),
-                z,
-                self.labels[c],
-            );
+        for (&(c, z), &tail) in changed.iter().zip(&s.tails) {
+            let y = self.labels[c];
+            s.terms[c] = logits_loss(z, y, tail) * example_weight(self.mlp.positive_weight(), y);
         }
         let sum = s.terms.iter().fold(0.0, |sum, &term| sum + term);
         let squares = || match source {
