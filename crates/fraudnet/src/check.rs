@@ -254,6 +254,29 @@ impl CoordinateCosts for FastCosts<'_> {
         Ok((cost, self.kinked.then_some(signature)))
     }
 
+    /// Two values (a central difference's points) in one pass; others one at a time.
+    fn costs(
+        &self,
+        coordinate: usize,
+        values: &[f64],
+        out: &mut Vec<(f64, Option<u64>)>,
+    ) -> gradproof::Result<()> {
+        let signature = |(cost, signature): (f64, u64)| (cost, self.kinked.then_some(signature));
+        match *values {
+            [first, second] => out.extend(
+                self.cache
+                    .cost_pair(coordinate, [first, second])
+                    .map(signature),
+            ),
+            _ => out.extend(
+                values
+                    .iter()
+                    .map(|&v| signature(self.cache.cost(coordinate, v))),
+            ),
+        }
+        Ok(())
+    }
+
     fn base_signature(&self) -> Option<u64> {
         self.kinked.then(|| self.cache.base_signature())
     }

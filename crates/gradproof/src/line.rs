@@ -201,7 +201,16 @@ impl<P: Problem + ?Sized> Line<'_, P> {
             }
         };
         self.evaluations += 1;
-        let (value, signature) = result?;
+        self.checked(offset, h, result?)
+    }
+
+    /// A sample's cost at `offset` refused when it is not finite, with where it was taken.
+    fn checked(
+        &self,
+        offset: f64,
+        h: f64,
+        (value, signature): (f64, Option<u64>),
+    ) -> Result<(f64, Option<u64>)> {
         let value = finite_cost(value, || {
             let loc = match self.direction.as_slice() {
                 [(j, _)] => self
@@ -234,20 +243,71 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         scale: f64,
         h: f64,
     ) -> Result<f64> {
+        self.take_samples(samples, stencil, scale, h)?;
         let mut sum = 0.0;
         for &(offset, weight) in stencil {
             let at = offset * scale;
-            let value = match samples.iter().find(|(o, _, _)| *o == at) {
-                Some(&(_, v, _)) => v,
-                None => {
-                    let (v, s) = self.sample(at, h)?;
-                    samples.push((at, v, s));
-                    v
-                }
-            };
+            let &(_, value, _) = samples
+                .iter()
+                .find(|(o, _, _)| *o == at)
+                .expect("every point of the stencil was sampled");
             sum += weight * value;
         }
         Ok(sum / (scale * h))
+    }
+
+    /// Samples the stencil's points not in `samples` yet, in the stencil's order. On the fast
+    /// path a line along one coordinate asks for them together (a model can share work between
+    /// `θₖ + h` and `θₖ − h`); the samples, their order, the evaluation count and the first
+    /// error are those of asking one at a time.
+    fn take_samples(
+        &mut self,
+        samples: &mut Vec<Sample>,
+        stencil: &[(f64, f64)],
+        scale: f64,
+        h: f64,
+    ) -> Result<()> {
+        let taken = |samples: &[Sample], at: f64| samples.iter().any(|(o, _, _)| *o == at);
+        let mut batch = None;
+        // Only on the fast path: the others sample one point at a time without allocating.
+        let missing = match (self.fast, self.direction.as_slice()) {
+            (Some(_), &[_]) => stencil
+                .iter()
+                .map(|&(offset, _)| offset * scale)
+                .filter(|&at| at != 0.0 && !taken(samples, at))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if let (Some(fast), &[(j, w)], 2..) = (self.fast, self.direction.as_slice(), missing.len())
+        {
+            let values: Vec<f64> = missing
+                .iter()
+                .map(|&at| self.point[j] + at * h * w)
+                .collect();
+            let mut results = Vec::with_capacity(values.len());
+            let outcome = fast.costs(j, &values, &mut results);
+            batch = Some((results.into_iter(), outcome.err()));
+        }
+        for &(offset, _) in stencil {
+            let at = offset * scale;
+            if taken(samples, at) {
+                continue;
+            }
+            let (v, s) = match &mut batch {
+                Some((results, error)) if at != 0.0 => {
+                    self.evaluations += 1;
+                    match results.next() {
+                        Some(result) => self.checked(at, h, result)?,
+                        None => {
+                            return Err(error.take().expect("a batch cut short has an error"));
+                        }
+                    }
+                }
+                _ => self.sample(at, h)?,
+            };
+            samples.push((at, v, s));
+        }
+        Ok(())
     }
 
     /// The method's derivative at step `h`, its truncation estimate (the method's own, or from

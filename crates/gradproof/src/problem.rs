@@ -111,6 +111,23 @@ pub trait CoordinateCosts: Send + Sync {
     /// is the unperturbed point's.
     fn cost(&self, coordinate: usize, value: f64) -> Result<(f64, Option<u64>)>;
 
+    /// [`CoordinateCosts::cost`] at each of `values` of one coordinate (the points of one
+    /// difference, e.g. `θₖ ± h`), appended to `out` in order, stopping at the first error. A
+    /// fast path that can share work between points of one coordinate overrides it; each
+    /// result must be what `cost` gives for that value, so that no verdict depends on how the
+    /// points were asked for. The default asks `cost` for each.
+    fn costs(
+        &self,
+        coordinate: usize,
+        values: &[f64],
+        out: &mut Vec<(f64, Option<u64>)>,
+    ) -> Result<()> {
+        for &value in values {
+            out.push(self.cost(coordinate, value)?);
+        }
+        Ok(())
+    }
+
     /// The signature of the unperturbed `θ` in this fast path's convention.
     fn base_signature(&self) -> Option<u64>;
 }

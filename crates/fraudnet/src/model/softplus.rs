@@ -356,14 +356,12 @@ const EXP_TABLE: [u64; 256] = [
     0x3feff3c22b8f71f1,
 ];
 
-/// `ln(1 + e^(−|z|))` of `logits` four at a time (the last `len % 4` and the lanes off the
-/// main path by the scalar formula), appended to `tails`.
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA.
+/// `ln(1 + e^(−|z|))` of four logits, and a mask of the lanes (bit `q` for lane `q`) off the
+/// main path, whose values the caller must take from the scalar formula instead.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn avx2_tails(logits: &[f64], tails: &mut Vec<f64>) {
+#[inline]
+fn four_tails(z: std::arch::x86_64::__m256d) -> (std::arch::x86_64::__m256d, i32) {
     use std::arch::x86_64::*;
 
     // exp: x = (k/128)·ln 2 + r, |r| ≤ ln 2/256; e^x = 2^(k/128)·(1 + r + r²·C2 + … + r⁵·C5).
@@ -400,117 +398,151 @@ unsafe fn avx2_tails(logits: &[f64], tails: &mut Vec<f64>) {
     let high = |v: __m256d| _mm256_srli_epi64::<32>(_mm256_castpd_si256(v));
     let below = |v: __m256i, bound: i64| _mm256_cmpgt_epi64(_mm256_set1_epi64x(bound), v);
 
-    let mut chunks = logits.chunks_exact(4);
-    for chunk in &mut chunks {
-        // SAFETY: four values in bounds.
-        let z = unsafe { _mm256_loadu_pd(chunk.as_ptr()) };
-        let m = _mm256_and_pd(z, magnitude_mask);
-        // Ordered comparisons: a NaN lane is not regular.
-        let regular = _mm256_and_pd(
-            _mm256_cmp_pd::<_CMP_GE_OQ>(m, smallest_regular),
-            _mm256_cmp_pd::<_CMP_LT_OQ>(m, largest_regular),
-        );
-        let x = _mm256_xor_pd(m, sign);
+    let m = _mm256_and_pd(z, magnitude_mask);
+    // Ordered comparisons: a NaN lane is not regular.
+    let regular = _mm256_and_pd(
+        _mm256_cmp_pd::<_CMP_GE_OQ>(m, smallest_regular),
+        _mm256_cmp_pd::<_CMP_LT_OQ>(m, largest_regular),
+    );
+    let x = _mm256_xor_pd(m, sign);
 
-        // e = exp(x).
-        let kd = _mm256_fmadd_pd(inv_ln2_n, x, shift);
-        let ki = _mm256_castpd_si256(kd);
-        let kd = _mm256_sub_pd(kd, shift);
-        let r = _mm256_fmadd_pd(kd, neg_ln2_lo_n, _mm256_fmadd_pd(kd, neg_ln2_hi_n, x));
-        let index = _mm256_slli_epi64::<1>(_mm256_and_si256(ki, index_mask));
-        // SAFETY: every index is at most 2·127, and 2·127 + 1 < 256.
-        let (tail, scale_bits) = unsafe {
-            (
-                _mm256_i64gather_pd::<8>(EXP_TABLE.as_ptr().cast(), index),
-                _mm256_i64gather_epi64::<8>(EXP_TABLE.as_ptr().add(1).cast(), index),
-            )
-        };
-        let scale = _mm256_castsi256_pd(_mm256_add_epi64(scale_bits, _mm256_slli_epi64::<45>(ki)));
-        let r2 = _mm256_mul_pd(r, r);
-        let low = _mm256_fmadd_pd(r2, _mm256_fmadd_pd(r, c3, c2), _mm256_add_pd(tail, r));
-        let poly = _mm256_fmadd_pd(_mm256_mul_pd(r2, r2), _mm256_fmadd_pd(r, c5, c4), low);
-        let e = _mm256_fmadd_pd(scale, poly, scale);
+    // e = exp(x).
+    let kd = _mm256_fmadd_pd(inv_ln2_n, x, shift);
+    let ki = _mm256_castpd_si256(kd);
+    let kd = _mm256_sub_pd(kd, shift);
+    let r = _mm256_fmadd_pd(kd, neg_ln2_lo_n, _mm256_fmadd_pd(kd, neg_ln2_hi_n, x));
+    let index = _mm256_slli_epi64::<1>(_mm256_and_si256(ki, index_mask));
+    // SAFETY: every index is at most 2·127, and 2·127 + 1 < 256.
+    let (tail, scale_bits) = unsafe {
+        (
+            _mm256_i64gather_pd::<8>(EXP_TABLE.as_ptr().cast(), index),
+            _mm256_i64gather_epi64::<8>(EXP_TABLE.as_ptr().add(1).cast(), index),
+        )
+    };
+    let scale = _mm256_castsi256_pd(_mm256_add_epi64(scale_bits, _mm256_slli_epi64::<45>(ki)));
+    let r2 = _mm256_mul_pd(r, r);
+    let low = _mm256_fmadd_pd(r2, _mm256_fmadd_pd(r, c3, c2), _mm256_add_pd(tail, r));
+    let poly = _mm256_fmadd_pd(_mm256_mul_pd(r2, r2), _mm256_fmadd_pd(r, c5, c4), low);
+    let e = _mm256_fmadd_pd(scale, poly, scale);
 
-        // log1p(e), e in (0, 1].
-        let hx = high(e);
-        let tiny = below(hx, 0x3e20_0000); // e < 2⁻²⁹: e − e²/2, or e below 2⁻⁵⁴
-        let tiny_value = _mm256_blendv_pd(
-            _mm256_sub_pd(e, _mm256_mul_pd(_mm256_mul_pd(e, e), half)),
-            e,
-            _mm256_castsi256_pd(below(hx, 0x3c90_0000)),
-        );
-        let reduced = _mm256_castsi256_pd(_mm256_xor_si256(
-            below(hx, 0x3FDA_827A),
-            _mm256_set1_epi64x(-1),
-        )); // e ≥ 0.41422: k = 1, f = (1 + e)/2 − 1 with its correction c
-        let u = _mm256_add_pd(one, e);
-        let hu = high(u);
-        let c = _mm256_div_pd(_mm256_sub_pd(e, _mm256_sub_pd(u, one)), u);
-        let hu_low = _mm256_and_si256(hu, _mm256_set1_epi64x(0x000f_ffff));
-        let halved = _mm256_castsi256_pd(_mm256_or_si256(
-            _mm256_and_si256(_mm256_castpd_si256(u), _mm256_set1_epi64x(0xffff_ffff)),
-            _mm256_slli_epi64::<32>(_mm256_or_si256(hu_low, _mm256_set1_epi64x(0x3fe0_0000))),
-        ));
-        let hu_after =
-            _mm256_srli_epi64::<2>(_mm256_sub_epi64(_mm256_set1_epi64x(0x0010_0000), hu_low));
-        // fdlibm's other branches: u = 2 (exponent 1), u below √2 after all, |f| < 2⁻²⁰.
-        let odd = _mm256_and_pd(
-            reduced,
-            _mm256_castsi256_pd(_mm256_or_si256(
-                _mm256_xor_si256(below(hu, 0x4000_0000), _mm256_set1_epi64x(-1)),
-                _mm256_or_si256(
-                    below(hu_low, 0x6a09e),
-                    _mm256_cmpeq_epi64(hu_after, _mm256_setzero_si256()),
-                ),
-            )),
-        );
-        let f = _mm256_blendv_pd(e, _mm256_sub_pd(halved, one), reduced);
-        let hfsq = _mm256_mul_pd(_mm256_mul_pd(half, f), f);
-        let s = _mm256_div_pd(f, _mm256_add_pd(two, f));
-        let z1 = _mm256_mul_pd(s, s);
-        let z2 = _mm256_mul_pd(z1, z1);
-        let z4 = _mm256_mul_pd(z2, z2);
-        let z6 = _mm256_mul_pd(z4, z2);
-        let r2 = _mm256_fmadd_pd(z1, lp[2], lp[1]);
-        let r3 = _mm256_fmadd_pd(z1, lp[4], lp[3]);
-        let r4 = _mm256_fmadd_pd(z1, lp[6], lp[5]);
-        let big_r = _mm256_fmadd_pd(
-            z6,
-            r4,
-            _mm256_fmadd_pd(z4, r3, _mm256_fmadd_pd(z1, lp[0], _mm256_mul_pd(z2, r2))),
-        );
-        let s_term = _mm256_mul_pd(s, _mm256_add_pd(hfsq, big_r));
-        let unreduced_value = _mm256_sub_pd(f, _mm256_sub_pd(hfsq, s_term));
-        let reduced_value = _mm256_sub_pd(
-            ln2_hi,
-            _mm256_sub_pd(
-                _mm256_sub_pd(hfsq, _mm256_add_pd(s_term, _mm256_add_pd(ln2_lo, c))),
-                f,
+    // log1p(e), e in (0, 1].
+    let hx = high(e);
+    let tiny = below(hx, 0x3e20_0000); // e < 2⁻²⁹: e − e²/2, or e below 2⁻⁵⁴
+    let tiny_value = _mm256_blendv_pd(
+        _mm256_sub_pd(e, _mm256_mul_pd(_mm256_mul_pd(e, e), half)),
+        e,
+        _mm256_castsi256_pd(below(hx, 0x3c90_0000)),
+    );
+    let reduced = _mm256_castsi256_pd(_mm256_xor_si256(
+        below(hx, 0x3FDA_827A),
+        _mm256_set1_epi64x(-1),
+    )); // e ≥ 0.41422: k = 1, f = (1 + e)/2 − 1 with its correction c
+    let u = _mm256_add_pd(one, e);
+    let hu = high(u);
+    let c = _mm256_div_pd(_mm256_sub_pd(e, _mm256_sub_pd(u, one)), u);
+    let hu_low = _mm256_and_si256(hu, _mm256_set1_epi64x(0x000f_ffff));
+    let halved = _mm256_castsi256_pd(_mm256_or_si256(
+        _mm256_and_si256(_mm256_castpd_si256(u), _mm256_set1_epi64x(0xffff_ffff)),
+        _mm256_slli_epi64::<32>(_mm256_or_si256(hu_low, _mm256_set1_epi64x(0x3fe0_0000))),
+    ));
+    let hu_after =
+        _mm256_srli_epi64::<2>(_mm256_sub_epi64(_mm256_set1_epi64x(0x0010_0000), hu_low));
+    // fdlibm's other branches: u = 2 (exponent 1), u below √2 after all, |f| < 2⁻²⁰.
+    let odd = _mm256_and_pd(
+        reduced,
+        _mm256_castsi256_pd(_mm256_or_si256(
+            _mm256_xor_si256(below(hu, 0x4000_0000), _mm256_set1_epi64x(-1)),
+            _mm256_or_si256(
+                below(hu_low, 0x6a09e),
+                _mm256_cmpeq_epi64(hu_after, _mm256_setzero_si256()),
             ),
-        );
-        let value = _mm256_blendv_pd(
-            _mm256_blendv_pd(unreduced_value, tiny_value, _mm256_castsi256_pd(tiny)),
-            reduced_value,
-            reduced,
-        );
+        )),
+    );
+    let f = _mm256_blendv_pd(e, _mm256_sub_pd(halved, one), reduced);
+    let hfsq = _mm256_mul_pd(_mm256_mul_pd(half, f), f);
+    let s = _mm256_div_pd(f, _mm256_add_pd(two, f));
+    let z1 = _mm256_mul_pd(s, s);
+    let z2 = _mm256_mul_pd(z1, z1);
+    let z4 = _mm256_mul_pd(z2, z2);
+    let z6 = _mm256_mul_pd(z4, z2);
+    let r2 = _mm256_fmadd_pd(z1, lp[2], lp[1]);
+    let r3 = _mm256_fmadd_pd(z1, lp[4], lp[3]);
+    let r4 = _mm256_fmadd_pd(z1, lp[6], lp[5]);
+    let big_r = _mm256_fmadd_pd(
+        z6,
+        r4,
+        _mm256_fmadd_pd(z4, r3, _mm256_fmadd_pd(z1, lp[0], _mm256_mul_pd(z2, r2))),
+    );
+    let s_term = _mm256_mul_pd(s, _mm256_add_pd(hfsq, big_r));
+    let unreduced_value = _mm256_sub_pd(f, _mm256_sub_pd(hfsq, s_term));
+    let reduced_value = _mm256_sub_pd(
+        ln2_hi,
+        _mm256_sub_pd(
+            _mm256_sub_pd(hfsq, _mm256_add_pd(s_term, _mm256_add_pd(ln2_lo, c))),
+            f,
+        ),
+    );
+    let value = _mm256_blendv_pd(
+        _mm256_blendv_pd(unreduced_value, tiny_value, _mm256_castsi256_pd(tiny)),
+        reduced_value,
+        reduced,
+    );
 
-        let scalar = _mm256_movemask_pd(_mm256_or_pd(
-            _mm256_xor_pd(regular, _mm256_castsi256_pd(_mm256_set1_epi64x(-1))),
-            odd,
-        ));
-        let mut out = [0.0f64; 4];
-        // SAFETY: four values into four.
-        unsafe { _mm256_storeu_pd(out.as_mut_ptr(), value) };
-        if scalar != 0 {
-            for (q, value) in out.iter_mut().enumerate() {
-                if scalar & (1 << q) != 0 {
-                    *value = softplus_tail(chunk[q]);
+    let scalar = _mm256_movemask_pd(_mm256_or_pd(
+        _mm256_xor_pd(regular, _mm256_castsi256_pd(_mm256_set1_epi64x(-1))),
+        odd,
+    ));
+    (value, scalar)
+}
+
+/// `ln(1 + e^(−|z|))` of `logits` eight at a time (two independent groups of four, which
+/// the CPU overlaps: each is a long chain of dependent operations, two divisions among them),
+/// then four, then the last `len % 4` and the lanes off the main path by the scalar formula;
+/// appended to `tails`.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn avx2_tails(logits: &[f64], tails: &mut Vec<f64>) {
+    use std::arch::x86_64::*;
+    let mut write = |values: &[__m256d], scalar: &[i32], logits: &[f64]| {
+        let mut out = [0.0f64; 8];
+        for (q, &v) in values.iter().enumerate() {
+            // SAFETY: four values into four.
+            unsafe { _mm256_storeu_pd(out[4 * q..].as_mut_ptr(), v) };
+        }
+        let out = &mut out[..logits.len()];
+        for (half, &scalar) in scalar.iter().enumerate() {
+            if scalar != 0 {
+                for q in 0..4 {
+                    if scalar & (1 << q) != 0 {
+                        out[4 * half + q] = softplus_tail(logits[4 * half + q]);
+                    }
                 }
             }
         }
-        tails.extend_from_slice(&out);
+        tails.extend_from_slice(out);
+    };
+    let mut octets = logits.chunks_exact(8);
+    for octet in &mut octets {
+        // SAFETY: eight values in bounds.
+        let (first, second) = unsafe {
+            (
+                _mm256_loadu_pd(octet.as_ptr()),
+                _mm256_loadu_pd(octet.as_ptr().add(4)),
+            )
+        };
+        let ((v0, s0), (v1, s1)) = (four_tails(first), four_tails(second));
+        write(&[v0, v1], &[s0, s1], octet);
     }
-    tails.extend(chunks.remainder().iter().map(|&z| softplus_tail(z)));
+    let mut rest = octets.remainder().chunks_exact(4);
+    for quad in &mut rest {
+        // SAFETY: four values in bounds.
+        let (v, s) = four_tails(unsafe { _mm256_loadu_pd(quad.as_ptr()) });
+        write(&[v], &[s], quad);
+    }
+    tails.extend(rest.remainder().iter().map(|&z| softplus_tail(z)));
 }
 
 #[cfg(test)]

@@ -32,6 +32,10 @@ pub(super) struct FusedRelu<'a> {
 /// add's latency.
 const LANES: usize = 8;
 
+/// Examples carried side by side for a pair of moves: one vector of four, two sums each (what
+/// the 16 vector registers hold without spilling).
+const PAIR_LANES: usize = 4;
+
 impl FusedRelu<'_> {
     /// Replaces each `(c, Δa)` of `changed` by `(c, logit)`, and appends the next layer's kink
     /// crossings `(layer, unit, c)`, example by example and unit by unit (the order the unfused
@@ -63,6 +67,81 @@ impl FusedRelu<'_> {
                 flips,
             );
         }
+    }
+
+    /// [`FusedRelu::logits`] for two moves of the same unit (the two points of a central
+    /// difference) whose activations changed in the same examples: each tile of the cached
+    /// columns is loaded, transposed and compared with 0 once for both. Each logit and crossing
+    /// is the one [`FusedRelu::logits`] gives, bit for bit.
+    ///
+    /// # Panics
+    /// If the two lists do not name the same examples in the same order.
+    #[inline(always)]
+    pub(super) fn logits_pair(
+        &self,
+        changed: [&mut [(usize, f64)]; 2],
+        flips: [&mut Vec<(usize, usize, usize)>; 2],
+    ) {
+        let [first, second] = changed;
+        assert!(
+            first.len() == second.len() && first.iter().zip(&*second).all(|(a, b)| a.0 == b.0),
+            "the same examples"
+        );
+        let [flips_first, flips_second] = flips;
+        let mut groups = first
+            .chunks_exact_mut(PAIR_LANES)
+            .zip(second.chunks_exact_mut(PAIR_LANES));
+        for (group_first, group_second) in &mut groups {
+            let columns: [&[f64]; PAIR_LANES] =
+                std::array::from_fn(|q| self.column(group_first[q].0));
+            let deltas_first: [f64; PAIR_LANES] = std::array::from_fn(|q| group_first[q].1);
+            let deltas_second: [f64; PAIR_LANES] = std::array::from_fn(|q| group_second[q].1);
+            let (sums_first, sums_second, crossed) =
+                self.pair_sums(&columns, &deltas_first, &deltas_second);
+            // A crossing of either move sends both to the exact re-scan, which records only
+            // each move's own.
+            self.finish(
+                group_first,
+                &columns,
+                &deltas_first,
+                &sums_first,
+                &crossed,
+                flips_first,
+            );
+            self.finish(
+                group_second,
+                &columns,
+                &deltas_second,
+                &sums_second,
+                &crossed,
+                flips_second,
+            );
+        }
+        let rest = first.len() / PAIR_LANES * PAIR_LANES;
+        self.logits(&mut first[rest..], flips_first);
+        self.logits(&mut second[rest..], flips_second);
+    }
+
+    /// The two moves' sums and the examples where either crossed a kink, with 256-bit vectors
+    /// when the CPU has them.
+    #[inline(always)]
+    fn pair_sums(
+        &self,
+        columns: &[&[f64]; PAIR_LANES],
+        first: &[f64; PAIR_LANES],
+        second: &[f64; PAIR_LANES],
+    ) -> ([f64; PAIR_LANES], [f64; PAIR_LANES], [bool; PAIR_LANES]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, the only feature `avx2_pair_sums` is compiled for.
+                return unsafe { avx2_pair_sums(self.w_next, self.w_out, columns, first, second) };
+            }
+        }
+        let (sums_first, crossed_first) = portable_sums(self.w_next, self.w_out, columns, first);
+        let (sums_second, crossed_second) = portable_sums(self.w_next, self.w_out, columns, second);
+        let crossed = std::array::from_fn(|q| crossed_first[q] | crossed_second[q]);
+        (sums_first, sums_second, crossed)
     }
 
     /// Example `c`'s cached column of the next layer.
@@ -203,6 +282,75 @@ unsafe fn avx2_sums(
     (sums, any)
 }
 
+/// [`avx2_sums`] for two moves of the same four examples: `(sums of the first, sums of the
+/// second, whether either crossed)`, each sum the same bits as [`portable_sums`] gives.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_pair_sums(
+    w_next: &[f64],
+    w_out: &[f64],
+    columns: &[&[f64]; PAIR_LANES],
+    first: &[f64; PAIR_LANES],
+    second: &[f64; PAIR_LANES],
+) -> ([f64; PAIR_LANES], [f64; PAIR_LANES], [bool; PAIR_LANES]) {
+    use std::arch::x86_64::*;
+    let n = w_next.len();
+    assert!(w_out.len() >= n && columns.iter().all(|c| c.len() == n));
+    let zero = _mm256_setzero_pd();
+    let delta_first = _mm256_setr_pd(first[0], first[1], first[2], first[3]);
+    let delta_second = _mm256_setr_pd(second[0], second[1], second[2], second[3]);
+    let (mut sum_first, mut sum_second, mut crossed) = (zero, zero, zero);
+    let mut r = 0;
+    while r + 4 <= n {
+        let w_next: &[f64; 4] = w_next[r..r + 4].try_into().expect("4 units");
+        let w_out: &[f64; 4] = w_out[r..r + 4].try_into().expect("4 units");
+        // SAFETY: r + 4 <= n = each column's length (asserted above).
+        let column = |q: usize| unsafe { _mm256_loadu_pd(columns[q].as_ptr().add(r)) };
+        let tile = units(column(0), column(1), column(2), column(3));
+        for k in 0..4 {
+            let (w, w_out) = (_mm256_set1_pd(w_next[k]), _mm256_set1_pd(w_out[k]));
+            let z = tile[k];
+            let positive = _mm256_cmp_pd::<_CMP_GT_OQ>(z, zero);
+            let moved_first = _mm256_add_pd(z, _mm256_mul_pd(w, delta_first));
+            let moved_second = _mm256_add_pd(z, _mm256_mul_pd(w, delta_second));
+            let sides = _mm256_or_pd(
+                _mm256_xor_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(moved_first, zero), positive),
+                _mm256_xor_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(moved_second, zero), positive),
+            );
+            crossed = _mm256_or_pd(crossed, sides);
+            sum_first = _mm256_add_pd(
+                sum_first,
+                _mm256_mul_pd(w_out, _mm256_max_pd(moved_first, zero)),
+            );
+            sum_second = _mm256_add_pd(
+                sum_second,
+                _mm256_mul_pd(w_out, _mm256_max_pd(moved_second, zero)),
+            );
+        }
+        r += 4;
+    }
+    let (mut sums_first, mut sums_second) = ([0.0f64; PAIR_LANES], [0.0f64; PAIR_LANES]);
+    // SAFETY: a vector of four into four values, twice.
+    unsafe {
+        _mm256_storeu_pd(sums_first.as_mut_ptr(), sum_first);
+        _mm256_storeu_pd(sums_second.as_mut_ptr(), sum_second);
+    }
+    let mask = _mm256_movemask_pd(crossed);
+    let mut any: [bool; PAIR_LANES] = std::array::from_fn(|q| mask & (1 << q) != 0);
+    // The last units, continuing each example's sums in order.
+    continue_sums(w_next, w_out, columns, first, r, &mut sums_first, &mut any);
+    continue_sums(
+        w_next,
+        w_out,
+        columns,
+        second,
+        r,
+        &mut sums_second,
+        &mut any,
+    );
+    (sums_first, sums_second, any)
+}
+
 /// Four examples' columns, four units each, as four vectors of one unit across the examples.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
@@ -285,6 +433,24 @@ mod tests {
                 n < 8 || expected.1.iter().any(|&c| c),
                 "some example crosses"
             );
+            // Two moves of the first four examples side by side, against each alone.
+            let pair_columns: [&[f64]; PAIR_LANES] = std::array::from_fn(|q| columns[q]);
+            let first: [f64; PAIR_LANES] = std::array::from_fn(|q| deltas[q]);
+            let second: [f64; PAIR_LANES] = std::array::from_fn(|q| -deltas[q + 4] * 0.5);
+            let alone = [first, second].map(|d| portable_sums(&w_next, &w_out, &pair_columns, &d));
+            let either: [bool; PAIR_LANES] = std::array::from_fn(|q| alone[0].1[q] | alone[1].1[q]);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: only on a CPU with AVX2.
+                    let (a, b, crossed) =
+                        unsafe { avx2_pair_sums(&w_next, &w_out, &pair_columns, &first, &second) };
+                    let bits = |s: &[f64; PAIR_LANES]| s.map(f64::to_bits);
+                    assert_eq!(bits(&a), bits(&alone[0].0), "n = {n}");
+                    assert_eq!(bits(&b), bits(&alone[1].0), "n = {n}");
+                    assert_eq!(crossed, either, "n = {n}");
+                }
+            }
         }
     }
 }

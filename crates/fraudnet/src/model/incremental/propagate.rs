@@ -16,17 +16,46 @@ impl Incremental<'_> {
     /// first `count` places of `s.changed` (in example order); returns `count`.
     #[inline(always)]
     pub(super) fn propagate_row(&self, l: usize, unit: usize, s: &mut Scratch) -> usize {
-        let activation = self.mlp.activation();
+        let count = self.activation_changes(l, unit, s);
+        if count > 0 {
+            match self.fused_below(l, unit) {
+                Some(fused) => fused.logits(&mut s.changed[..count], &mut s.flips),
+                None => self.carry_down(l, unit, count, s),
+            }
+        }
+        count
+    }
+
+    /// The fused kernel for the layer below hidden layer `l`'s unit `unit`, when that layer is
+    /// the last hidden one, ReLU and without dropout (the common case).
+    #[inline(always)]
+    pub(super) fn fused_below(&self, l: usize, unit: usize) -> Option<FusedRelu<'_>> {
         let depth = self.mlp.depth();
-        let sizes = self.mlp.sizes();
+        if l + 2 != depth || self.mlp.activation() != Activation::Relu || self.mask.is_some() {
+            return None;
+        }
+        let (w_out, b_out) = self.mlp.layer_slices(&self.theta, depth);
+        Some(FusedRelu {
+            z_next: &self.z_by_example[l],
+            w_next: contiguous(self.w_transposed[l].row(unit)),
+            w_out,
+            b_out: b_out[0],
+            layer: l + 1,
+        })
+    }
+
+    /// From the moved row `s.row` of hidden layer `l`'s `Z`: the examples whose activation
+    /// changed, with how much, `(c, Δa)`, into the first places of `s.changed` (in example
+    /// order), and this layer's kink crossings into `s.flips`; returns how many changed.
+    #[inline(always)]
+    pub(super) fn activation_changes(&self, l: usize, unit: usize, s: &mut Scratch) -> usize {
+        let activation = self.mlp.activation();
         let cached_z = contiguous(self.forward.pre_activations[l - 1].row(unit));
         let cached_a = contiguous(self.forward.activations[l - 1].row(unit));
         let mask = self.mask.map(|m| contiguous(m.layers()[l - 1].row(unit)));
         let Scratch {
             row,
             changed,
-            column: block,
-            next,
             flips,
             ..
         } = s;
@@ -74,10 +103,24 @@ impl Incremental<'_> {
                 }
             }
         }
+        count
+    }
+
+    /// The `count` changed examples' `(c, Δa)` of hidden layer `l`'s unit `unit` carried down
+    /// to their output logits, `(c, logit)`, in place, without the fused kernel.
+    #[inline(always)]
+    fn carry_down(&self, l: usize, unit: usize, count: usize, s: &mut Scratch) {
+        let activation = self.mlp.activation();
+        let depth = self.mlp.depth();
+        let sizes = self.mlp.sizes();
+        let Scratch {
+            changed,
+            column: block,
+            next,
+            flips,
+            ..
+        } = s;
         let changed = &mut changed[..count];
-        if count == 0 {
-            return 0;
-        }
         let w_next = contiguous(self.w_transposed[l].row(unit));
         if l + 1 == depth {
             // The output layer right below (width 1): each changed example's logit moves by the
@@ -87,21 +130,7 @@ impl Incremental<'_> {
             for (c, value) in changed.iter_mut() {
                 *value = logits[*c] + w * *value;
             }
-            return count;
-        }
-        if l + 2 == depth && activation == Activation::Relu && self.mask.is_none() {
-            // The common case, fused: layer l + 1 moved and activated, and the output's dot
-            // product, without storing layer l + 1.
-            let (w_out, b_out) = self.mlp.layer_slices(&self.theta, depth);
-            let fused = FusedRelu {
-                z_next: &self.z_by_example[l],
-                w_next,
-                w_out,
-                b_out: b_out[0],
-                layer: l + 1,
-            };
-            fused.logits(changed, flips);
-            return count;
+            return;
         }
         // Hidden layer l + 1 for those examples: the cached Z column plus unit's weights × Δa,
         // then its activation (and mask), built example by example (contiguous: example-major,
@@ -151,7 +180,7 @@ impl Incremental<'_> {
             for ((_, value), &z) in changed.iter_mut().zip(block.iter()) {
                 *value = z + b[0];
             }
-            return count;
+            return;
         }
         block.resize(n * count, 0.0);
         transpose(&next[..count * n], block, count, n);
@@ -193,7 +222,6 @@ impl Incremental<'_> {
         for ((_, value), &z) in changed.iter_mut().zip(block.iter()) {
             *value = z;
         }
-        count
     }
 }
 

@@ -93,3 +93,40 @@ fn every_perturbed_cost_matches_the_full_recomputation_within_a_few_ulps() {
         }
     }
 }
+
+#[test]
+fn a_pair_of_costs_is_two_single_costs_bit_for_bit() {
+    let shapes: [&[usize]; 4] = [&[4, 5, 3, 1], &[6, 9, 1], &[5, 8, 7, 3, 1], &[3, 11, 6, 1]];
+    for (s, sizes) in shapes.into_iter().enumerate() {
+        for activation in Activation::ALL {
+            for (examples, l2, dropout) in [(37, 0.0, 0.0), (13, 0.2, 0.0), (22, 0.0, 0.3)] {
+                let (problem, theta) = MlpProblem::random(sizes, examples, s as u32).unwrap();
+                let mlp = problem
+                    .mlp()
+                    .clone()
+                    .with_activation(activation)
+                    .with_l2(l2)
+                    .unwrap();
+                let (x, y) = (problem.x().view(), problem.y().view());
+                let mask = (dropout > 0.0).then(|| {
+                    DropoutMask::sample(&mlp, examples, dropout, &mut NumpyRng::new(5)).unwrap()
+                });
+                let cache = Incremental::new(&mlp, theta.values(), x, y, mask.as_ref()).unwrap();
+                let mut scratch: [Scratch; 2] = Default::default();
+                // Small moves (the same examples change on both sides: the shared kernel),
+                // large and lopsided ones (units cross their kinks on one side only).
+                for (plus, minus) in [(1e-7, -1e-7), (0.3, -2.0), (1.5, 1e-9), (0.0, -0.4)] {
+                    for k in 0..theta.values().len() {
+                        let values = [theta.values()[k] + plus, theta.values()[k] + minus];
+                        let singles = values.map(|v| cache.cost(k, v));
+                        let bits = |pair: [(f64, u64); 2]| pair.map(|(c, s)| (c.to_bits(), s));
+                        let context = format!("{sizes:?} {activation} k={k} {values:?}");
+                        assert_eq!(bits(cache.cost_pair(k, values)), bits(singles), "{context}");
+                        let portable = cache.pair_body(k, values, &mut scratch);
+                        assert_eq!(bits(portable), bits(singles), "{context} (portable)");
+                    }
+                }
+            }
+        }
+    }
+}
