@@ -29,9 +29,60 @@ pub(crate) fn matmul_into(a: &[f64], b: &[f64], c: &mut [f64], n: usize, p: usiz
     assert_eq!(a.len(), n * p, "a is not n × p");
     assert_eq!(b.len(), p * m, "b is not p × m");
     assert_eq!(c.len(), n * m, "c is not n × m");
-    // Large products are split into bands of rows of `c` on rayon's pool: every entry is still
-    // summed by the same kernel in the same order, so the bits do not depend on the split.
-    // The size first: a small product (most of a small network's) skips the pool lookup.
+    let kernel = Kernel::for_this_cpu();
+    // With several blocks of rows, each strip of `W` columns of `b` is copied once into a
+    // contiguous panel: the blocks then read `p × W` values in order instead of `p` rows `m`
+    // apart (which, for `m` a power of two, all fall into the same few cache sets).
+    if n > kernel.rows() && m >= kernel.width() && p > 0 {
+        PANELS.with(|panels| match panels.try_borrow_mut() {
+            Ok(mut panels) => {
+                pack(b, p, m, kernel.width(), &mut panels);
+                split(kernel, a, b, Some(&panels), c, n, p, m);
+            }
+            // Busy: this thread is already inside a product (rayon ran another task while it
+            // waited), so this one gets its own.
+            Err(_) => {
+                let mut own = Vec::new();
+                pack(b, p, m, kernel.width(), &mut own);
+                split(kernel, a, b, Some(&own), c, n, p, m);
+            }
+        });
+    } else {
+        split(kernel, a, b, None, c, n, p, m);
+    }
+}
+
+thread_local! {
+    /// A thread's buffer for the panels of `b`, reused from product to product.
+    static PANELS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `b`'s strips of `width` columns (the last `m % width` left out), each copied as a
+/// contiguous `p × width` panel, one after the other, into `panels`.
+fn pack(b: &[f64], p: usize, m: usize, width: usize, panels: &mut Vec<f64>) {
+    panels.clear();
+    panels.reserve(p * (m - m % width));
+    for j in (0..m - m % width).step_by(width) {
+        for row in b.chunks_exact(m) {
+            panels.extend_from_slice(&row[j..j + width]);
+        }
+    }
+}
+
+/// [`matmul_into`] split into bands of rows of `c` on rayon's pool when large: every entry is
+/// still summed by the same kernel in the same order, so the bits do not depend on the split.
+/// The size first: a small product (most of a small network's) skips the pool lookup.
+#[allow(clippy::too_many_arguments)]
+fn split(
+    kernel: Kernel,
+    a: &[f64],
+    b: &[f64],
+    panels: Option<&[f64]>,
+    c: &mut [f64],
+    n: usize,
+    p: usize,
+    m: usize,
+) {
     if n.saturating_mul(p).saturating_mul(m) >= PARALLEL_WORK
         && p > 0
         && m > 0
@@ -39,59 +90,121 @@ pub(crate) fn matmul_into(a: &[f64], b: &[f64], c: &mut [f64], n: usize, p: usiz
         && rayon::current_num_threads() > 1
     {
         let threads = rayon::current_num_threads();
-        let band = (n / (4 * threads)).max(4).next_multiple_of(4);
+        // A whole number of the kernel's row blocks, so that no band leaves rows over.
+        let rows = kernel.rows();
+        let band = (n / (4 * threads)).max(rows).next_multiple_of(rows);
         c.par_chunks_mut(band * m)
             .zip(a.par_chunks(band * p))
-            .for_each(|(c, a)| serial_matmul_into(a, b, c, p, m));
+            .for_each(|(c, a)| kernel.run(a, b, panels, c, p, m));
         return;
     }
-    serial_matmul_into(a, b, c, p, m);
+    kernel.run(a, b, panels, c, p, m);
 }
 
 /// Multiply-adds from which a product is worth splitting across threads (≈ 0.3 ms of work).
 const PARALLEL_WORK: usize = 1 << 20;
 
-/// [`matmul_into`] on the calling thread, `c` having `c.len() / m` rows.
-fn serial_matmul_into(a: &[f64], b: &[f64], c: &mut [f64], p: usize, m: usize) {
+/// The matrix kernel this CPU runs.
+#[derive(Clone, Copy)]
+enum Kernel {
+    /// 256-bit vectors: 3 rows × 12 columns of `c` per block (9 of the 16 registers for the
+    /// sums, 3 for `b`'s row, one for `a`'s value and one for a product: none spills to the
+    /// stack, which 4 × 12 did).
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, the only feature `kernel_avx2` is compiled for.
-            unsafe { kernel_avx2(a, b, c, p, m) };
-            return;
-        }
-    }
-    kernel::<4, 4>(a, b, c, p, m);
+    Avx2,
+    /// 4 rows × 4 columns, whatever the CPU.
+    Portable,
 }
 
-/// [`kernel`] with 256-bit vectors: 4 rows × 12 columns of `c` (12 of the 16 registers) per
-/// block (25 % faster than 4 × 8 on this project's machine: fewer loads of `b` per multiply-add).
+impl Kernel {
+    fn for_this_cpu() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                return Kernel::Avx2;
+            }
+        }
+        Kernel::Portable
+    }
+
+    /// Rows of `c` per block.
+    fn rows(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => 3,
+            Kernel::Portable => 4,
+        }
+    }
+
+    /// Columns of `c` per block (and of `b` per panel).
+    fn width(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => 12,
+            Kernel::Portable => 4,
+        }
+    }
+
+    /// `c = a · b` on the calling thread, `c` having `c.len() / m` rows.
+    fn run(self, a: &[f64], b: &[f64], panels: Option<&[f64]>, c: &mut [f64], p: usize, m: usize) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx2` is chosen only on a CPU with AVX2, the only feature
+            // `kernel_avx2` is compiled for.
+            Kernel::Avx2 => unsafe { kernel_avx2(a, b, panels, c, p, m) },
+            Kernel::Portable => kernel::<4, 4>(a, b, panels, c, p, m),
+        }
+    }
+}
+
+/// [`kernel`] with 256-bit vectors (see [`Kernel::Avx2`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn kernel_avx2(a: &[f64], b: &[f64], c: &mut [f64], p: usize, m: usize) {
-    kernel::<4, 12>(a, b, c, p, m);
+unsafe fn kernel_avx2(
+    a: &[f64],
+    b: &[f64],
+    panels: Option<&[f64]>,
+    c: &mut [f64],
+    p: usize,
+    m: usize,
+) {
+    kernel::<3, 12>(a, b, panels, c, p, m);
 }
 
 /// `c = a · b` by blocks of `R` rows × `W` columns of `c` held in registers over the whole sum;
 /// the rows and columns left over go through narrower blocks. The order of every sum is the
 /// textbook one whatever the block.
 ///
-/// The blocks go strip by strip of columns: a strip of `b` (`p × W` values, 16 KiB for
-/// `p = 256`) is read by every block of rows while it is still in the nearest cache, where going
-/// row block by row block would read all of `b` again for each.
+/// The blocks go strip by strip of columns, each strip read from its panel when `panels`
+/// holds `b`'s strips of `W` columns (see [`pack`]) and from `b` itself otherwise: a strip
+/// (`p × W` values, 24 KiB for `p = 256`) is read by every block of rows while it is still in
+/// the nearest cache, where going row block by row block would read all of `b` again for each.
 #[inline(always)]
-fn kernel<const R: usize, const W: usize>(a: &[f64], b: &[f64], c: &mut [f64], p: usize, m: usize) {
+fn kernel<const R: usize, const W: usize>(
+    a: &[f64],
+    b: &[f64],
+    panels: Option<&[f64]>,
+    c: &mut [f64],
+    p: usize,
+    m: usize,
+) {
     if m == 0 {
         return;
     }
     let mut j = 0;
     while j + W <= m {
-        strip::<R, W>(a, b, c, p, m, j);
+        match panels {
+            Some(panels) => {
+                let panel = &panels[j * p..(j + W) * p];
+                strip::<R, W>(a, (panel, W, 0), c, p, m, j);
+            }
+            None => strip::<R, W>(a, (b, m, j), c, p, m, j),
+        }
         j += W;
     }
     if W > 4 {
         while j + 4 <= m {
-            strip::<R, 4>(a, b, c, p, m, j);
+            strip::<R, 4>(a, (b, m, j), c, p, m, j);
             j += 4;
         }
     }
@@ -100,18 +213,20 @@ fn kernel<const R: usize, const W: usize>(a: &[f64], b: &[f64], c: &mut [f64], p
     // where a strip per column would run R dependent chains at a time.
     match m - j {
         0 => {}
-        1 => strip::<R, 1>(a, b, c, p, m, j),
-        2 => strip::<R, 2>(a, b, c, p, m, j),
-        3 => strip::<R, 3>(a, b, c, p, m, j),
+        1 => strip::<R, 1>(a, (b, m, j), c, p, m, j),
+        2 => strip::<R, 2>(a, (b, m, j), c, p, m, j),
+        3 => strip::<R, 3>(a, (b, m, j), c, p, m, j),
         _ => unreachable!("at most 3 columns are left after the 4-wide strips"),
     }
 }
 
-/// Columns `j..j + W` of `c`: blocks of `R` rows, then the rows left over one at a time.
+/// Columns `j..j + W` of `c`: blocks of `R` rows, then the rows left over one at a time, from
+/// the strip `b` gives as its values, the distance between its rows and where the strip
+/// starts in a row.
 #[inline(always)]
 fn strip<const R: usize, const W: usize>(
     a: &[f64],
-    b: &[f64],
+    b: (&[f64], usize, usize),
     c: &mut [f64],
     p: usize,
     m: usize,
@@ -144,19 +259,20 @@ fn strip<const R: usize, const W: usize>(
 }
 
 /// `c[r, j..j + W] = Σ_k a[r, k] · b[k, j..j + W]` for the `R` rows, `k` in increasing order
-/// from `0.0`, the `R × W` partial sums kept in registers. (With `p = 0`, the empty sum `0`.)
+/// from `0.0`, the `R × W` partial sums kept in registers (`b` as in [`strip`]). (With
+/// `p = 0`, the empty sum `0`.)
 #[inline(always)]
 fn block<const R: usize, const W: usize>(
     a: &[f64],
-    b: &[f64],
+    (b, b_stride, b_offset): (&[f64], usize, usize),
     c: &mut [f64],
     p: usize,
     m: usize,
     j: usize,
 ) {
     let mut acc = [[0.0f64; W]; R];
-    for (k, b_row) in b.chunks_exact(m).enumerate() {
-        let bk: &[f64; W] = b_row[j..j + W].try_into().expect("W columns");
+    for (k, b_row) in b.chunks_exact(b_stride).enumerate().take(p) {
+        let bk: &[f64; W] = b_row[b_offset..b_offset + W].try_into().expect("W columns");
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let a_rk = a[r * p + k];
             for (s, &b_kj) in acc_r.iter_mut().zip(bk) {
@@ -262,16 +378,13 @@ mod tests {
         c
     }
 
-    type Kernel = fn(&[f64], &[f64], &mut [f64], usize, usize);
-
     /// The portable kernel and the vector ones the CPU supports.
-    fn kernels() -> Vec<Kernel> {
-        let mut kernels: Vec<Kernel> = vec![kernel::<4, 4>];
+    fn kernels() -> Vec<super::Kernel> {
+        let mut kernels = vec![super::Kernel::Portable];
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: only called on a CPU with AVX2.
-                kernels.push(|a, b, c, p, m| unsafe { kernel_avx2(a, b, c, p, m) });
+                kernels.push(super::Kernel::Avx2);
             }
         }
         kernels
@@ -306,14 +419,35 @@ mod tests {
                     // Every kernel this CPU can run, not only the one picked at run time.
                     let (a, b) = (a.as_slice().unwrap(), b.as_slice().unwrap());
                     let expected: Vec<u64> = expected.iter().map(|v| v.to_bits()).collect();
+                    // Each from `b` and from its panels.
                     for variant in kernels() {
-                        let mut c = vec![f64::NAN; n * m];
-                        variant(a, b, &mut c, p, m);
-                        assert_eq!(c.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), expected);
+                        let mut panels = Vec::new();
+                        pack(b, p, m, variant.width(), &mut panels);
+                        for panels in [None, Some(panels.as_slice())] {
+                            let mut c = vec![f64::NAN; n * m];
+                            variant.run(a, b, panels, &mut c, p, m);
+                            let got: Vec<u64> = c.iter().map(|v| v.to_bits()).collect();
+                            assert_eq!(got, expected, "{n} × {p} × {m}");
+                        }
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_product_inside_a_product_packs_its_own_panels() {
+        let value = |s: usize| ((s * 2_654_435_761) % 1_000_003) as f64 / 1_000_003.0 - 0.5;
+        let a = Array2::from_shape_fn((7, 9), |(i, k)| value(i * 31 + k * 7 + 1));
+        let b = Array2::from_shape_fn((9, 29), |(k, j)| value(k * 13 + j * 5 + 2));
+        let expected = reference(a.view(), b.view());
+        // As when rayon runs another product's task on a thread waiting inside a product.
+        let busy = PANELS.with(|panels| {
+            let _held = panels.borrow_mut();
+            matmul(a.view(), b.view())
+        });
+        assert_eq!(busy, expected);
+        assert_eq!(matmul(a.view(), b.view()), expected);
     }
 
     #[test]

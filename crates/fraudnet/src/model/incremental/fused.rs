@@ -12,6 +12,7 @@
 use ndarray::Array2;
 
 use super::contiguous;
+use super::reach::Reach;
 use crate::model::formulas::relu;
 
 /// The next layer's cached pre-activations and weights, and the output layer's.
@@ -26,6 +27,10 @@ pub(super) struct FusedRelu<'a> {
     pub(super) b_out: f64,
     /// The next layer's number, for the kink crossings recorded.
     pub(super) layer: usize,
+    /// Which examples' moves may make a unit of the next layer cross (only those are
+    /// re-scanned for their crossings), and the moved unit.
+    pub(super) reach: &'a Reach,
+    pub(super) unit: usize,
 }
 
 /// Examples carried side by side: two vectors of four, enough independent sums to hide an
@@ -51,7 +56,11 @@ impl FusedRelu<'_> {
             let group: &mut [(usize, f64); LANES] = group.try_into().expect("LANES examples");
             let columns = group.map(|(c, _)| self.column(c));
             let deltas = group.map(|(_, delta)| delta);
-            let (sums, crossed) = self.sums(&columns, &deltas);
+            let sums = self.sums(&columns, &deltas);
+            let mut crossed = [false; LANES];
+            for (crossed, &(c, delta)) in crossed.iter_mut().zip(group.iter()) {
+                *crossed = self.reach.may_cross(self.unit, c, delta);
+            }
             self.finish(group, &columns, &deltas, &sums, &crossed, flips);
         }
         for one in groups.into_remainder() {
@@ -96,8 +105,13 @@ impl FusedRelu<'_> {
                 std::array::from_fn(|q| self.column(group_first[q].0));
             let deltas_first: [f64; PAIR_LANES] = std::array::from_fn(|q| group_first[q].1);
             let deltas_second: [f64; PAIR_LANES] = std::array::from_fn(|q| group_second[q].1);
-            let (sums_first, sums_second, crossed) =
-                self.pair_sums(&columns, &deltas_first, &deltas_second);
+            let (sums_first, sums_second) = self.pair_sums(&columns, &deltas_first, &deltas_second);
+            let mut crossed = [false; PAIR_LANES];
+            for (q, crossed) in crossed.iter_mut().enumerate() {
+                let c = group_first[q].0;
+                *crossed = self.reach.may_cross(self.unit, c, deltas_first[q])
+                    | self.reach.may_cross(self.unit, c, deltas_second[q]);
+            }
             // A crossing of either move sends both to the exact re-scan, which records only
             // each move's own.
             self.finish(
@@ -122,15 +136,14 @@ impl FusedRelu<'_> {
         self.logits(&mut second[rest..], flips_second);
     }
 
-    /// The two moves' sums and the examples where either crossed a kink, with 256-bit vectors
-    /// when the CPU has them.
+    /// The two moves' sums, with 256-bit vectors when the CPU has them.
     #[inline(always)]
     fn pair_sums(
         &self,
         columns: &[&[f64]; PAIR_LANES],
         first: &[f64; PAIR_LANES],
         second: &[f64; PAIR_LANES],
-    ) -> ([f64; PAIR_LANES], [f64; PAIR_LANES], [bool; PAIR_LANES]) {
+    ) -> ([f64; PAIR_LANES], [f64; PAIR_LANES]) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") {
@@ -138,10 +151,10 @@ impl FusedRelu<'_> {
                 return unsafe { avx2_pair_sums(self.w_next, self.w_out, columns, first, second) };
             }
         }
-        let (sums_first, crossed_first) = portable_sums(self.w_next, self.w_out, columns, first);
-        let (sums_second, crossed_second) = portable_sums(self.w_next, self.w_out, columns, second);
-        let crossed = std::array::from_fn(|q| crossed_first[q] | crossed_second[q]);
-        (sums_first, sums_second, crossed)
+        (
+            portable_sums(self.w_next, self.w_out, columns, first).0,
+            portable_sums(self.w_next, self.w_out, columns, second).0,
+        )
     }
 
     /// Example `c`'s cached column of the next layer.
@@ -150,14 +163,9 @@ impl FusedRelu<'_> {
         &contiguous(self.z_next.row(c))[..self.w_next.len()]
     }
 
-    /// The dot products and crossing flags of [`LANES`] examples, with 256-bit vectors when
-    /// the CPU has them.
+    /// The dot products of [`LANES`] examples, with 256-bit vectors when the CPU has them.
     #[inline(always)]
-    fn sums(
-        &self,
-        columns: &[&[f64]; LANES],
-        deltas: &[f64; LANES],
-    ) -> ([f64; LANES], [bool; LANES]) {
+    fn sums(&self, columns: &[&[f64]; LANES], deltas: &[f64; LANES]) -> [f64; LANES] {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") {
@@ -165,7 +173,7 @@ impl FusedRelu<'_> {
                 return unsafe { avx2_sums(self.w_next, self.w_out, columns, deltas) };
             }
         }
-        portable_sums(self.w_next, self.w_out, columns, deltas)
+        portable_sums(self.w_next, self.w_out, columns, deltas).0
     }
 
     /// Writes each example's logit over its `Δa` and records its crossings, if any.
@@ -242,7 +250,7 @@ unsafe fn avx2_sums(
     w_out: &[f64],
     columns: &[&[f64]; LANES],
     deltas: &[f64; LANES],
-) -> ([f64; LANES], [bool; LANES]) {
+) -> [f64; LANES] {
     use std::arch::x86_64::*;
     let n = w_next.len();
     assert!(w_out.len() >= n && columns.iter().all(|c| c.len() == n));
@@ -251,7 +259,7 @@ unsafe fn avx2_sums(
         _mm256_setr_pd(deltas[0], deltas[1], deltas[2], deltas[3]),
         _mm256_setr_pd(deltas[4], deltas[5], deltas[6], deltas[7]),
     );
-    let (mut sum0, mut sum1, mut crossed0, mut crossed1) = (zero, zero, zero, zero);
+    let (mut sum0, mut sum1) = (zero, zero);
     let mut r = 0;
     while r + 4 <= n {
         let w_next: &[f64; 4] = w_next[r..r + 4].try_into().expect("4 units");
@@ -264,8 +272,8 @@ unsafe fn avx2_sums(
         let (tile0, tile1) = (tile(0), tile(4));
         for k in 0..4 {
             let (w, w_out) = (_mm256_set1_pd(w_next[k]), _mm256_set1_pd(w_out[k]));
-            step(tile0[k], w, w_out, delta0, &mut sum0, &mut crossed0);
-            step(tile1[k], w, w_out, delta1, &mut sum1, &mut crossed1);
+            step(tile0[k], w, w_out, delta0, &mut sum0);
+            step(tile1[k], w, w_out, delta1, &mut sum1);
         }
         r += 4;
     }
@@ -275,15 +283,21 @@ unsafe fn avx2_sums(
         _mm256_storeu_pd(sums[..4].as_mut_ptr(), sum0);
         _mm256_storeu_pd(sums[4..].as_mut_ptr(), sum1);
     }
-    let masks = [_mm256_movemask_pd(crossed0), _mm256_movemask_pd(crossed1)];
-    let mut any: [bool; LANES] = std::array::from_fn(|q| masks[q / 4] & (1 << (q % 4)) != 0);
     // The last units, continuing each example's sum in order.
-    continue_sums(w_next, w_out, columns, deltas, r, &mut sums, &mut any);
-    (sums, any)
+    continue_sums(
+        w_next,
+        w_out,
+        columns,
+        deltas,
+        r,
+        &mut sums,
+        &mut [false; LANES],
+    );
+    sums
 }
 
-/// [`avx2_sums`] for two moves of the same four examples: `(sums of the first, sums of the
-/// second, whether either crossed)`, each sum the same bits as [`portable_sums`] gives.
+/// [`avx2_sums`] for two moves of the same four examples: the sums of the first and of the
+/// second, each the same bits as [`portable_sums`] gives.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn avx2_pair_sums(
@@ -292,14 +306,14 @@ unsafe fn avx2_pair_sums(
     columns: &[&[f64]; PAIR_LANES],
     first: &[f64; PAIR_LANES],
     second: &[f64; PAIR_LANES],
-) -> ([f64; PAIR_LANES], [f64; PAIR_LANES], [bool; PAIR_LANES]) {
+) -> ([f64; PAIR_LANES], [f64; PAIR_LANES]) {
     use std::arch::x86_64::*;
     let n = w_next.len();
     assert!(w_out.len() >= n && columns.iter().all(|c| c.len() == n));
     let zero = _mm256_setzero_pd();
     let delta_first = _mm256_setr_pd(first[0], first[1], first[2], first[3]);
     let delta_second = _mm256_setr_pd(second[0], second[1], second[2], second[3]);
-    let (mut sum_first, mut sum_second, mut crossed) = (zero, zero, zero);
+    let (mut sum_first, mut sum_second) = (zero, zero);
     let mut r = 0;
     while r + 4 <= n {
         let w_next: &[f64; 4] = w_next[r..r + 4].try_into().expect("4 units");
@@ -309,23 +323,8 @@ unsafe fn avx2_pair_sums(
         let tile = units(column(0), column(1), column(2), column(3));
         for k in 0..4 {
             let (w, w_out) = (_mm256_set1_pd(w_next[k]), _mm256_set1_pd(w_out[k]));
-            let z = tile[k];
-            let positive = _mm256_cmp_pd::<_CMP_GT_OQ>(z, zero);
-            let moved_first = _mm256_add_pd(z, _mm256_mul_pd(w, delta_first));
-            let moved_second = _mm256_add_pd(z, _mm256_mul_pd(w, delta_second));
-            let sides = _mm256_or_pd(
-                _mm256_xor_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(moved_first, zero), positive),
-                _mm256_xor_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(moved_second, zero), positive),
-            );
-            crossed = _mm256_or_pd(crossed, sides);
-            sum_first = _mm256_add_pd(
-                sum_first,
-                _mm256_mul_pd(w_out, _mm256_max_pd(moved_first, zero)),
-            );
-            sum_second = _mm256_add_pd(
-                sum_second,
-                _mm256_mul_pd(w_out, _mm256_max_pd(moved_second, zero)),
-            );
+            step(tile[k], w, w_out, delta_first, &mut sum_first);
+            step(tile[k], w, w_out, delta_second, &mut sum_second);
         }
         r += 4;
     }
@@ -335,10 +334,17 @@ unsafe fn avx2_pair_sums(
         _mm256_storeu_pd(sums_first.as_mut_ptr(), sum_first);
         _mm256_storeu_pd(sums_second.as_mut_ptr(), sum_second);
     }
-    let mask = _mm256_movemask_pd(crossed);
-    let mut any: [bool; PAIR_LANES] = std::array::from_fn(|q| mask & (1 << q) != 0);
     // The last units, continuing each example's sums in order.
-    continue_sums(w_next, w_out, columns, first, r, &mut sums_first, &mut any);
+    let mut ignored = [false; PAIR_LANES];
+    continue_sums(
+        w_next,
+        w_out,
+        columns,
+        first,
+        r,
+        &mut sums_first,
+        &mut ignored,
+    );
     continue_sums(
         w_next,
         w_out,
@@ -346,9 +352,9 @@ unsafe fn avx2_pair_sums(
         second,
         r,
         &mut sums_second,
-        &mut any,
+        &mut ignored,
     );
-    (sums_first, sums_second, any)
+    (sums_first, sums_second)
 }
 
 /// Four examples' columns, four units each, as four vectors of one unit across the examples.
@@ -372,9 +378,9 @@ fn units(
     ]
 }
 
-/// One unit for four examples: `moved = z + w·Δa`, its kink crossing or-ed into `crossed`,
-/// `sum += w_out·max(moved, 0)` (`max(x, 0)` is `x` when `x > 0`, else 0, NaN included:
-/// [`relu`] to the bit).
+/// One unit for four examples: `moved = z + w·Δa`, `sum += w_out·max(moved, 0)` (`max(x, 0)`
+/// is `x` when `x > 0`, else 0, NaN included: [`relu`] to the bit). Kink crossings are not
+/// tested here: [`Reach`] says which examples to re-scan.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
@@ -384,17 +390,13 @@ fn step(
     w_out: std::arch::x86_64::__m256d,
     delta: std::arch::x86_64::__m256d,
     sum: &mut std::arch::x86_64::__m256d,
-    crossed: &mut std::arch::x86_64::__m256d,
 ) {
     use std::arch::x86_64::*;
-    let zero = _mm256_setzero_pd();
     let moved = _mm256_add_pd(z, _mm256_mul_pd(w, delta));
-    let sides = _mm256_xor_pd(
-        _mm256_cmp_pd::<_CMP_GT_OQ>(moved, zero),
-        _mm256_cmp_pd::<_CMP_GT_OQ>(z, zero),
+    *sum = _mm256_add_pd(
+        *sum,
+        _mm256_mul_pd(w_out, _mm256_max_pd(moved, _mm256_setzero_pd())),
     );
-    *crossed = _mm256_or_pd(*crossed, sides);
-    *sum = _mm256_add_pd(*sum, _mm256_mul_pd(w_out, _mm256_max_pd(moved, zero)));
 }
 
 #[cfg(test)]
@@ -425,8 +427,7 @@ mod tests {
                 if std::is_x86_feature_detected!("avx2") {
                     // SAFETY: only on a CPU with AVX2.
                     let got = unsafe { avx2_sums(&w_next, &w_out, &columns, &deltas) };
-                    assert_eq!(bits(&got.0), bits(&expected.0), "n = {n}");
-                    assert_eq!(got.1, expected.1, "n = {n}");
+                    assert_eq!(bits(&got), bits(&expected.0), "n = {n}");
                 }
             }
             assert!(
@@ -438,17 +439,15 @@ mod tests {
             let first: [f64; PAIR_LANES] = std::array::from_fn(|q| deltas[q]);
             let second: [f64; PAIR_LANES] = std::array::from_fn(|q| -deltas[q + 4] * 0.5);
             let alone = [first, second].map(|d| portable_sums(&w_next, &w_out, &pair_columns, &d));
-            let either: [bool; PAIR_LANES] = std::array::from_fn(|q| alone[0].1[q] | alone[1].1[q]);
             #[cfg(target_arch = "x86_64")]
             {
                 if std::is_x86_feature_detected!("avx2") {
                     // SAFETY: only on a CPU with AVX2.
-                    let (a, b, crossed) =
+                    let (a, b) =
                         unsafe { avx2_pair_sums(&w_next, &w_out, &pair_columns, &first, &second) };
                     let bits = |s: &[f64; PAIR_LANES]| s.map(f64::to_bits);
                     assert_eq!(bits(&a), bits(&alone[0].0), "n = {n}");
                     assert_eq!(bits(&b), bits(&alone[1].0), "n = {n}");
-                    assert_eq!(crossed, either, "n = {n}");
                 }
             }
         }

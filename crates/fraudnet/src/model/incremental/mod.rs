@@ -11,6 +11,7 @@
 
 mod fused;
 mod propagate;
+mod reach;
 
 use std::cell::RefCell;
 use std::hash::{DefaultHasher, Hasher};
@@ -21,6 +22,7 @@ use super::activation::DropoutMask;
 use super::formulas::{example_weight, logits_loss, mean_cost, weighted_loss};
 use super::mlp::{CostForm, Forward, Mlp};
 use super::softplus::softplus_tails;
+use reach::Reach;
 
 /// A cache of the forward pass at `θ` from which `J(θ + δ·eₖ)` is computed for any `k`.
 ///
@@ -59,6 +61,9 @@ pub struct Incremental<'a> {
     terms: Vec<f64>,
     /// `Σ_l ‖Wl‖²`, for the L2 penalty.
     squares: f64,
+    /// How far each unit of the layer the fused kernel carries may move before the next
+    /// layer crosses a kink, when that kernel applies.
+    reach: Option<Reach>,
     /// Parameter ranges of `W1, b1, W2, …`.
     ranges: Vec<std::ops::Range<usize>>,
 }
@@ -109,7 +114,7 @@ impl<'a> Incremental<'a> {
             .map(|k| mlp.layout().range(k))
             .collect();
         let by_example = |a: ArrayView2<'_, f64>| a.t().as_standard_layout().into_owned();
-        let z_by_example = forward
+        let z_by_example: Vec<Array2<f64>> = forward
             .pre_activations
             .iter()
             .map(|z| by_example(z.view()))
@@ -117,9 +122,12 @@ impl<'a> Incremental<'a> {
         let mask_by_example = mask.map_or_else(Vec::new, |m| {
             m.layers().iter().map(|k| by_example(k.view())).collect()
         });
-        let w_transposed = (1..=mlp.depth())
+        let w_transposed: Vec<Array2<f64>> = (1..=mlp.depth())
             .map(|l| by_example(mlp.layer(theta, l).0))
             .collect();
+        let depth = mlp.depth();
+        let reach = (depth >= 3 && fused_applies(mlp, mask))
+            .then(|| Reach::new(&z_by_example[depth - 2], &w_transposed[depth - 2]));
         Ok(Incremental {
             mlp,
             theta: theta.to_vec(),
@@ -133,6 +141,7 @@ impl<'a> Incremental<'a> {
             terms,
             squares: mlp.squared_weights(theta),
             ranges,
+            reach,
         })
     }
 
@@ -373,6 +382,11 @@ struct Target {
     layer: usize,
     unit: usize,
     source: Option<usize>,
+}
+
+/// Whether the fused kernel carries the last hidden layer's moves (ReLU, no dropout).
+fn fused_applies(mlp: &Mlp, mask: Option<&DropoutMask>) -> bool {
+    mlp.activation() == super::activation::Activation::Relu && mask.is_none()
 }
 
 /// A row of an array in standard layout, as a slice.

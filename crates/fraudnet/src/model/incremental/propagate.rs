@@ -31,7 +31,8 @@ impl Incremental<'_> {
     #[inline(always)]
     pub(super) fn fused_below(&self, l: usize, unit: usize) -> Option<FusedRelu<'_>> {
         let depth = self.mlp.depth();
-        if l + 2 != depth || self.mlp.activation() != Activation::Relu || self.mask.is_some() {
+        let reach = self.reach.as_ref()?;
+        if l + 2 != depth {
             return None;
         }
         let (w_out, b_out) = self.mlp.layer_slices(&self.theta, depth);
@@ -41,6 +42,8 @@ impl Incremental<'_> {
             w_out,
             b_out: b_out[0],
             layer: l + 1,
+            reach,
+            unit,
         })
     }
 
