@@ -73,6 +73,7 @@ fn pack(b: &[f64], p: usize, m: usize, width: usize, panels: &mut Vec<f64>) {
 /// still summed by the same kernel in the same order, so the bits do not depend on the split.
 /// The size first: a small product (most of a small network's) skips the pool lookup.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn split(
     kernel: Kernel,
     a: &[f64],
@@ -117,6 +118,7 @@ enum Kernel {
 }
 
 impl Kernel {
+    #[inline(always)]
     fn for_this_cpu() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
@@ -146,6 +148,7 @@ impl Kernel {
     }
 
     /// `c = a · b` on the calling thread, `c` having `c.len() / m` rows.
+    #[inline(always)]
     fn run(self, a: &[f64], b: &[f64], panels: Option<&[f64]>, c: &mut [f64], p: usize, m: usize) {
         match self {
             #[cfg(target_arch = "x86_64")]
