@@ -66,6 +66,9 @@ pub struct Incremental<'a> {
     reach: Option<Reach>,
     /// Parameter ranges of `W1, b1, W2, …`.
     ranges: Vec<std::ops::Range<usize>>,
+    /// This cache's number in the process, so that a thread's copy of `terms` is known to be
+    /// this cache's.
+    id: u64,
 }
 
 /// Per-thread work buffers, reused across calls.
@@ -79,9 +82,15 @@ struct Scratch {
     /// The changed examples' logits, and their `log(1 + e^(−|z|))`.
     logits: Vec<f64>,
     tails: Vec<f64>,
-    /// Each example's weighted loss term at the moved point.
+    /// Each example's weighted loss term at the moved point: a copy of the cache's of
+    /// [`Incremental`] number `terms_of` (`None`: none, or left with substituted terms),
+    /// substituted for one cost and restored after it.
     terms: Vec<f64>,
+    terms_of: Option<u64>,
 }
+
+/// The number the next [`Incremental`] gets.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 thread_local! {
     /// Two sets, for the two moves of [`Incremental::cost_pair`] (`cost` uses the first).
@@ -142,6 +151,7 @@ impl<'a> Incremental<'a> {
             squares: mlp.squared_weights(theta),
             ranges,
             reach,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -231,6 +241,7 @@ impl<'a> Incremental<'a> {
         let count = self.logits(&target, s);
         self.substitute_terms(count, s);
         let sum = s.terms.iter().fold(0.0, |sum, &term| sum + term);
+        self.restore_terms(count, s);
         self.finish(&target, value, sum, s)
     }
 
@@ -270,6 +281,8 @@ impl<'a> Incremental<'a> {
             .iter()
             .zip(&second.terms)
             .fold([0.0, 0.0], |[a, b], (&x, &y)| [a + x, b + y]);
+        self.restore_terms(counts[0], first);
+        self.restore_terms(counts[1], second);
         [
             self.finish(&target, values[0], sums[0], first),
             self.finish(&target, values[1], sums[1], second),
@@ -337,7 +350,8 @@ impl<'a> Incremental<'a> {
         }
     }
 
-    /// `s.terms`: the cached terms with those of the `count` changed examples replaced.
+    /// `s.terms`: the cached terms with those of the `count` changed examples replaced (until
+    /// [`Incremental::restore_terms`]).
     #[inline(always)]
     fn substitute_terms(&self, count: usize, s: &mut Scratch) {
         // The logistic terms' `exp` and `log1p` go four at a time (the same bits).
@@ -346,14 +360,26 @@ impl<'a> Incremental<'a> {
         s.logits.extend(changed.iter().map(|&(_, z)| z));
         s.tails.clear();
         softplus_tails(&s.logits, &mut s.tails);
-        // Substituted in a copy, so that the sum is one branch-free pass in example order (as
-        // the full pass sums them; changed and unchanged examples alternate at random).
-        s.terms.clear();
-        s.terms.extend_from_slice(&self.terms);
+        // Substituted in the thread's copy, so that the sum is one branch-free pass in example
+        // order (as the full pass sums them; changed and unchanged examples alternate at
+        // random). The copy is made once per thread and cache, and restored after each cost.
+        if s.terms_of.take() != Some(self.id) {
+            s.terms.clear();
+            s.terms.extend_from_slice(&self.terms);
+        }
         for (&(c, z), &tail) in changed.iter().zip(&s.tails) {
             let y = self.labels[c];
             s.terms[c] = logits_loss(z, y, tail) * example_weight(self.mlp.positive_weight(), y);
         }
+    }
+
+    /// Puts the cached terms of the `count` changed examples back into `s.terms`.
+    #[inline(always)]
+    fn restore_terms(&self, count: usize, s: &mut Scratch) {
+        for &(c, _) in &s.changed[..count] {
+            s.terms[c] = self.terms[c];
+        }
+        s.terms_of = Some(self.id);
     }
 
     /// The cost from the terms' `sum`, with the parameter at `value`, and the signature of the
