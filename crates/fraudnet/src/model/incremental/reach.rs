@@ -9,8 +9,10 @@
 //! which no unit crosses; at or above it the kernel's exact test decides (so a crossing is
 //! never missed, and a bound that is too cautious only costs a re-scan).
 
-use ndarray::{Array2, ArrayView1, Axis};
+use ndarray::{Array2, Axis};
 use rayon::prelude::*;
+
+use super::contiguous;
 
 /// For each unit `i` of the moved layer (rows) and example `c` (columns): `up[i, c]`, a
 /// `Δa > 0` below which no unit of the next layer crosses its kink, and `down[i, c]`, the
@@ -154,12 +156,6 @@ unsafe fn avx2_nearest_kinks(z: &[f64], w: &[f64], inverse: &[f64]) -> (f64, f64
     }
     let least = |v: [f64; 4]| v.into_iter().fold(f64::INFINITY, f64::min);
     portable_nearest_kinks(&z[r..], &w[r..], &inverse[r..], (least(ups), least(downs)))
-}
-
-/// A row of an array in standard layout, as a slice.
-fn contiguous(row: ArrayView1<'_, f64>) -> &[f64] {
-    row.to_slice()
-        .expect("rows of standard-layout arrays are contiguous")
 }
 
 #[cfg(test)]
