@@ -294,15 +294,21 @@ impl<P: Problem + ?Sized> Line<'_, P> {
                 continue;
             }
             let (v, s) = match &mut batch {
-                Some((results, error)) if at != 0.0 => {
-                    self.evaluations += 1;
-                    match results.next() {
-                        Some(result) => self.checked(at, h, result)?,
-                        None => {
-                            return Err(error.take().expect("a batch cut short has an error"));
-                        }
+                Some((results, error)) if at != 0.0 => match results.next() {
+                    Some(result) => {
+                        self.evaluations += 1;
+                        self.checked(at, h, result)?
                     }
-                }
+                    None => match error.take() {
+                        Some(error) => {
+                            self.evaluations += 1;
+                            return Err(error);
+                        }
+                        // A fast path that answered fewer points than it was asked for,
+                        // without an error: the rest one at a time.
+                        None => self.sample(at, h)?,
+                    },
+                },
                 _ => self.sample(at, h)?,
             };
             samples.push((at, v, s));

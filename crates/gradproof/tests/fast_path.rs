@@ -3,7 +3,7 @@
 //! through [`Problem::cost_with_signature`] gives: the same derivatives, bounds, verdicts and
 //! evaluation counts, in every method, mode and step rule, on a cost with kinks (so that
 //! re-evaluations at smaller steps happen too), and the same first error when a point's cost
-//! is not finite.
+//! is not finite; and a fast path that answers fewer points than asked is asked again.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +24,9 @@ struct Hinges {
     /// answers points asked for together in one call (`costs` overridden).
     fast: bool,
     batched: bool,
+    /// Whether its `costs` answers only the first point (a fast path that stops short
+    /// without an error: the engine asks for the rest one at a time).
+    short: bool,
     batches: AtomicUsize,
 }
 
@@ -63,6 +66,7 @@ impl Hinges {
             nan_above,
             fast,
             batched,
+            short: false,
             batches: AtomicUsize::new(0),
         }
     }
@@ -154,6 +158,10 @@ impl CoordinateCosts for Fast<'_> {
             return Ok(());
         }
         self.model.batches.fetch_add(1, Ordering::Relaxed);
+        if self.model.short {
+            out.push(self.cost(coordinate, values[0])?);
+            return Ok(());
+        }
         // Computed last point first, to show the order asked for is what counts.
         let mut results = values
             .iter()
@@ -201,6 +209,11 @@ fn asking_for_points_together_changes_nothing_in_the_report() {
                     let a = checker.check(&one_at_a_time, &theta()).expect("checks");
                     let f = checker.check(&fast, &theta()).expect("checks");
                     let b = checker.check(&together, &theta()).expect("checks");
+                    let short = Hinges {
+                        short: true,
+                        ..Hinges::new(bug, None, true, true)
+                    };
+                    let s = checker.check(&short, &theta()).expect("checks");
                     let context = format!("{method:?} {mode:?} {rule:?} bug={bug}");
                     if !bug {
                         assert!(a.failing().is_empty(), "{context}: {a}");
@@ -210,6 +223,7 @@ fn asking_for_points_together_changes_nothing_in_the_report() {
                     let a = without_time(a);
                     assert_eq!(a, without_time(f), "{context} (fast path)");
                     assert_eq!(a, without_time(b), "{context} (points together)");
+                    assert_eq!(a, without_time(s), "{context} (short answers)");
                     batches += together.batches.load(Ordering::Relaxed);
                     runs += 1;
                 }
