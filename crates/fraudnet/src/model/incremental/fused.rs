@@ -80,8 +80,8 @@ impl FusedRelu<'_> {
 
     /// [`FusedRelu::logits`] for two moves of the same unit (the two points of a central
     /// difference) whose activations changed in the same examples: each tile of the cached
-    /// columns is loaded, transposed and compared with 0 once for both. Each logit and crossing
-    /// is the one [`FusedRelu::logits`] gives, bit for bit.
+    /// columns is loaded and transposed once for both. Each logit and crossing is the one
+    /// [`FusedRelu::logits`] gives, bit for bit.
     ///
     /// # Panics
     /// If the two lists do not name the same examples in the same order.
