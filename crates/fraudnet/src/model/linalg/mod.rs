@@ -34,18 +34,14 @@ pub(crate) fn matmul_into(a: &[f64], b: &[f64], c: &mut [f64], n: usize, p: usiz
     // contiguous panel: the blocks then read `p × W` values in order instead of `p` rows `m`
     // apart (which, for `m` a power of two, all fall into the same few cache sets).
     if n > kernel.rows() && m >= kernel.width() && p > 0 {
-        PANELS.with(|panels| match panels.try_borrow_mut() {
-            Ok(mut panels) => {
-                pack(b, p, m, kernel.width(), &mut panels);
-                split(kernel, a, b, Some(&panels), c, n, p, m);
-            }
-            // Busy: this thread is already inside a product (rayon ran another task while it
-            // waited), so this one gets its own.
-            Err(_) => {
-                let mut own = Vec::new();
-                pack(b, p, m, kernel.width(), &mut own);
-                split(kernel, a, b, Some(&own), c, n, p, m);
-            }
+        PANELS.with(|cell| {
+            // Busy when this thread is already inside a product (rayon ran another task while
+            // it waited): this one then gets its own buffer.
+            let mut borrowed = cell.try_borrow_mut();
+            let mut own = Vec::new();
+            let panels = borrowed.as_deref_mut().unwrap_or(&mut own);
+            pack(b, p, m, kernel.width(), panels);
+            split(kernel, a, b, Some(panels), c, n, p, m);
         });
     } else {
         split(kernel, a, b, None, c, n, p, m);
@@ -274,7 +270,7 @@ fn block<const R: usize, const W: usize>(
     j: usize,
 ) {
     let mut acc = [[0.0f64; W]; R];
-    for (k, b_row) in b.chunks_exact(b_stride).enumerate().take(p) {
+    for (k, b_row) in b.chunks_exact(b_stride).enumerate() {
         let bk: &[f64; W] = b_row[b_offset..b_offset + W].try_into().expect("W columns");
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let a_rk = a[r * p + k];
