@@ -10,7 +10,7 @@ use std::hash::{DefaultHasher, Hasher};
 use ndarray::{Array2, ArrayView2};
 
 use super::{CostForm, Mlp};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::activation::{Activation, DropoutMask};
 use crate::model::formulas::{sigmoid, weighted_loss_sum, write_kink_pattern};
 use crate::model::linalg::{add_bias_relu, matmul, matmul_into};
@@ -158,37 +158,6 @@ impl Mlp {
         self.mean_cost(sum, z.ncols(), theta)
     }
 
-    /// The predicted probability of the positive class for each example (column) of `x`.
-    pub fn predict(&self, theta: &[f64], x: ArrayView2<'_, f64>) -> Result<Vec<f64>> {
-        let mut out = vec![0.0; x.ncols()];
-        self.predict_into(theta, x, &mut out)?;
-        Ok(out)
-    }
-
-    /// [`Mlp::predict`] into a caller's buffer of one value per example, without allocating
-    /// (buffers are reused per thread): the scoring hot path.
-    pub fn predict_into(
-        &self,
-        theta: &[f64],
-        x: ArrayView2<'_, f64>,
-        out: &mut [f64],
-    ) -> Result<()> {
-        self.expect_data(theta, x)?;
-        if out.len() != x.ncols() {
-            return Err(Error::ShapeMismatch {
-                what: "predictions",
-                found: vec![out.len()],
-                expected: format!("{}: one per example", x.ncols()),
-            });
-        }
-        self.run_layers(theta, x, None, None, |logits| {
-            for (p, &z) in out.iter_mut().zip(logits) {
-                *p = sigmoid(z);
-            }
-        });
-        Ok(())
-    }
-
     /// The forward pass and the cost without keeping a [`Forward`]: see [`Mlp::run_layers`].
     /// Every value is computed by the same operations, in the same order, as
     /// [`Mlp::forward_masked`] then the cost from its cache, so the result is the same to the
@@ -218,7 +187,7 @@ impl Mlp {
     /// thread-local buffer and bias, activation (and mask) are applied in one pass. With a
     /// `hasher`, the hidden layers' kink pattern is written to it exactly as
     /// [`Forward::relu_signature`] does.
-    fn run_layers(
+    pub(super) fn run_layers(
         &self,
         theta: &[f64],
         x: ArrayView2<'_, f64>,

@@ -5,11 +5,13 @@
 //! the cost may weight the positive class, add an L2 penalty, and see the hidden layers through a
 //! frozen inverted-dropout mask. Data is stored one example per column, as in the notebook: `X`
 //! is `(n_0, m)`, `Y` is `(1, m)`. The passes live in the submodules (`forward`: the forward
-//! pass and the fused cost; `backward`: the hand-written backward pass); the scalar formulas in
-//! `super::formulas`. Knows nothing of bugs, files or the checking engine beyond its layout.
+//! pass and the fused cost; `predict`: probabilities for blocks of rows; `backward`: the
+//! hand-written backward pass); the scalar formulas in `super::formulas`. Knows nothing of bugs,
+//! files or the checking engine beyond its layout.
 
 mod backward;
 mod forward;
+mod predict;
 
 pub(crate) use backward::{Backprop, Exact, dense_backward};
 pub use forward::Forward;
