@@ -26,6 +26,19 @@ use super::formulas::{relu, write_kink_pattern};
 ///
 /// Panics if a slice's length does not match its shape.
 pub(crate) fn matmul_into(a: &[f64], b: &[f64], c: &mut [f64], n: usize, p: usize, m: usize) {
+    matmul_into_split(a, b, c, (n, p, m), true);
+}
+
+/// [`matmul_into`], split across threads only when `parallel`: a caller that is one of many
+/// parallel tasks already (scoring a chunk of a file) passes `false`, where splitting each
+/// product again would only hand work back and forth between threads that are all busy.
+pub(crate) fn matmul_into_split(
+    a: &[f64],
+    b: &[f64],
+    c: &mut [f64],
+    (n, p, m): (usize, usize, usize),
+    parallel: bool,
+) {
     assert_eq!(a.len(), n * p, "a is not n × p");
     assert_eq!(b.len(), p * m, "b is not p × m");
     assert_eq!(c.len(), n * m, "c is not n × m");
@@ -41,10 +54,10 @@ pub(crate) fn matmul_into(a: &[f64], b: &[f64], c: &mut [f64], n: usize, p: usiz
             let mut own = Vec::new();
             let panels = borrowed.as_deref_mut().unwrap_or(&mut own);
             pack(b, p, m, kernel.width(), panels);
-            split(kernel, a, b, Some(panels), c, n, p, m);
+            split(kernel, a, b, Some(panels), c, (n, p, m), parallel);
         });
     } else {
-        split(kernel, a, b, None, c, n, p, m);
+        split(kernel, a, b, None, c, (n, p, m), parallel);
     }
 }
 
@@ -65,10 +78,10 @@ fn pack(b: &[f64], p: usize, m: usize, width: usize, panels: &mut Vec<f64>) {
     }
 }
 
-/// [`matmul_into`] split into bands of rows of `c` on rayon's pool when large: every entry is
-/// still summed by the same kernel in the same order, so the bits do not depend on the split.
-/// The size first: a small product (most of a small network's) skips the pool lookup.
-#[allow(clippy::too_many_arguments)]
+/// [`matmul_into`] split into bands of rows of `c` on rayon's pool when large and `parallel`:
+/// every entry is still summed by the same kernel in the same order, so the bits do not depend
+/// on the split. The size first: a small product (most of a small network's) skips the pool
+/// lookup.
 #[inline(always)]
 fn split(
     kernel: Kernel,
@@ -76,11 +89,11 @@ fn split(
     b: &[f64],
     panels: Option<&[f64]>,
     c: &mut [f64],
-    n: usize,
-    p: usize,
-    m: usize,
+    (n, p, m): (usize, usize, usize),
+    parallel: bool,
 ) {
-    if n.saturating_mul(p).saturating_mul(m) >= PARALLEL_WORK
+    if parallel
+        && n.saturating_mul(p).saturating_mul(m) >= PARALLEL_WORK
         && p > 0
         && m > 0
         && n >= 8

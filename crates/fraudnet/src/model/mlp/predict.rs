@@ -14,7 +14,7 @@ use super::Mlp;
 use crate::error::{Error, Result};
 use crate::model::activation::Activation;
 use crate::model::formulas::{relu, sigmoid};
-use crate::model::linalg::matmul_into;
+use crate::model::linalg::matmul_into_split;
 
 impl Mlp {
     /// The predicted probability of the positive class for each example (column) of `x`.
@@ -62,8 +62,11 @@ impl Mlp {
         }
         let m = out.len();
         let depth = self.depth();
+        // Blocks scored in parallel already (on the pool's threads): each block's products
+        // stay on its thread.
+        let on_pool = rayon::current_thread_index().is_some();
         SCRATCH.with(|cell| {
-            // A rayon worker waiting inside `matmul_into` may run another block's prediction on
+            // A rayon worker waiting inside a product may run another block's prediction on
             // this thread: that one finds the buffers borrowed and uses fresh ones.
             let mut borrowed = cell.try_borrow_mut();
             let mut fresh: [Vec<f64>; 3] = Default::default();
@@ -85,7 +88,7 @@ impl Mlp {
                 w_t.clear();
                 w_t.extend((0..inputs).flat_map(|k| (0..units).map(move |u| w[u * inputs + k])));
                 let z = &mut ping[..m * units];
-                matmul_into(input, w_t, z, m, inputs, units);
+                matmul_into_split(input, w_t, z, (m, inputs, units), !on_pool);
                 if l == depth {
                     for (p, &z) in out.iter_mut().zip(z.iter()) {
                         *p = sigmoid(z + b[0]);
