@@ -224,24 +224,33 @@ fn plain_number(text: &[u8], check: Check) -> Option<f64> {
         Some((b'-', rest)) if matches!(check, Check::Finite) => (true, rest),
         _ => (false, text),
     };
-    let (mut mantissa, mut count, mut after_point) = (0u64, 0usize, None::<usize>);
-    for &byte in digits {
-        match byte {
-            b'0'..=b'9' => {
-                mantissa = mantissa
-                    .wrapping_mul(10)
-                    .wrapping_add(u64::from(byte - b'0'));
-                count += 1;
-                if let Some(after) = &mut after_point {
-                    *after += 1;
-                }
+    // The integer's digits, then the fraction's: two loops that each end at their first
+    // other byte, rather than one that asks of every byte whether a point came before it.
+    let mut mantissa = 0u64;
+    let mut at = 0;
+    let mut next_digits = |at: &mut usize| {
+        while let Some(digit) = digits.get(*at).map(|byte| byte.wrapping_sub(b'0')) {
+            if digit > 9 {
+                break;
             }
-            b'.' if after_point.is_none() && count > 0 => after_point = Some(0),
-            _ => return None,
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(digit));
+            *at += 1;
         }
+    };
+    next_digits(&mut at);
+    let whole = at;
+    if whole > 0 && digits.get(at) == Some(&b'.') {
+        at += 1;
+        next_digits(&mut at);
     }
-    let after_point = after_point.unwrap_or(0);
-    if count == 0 || count > 19 || mantissa > 1 << 53 || after_point >= POWERS_OF_TEN.len() {
+    let after_point = at.saturating_sub(whole + 1);
+    let count = whole + after_point;
+    if at != digits.len()
+        || count == 0
+        || count > 19
+        || mantissa > 1 << 53
+        || after_point >= POWERS_OF_TEN.len()
+    {
         return None;
     }
     let value = mantissa as f64 / POWERS_OF_TEN[after_point];
@@ -387,6 +396,56 @@ mod tests {
             );
             if found.is_some() {
                 assert_eq!(fields, expected, "{rest:?}");
+            }
+        }
+    }
+
+    /// `plain_number` against the byte-by-byte reading it replaced (digits, at most one point
+    /// after a digit, a sign where allowed) on random short texts of digits, points, signs and
+    /// other bytes.
+    #[test]
+    fn plain_numbers_accept_what_a_byte_by_byte_reading_accepts() {
+        use rand::{RngExt, SeedableRng};
+        fn byte_by_byte(text: &[u8], check: Check) -> Option<f64> {
+            let (negative, digits) = match text.split_first() {
+                Some((b'-', rest)) if matches!(check, Check::Finite) => (true, rest),
+                _ => (false, text),
+            };
+            let (mut mantissa, mut count, mut after_point) = (0u64, 0usize, None::<usize>);
+            for &byte in digits {
+                match byte {
+                    b'0'..=b'9' => {
+                        mantissa = mantissa.wrapping_mul(10) + u64::from(byte - b'0');
+                        count += 1;
+                        if let Some(after) = &mut after_point {
+                            *after += 1;
+                        }
+                    }
+                    b'.' if after_point.is_none() && count > 0 => after_point = Some(0),
+                    _ => return None,
+                }
+            }
+            let after_point = after_point.unwrap_or(0);
+            if count == 0 || count > 19 || mantissa > 1 << 53 || after_point > 22 {
+                return None;
+            }
+            let value = mantissa as f64 / 10f64.powi(after_point as i32);
+            Some(if negative { -value } else { value })
+        }
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(17);
+        let alphabet = b"01234567890123456789..--e +";
+        for _ in 0..300_000 {
+            let len = rng.random_range(0..12);
+            let text: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            for check in [Check::Finite, Check::NonNegative] {
+                assert_eq!(
+                    plain_number(&text, check).map(f64::to_bits),
+                    byte_by_byte(&text, check).map(f64::to_bits),
+                    "{:?}",
+                    String::from_utf8_lossy(&text)
+                );
             }
         }
     }
