@@ -1,61 +1,18 @@
-//! Synthetic PaySim-like payment data: a population of customers, cash agents, merchants and
-//! mule accounts transacting over 30 days of hourly steps, with account-takeover fraud and the
-//! recording noise of the real simulator, so that fraud is learnable but not trivially
-//! separable. Writes CSV in the [`Schema::PaySim`](super::Schema::PaySim) layout; all randomness
-//! comes from the caller's generator, so a seed fixes every byte. Knows nothing of reading or
-//! of models.
+//! The simulated world: accounts and their balances, the hourly rhythm of legitimate payments
+//! and of account takeovers, and the transactions they make (see [`super::generate`]).
 
-use std::fmt::Write as _;
 use std::io;
-use std::path::Path;
 
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
-use serde::{Deserialize, Serialize};
 
-use super::schema::PAYSIM_HEADER;
-use crate::{Error, Result};
-
-/// What [`generate`] wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GenerateSummary {
-    /// Data rows written (the header not counted).
-    pub rows: u64,
-    /// Rows labelled `isFraud = 1` (two per fraud: the transfer and the cash-out).
-    pub fraud_rows: u64,
-    /// Customer accounts in the population (including cash agents and mules).
-    pub customers: usize,
-    /// Merchant accounts.
-    pub merchants: usize,
-    /// Hourly steps the rows are spread over.
-    pub steps: u32,
-}
-
-impl GenerateSummary {
-    /// The fraction of rows that are fraud.
-    pub fn fraud_rate(&self) -> f64 {
-        if self.rows == 0 {
-            0.0
-        } else {
-            self.fraud_rows as f64 / self.rows as f64
-        }
-    }
-}
+use super::GenerateSummary;
+use super::row::{CASH_IN, CASH_OUT, DEBIT, Out, PAYMENT, TRANSFER, Txn};
 
 /// Hourly steps: 30 days.
 const STEPS: u32 = 30 * 24;
-/// Transfers above this are flagged by the simulated bank's rule (`isFlaggedFraud`).
-const FLAG_THRESHOLD: f64 = 200_000.0;
 /// The simulated system moves at most this much in one transaction.
 const MAX_AMOUNT: f64 = 10_000_000.0;
-
-/// Transaction types as written, and their index in the tables below.
-const CASH_IN: usize = 0;
-const CASH_OUT: usize = 1;
-const DEBIT: usize = 2;
-const PAYMENT: usize = 3;
-const TRANSFER: usize = 4;
-const TYPE_NAMES: [&str; 5] = ["CASH_IN", "CASH_OUT", "DEBIT", "PAYMENT", "TRANSFER"];
 /// Cumulative mix of legitimate types (CASH_OUT 35 %, PAYMENT 34 %, CASH_IN 22 %, TRANSFER 8 %,
 /// DEBIT 1 %), as (upper bound, type).
 const MIX: [(f64, usize); 5] = [
@@ -74,184 +31,8 @@ const AMOUNT: [(f64, f64); 5] = [
     (350_000.0, 1.2),
 ];
 
-/// Writes `rows` PaySim rows, with header, to `writer`; a fraction close to `fraud_rate` of
-/// them is fraud.
-///
-/// The population: customers (`C…`) with log-normal balances (a quarter empty), cash agents
-/// (customers with large balances, the counterparts of CASH_IN and CASH_OUT), merchants
-/// (`M…`, whose balances are recorded as 0 like PaySim's) and mule accounts. Steps run through
-/// 30 days of hours, busier in the afternoon. Legitimate transactions follow PaySim's type mix
-/// with log-normal amounts and consistent balance updates.
-///
-/// Fraud is account takeover: a TRANSFER of (usually all of) a victim's balance to a mule,
-/// then a CASH_OUT of the same amount by the mule, both labelled 1. It happens at every hour
-/// but more at night. Noise keeps the task honest: some legitimate transfers and cash-outs
-/// empty the account too, a quarter of frauds take only part of the balance, balances are
-/// sometimes recorded as 0 (more often for frauds' destinations, as in PaySim), and amounts
-/// overlap. `isFlaggedFraud` is 1 for transfers over 200 000.
-///
-/// The same generator state gives the same bytes.
-///
-/// ```
-/// use rand::SeedableRng;
-/// let mut out = Vec::new();
-/// let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(3);
-/// let summary = fraudnet::data::generate(1_000, 0.02, &mut rng, &mut out)?;
-/// assert_eq!((summary.rows, summary.fraud_rows), (1_000, 20));
-/// assert!(out.starts_with(b"step,type,amount,nameOrig,"));
-/// # Ok::<(), fraudnet::Error>(())
-/// ```
-///
-/// # Errors
-/// [`Error::InvalidSetting`] when `rows` is 0 or `fraud_rate` is not in (0, 0.5);
-/// [`Error::Io`] (path `<output>`) when writing fails.
-pub fn generate(
-    rows: u64,
-    fraud_rate: f64,
-    rng: &mut impl Rng,
-    writer: impl io::Write,
-) -> Result<GenerateSummary> {
-    generate_named(rows, fraud_rate, rng, writer, "<output>")
-}
-
-/// [`generate`] into a new file at `path`, replacing it atomically (a temporary file renamed
-/// into place once complete).
-///
-/// # Errors
-/// As [`generate`], with the path in [`Error::Io`].
-pub fn generate_to_path(
-    path: impl AsRef<Path>,
-    rows: u64,
-    fraud_rate: f64,
-    rng: &mut impl Rng,
-) -> Result<GenerateSummary> {
-    let path = path.as_ref();
-    let name = path.display().to_string();
-    validate(rows, fraud_rate)?;
-    // Into a temporary file renamed into place at the end: an interrupted run leaves any
-    // previous file whole and no partial one.
-    crate::model_file::write_atomically_with(
-        path,
-        |out| generate_named(rows, fraud_rate, rng, out, &name),
-        || Ok(()),
-    )
-}
-
-fn validate(rows: u64, fraud_rate: f64) -> Result<()> {
-    if rows == 0 {
-        return Err(Error::InvalidSetting("rows must be at least 1".into()));
-    }
-    if !(fraud_rate > 0.0 && fraud_rate < 0.5) {
-        return Err(Error::InvalidSetting(format!(
-            "fraud rate {fraud_rate} must be in (0, 0.5)"
-        )));
-    }
-    Ok(())
-}
-
-fn generate_named(
-    rows: u64,
-    fraud_rate: f64,
-    rng: &mut impl Rng,
-    writer: impl io::Write,
-    name: &str,
-) -> Result<GenerateSummary> {
-    validate(rows, fraud_rate)?;
-    let mut out = Out {
-        csv: csv::WriterBuilder::new()
-            .buffer_capacity(1 << 16)
-            .from_writer(writer),
-        buf: String::with_capacity(32),
-    };
-    let io_error = |e: csv::Error| match e.into_kind() {
-        csv::ErrorKind::Io(source) => Error::Io {
-            path: name.to_string(),
-            source,
-        },
-        other => Error::Io {
-            path: name.to_string(),
-            source: io::Error::other(format!("{other:?}")),
-        },
-    };
-    let summary = World::new(rows, rng)
-        .run(rows, fraud_rate, rng, &mut out)
-        .map_err(io_error)?;
-    out.csv.flush().map_err(|source| Error::Io {
-        path: name.to_string(),
-        source,
-    })?;
-    Ok(summary)
-}
-
-/// The CSV writer with a reusable text buffer for numbers and names.
-struct Out<W: io::Write> {
-    csv: csv::Writer<W>,
-    buf: String,
-}
-
-impl<W: io::Write> Out<W> {
-    fn text(&mut self, s: &str) -> csv::Result<()> {
-        self.csv.write_field(s)
-    }
-
-    fn money(&mut self, x: f64) -> csv::Result<()> {
-        self.buf.clear();
-        // Writing to a String cannot fail.
-        let _ = write!(self.buf, "{x:.2}");
-        self.csv.write_field(&self.buf)
-    }
-
-    fn int(&mut self, x: u64) -> csv::Result<()> {
-        self.buf.clear();
-        let _ = write!(self.buf, "{x}");
-        self.csv.write_field(&self.buf)
-    }
-
-    fn account(&mut self, prefix: char, id: u64) -> csv::Result<()> {
-        self.buf.clear();
-        let _ = write!(self.buf, "{prefix}{id}");
-        self.csv.write_field(&self.buf)
-    }
-
-    fn end(&mut self) -> csv::Result<()> {
-        self.csv.write_record(None::<&[u8]>)
-    }
-}
-
-/// One row to write.
-struct Txn {
-    step: u32,
-    kind: usize,
-    amount: f64,
-    orig: (char, u64),
-    old_orig: f64,
-    new_orig: f64,
-    dest: (char, u64),
-    old_dest: f64,
-    new_dest: f64,
-    fraud: bool,
-}
-
-impl Txn {
-    fn write<W: io::Write>(&self, out: &mut Out<W>) -> csv::Result<()> {
-        out.int(u64::from(self.step))?;
-        out.text(TYPE_NAMES[self.kind])?;
-        out.money(self.amount)?;
-        out.account(self.orig.0, self.orig.1)?;
-        out.money(self.old_orig)?;
-        out.money(self.new_orig)?;
-        out.account(self.dest.0, self.dest.1)?;
-        out.money(self.old_dest)?;
-        out.money(self.new_dest)?;
-        out.text(if self.fraud { "1" } else { "0" })?;
-        let flagged = self.kind == TRANSFER && self.amount > FLAG_THRESHOLD;
-        out.text(if flagged { "1" } else { "0" })?;
-        out.end()
-    }
-}
-
 /// The accounts and their balances.
-struct World {
+pub(super) struct World {
     /// Balances of all customer accounts: agents first, then mules, then ordinary customers.
     balance: Vec<f64>,
     agents: usize,
@@ -295,7 +76,8 @@ fn spread(total: u64, weight: impl Fn(f64) -> f64) -> Vec<u64> {
 }
 
 impl World {
-    fn new(rows: u64, rng: &mut impl Rng) -> Self {
+    /// The population for a file of `rows` rows.
+    pub(super) fn new(rows: u64, rng: &mut impl Rng) -> Self {
         let customers = (rows / 10).clamp(300, 5_000_000) as usize;
         let agents = (customers / 200).max(10);
         let mules = (customers / 100).max(10);
@@ -345,14 +127,15 @@ impl World {
         rng.random_range(self.agents + self.mules..self.balance.len())
     }
 
-    fn run<W: io::Write>(
+    /// Writes the header and `rows` rows, about `fraud_rate` of them fraud.
+    pub(super) fn run<W: io::Write>(
         mut self,
         rows: u64,
         fraud_rate: f64,
         rng: &mut impl Rng,
         out: &mut Out<W>,
     ) -> csv::Result<GenerateSummary> {
-        out.csv.write_record(PAYSIM_HEADER)?;
+        out.header()?;
         let pairs = ((rows as f64 * fraud_rate) / 2.0).round() as u64;
         let legit = rows - 2 * pairs;
         let legit_per_step = spread(legit, |h| 0.15 + bump(h, 14.0, 4.0));
@@ -533,14 +316,5 @@ mod tests {
     fn bump_is_circular() {
         assert_eq!(bump(2.0, 2.0, 3.0), 1.0);
         assert!((bump(23.0, 1.0, 3.0) - bump(3.0, 1.0, 3.0)).abs() < 1e-15);
-    }
-
-    #[test]
-    fn rejects_bad_settings() {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(0);
-        for (rows, rate) in [(0, 0.1), (10, 0.0), (10, 0.5), (10, f64::NAN)] {
-            assert!(generate(rows, rate, &mut rng, io::sink()).is_err());
-        }
     }
 }
