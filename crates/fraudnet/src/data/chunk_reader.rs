@@ -1,12 +1,12 @@
 //! The reader of one chunk of a CSV file (see [`CsvChunks`](super::CsvChunks)), fast on the
 //! plain rows that make up real files: a chunk without a quote, whose rows are one line each,
-//! is split eight bytes at a time and its numbers converted without the CSV layer, the UTF-8 check or
-//! the trimming that a field in general needs. The first row the fast path is not sure of (a
-//! space, an exponent, a sign, a bad value, a long line: anything but digits with an optional
-//! fraction where numbers are, an exact `type` and a `0`/`1` label) hands the rest of the chunk
-//! to the exact [`RecordReader`], started at that row, which reads it or reports its error as a
-//! reading of the whole file would. The rows, features, labels and errors are therefore those of
-//! the exact reader, only sooner. Knows nothing of models.
+//! is split eight bytes at a time and its numbers converted without the CSV layer, the UTF-8
+//! check or the trimming that a field in general needs. The first row the fast path is not sure
+//! of (a space, an exponent, a sign, a bad value, a long line: anything but digits with an
+//! optional fraction where numbers are, an exact `type` and a `0`/`1` label) hands the rest of
+//! the chunk to the exact [`RecordReader`], started at that row, which reads it or reports its
+//! error as a reading of the whole file would. The rows, features, labels and errors are
+//! therefore those of the exact reader, only sooner. Knows nothing of models.
 
 use std::sync::Arc;
 

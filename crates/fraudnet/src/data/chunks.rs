@@ -384,8 +384,9 @@ mod tests {
             (rows > 0).then_some((end, lines_at_end, rows))
         }
         let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(18);
-        for _ in 0..100_000 {
-            let len = rng.random_range(0..30);
+        for round in 0..100_000 {
+            // Mostly short, some past the 32 bytes of a vector.
+            let len = rng.random_range(0..if round % 10 == 0 { 200 } else { 30 });
             let bytes: Vec<u8> = (0..len)
                 .map(|_| match rng.random_range(0..4) {
                     0 | 1 => b'\n',

@@ -66,8 +66,8 @@ impl Mlp {
         // stay on its thread.
         let on_pool = rayon::current_thread_index().is_some();
         SCRATCH.with(|cell| {
-            // A rayon worker waiting inside a product may run another block's prediction on
-            // this thread: that one finds the buffers borrowed and uses fresh ones.
+            // Not borrowed already in practice (a product on a pool thread is not split, so no
+            // other prediction runs inside it on this thread); fresh buffers if it ever is.
             let mut borrowed = cell.try_borrow_mut();
             let mut fresh: [Vec<f64>; 3] = Default::default();
             let [w_t, ping, pong] = match borrowed.as_deref_mut() {
