@@ -291,11 +291,11 @@ fn records_end(bytes: &[u8], eof: bool) -> Option<(usize, u64, u64)> {
     // Without quotes every line break ends a line, and every line that is not empty a record
     // (the CSV reader skips empty lines). Counted with vector instructions rather than visited
     // line by line: this runs on the thread that hands chunks out, ahead of all the others.
-    let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
-    let rows = lines - empty_lines(bytes);
     let Some(last) = memchr::memrchr(b'\n', bytes) else {
         return eof.then_some((bytes.len(), 0, u64::from(!bytes.is_empty())));
     };
+    let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
+    let rows = lines - empty_lines(bytes);
     if eof {
         let unended = u64::from(last + 1 < bytes.len());
         return Some((bytes.len(), lines, rows + unended));

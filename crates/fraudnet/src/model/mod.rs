@@ -14,6 +14,8 @@ mod linalg;
 mod mlp;
 mod sizes;
 mod softplus;
+#[cfg(test)]
+mod test_values;
 
 pub use activation::{Activation, DropoutMask, LEAKY_SLOPE};
 pub use bugs::{Bug, LayerBug, gradient_with_bugs};

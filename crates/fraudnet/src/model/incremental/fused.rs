@@ -402,15 +402,13 @@ fn step(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_values::mixed;
 
     /// The vector kernel against the portable one, bit for bit, at widths that leave every
     /// remainder, with values that cross the kink and special values.
     #[test]
     fn vectors_and_scalars_agree_to_the_bit() {
-        let value = |s: usize| {
-            let x = ((s * 2_654_435_761) % 1_000_003) as f64 / 1_000_003.0 - 0.5;
-            x * 10f64.powi((s % 5) as i32 - 2)
-        };
+        let value = |s: usize| mixed(s, 5);
         for n in [1, 3, 4, 5, 8, 13, 128] {
             let z: Vec<Vec<f64>> = (0..LANES)
                 .map(|q| (0..n).map(|r| value(q * 97 + r * 13 + 1)).collect())

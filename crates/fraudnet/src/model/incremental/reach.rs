@@ -161,16 +161,14 @@ unsafe fn avx2_nearest_kinks(z: &[f64], w: &[f64], inverse: &[f64]) -> (f64, f64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::test_values::mixed;
 
     /// Below the bound no unit crosses; the bound is tight to within the margin (a move a
     /// little above the nearest kink does cross) — checked with the kernel's own rounding on
     /// random units, kinks at 0 and zero weights.
     #[test]
     fn below_the_bound_no_unit_crosses_and_above_the_nearest_kink_one_does() {
-        let value = |s: usize| {
-            let x = ((s * 2_654_435_761) % 1_000_003) as f64 / 1_000_003.0 - 0.5;
-            x * 10f64.powi((s % 5) as i32 - 2)
-        };
+        let value = |s: usize| mixed(s, 5);
         let (units, m, n) = (5, 40, 19);
         let mut z = Array2::from_shape_fn((m, n), |(c, r)| value(c * 97 + r * 13 + 1));
         let mut w = Array2::from_shape_fn((units, n), |(i, r)| value(i * 31 + r * 7 + 3));

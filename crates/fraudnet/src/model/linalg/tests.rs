@@ -2,6 +2,7 @@
 //! size, vector width, thread count and panel layout.
 
 use super::*;
+use crate::model::test_values::{mixed, unit};
 use ndarray::{Array2, array};
 use std::hash::Hasher;
 
@@ -44,10 +45,7 @@ fn multiplies_like_the_textbook() {
 fn sums_in_the_textbook_order_bit_for_bit_at_every_block_size() {
     // Values of very different magnitudes, so that any other order of summation (or a fused
     // multiply-add) changes the last bits.
-    let value = |s: usize| {
-        let x = ((s * 2_654_435_761) % 1_000_003) as f64 / 1_000_003.0 - 0.5;
-        x * 10f64.powi((s % 7) as i32 - 3)
-    };
+    let value = |s: usize| mixed(s, 7);
     for n in [1, 2, 3, 4, 5, 7, 9] {
         for p in [0, 1, 2, 5, 17] {
             for m in [0, 1, 2, 3, 4, 5, 6, 8, 9, 14, 16, 17, 23, 33] {
@@ -79,7 +77,7 @@ fn sums_in_the_textbook_order_bit_for_bit_at_every_block_size() {
 
 #[test]
 fn a_product_inside_a_product_packs_its_own_panels() {
-    let value = |s: usize| ((s * 2_654_435_761) % 1_000_003) as f64 / 1_000_003.0 - 0.5;
+    let value = unit;
     let a = Array2::from_shape_fn((7, 9), |(i, k)| value(i * 31 + k * 7 + 1));
     let b = Array2::from_shape_fn((9, 29), |(k, j)| value(k * 13 + j * 5 + 2));
     let expected = reference(a.view(), b.view());
@@ -94,7 +92,7 @@ fn a_product_inside_a_product_packs_its_own_panels() {
 
 #[test]
 fn large_products_split_across_threads_keep_every_bit() {
-    let value = |s: usize| ((s * 2_654_435_761) % 1_000_003) as f64 / 1_000_003.0 - 0.5;
+    let value = unit;
     // Row counts that leave a short last band; sizes past the parallel threshold.
     for (n, p, m) in [(37, 130, 230), (64, 256, 64), (9, 1024, 120)] {
         assert!(n * p * m >= PARALLEL_WORK);
