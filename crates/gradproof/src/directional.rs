@@ -36,10 +36,11 @@ impl<P: Problem + ?Sized> Context<'_, P> {
         let mut line = Line {
             problem: self.problem,
             point: &mut point,
-            direction,
+            direction: &direction,
             base: self.base,
             fast: None,
             evaluations: 0,
+            scratch: Vec::new(),
         };
         let gradient_scale: f64 = group
             .iter()

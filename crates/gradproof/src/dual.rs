@@ -148,10 +148,11 @@ impl<'a, P: Problem + ?Sized> Fallback<'a, P> {
         let mut line = Line {
             problem: self.problem,
             point: &mut point,
-            direction,
+            direction: &direction,
             base,
             fast: None,
             evaluations: 1,
+            scratch: Vec::new(),
         };
         self.checker.straddle(&mut line, derivative_scale)
     }

@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 use ndarray::{ArrayD, ArrayViewD, ArrayViewMutD, IxDyn};
 use serde::{Deserialize, Serialize};
@@ -80,9 +81,10 @@ impl fmt::Display for Location {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
-    specs: Vec<TensorSpec>,
+    /// Shared: a layout is cloned into every gradient and report made from it, and never changes.
+    specs: Arc<[TensorSpec]>,
     /// `offsets[k]..offsets[k + 1]` is tensor `k`'s slice; one entry longer than `specs`.
-    offsets: Vec<usize>,
+    offsets: Arc<[usize]>,
 }
 
 impl Layout {
@@ -111,7 +113,10 @@ impl Layout {
                 })?;
             offsets.push(end);
         }
-        Ok(Layout { specs, offsets })
+        Ok(Layout {
+            specs: specs.into(),
+            offsets: offsets.into(),
+        })
     }
 
     /// Total number of values.
@@ -158,6 +163,16 @@ impl Layout {
                 len: self.len(),
             });
         }
+        let (tensor, index) = self.tensor_and_index(flat);
+        Ok(Location {
+            tensor,
+            name: self.specs[tensor].name.clone(),
+            index,
+        })
+    }
+
+    /// The tensor holding flat index `flat` (within the layout) and the element's index in it.
+    pub(crate) fn tensor_and_index(&self, flat: usize) -> (usize, Vec<usize>) {
         // The last tensor whose offset is <= flat and that is not empty.
         let tensor = self.offsets[1..].partition_point(|&end| end <= flat);
         let spec = &self.specs[tensor];
@@ -167,11 +182,7 @@ impl Layout {
             *slot = rest % dim;
             rest /= dim;
         }
-        Ok(Location {
-            tensor,
-            name: spec.name.clone(),
-            index,
-        })
+        (tensor, index)
     }
 
     /// The flat index of element `index` of tensor `name`.
@@ -209,7 +220,11 @@ impl Layout {
     /// Fails with [`Error::LayoutMismatch`], naming the first tensor that differs and both
     /// shapes, unless `gradient` has the same tensors (names and shapes, in order) as `self`.
     pub fn expect_same(&self, gradient: &Layout) -> Result<()> {
-        for (position, (p, g)) in self.specs.iter().zip(&gradient.specs).enumerate() {
+        // A gradient laid out from this very layout (the usual case) is the same at once.
+        if Arc::ptr_eq(&self.specs, &gradient.specs) {
+            return Ok(());
+        }
+        for (position, (p, g)) in self.specs.iter().zip(gradient.specs.iter()).enumerate() {
             if p.name != g.name {
                 return Err(Error::LayoutMismatch {
                     detail: format!(

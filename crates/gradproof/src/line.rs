@@ -165,11 +165,15 @@ pub(crate) fn shrink(step: f64, theta_i: f64, round: bool) -> f64 {
 pub(crate) struct Line<'a, P: ?Sized> {
     pub(crate) problem: &'a P,
     pub(crate) point: &'a mut Vec<f64>,
-    pub(crate) direction: Vec<(usize, f64)>,
+    pub(crate) direction: &'a [(usize, f64)],
     pub(crate) base: Base,
     /// The problem's fast path for single-coordinate lines, if any.
     pub(crate) fast: Option<&'a dyn CoordinateCosts>,
     pub(crate) evaluations: usize,
+    /// A buffer for one difference's samples, reused from difference to difference (and, when
+    /// the caller hands it on, from line to line): cheap costs are not outweighed by
+    /// allocations.
+    pub(crate) scratch: Vec<Sample>,
 }
 
 impl<P: Problem + ?Sized> Line<'_, P> {
@@ -185,8 +189,16 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         if offset == 0.0 {
             return Ok((self.base.cost, self.base.signature));
         }
-        let result = match (self.fast, self.direction.as_slice()) {
+        let result = match (self.fast, self.direction) {
             (Some(fast), &[(j, w)]) => fast.cost(j, self.point[j] + offset * h * w),
+            // One coordinate (most lines): moved and restored without a buffer.
+            (None, &[(j, w)]) => {
+                let original = self.point[j];
+                self.point[j] = original + offset * h * w;
+                let result = self.problem.cost_with_signature(self.point);
+                self.point[j] = original;
+                result
+            }
             _ => {
                 let originals: Vec<f64> =
                     self.direction.iter().map(|&(j, _)| self.point[j]).collect();
@@ -212,7 +224,7 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         (value, signature): (f64, Option<u64>),
     ) -> Result<(f64, Option<u64>)> {
         let value = finite_cost(value, || {
-            let loc = match self.direction.as_slice() {
+            let loc = match self.direction {
                 [(j, _)] => self
                     .problem
                     .layout()
@@ -270,7 +282,7 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         let taken = |samples: &[Sample], at: f64| samples.iter().any(|(o, _, _)| *o == at);
         let mut batch = None;
         // Only on the fast path: the others sample one point at a time without allocating.
-        let missing = match (self.fast, self.direction.as_slice()) {
+        let missing = match (self.fast, self.direction) {
             (Some(_), &[_]) => stencil
                 .iter()
                 .map(|&(offset, _)| offset * scale)
@@ -278,8 +290,7 @@ impl<P: Problem + ?Sized> Line<'_, P> {
                 .collect(),
             _ => Vec::new(),
         };
-        if let (Some(fast), &[(j, w)], 2..) = (self.fast, self.direction.as_slice(), missing.len())
-        {
+        if let (Some(fast), &[(j, w)], 2..) = (self.fast, self.direction, missing.len()) {
             let values: Vec<f64> = missing
                 .iter()
                 .map(|&at| self.point[j] + at * h * w)
@@ -326,10 +337,30 @@ impl<P: Problem + ?Sized> Line<'_, P> {
         h: f64,
         settled: &dyn Fn(f64) -> bool,
     ) -> Result<Difference> {
+        let mut samples = self.take_scratch();
+        let difference = self.difference_in(&mut samples, method, h, settled);
+        self.scratch = samples;
+        difference
+    }
+
+    /// The line's sample buffer, emptied (lent by [`Line::scratch`], to be given back).
+    pub(crate) fn take_scratch(&mut self) -> Vec<Sample> {
+        let mut samples = std::mem::take(&mut self.scratch);
+        samples.clear();
+        samples
+    }
+
+    /// [`Line::difference`] with its samples kept in `samples` (empty on entry).
+    fn difference_in(
+        &mut self,
+        samples: &mut Vec<Sample>,
+        method: Method,
+        h: f64,
+        settled: &dyn Fn(f64) -> bool,
+    ) -> Result<Difference> {
         let stencil = method.stencil();
         let one_sided = one_sided(method);
-        let mut samples: Vec<Sample> = Vec::new();
-        let value = self.combine(&mut samples, stencil, 1.0, h)?;
+        let value = self.combine(samples, stencil, 1.0, h)?;
         // A one-sided stencil sees one side of θ only, and θ itself may share the piece of the
         // side it sees: with signatures, where θ may sit on a kink, θ − h says whether it does
         // before an agreeing value is taken as it is. Otherwise the floor stated there would be
@@ -353,9 +384,9 @@ impl<P: Problem + ?Sized> Line<'_, P> {
             });
         }
         let truncation = match method.error_stencil() {
-            Some(error) => self.combine(&mut samples, error, 1.0, h)?.abs(),
+            Some(error) => self.combine(samples, error, 1.0, h)?.abs(),
             None => {
-                let wide = self.combine(&mut samples, stencil, 2.0, h)?;
+                let wide = self.combine(samples, stencil, 2.0, h)?;
                 (wide - value).abs() / (2f64.powi(method.order()) - 1.0)
             }
         };
@@ -377,7 +408,7 @@ impl<P: Problem + ?Sized> Line<'_, P> {
                 .then_some(f64::INFINITY);
             (crossed, 0.0)
         } else {
-            match self.one_sided_slopes_gap(&mut samples, h) {
+            match self.one_sided_slopes_gap(samples, h) {
                 Some(SlopeGap::Kink(jump)) => (Some(jump), 0.0),
                 Some(SlopeGap::BelowNoise(gap)) => (None, gap),
                 None => (None, 0.0),

@@ -167,6 +167,10 @@ fn probe<F>(cost: &F, theta: &[f64], cost_at_theta: f64, h: f64) -> (Result<Vec<
 where
     F: Fn(&[f64]) -> Result<f64> + Sync,
 {
+    // Each direction's signs, drawn once rather than once per point.
+    let signs: Vec<Vec<f64>> = (0..DIRECTIONS)
+        .map(|d| (0..theta.len()).map(|i| direction_sign(d, i)).collect())
+        .collect();
     let evaluate = |point: &mut Vec<f64>, (direction, k): (u64, usize)| -> Result<f64> {
         let offset = (k as f64 - (POINTS - 1) as f64) * h;
         if offset == 0.0 {
@@ -176,8 +180,8 @@ where
         point.extend(
             theta
                 .iter()
-                .enumerate()
-                .map(|(i, t)| t + offset * direction_sign(direction, i)),
+                .zip(&signs[direction as usize])
+                .map(|(t, sign)| t + offset * sign),
         );
         cost(point)
     };
@@ -236,20 +240,25 @@ fn read_noise(all: &[f64]) -> (f64, NoiseStatus) {
     best.expect("at least one direction")
 }
 
-/// ECnoise on equally spaced values (at least 4): the noise level and how it was found.
+/// ECnoise on equally spaced values (4 to `2·POINTS − 1` of them, one of the probe's series or
+/// a side of it): the noise level and how it was found.
 fn ecnoise(values: &[f64]) -> (f64, NoiseStatus) {
     if values.iter().all(|&v| v == values[0]) {
         return (0.0, NoiseStatus::Constant);
     }
     let levels = (POINTS - 1).min(values.len() - 1);
-    let mut diffs = values.to_vec();
-    let mut sigma = vec![0.0; levels + 1];
-    let mut changes_sign = vec![false; levels + 1];
+    // On the stack: a probe's series holds at most `2·POINTS − 1` values.
+    let mut all = [0.0; 2 * POINTS - 1];
+    let mut diffs = &mut all[..values.len()];
+    diffs.copy_from_slice(values);
+    let mut sigma = [0.0; POINTS];
+    let mut changes_sign = [false; POINTS];
     for k in 1..=levels {
         for i in 0..diffs.len() - 1 {
             diffs[i] = diffs[i + 1] - diffs[i];
         }
-        diffs.pop();
+        let shorter = diffs.len() - 1;
+        diffs = &mut diffs[..shorter];
         // γ_k = (k!)² / (2k)!: the variance of a k-th difference of white noise is σ²/γ_k.
         let gamma: f64 = (1..=k).map(|j| j as f64 / (k + j) as f64).product();
         let mean_square = diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len() as f64;

@@ -13,7 +13,7 @@ use crate::derivative::Derivative;
 use crate::difference::{norm2_of, quotient};
 use crate::error::Result;
 use crate::layout::{Layout, Tensors};
-use crate::line::{Base, Line, base, base_at, expect_parameters};
+use crate::line::{Base, Line, Sample, base, base_at, expect_parameters};
 use crate::noise::NoiseEstimate;
 use crate::problem::{CoordinateCosts, Problem};
 use crate::report::{Overall, Report, TensorReport, Worst, error_ratio, kink_floor, worst_first};
@@ -155,28 +155,31 @@ impl Checker {
         let per_task = (MIN_TASK_SECONDS / (4.0 * base.seconds_per_evaluation)).ceil();
         let per_task = per_task.clamp(1.0, 1e6) as usize;
         let progress = self.progress.counter(coordinates.len());
-        let one = |point: &mut Vec<f64>, &i: &usize| {
+        // Each thread's copy of θ and sample buffer, handed from line to line.
+        let one = |(point, scratch): &mut (Vec<f64>, Vec<Sample>), &i: &usize| {
             let mut line = Line {
                 problem,
                 point,
-                direction: vec![(i, 1.0)],
+                direction: &[(i, 1.0)],
                 base,
                 fast,
                 evaluations: 0,
+                scratch: std::mem::take(scratch),
             };
             let derivative = self.derivative(&mut line, hints.map(|h| h[i]), None);
+            *scratch = line.scratch;
             progress.tick();
             derivative
         };
         if coordinates.len() <= per_task {
             // One task's worth: waking another thread would cost more than the work.
-            let mut point = theta.to_vec();
-            return coordinates.iter().map(|i| one(&mut point, i)).collect();
+            let mut buffers = (theta.to_vec(), Vec::new());
+            return coordinates.iter().map(|i| one(&mut buffers, i)).collect();
         }
         let results: Vec<Result<Derivative>> = coordinates
             .par_iter()
             .with_min_len(per_task)
-            .map_init(|| theta.to_vec(), one)
+            .map_init(|| (theta.to_vec(), Vec::new()), one)
             .collect();
         results.into_iter().collect()
     }
@@ -420,22 +423,22 @@ impl Oracle {
                 let kinks = straddled(range.clone()).count();
                 let count = range.clone().filter(|&i| checked[i]).count();
                 let max_abs_error = compared(range.clone()).map(error).reduce(f64::max);
-                let candidates: Vec<usize> = compared(range.clone()).collect();
-                let top: Vec<Worst> = worst_first(candidates, TOP_K, |&i| {
-                    (error_ratio(error(i), allowed(i)), error(i))
-                })
-                .into_iter()
-                .map(|i| {
-                    let index = layout.locate(i).expect("inside the layout").index;
-                    Worst::new(index, g[i], nearest(i), allowed(i)).at_kink(interval[i])
-                })
-                .collect();
+                // Ranked by keys computed once per element, not once per comparison.
+                let candidates: Vec<((f64, f64), usize)> = compared(range.clone())
+                    .map(|i| ((error_ratio(error(i), allowed(i)), error(i)), i))
+                    .collect();
+                let top: Vec<Worst> = worst_first(candidates, TOP_K, |&(key, _)| key)
+                    .into_iter()
+                    .map(|(_, i)| {
+                        let (_, index) = layout.tensor_and_index(i);
+                        Worst::new(index, g[i], nearest(i), allowed(i)).at_kink(interval[i])
+                    })
+                    .collect();
                 let kink_floor = kink_floor(
                     straddled(range.clone()).map(allowed),
                     norm2_of(compared(range.clone()).map(|i| numeric[i])),
                 );
-                let within_threshold = self.checker.tolerance.is_some()
-                    || smooth_difference(range.clone()) <= threshold;
+                let within_threshold = self.checker.tolerance.is_some() || difference <= threshold;
                 TensorReport {
                     name: spec.name.clone(),
                     gradient_name: format!("d{}", spec.name),

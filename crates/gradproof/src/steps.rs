@@ -56,7 +56,7 @@ impl Checker {
         let theta_i = c.scale();
         let in_f64 = (theta_i + h) - theta_i;
         let precision = c.base.precision;
-        let at = match c.direction.as_slice() {
+        let at = match c.direction {
             &[(j, w)] if w.abs() == 1.0 && precision != Precision::F64 => c.point[j],
             _ => return in_f64,
         };
