@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Same reports from two builds of the CLI: runs each `check` setting below with both binaries
-# and compares their JSON reports with the wall time ("seconds") left out. A speed change that
-# claims "the same bits" must pass this (and `cargo test`). Exit status 1 if any report differs.
+# Same reports from two builds of the CLI: runs each `check` setting below, and `notebook`, with
+# both binaries and compares their JSON reports with the wall time ("seconds") left out. A speed
+# change that claims "the same bits" must pass this (and `cargo test`). Exit status 1 if any
+# report differs.
 #
 #     git stash && cargo build --release && cp target/release/gradproof /tmp/before
 #     git stash pop && cargo build --release
@@ -48,6 +49,11 @@ settings=(
     "--layers 20,48,1 --examples 300 --activation leaky_relu"
     "--layers 7,300,5,1 --examples 33"
     "--layers 7,300,5,1 --examples 33 --step 1e-1"
+    "--layers 20,64,32,1 --examples 256 --rtol 1e-3 --atol 1e-8"
+    "--layers 20,64,32,1 --examples 256 --rtol 1e-9 --bug dW2[1,3]:add=1e-3"
+    "--layers 20,48,1 --examples 300 --activation leaky_relu --step 1e-1 --rtol 1e-4"
+    "--layers 20,64,32,1 --examples 256 --method dual --activation leaky_relu"
+    "--layers 20,64,32,1 --examples 256 --mode directional --bug dW2[1,3]:add=1e-3"
 )
 if [ "${LARGE:-0}" = 1 ]; then
     settings+=("--layers 512,1024,512,1 --examples 256")
@@ -64,5 +70,12 @@ for setting in "${settings[@]}"; do
         differ=$((differ + 1))
     fi
 done
-echo "${#settings[@]} settings compared, $differ differ"
+# The notebook's checks too (the seed's digits).
+"$before" notebook --format json 2>&1 | grep -v '"seconds"' > "$scratch/before" || true
+"$after" notebook --format json 2>&1 | grep -v '"seconds"' > "$scratch/after" || true
+if ! cmp -s "$scratch/before" "$scratch/after"; then
+    echo "differ: notebook"
+    differ=$((differ + 1))
+fi
+echo "${#settings[@]} check settings and the notebook compared, $differ differ"
 [ "$differ" = 0 ]

@@ -366,25 +366,26 @@ impl Oracle {
             Some([left, right]) => g[i].clamp(left.min(right), left.max(right)),
             None => numeric[i],
         };
-        let noise_threshold = |range: Range<usize>| {
+        // The relative difference of the coordinates away from kinks and its noise threshold
+        // (both over the same denominator `‖g‖ + ‖ĝ‖`).
+        // The values are gathered first, side by side, so that each norm runs over a slice.
+        let mut gathered: Vec<f64> = Vec::with_capacity(4 * layout.len());
+        let mut relative_difference = |range: Range<usize>| {
+            gathered.clear();
+            for i in smooth(range) {
+                gathered.extend([g[i], numeric[i], g[i] - numeric[i], bound[i]]);
+            }
+            let column = |c: usize| gathered.iter().skip(c).step_by(4).copied();
+            let denominator = norm2_of(column(0)) + norm2_of(column(1));
+            let difference = quotient(norm2_of(column(2)), denominator);
             // No coordinate away from kinks: the relative difference judges nothing, so its
             // threshold lets everything through and states no finite floor.
-            if smooth(range.clone()).next().is_none() {
-                return NO_RELATIVE_EVIDENCE;
-            }
-            let denominator = norm2_of(smooth(range.clone()).map(|i| g[i]))
-                + norm2_of(smooth(range.clone()).map(|i| numeric[i]));
-            quotient(
-                NOISE_SAFETY_FACTOR * norm2_of(smooth(range).map(|i| bound[i])),
-                denominator,
-            )
-        };
-        let smooth_difference = |range: Range<usize>| {
-            quotient(
-                norm2_of(smooth(range.clone()).map(|i| g[i] - numeric[i])),
-                norm2_of(smooth(range.clone()).map(|i| g[i]))
-                    + norm2_of(smooth(range).map(|i| numeric[i])),
-            )
+            let threshold = if gathered.is_empty() {
+                NO_RELATIVE_EVIDENCE
+            } else {
+                quotient(NOISE_SAFETY_FACTOR * norm2_of(column(3)), denominator)
+            };
+            (difference, threshold)
         };
         let tensors = layout
             .tensors()
@@ -392,41 +393,50 @@ impl Oracle {
             .enumerate()
             .map(|(k, spec)| {
                 let range = layout.range(k);
-                let difference = smooth_difference(range.clone());
-                let threshold = noise_threshold(range.clone());
+                let (difference, threshold) = relative_difference(range.clone());
                 let error = |i: usize| (g[i] - nearest(i)).abs();
                 let allowed = |i: usize| match self.checker.tolerance {
                     Some(t) => t.atol + t.rtol * nearest(i).abs(),
                     None => NOISE_SAFETY_FACTOR * bound[i],
                 };
-                let wrong = |i: &usize| error(*i) > allowed(*i);
-                let disagree = compared(range.clone()).filter(wrong).count();
-                let kink_outside = straddled(range.clone()).filter(wrong).count();
                 // Agreeing only because the tolerance is as large as the values themselves, or
                 // a kink no step could resolve.
                 let size = |i: usize| {
                     let sides = interval[i].map_or(0.0, |[l, r]| l.abs().max(r.abs()));
                     g[i].abs().max(numeric[i].abs()).max(sides)
                 };
+                // One pass over the compared elements (the straddled kinks among them): the
+                // counts, the largest error and size, the ranking keys (computed once per
+                // element, not once per comparison) and the kinks' allowances.
+                let (mut disagree, mut kink_outside, mut kinks) = (0, 0, 0);
+                let mut scale = 0.0_f64;
+                let mut max_abs_error: Option<f64> = None;
+                let mut candidates: Vec<((f64, f64), usize)> = Vec::with_capacity(range.len());
+                let mut allowances: Vec<f64> = Vec::new();
+                for i in compared(range.clone()) {
+                    let (e, a) = (error(i), allowed(i));
+                    let straddles = interval[i].is_some();
+                    if e > a {
+                        disagree += 1;
+                        kink_outside += usize::from(straddles);
+                    }
+                    if straddles {
+                        kinks += 1;
+                        allowances.push(a);
+                    }
+                    scale = scale.max(size(i));
+                    max_abs_error = Some(max_abs_error.map_or(e, |m| m.max(e)));
+                    candidates.push(((error_ratio(e, a), e), i));
+                }
                 // Unresolved: a bound as large as the tensor's gradient scale (not the
                 // element's own value: an exact zero of a dead unit, ĝ ≈ 1e-14, is resolved
                 // when its bound is far below the tensor's other values).
-                let scale = compared(range.clone()).map(size).fold(0.0, f64::max);
-                let unresolved = range
-                    .clone()
-                    .filter(|&i| checked[i])
-                    .filter(|&i| {
-                        (kink[i] && interval[i].is_none())
-                            || (error(i) <= allowed(i) && scale > 0.0 && allowed(i) >= scale)
-                    })
-                    .count();
-                let kinks = straddled(range.clone()).count();
-                let count = range.clone().filter(|&i| checked[i]).count();
-                let max_abs_error = compared(range.clone()).map(error).reduce(f64::max);
-                // Ranked by keys computed once per element, not once per comparison.
-                let candidates: Vec<((f64, f64), usize)> = compared(range.clone())
-                    .map(|i| ((error_ratio(error(i), allowed(i)), error(i)), i))
-                    .collect();
+                let (mut count, mut unresolved) = (0, 0);
+                for i in range.clone().filter(|&i| checked[i]) {
+                    count += 1;
+                    let no_evidence = error(i) <= allowed(i) && scale > 0.0 && allowed(i) >= scale;
+                    unresolved += usize::from((kink[i] && interval[i].is_none()) || no_evidence);
+                }
                 let top: Vec<Worst> = worst_first(candidates, TOP_K, |&(key, _)| key)
                     .into_iter()
                     .map(|(_, i)| {
@@ -434,10 +444,9 @@ impl Oracle {
                         Worst::new(index, g[i], nearest(i), allowed(i)).at_kink(interval[i])
                     })
                     .collect();
-                let kink_floor = kink_floor(
-                    straddled(range.clone()).map(allowed),
-                    norm2_of(compared(range.clone()).map(|i| numeric[i])),
-                );
+                let kink_floor = kink_floor(allowances.into_iter(), || {
+                    norm2_of(compared(range.clone()).map(|i| numeric[i]))
+                });
                 let within_threshold = self.checker.tolerance.is_some() || difference <= threshold;
                 TensorReport {
                     name: spec.name.clone(),
@@ -460,11 +469,12 @@ impl Oracle {
                 }
             })
             .collect();
+        let (difference, noise_threshold) = relative_difference(0..layout.len());
         let overall = Overall {
             cost: self.cost,
             noise: self.noise.clone(),
-            difference: smooth_difference(0..layout.len()),
-            noise_threshold: noise_threshold(0..layout.len()),
+            difference,
+            noise_threshold,
             tolerance: self.checker.tolerance,
             evaluations: self.evaluations,
             intervals_only: smooth(0..layout.len()).next().is_none()

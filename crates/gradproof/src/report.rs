@@ -306,11 +306,15 @@ pub(crate) fn error_ratio(error: f64, bound: f64) -> f64 {
 }
 
 /// [`TensorReport::kink_floor`] from each kink element's allowance and the norm of the tensor's
-/// gradient (numeric, with interval midpoints at kinks; or analytic).
-pub(crate) fn kink_floor(allowances: impl Iterator<Item = f64>, scale: f64) -> Option<f64> {
+/// gradient (numeric, with interval midpoints at kinks; or analytic), asked for only when
+/// there are kinks.
+pub(crate) fn kink_floor(
+    allowances: impl Iterator<Item = f64>,
+    scale: impl FnOnce() -> f64,
+) -> Option<f64> {
     let allowances: Vec<f64> = allowances.collect();
     (!allowances.is_empty())
-        .then(|| (1.0 + 1.0 / NOISE_SAFETY_FACTOR) * norm2_of(allowances.iter().copied()) / scale)
+        .then(|| (1.0 + 1.0 / NOISE_SAFETY_FACTOR) * norm2_of(allowances.iter().copied()) / scale())
 }
 
 impl TensorReport {

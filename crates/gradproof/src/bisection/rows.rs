@@ -83,7 +83,7 @@ pub(crate) fn tensor_rows(
                     .iter()
                     .filter(|w| w.interval.is_some())
                     .map(|w| w.bound),
-                norm2_of(group.iter().map(|&i| sides.gradient[i])),
+                || norm2_of(group.iter().map(|&i| sides.gradient[i])),
             );
             let every_element_alone = found.examined() == group.len();
             let (difference, threshold) = match &first {
