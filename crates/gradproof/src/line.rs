@@ -344,7 +344,7 @@ impl<P: Problem + ?Sized> Line<'_, P> {
     }
 
     /// The line's sample buffer, emptied (lent by [`Line::scratch`], to be given back).
-    pub(crate) fn take_scratch(&mut self) -> Vec<Sample> {
+    fn take_scratch(&mut self) -> Vec<Sample> {
         let mut samples = std::mem::take(&mut self.scratch);
         samples.clear();
         samples
