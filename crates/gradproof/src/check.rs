@@ -4,9 +4,9 @@
 //! once, then hand over to the engine the mode and method call for: the coordinate oracle, the
 //! directional bisection, or the exact dual-number checks. Owns no numerics of its own.
 
+use crate::base::expect_parameters;
 use crate::error::{Error, Result};
 use crate::layout::{Layout, TensorSpec, Tensors};
-use crate::line::expect_parameters;
 use crate::mode::Mode;
 use crate::oracle::{AtTheta, Oracle, Prepared, expect_gradient};
 use crate::points;

@@ -6,13 +6,14 @@
 //! O(T + top·log n) directional derivatives instead of O(n) coordinates. Knows nothing of neural
 //! networks.
 
+use crate::base::{Base, base};
 use crate::bisection::{
     Directions, Pieces, Share, WholeProbe, second_weights, tensor_rows, weights, whole_check,
 };
 use crate::derivative::Derivative;
 use crate::error::Result;
 use crate::layout::Tensors;
-use crate::line::{Base, Line, base};
+use crate::line::Line;
 use crate::problem::Problem;
 use crate::report::Report;
 use crate::settings::Checker;

@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::base::{Base, base, finite_cost};
 use crate::bisection::{
     Directions, Pieces, Share, WholeProbe, second_weights, tensor_rows, weights, whole_check,
 };
@@ -27,7 +28,7 @@ use crate::derivative::Derivative;
 use crate::error::{Error, Result};
 use crate::kink::counting_ties;
 use crate::layout::{Layout, Tensors};
-use crate::line::{Base, Line, base, finite_cost};
+use crate::line::Line;
 use crate::mode::Mode;
 use crate::noise::{NoiseEstimate, NoiseStatus};
 use crate::oracle::Oracle;

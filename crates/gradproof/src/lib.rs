@@ -57,6 +57,7 @@
 // derivative, verdict → report → noise → line → crossing → oracle → bisection → directional, dual → jacobian, sweep →
 // check → shard, named → assert.
 mod assert;
+mod base;
 mod bisection;
 mod check;
 mod crossing;

@@ -165,6 +165,11 @@ impl Method {
         }
     }
 
+    /// Whether the method's stencil lies on one side of θ (forward differences).
+    pub(crate) fn is_one_sided(self) -> bool {
+        !self.stencil().iter().any(|&(o, _)| o < 0.0)
+    }
+
     /// The stencil of the derivative, sorted by offset. Built once (every line asks for it).
     pub(crate) fn stencil(self) -> &'static [(f64, f64)] {
         match self {

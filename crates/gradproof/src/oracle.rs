@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::base::{Base, base, base_at, expect_parameters};
 use crate::derivative::Derivative;
 use crate::difference::{norm2_of, quotient};
 use crate::error::Result;
 use crate::layout::{Layout, Tensors};
-use crate::line::{Base, Line, Sample, base, base_at, expect_parameters};
+use crate::line::{Line, Sample};
 use crate::noise::NoiseEstimate;
 use crate::problem::{CoordinateCosts, Problem};
 use crate::report::{Overall, Report, TensorReport, Worst, error_ratio, kink_floor, worst_first};

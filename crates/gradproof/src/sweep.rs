@@ -11,10 +11,10 @@ use std::fmt;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::base::finite_cost;
 use crate::difference::quotient;
 use crate::error::{Error, Result};
 use crate::layout::Tensors;
-use crate::line::finite_cost;
 use crate::method::Method;
 use crate::problem::Problem;
 use crate::rng::SplitMix64;

@@ -24,11 +24,11 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::base::expect_parameters;
 pub use crate::bisection::TensorRow;
 use crate::derivative::{Derivative, Kink};
 use crate::error::{Error, Result};
 use crate::layout::{Layout, TensorSpec};
-use crate::line::expect_parameters;
 use crate::mode::Mode;
 use crate::noise::NoiseEstimate;
 use crate::points::{self, Decision};
