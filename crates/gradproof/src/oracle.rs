@@ -367,9 +367,8 @@ impl Oracle {
             Some([left, right]) => g[i].clamp(left.min(right), left.max(right)),
             None => numeric[i],
         };
-        // The relative difference of the coordinates away from kinks and its noise threshold
-        // (both over the same denominator `‖g‖ + ‖ĝ‖`).
-        // The values are gathered first, side by side, so that each norm runs over a slice.
+        // The relative difference of the coordinates away from kinks and its noise threshold,
+        // both over the same denominator `‖g‖ + ‖ĝ‖`; the values are gathered once, side by side.
         let mut gathered: Vec<f64> = Vec::with_capacity(4 * layout.len());
         let mut relative_difference = |range: Range<usize>| {
             gathered.clear();
