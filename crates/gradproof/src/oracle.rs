@@ -490,3 +490,6 @@ impl Oracle {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;
