@@ -272,16 +272,19 @@ fn ecnoise(values: &[f64]) -> (f64, NoiseStatus) {
     let mut sigma = [0.0; POINTS];
     let mut changes_sign = [false; POINTS];
     for k in 1..=levels {
+        // The next differences, their sum of squares (in order) and their signs, in one pass.
+        let (mut sum_of_squares, mut negative, mut positive) = (0.0, false, false);
         for i in 0..diffs.len() - 1 {
-            diffs[i] = diffs[i + 1] - diffs[i];
+            let d = diffs[i + 1] - diffs[i];
+            diffs[i] = d;
+            sum_of_squares += d * d;
+            negative |= d < 0.0;
+            positive |= d > 0.0;
         }
         let shorter = diffs.len() - 1;
         diffs = &mut diffs[..shorter];
-        let mean_square = diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len() as f64;
-        sigma[k] = (GAMMA[k] * mean_square).sqrt();
-        let min = diffs.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = diffs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        changes_sign[k] = min < 0.0 && max > 0.0;
+        sigma[k] = (GAMMA[k] * (sum_of_squares / diffs.len() as f64)).sqrt();
+        changes_sign[k] = negative && positive;
     }
     for k in 1..=levels - 2 {
         let window = &sigma[k..=k + 2];
