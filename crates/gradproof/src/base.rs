@@ -123,11 +123,17 @@ pub(crate) fn expect_parameters(layout: &Layout, theta: &[f64]) -> Result<()> {
 
 /// Passes a finite cost through; NaN or ±inf becomes [`Error::NonFinite`] saying where.
 pub(crate) fn finite_cost(value: f64, location: impl FnOnce() -> String) -> Result<f64> {
+    finite("cost", value, location)
+}
+
+/// Passes a finite `value` through; NaN or ±inf becomes [`Error::NonFinite`] naming `what` it
+/// is and where.
+pub(crate) fn finite(what: &str, value: f64, location: impl FnOnce() -> String) -> Result<f64> {
     if value.is_finite() {
         Ok(value)
     } else {
         Err(Error::NonFinite {
-            what: "cost".to_string(),
+            what: what.to_string(),
             value,
             location: location(),
         })

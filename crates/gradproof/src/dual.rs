@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::base::{Base, base, finite_cost};
+use crate::base::{Base, base, finite, finite_cost};
 use crate::bisection::{
     Directions, Pieces, Share, WholeProbe, second_weights, tensor_rows, weights, whole_check,
 };
@@ -57,15 +57,9 @@ fn derivative<P: Problem + ?Sized>(
     let value = problem
         .directional_derivative(theta, direction)
         .ok_or_else(unsupported)??;
-    if value.is_finite() {
-        Ok(value)
-    } else {
-        Err(Error::NonFinite {
-            what: "the exact directional derivative".to_string(),
-            value,
-            location: format!("along {}", along()),
-        })
-    }
+    finite("the exact directional derivative", value, || {
+        format!("along {}", along())
+    })
 }
 
 /// Fails unless `theta` fits the layout and is finite; then `J(θ)`, finite.

@@ -50,6 +50,16 @@ fn log_normal(rng: &mut impl Rng, median: f64, sigma: f64) -> f64 {
     median * (sigma * z).exp()
 }
 
+/// A transaction's `(old, new)` balances, or `(0, 0)` with probability `p`: PaySim leaves a
+/// share of the balances unrecorded.
+fn unrecorded(rng: &mut impl Rng, p: f64, balances: (f64, f64)) -> (f64, f64) {
+    if rng.random::<f64>() < p {
+        (0.0, 0.0)
+    } else {
+        balances
+    }
+}
+
 /// A bump around `centre` o'clock on the 24-hour circle.
 fn bump(hour: f64, centre: f64, width: f64) -> f64 {
     let d = (hour - centre).rem_euclid(24.0);
@@ -174,7 +184,7 @@ impl World {
         let mut amount = cents(log_normal(rng, median, sigma).clamp(1.0, MAX_AMOUNT));
         let o = self.ordinary(rng);
         let old_orig = self.balance[o];
-        let mut new_orig;
+        let new_orig;
         let (dest, mut old_dest, mut new_dest);
         match kind {
             CASH_IN => {
@@ -211,16 +221,11 @@ impl World {
                 old_dest = self.balance[d];
                 new_dest = old_dest + amount;
                 self.balance[d] = new_dest;
-                if rng.random::<f64>() < 0.12 {
-                    (old_dest, new_dest) = (0.0, 0.0);
-                }
+                (old_dest, new_dest) = unrecorded(rng, 0.12, (old_dest, new_dest));
             }
         }
         self.balance[o] = new_orig;
-        let mut old_orig = old_orig;
-        if rng.random::<f64>() < 0.04 {
-            (old_orig, new_orig) = (0.0, 0.0);
-        }
+        let (old_orig, new_orig) = unrecorded(rng, 0.04, (old_orig, new_orig));
         Txn {
             step,
             kind,
@@ -258,10 +263,7 @@ impl World {
         self.balance[v] = new_victim;
         let m = self.mule(rng);
         let old_mule = self.balance[m];
-        let (mut old_dest, mut new_dest) = (old_mule, old_mule + amount);
-        if rng.random::<f64>() < 0.5 {
-            (old_dest, new_dest) = (0.0, 0.0);
-        }
+        let (old_dest, new_dest) = unrecorded(rng, 0.5, (old_mule, old_mule + amount));
         let transfer = Txn {
             step,
             kind: TRANSFER,
@@ -274,16 +276,11 @@ impl World {
             new_dest,
             fraud: true,
         };
-        let (mut old_orig, mut new_orig) = (old_mule + amount, old_mule);
-        if rng.random::<f64>() < 0.5 {
-            (old_orig, new_orig) = (0.0, 0.0);
-        }
+        let (old_orig, new_orig) = unrecorded(rng, 0.5, (old_mule + amount, old_mule));
         let agent = self.agent(rng);
-        let (mut old_dest, mut new_dest) = (self.balance[agent], self.balance[agent] + amount);
+        let (old_dest, new_dest) = (self.balance[agent], self.balance[agent] + amount);
         self.balance[agent] = new_dest;
-        if rng.random::<f64>() < 0.3 {
-            (old_dest, new_dest) = (0.0, 0.0);
-        }
+        let (old_dest, new_dest) = unrecorded(rng, 0.3, (old_dest, new_dest));
         let cash_out = Txn {
             step,
             kind: CASH_OUT,
