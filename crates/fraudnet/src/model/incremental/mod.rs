@@ -14,12 +14,12 @@ mod propagate;
 mod reach;
 
 use std::cell::RefCell;
-use std::hash::{DefaultHasher, Hasher};
+use std::hash::Hasher;
 
 use ndarray::{Array2, ArrayView2};
 
 use super::activation::DropoutMask;
-use super::formulas::{example_weight, logits_loss, mean_cost, weighted_loss};
+use super::formulas::{KinkHasher, example_weight, logits_loss, mean_cost, weighted_loss};
 use super::mlp::{CostForm, Forward, Mlp};
 use super::softplus::softplus_tails;
 use reach::Reach;
@@ -157,7 +157,7 @@ impl<'a> Incremental<'a> {
 
     /// The signature of the unperturbed parameters: no unit has crossed its kink.
     pub fn base_signature(&self) -> u64 {
-        DefaultHasher::new().finish()
+        KinkHasher::new().finish()
     }
 
     /// `J` at `θ` with parameter `k` set to `value`, and a signature of the units whose kink
@@ -392,7 +392,7 @@ impl<'a> Incremental<'a> {
             None => self.squares,
         };
         let cost = mean_cost(sum, self.x.ncols(), self.mlp.l2(), squares);
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = KinkHasher::new();
         for &(layer, unit, example) in &s.flips {
             hasher.write_usize(layer);
             hasher.write_usize(unit);

@@ -14,12 +14,10 @@
 //! bit of the result. (AVX-512 would be faster still, but `#[target_feature(enable = "avx512f")]`
 //! needs Rust 1.89, above this crate's `rust-version`.)
 
-use std::hash::DefaultHasher;
-
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
-use super::formulas::{relu, write_kink_pattern};
+use super::formulas::{KinkHasher, relu, write_kink_pattern};
 
 /// `a · b` for row-major `a` (`n × p`) and `b` (`p × m`), written into row-major `c` (`n × m`),
 /// every entry summed over `k = 0, 1, …` from `0.0`.
@@ -319,12 +317,7 @@ pub(crate) fn matmul(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array2<f
 /// in place in row-major `c`; with a `hasher`, the pattern `Z > 0` is written to it by
 /// [`write_kink_pattern`], as every signature of the model is.
 /// Each value is the same whatever vector width the CPU offers.
-pub(crate) fn add_bias_relu(
-    c: &mut [f64],
-    b: &[f64],
-    m: usize,
-    hasher: Option<&mut DefaultHasher>,
-) {
+pub(crate) fn add_bias_relu(c: &mut [f64], b: &[f64], m: usize, hasher: Option<&mut KinkHasher>) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
@@ -338,17 +331,12 @@ pub(crate) fn add_bias_relu(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn add_bias_relu_avx2(
-    c: &mut [f64],
-    b: &[f64],
-    m: usize,
-    hasher: Option<&mut DefaultHasher>,
-) {
+unsafe fn add_bias_relu_avx2(c: &mut [f64], b: &[f64], m: usize, hasher: Option<&mut KinkHasher>) {
     add_bias_relu_body(c, b, m, hasher);
 }
 
 #[inline(always)]
-fn add_bias_relu_body(c: &mut [f64], b: &[f64], m: usize, hasher: Option<&mut DefaultHasher>) {
+fn add_bias_relu_body(c: &mut [f64], b: &[f64], m: usize, hasher: Option<&mut KinkHasher>) {
     let rows = c.chunks_exact_mut(m.max(1)).zip(b);
     let Some(hasher) = hasher else {
         for (row, &b) in rows {

@@ -114,7 +114,7 @@ fn large_products_split_across_threads_keep_every_bit() {
     }
 }
 
-type BiasRelu = fn(&mut [f64], &[f64], usize, Option<&mut DefaultHasher>);
+type BiasRelu = fn(&mut [f64], &[f64], usize, Option<&mut KinkHasher>);
 
 /// The portable bias-and-ReLU step and the vector ones the CPU supports.
 fn bias_relus() -> Vec<BiasRelu> {
@@ -158,7 +158,7 @@ fn bias_relu_and_its_signature_are_the_textbook_ones_at_every_vector_width() {
             .collect();
         let b: Vec<f64> = (0..n).map(|i| [0.0, 0.5, -0.25][i % 3]).collect();
         // The textbook: Z = C + b, A = max(Z, 0), and Forward::relu_signature's bit packing.
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = KinkHasher::new();
         let (mut bits, mut expected) = (0u64, Vec::new());
         for (k, &v) in c.iter().enumerate() {
             let z = v + b[k / m];
@@ -173,7 +173,7 @@ fn bias_relu_and_its_signature_are_the_textbook_ones_at_every_vector_width() {
         let signature = hasher.finish();
         for variant in bias_relus() {
             let mut a = c.clone();
-            let mut hasher = DefaultHasher::new();
+            let mut hasher = KinkHasher::new();
             variant(&mut a, &b, m, Some(&mut hasher));
             assert_eq!(a, expected);
             assert_eq!(hasher.finish(), signature, "n = {n}, m = {m}");

@@ -5,14 +5,14 @@
 //! their values agree to the last bit. Knows nothing of the backward pass or of bugs.
 
 use std::cell::RefCell;
-use std::hash::{DefaultHasher, Hasher};
+use std::hash::Hasher;
 
 use ndarray::{Array2, ArrayView2};
 
 use super::{CostForm, Mlp};
 use crate::error::Result;
 use crate::model::activation::{Activation, DropoutMask};
-use crate::model::formulas::{sigmoid, weighted_loss_sum, write_kink_pattern};
+use crate::model::formulas::{KinkHasher, sigmoid, weighted_loss_sum, write_kink_pattern};
 use crate::model::linalg::{add_bias_relu, matmul, matmul_into};
 
 /// What the forward pass keeps for the backward pass: every layer's pre-activation `Z` and
@@ -30,7 +30,7 @@ impl Forward {
     /// example: the signature of [`Mlp::cost_with_signature`] for the ReLU family.
     pub fn relu_signature(&self) -> u64 {
         let hidden = &self.pre_activations[..self.pre_activations.len() - 1];
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = KinkHasher::new();
         for z in hidden {
             let z = z.as_standard_layout();
             write_kink_pattern(&mut hasher, z.as_slice().expect("standard layout"));
@@ -129,7 +129,7 @@ impl Mlp {
         Self::expect_labels(x, y)?;
         self.expect_data(theta, x)?;
         self.expect_mask(mask, x.ncols())?;
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = KinkHasher::new();
         // A smooth activation has no kinks: its signature is the hash of nothing.
         let kinked = self.hidden.is_kinked().then_some(&mut hasher);
         let cost = self.evaluate(theta, x, y, mask, kinked);
@@ -168,7 +168,7 @@ impl Mlp {
         x: ArrayView2<'_, f64>,
         y: ArrayView2<'_, f64>,
         mask: Option<&DropoutMask>,
-        hasher: Option<&mut DefaultHasher>,
+        hasher: Option<&mut KinkHasher>,
     ) -> f64 {
         let mut sum = 0.0;
         self.run_layers(theta, x, mask, hasher, |logits| {
@@ -192,7 +192,7 @@ impl Mlp {
         theta: &[f64],
         x: ArrayView2<'_, f64>,
         mask: Option<&DropoutMask>,
-        mut hasher: Option<&mut DefaultHasher>,
+        mut hasher: Option<&mut KinkHasher>,
         output: impl FnOnce(&[f64]),
     ) {
         thread_local! {
@@ -261,7 +261,7 @@ fn add_bias_activate(
     b: &[f64],
     m: usize,
     activation: Activation,
-    hasher: Option<&mut DefaultHasher>,
+    hasher: Option<&mut KinkHasher>,
 ) {
     for (row, &b) in c.chunks_exact_mut(m.max(1)).zip(b) {
         for v in row {
@@ -359,7 +359,7 @@ mod tests {
                             if activation.is_kinked() {
                                 assert_eq!(signature, forward.relu_signature());
                             } else {
-                                assert_eq!(signature, DefaultHasher::new().finish());
+                                assert_eq!(signature, KinkHasher::new().finish());
                             }
                             let p = mlp.predict(&theta, xt.t()).unwrap();
                             if mask.is_none() {
