@@ -167,11 +167,15 @@ fn probe<F>(cost: &F, theta: &[f64], cost_at_theta: f64, h: f64) -> (Result<Vec<
 where
     F: Fn(&[f64]) -> Result<f64> + Sync,
 {
-    // Each direction's signs, drawn once rather than once per point.
-    let signs: Vec<Vec<f64>> = (0..DIRECTIONS)
-        .map(|d| (0..theta.len()).map(|i| direction_sign(d, i)).collect())
+    // Each direction's signs, drawn once rather than once per point, one direction after another.
+    let n = theta.len();
+    let signs: Vec<f64> = (0..DIRECTIONS)
+        .flat_map(|d| (0..n).map(move |i| direction_sign(d, i)))
         .collect();
-    let evaluate = |point: &mut Vec<f64>, (direction, k): (u64, usize)| -> Result<f64> {
+    // Point `s` of the probe: point `s % SERIES` of direction `s / SERIES`.
+    const SERIES: usize = 2 * POINTS - 1;
+    let evaluate = |point: &mut Vec<f64>, s: usize| -> Result<f64> {
+        let (direction, k) = (s / SERIES, s % SERIES);
         let offset = (k as f64 - (POINTS - 1) as f64) * h;
         if offset == 0.0 {
             return Ok(cost_at_theta);
@@ -180,38 +184,44 @@ where
         point.extend(
             theta
                 .iter()
-                .zip(&signs[direction as usize])
+                .zip(&signs[direction * n..(direction + 1) * n])
                 .map(|(t, sign)| t + offset * sign),
         );
         cost(point)
     };
-    let series: Vec<(u64, usize)> = (0..DIRECTIONS)
-        .flat_map(|d| (0..2 * POINTS - 1).map(move |k| (d, k)))
-        .collect();
+    let count = DIRECTIONS as usize * SERIES;
     // The first point, timed: an expensive cost has its other points evaluated in parallel (the
     // values, hence the estimate, are the same either way; the first error in series order is
     // the one reported).
     let started = Instant::now();
-    let mut point = Vec::with_capacity(theta.len());
-    let first = match evaluate(&mut point, series[0]) {
+    let mut point = Vec::with_capacity(n);
+    let first = match evaluate(&mut point, 0) {
         Ok(first) => first,
         Err(error) => return (Err(error), 1),
     };
-    let expensive = started.elapsed().as_secs_f64() * series.len() as f64 > PARALLEL_SECONDS;
-    let rest: Vec<Result<f64>> = if expensive {
-        series[1..]
-            .par_iter()
-            .map_init(Vec::new, |point, &at| evaluate(point, at))
-            .collect()
-    } else {
-        series[1..]
-            .iter()
-            .map(|&at| evaluate(&mut point, at))
-            .collect()
+    let expensive = started.elapsed().as_secs_f64() * count as f64 > PARALLEL_SECONDS;
+    let mut values = Vec::with_capacity(count);
+    values.push(first);
+    let mut failed = None;
+    let mut keep = |result: Result<f64>| match result {
+        Ok(value) => values.push(value),
+        Err(error) => {
+            failed.get_or_insert(error);
+        }
     };
+    if expensive {
+        let rest: Vec<Result<f64>> = (1..count)
+            .into_par_iter()
+            .map_init(Vec::new, |point, s| evaluate(point, s))
+            .collect();
+        rest.into_iter().for_each(keep);
+    } else {
+        // One point after another into the same buffers: no allocation per point.
+        (1..count).for_each(|s| keep(evaluate(&mut point, s)));
+    }
     // θ's own value sits in the middle of every series, not evaluated again.
-    let evaluated = series.len() - DIRECTIONS as usize;
-    (std::iter::once(Ok(first)).chain(rest).collect(), evaluated)
+    let evaluated = count - DIRECTIONS as usize;
+    (failed.map_or(Ok(values), Err), evaluated)
 }
 
 /// The noise read off the probe's series (one per direction): the largest estimate.

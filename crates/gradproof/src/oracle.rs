@@ -17,7 +17,9 @@ use crate::layout::{Layout, Tensors};
 use crate::line::{Line, Sample};
 use crate::noise::NoiseEstimate;
 use crate::problem::{CoordinateCosts, Problem};
-use crate::report::{Overall, Report, TensorReport, Worst, error_ratio, kink_floor, worst_first};
+use crate::report::{
+    Overall, Report, TensorReport, Worst, error_ratio, keep_worst_first, kink_floor,
+};
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR, TOP_K};
 use crate::verdict::NO_RELATIVE_EVIDENCE;
 
@@ -387,6 +389,9 @@ impl Oracle {
             };
             (difference, threshold)
         };
+        // The ranking candidates and kink allowances of one tensor, the buffers reused by the next.
+        let mut candidates: Vec<((f64, f64), usize)> = Vec::new();
+        let mut allowances: Vec<f64> = Vec::new();
         let tensors = layout
             .tensors()
             .iter()
@@ -411,8 +416,8 @@ impl Oracle {
                 let (mut disagree, mut kink_outside, mut kinks) = (0, 0, 0);
                 let mut scale = 0.0_f64;
                 let mut max_abs_error: Option<f64> = None;
-                let mut candidates: Vec<((f64, f64), usize)> = Vec::with_capacity(range.len());
-                let mut allowances: Vec<f64> = Vec::new();
+                candidates.clear();
+                allowances.clear();
                 for i in compared(range.clone()) {
                     let (e, a) = (error(i), allowed(i));
                     let straddles = interval[i].is_some();
@@ -437,14 +442,15 @@ impl Oracle {
                     let no_evidence = error(i) <= allowed(i) && scale > 0.0 && allowed(i) >= scale;
                     unresolved += usize::from((kink[i] && interval[i].is_none()) || no_evidence);
                 }
-                let top: Vec<Worst> = worst_first(candidates, TOP_K, |&(key, _)| key)
-                    .into_iter()
-                    .map(|(_, i)| {
+                keep_worst_first(&mut candidates, TOP_K, |&(key, _)| key);
+                let top: Vec<Worst> = candidates
+                    .iter()
+                    .map(|&(_, i)| {
                         let (_, index) = layout.tensor_and_index(i);
                         Worst::new(index, g[i], nearest(i), allowed(i)).at_kink(interval[i])
                     })
                     .collect();
-                let kink_floor = kink_floor(allowances.into_iter(), || {
+                let kink_floor = kink_floor(allowances.iter().copied(), || {
                     norm2_of(compared(range.clone()).map(|i| numeric[i]))
                 });
                 let within_threshold = self.checker.tolerance.is_some() || difference <= threshold;

@@ -275,14 +275,14 @@ fn one() -> usize {
     1
 }
 
-/// The `limit` `items` with the largest `(ratio, error)` keys (error relative to the bound,
-/// then absolute error), worst first; full ties keep the given (layout) order, so the report is
-/// deterministic.
-pub(crate) fn worst_first<T>(
-    mut items: Vec<T>,
+/// Keeps the `limit` `items` with the largest `(ratio, error)` keys (error relative to the
+/// bound, then absolute error), worst first; full ties keep the given (layout) order, so the
+/// report is deterministic. In place, so that a caller can reuse the buffer.
+pub(crate) fn keep_worst_first<T>(
+    items: &mut Vec<T>,
     limit: usize,
     key: impl Fn(&T) -> (f64, f64),
-) -> Vec<T> {
+) {
     items.sort_by(|a, b| {
         let ((ratio_a, error_a), (ratio_b, error_b)) = (key(a), key(b));
         ratio_b
@@ -290,7 +290,6 @@ pub(crate) fn worst_first<T>(
             .then_with(|| error_b.total_cmp(&error_a))
     });
     items.truncate(limit);
-    items
 }
 
 /// `error / bound`, the measure elements are ranked by: 0 for no error, the largest finite
@@ -309,12 +308,11 @@ pub(crate) fn error_ratio(error: f64, bound: f64) -> f64 {
 /// gradient (numeric, with interval midpoints at kinks; or analytic), asked for only when
 /// there are kinks.
 pub(crate) fn kink_floor(
-    allowances: impl Iterator<Item = f64>,
+    allowances: impl Iterator<Item = f64> + Clone,
     scale: impl FnOnce() -> f64,
 ) -> Option<f64> {
-    let allowances: Vec<f64> = allowances.collect();
-    (!allowances.is_empty())
-        .then(|| (1.0 + 1.0 / NOISE_SAFETY_FACTOR) * norm2_of(allowances.iter().copied()) / scale())
+    allowances.clone().next()?;
+    Some((1.0 + 1.0 / NOISE_SAFETY_FACTOR) * norm2_of(allowances) / scale())
 }
 
 impl TensorReport {

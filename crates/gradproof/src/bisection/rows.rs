@@ -11,7 +11,7 @@ use crate::derivative::{Derivative, Kink};
 use crate::difference::{norm2_of, quotient};
 use crate::error::Result;
 use crate::layout::Layout;
-use crate::report::{TensorReport, Worst, kink_floor, worst_first};
+use crate::report::{TensorReport, Worst, keep_worst_first, kink_floor};
 use crate::settings::NOISE_SAFETY_FACTOR;
 use crate::verdict::NO_RELATIVE_EVIDENCE;
 
@@ -71,7 +71,7 @@ pub(crate) fn tensor_rows(
                 });
                 Worst::new(index, analytic, numeric, bound).at_kink(interval)
             };
-            let singles: Vec<Worst> = found
+            let mut singles: Vec<Worst> = found
                 .wrong
                 .iter()
                 .chain(&found.agreeing)
@@ -107,6 +107,7 @@ pub(crate) fn tensor_rows(
                 }
                 _ => (difference, threshold),
             };
+            keep_worst_first(&mut singles, top, |w| (w.ratio, w.error()));
             let row = TensorReport {
                 name: spec.name.clone(),
                 gradient_name: format!("d{}", spec.name),
@@ -131,7 +132,7 @@ pub(crate) fn tensor_rows(
                 // disagreeing probe is wrong only where the bisection finds it wrong, a single
                 // element or a smooth group whose agreeing parts add up to it.
                 passed: found.wrong.is_empty() && !found.unfinished && !found.contradicted,
-                top: worst_first(singles, top, |w| (w.ratio, w.error())),
+                top: singles,
             };
             Ok(TensorRow {
                 tensor: k,
