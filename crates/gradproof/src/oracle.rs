@@ -377,7 +377,7 @@ impl Oracle {
             for i in smooth(range) {
                 gathered.extend([g[i], numeric[i], g[i] - numeric[i], bound[i]]);
             }
-            let column = |c: usize| gathered.iter().skip(c).step_by(4).copied();
+            let column = |c: usize| gathered.chunks_exact(4).map(move |q| q[c]);
             let denominator = norm2_of(column(0)) + norm2_of(column(1));
             let difference = quotient(norm2_of(column(2)), denominator);
             // No coordinate away from kinks: the relative difference judges nothing, so its
