@@ -170,6 +170,11 @@ impl<'a> Incremental<'a> {
         SCRATCH.with_borrow_mut(|[scratch, _]| {
             #[cfg(target_arch = "x86_64")]
             {
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, the only feature `cost_avx512` is compiled
+                    // for.
+                    return unsafe { self.cost_avx512(k, value, scratch) };
+                }
                 if std::is_x86_feature_detected!("avx2") {
                     // SAFETY: the CPU has AVX2, the only feature `cost_avx2` is compiled for.
                     return unsafe { self.cost_avx2(k, value, scratch) };
@@ -203,6 +208,11 @@ impl<'a> Incremental<'a> {
         SCRATCH.with_borrow_mut(|scratch| {
             #[cfg(target_arch = "x86_64")]
             {
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, the only feature `pair_avx512` is compiled
+                    // for.
+                    return unsafe { self.pair_avx512(k, values, scratch) };
+                }
                 if std::is_x86_feature_detected!("avx2") {
                     // SAFETY: the CPU has AVX2, the only feature `pair_avx2` is compiled for.
                     return unsafe { self.pair_avx2(k, values, scratch) };
@@ -224,6 +234,26 @@ impl<'a> Incremental<'a> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn pair_avx2(
+        &self,
+        k: usize,
+        values: [f64; 2],
+        scratch: &mut [Scratch; 2],
+    ) -> [(f64, u64); 2] {
+        self.pair_body(k, values, scratch)
+    }
+
+    /// [`Incremental::cost`] compiled for 512-bit vectors (the same bits; AVX-512F implies
+    /// AVX2, so the hand-written 256-bit kernels inside run as well).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn cost_avx512(&self, k: usize, value: f64, scratch: &mut Scratch) -> (f64, u64) {
+        self.cost_body(k, value, scratch)
+    }
+
+    /// [`Incremental::cost_pair`] compiled for 512-bit vectors (the same bits).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pair_avx512(
         &self,
         k: usize,
         values: [f64; 2],

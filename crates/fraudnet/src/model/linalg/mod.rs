@@ -9,10 +9,9 @@
 //! The kernel keeps a block of `c` in registers and vectorises across columns `j`: every entry
 //! still goes through exactly `c[i, j] = ((0 + a[i,0]·b[0,j]) + a[i,1]·b[1,j]) + …`, each
 //! multiply and add rounded on its own (IEEE 754 multiplies and adds are exact to the last bit
-//! whatever the vector width, and Rust never contracts `x * y + z` into an FMA). 256-bit vectors
-//! (AVX2) are used when the CPU has them, chosen at run time; they change the speed, not a single
-//! bit of the result. (AVX-512 would be faster still, but `#[target_feature(enable = "avx512f")]`
-//! needs Rust 1.89, above this crate's `rust-version`.)
+//! whatever the vector width, and Rust never contracts `x * y + z` into an FMA). 512-bit vectors
+//! (AVX-512F) for products at least a block wide, else 256-bit ones (AVX2), are used when the
+//! CPU has them, chosen at run time; they change the speed, not a single bit of the result.
 
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
@@ -40,7 +39,7 @@ pub(crate) fn matmul_into_split(
     assert_eq!(a.len(), n * p, "a is not n × p");
     assert_eq!(b.len(), p * m, "b is not p × m");
     assert_eq!(c.len(), n * m, "c is not n × m");
-    let kernel = Kernel::for_this_cpu();
+    let kernel = Kernel::for_product(m);
     // With several blocks of rows, each strip of `W` columns of `b` is copied once into a
     // contiguous panel: the blocks then read `p × W` values in order instead of `p` rows `m`
     // apart (which, for `m` a power of two, all fall into the same few cache sets).
@@ -120,15 +119,25 @@ enum Kernel {
     /// stack, which 4 × 12 did).
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// 512-bit vectors: 8 rows × 16 columns of `c` per block (16 of the 32 registers for the
+    /// sums, 2 for `b`'s row).
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
     /// 4 rows × 4 columns, whatever the CPU.
     Portable,
 }
 
 impl Kernel {
+    /// The kernel this CPU runs for a product with `m` columns: 512-bit vectors only when a
+    /// row holds a whole block's width (a narrow product, like the notebook's 3 examples, is
+    /// all remainder there, and the 256-bit kernel's blocks of 3 rows keep more sums going).
     #[inline(always)]
-    fn for_this_cpu() -> Kernel {
+    fn for_product(m: usize) -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
+            if m >= Kernel::Avx512.width() && std::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
             if std::is_x86_feature_detected!("avx2") {
                 return Kernel::Avx2;
             }
@@ -141,6 +150,8 @@ impl Kernel {
         match self {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => 3,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => 8,
             Kernel::Portable => 4,
         }
     }
@@ -150,6 +161,8 @@ impl Kernel {
         match self {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => 12,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => 16,
             Kernel::Portable => 4,
         }
     }
@@ -162,6 +175,10 @@ impl Kernel {
             // SAFETY: `Avx2` is chosen only on a CPU with AVX2, the only feature
             // `kernel_avx2` is compiled for.
             Kernel::Avx2 => unsafe { kernel_avx2(a, b, panels, c, p, m) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Avx512` is chosen only on a CPU with AVX-512F, the only feature
+            // `kernel_avx512` is compiled for.
+            Kernel::Avx512 => unsafe { kernel_avx512(a, b, panels, c, p, m) },
             Kernel::Portable => kernel::<4, 4>(a, b, panels, c, p, m),
         }
     }
@@ -179,6 +196,20 @@ unsafe fn kernel_avx2(
     m: usize,
 ) {
     kernel::<3, 12>(a, b, panels, c, p, m);
+}
+
+/// [`kernel`] with 512-bit vectors (see [`Kernel::Avx512`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel_avx512(
+    a: &[f64],
+    b: &[f64],
+    panels: Option<&[f64]>,
+    c: &mut [f64],
+    p: usize,
+    m: usize,
+) {
+    kernel::<8, 16>(a, b, panels, c, p, m);
 }
 
 /// `c = a · b` by blocks of `R` rows × `W` columns of `c` held in registers over the whole sum;

@@ -29,6 +29,9 @@ fn kernels() -> Vec<super::Kernel> {
         if std::is_x86_feature_detected!("avx2") {
             kernels.push(super::Kernel::Avx2);
         }
+        if std::is_x86_feature_detected!("avx512f") {
+            kernels.push(super::Kernel::Avx512);
+        }
     }
     kernels
 }
@@ -46,9 +49,10 @@ fn sums_in_the_textbook_order_bit_for_bit_at_every_block_size() {
     // Values of very different magnitudes, so that any other order of summation (or a fused
     // multiply-add) changes the last bits.
     let value = |s: usize| mixed(s, 7);
-    for n in [1, 2, 3, 4, 5, 7, 9] {
+    // Rows and columns around every kernel's block (3 × 12, 8 × 16, 4 × 4) and its remainders.
+    for n in [1, 2, 3, 4, 5, 7, 8, 9, 17] {
         for p in [0, 1, 2, 5, 17] {
-            for m in [0, 1, 2, 3, 4, 5, 6, 8, 9, 14, 16, 17, 23, 33] {
+            for m in [0, 1, 2, 3, 4, 5, 6, 8, 9, 14, 16, 17, 23, 33, 47] {
                 let a = Array2::from_shape_fn((n, p), |(i, k)| value(i * 31 + k * 7 + 1));
                 let b = Array2::from_shape_fn((p, m), |(k, j)| value(k * 13 + j * 5 + 2));
                 let expected = reference(a.view(), b.view());
