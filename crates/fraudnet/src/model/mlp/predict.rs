@@ -104,8 +104,38 @@ impl Mlp {
 }
 
 /// `A = act(Z + b)` in place in example-major `z` (one row of `b.len()` units per example), the
-/// formulas of the column-major pass.
+/// formulas of the column-major pass; with the widest vectors the CPU has (the same bits).
 fn add_bias_activate_rows(z: &mut [f64], b: &[f64], activation: Activation) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, the only feature `rows_avx512` is compiled for.
+            return unsafe { rows_avx512(z, b, activation) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, the only feature `rows_avx2` is compiled for.
+            return unsafe { rows_avx2(z, b, activation) };
+        }
+    }
+    add_bias_activate_body(z, b, activation);
+}
+
+/// [`add_bias_activate_rows`] with 512-bit vectors.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn rows_avx512(z: &mut [f64], b: &[f64], activation: Activation) {
+    add_bias_activate_body(z, b, activation);
+}
+
+/// [`add_bias_activate_rows`] with 256-bit vectors.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rows_avx2(z: &mut [f64], b: &[f64], activation: Activation) {
+    add_bias_activate_body(z, b, activation);
+}
+
+#[inline(always)]
+fn add_bias_activate_body(z: &mut [f64], b: &[f64], activation: Activation) {
     if activation == Activation::Relu {
         for row in z.chunks_exact_mut(b.len()) {
             for (v, &b) in row.iter_mut().zip(b) {
