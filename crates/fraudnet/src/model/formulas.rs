@@ -126,7 +126,7 @@ pub(crate) fn mean_cost<T: Real>(sum: T, m: usize, l2: f64, squares: impl FnOnce
 }
 
 /// The hasher that signs a kink pattern: a few nanoseconds per word where the standard
-/// library's SipHash takes tens (its cost was 3 % of the notebook's 47-parameter check). Each
+/// library's SipHash takes tens (a few per cent of the notebook's 47-parameter check). Each
 /// word goes through `h ← mix((h + φ) ⊕ w)`, with `mix` SplitMix64's finaliser: a bijection, so
 /// that the update is one of `h` for a fixed word and of the word for a fixed `h`. Two patterns
 /// of the same length that differ in one word (one unit crossing its kink, the common case)
