@@ -161,15 +161,20 @@ impl Problem for MlpProblem {
     }
 
     fn cost(&self, theta: &[f64]) -> gradproof::Result<f64> {
-        self.mlp
-            .cost_masked(theta, self.x.view(), self.y.view(), self.mask.as_ref())
-            .map_err(engine_error)
+        // X, Y and the mask were checked when the problem was made.
+        let (x, y, mask) = (self.x.view(), self.y.view(), self.mask.as_ref());
+        let (cost, _) = self
+            .mlp
+            .cost_of_checked_data(theta, x, y, mask, false)
+            .map_err(engine_error)?;
+        Ok(cost)
     }
 
     fn cost_with_signature(&self, theta: &[f64]) -> gradproof::Result<(f64, Option<u64>)> {
+        let (x, y, mask) = (self.x.view(), self.y.view(), self.mask.as_ref());
         let (cost, signature) = self
             .mlp
-            .cost_with_signature_masked(theta, self.x.view(), self.y.view(), self.mask.as_ref())
+            .cost_of_checked_data(theta, x, y, mask, true)
             .map_err(engine_error)?;
         // Smooth activations have no kinks to sign.
         Ok((cost, self.mlp.activation().is_kinked().then_some(signature)))

@@ -278,3 +278,28 @@ fn a_relu_net_says_when_theta_sits_on_a_kink() {
         .unwrap();
     assert!(report.passed(), "{report}");
 }
+
+#[test]
+fn a_problem_checks_theta_on_every_cost_and_agrees_with_the_model() {
+    // X, Y and the mask are checked once when the problem is made; θ on every call.
+    let (problem, theta) = problem(&[5, 7, 3, 1], 9, 4, Activation::Relu, 1.0, 0.0, 0.2);
+    let short = &theta[1..];
+    for error in [
+        problem.cost(short).unwrap_err(),
+        problem.cost_with_signature(short).unwrap_err(),
+    ] {
+        assert!(error.to_string().contains("parameters θ"), "{error}");
+    }
+    let (mlp, x, y) = (problem.mlp(), problem.x().view(), problem.y().view());
+    let mask = problem.mask();
+    let expected = mlp.cost_with_signature_masked(&theta, x, y, mask).unwrap();
+    let (cost, signature) = problem.cost_with_signature(&theta).unwrap();
+    assert_eq!(
+        (cost.to_bits(), signature),
+        (expected.0.to_bits(), Some(expected.1))
+    );
+    assert_eq!(
+        problem.cost(&theta).unwrap().to_bits(),
+        expected.0.to_bits()
+    );
+}

@@ -136,6 +136,24 @@ impl Mlp {
         Ok((cost, hasher.finish()))
     }
 
+    /// The cost and, with `signed`, the signature of [`Mlp::cost_with_signature_masked`] for
+    /// data whose shapes were checked once already (by [`crate::MlpProblem`] when it was made):
+    /// only `θ`'s length is checked on each call.
+    pub(crate) fn cost_of_checked_data(
+        &self,
+        theta: &[f64],
+        x: ArrayView2<'_, f64>,
+        y: ArrayView2<'_, f64>,
+        mask: Option<&DropoutMask>,
+        signed: bool,
+    ) -> Result<(f64, u64)> {
+        self.layout.expect_len("parameters θ", theta.len())?;
+        let mut hasher = KinkHasher::new();
+        let kinked = (signed && self.hidden.is_kinked()).then_some(&mut hasher);
+        let cost = self.evaluate(theta, x, y, mask, kinked);
+        Ok((cost, hasher.finish()))
+    }
+
     /// The cost of a forward pass already made ([`Mlp::forward_masked`] on `x` with labels `y`),
     /// without running it again: what training reports as the batch loss. The same value as
     /// [`Mlp::cost_masked`] in [`CostForm::Logits`].
