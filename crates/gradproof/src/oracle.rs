@@ -17,9 +17,7 @@ use crate::layout::{Layout, Tensors};
 use crate::line::{Line, Sample};
 use crate::noise::NoiseEstimate;
 use crate::problem::{CoordinateCosts, Problem};
-use crate::report::{
-    Overall, Report, TensorReport, Worst, error_ratio, keep_worst_first, kink_floor,
-};
+use crate::report::{Overall, Report, TensorReport, Worst, error_ratio, keep_worst, kink_floor};
 use crate::settings::{Checker, NOISE_SAFETY_FACTOR, TOP_K};
 use crate::verdict::NO_RELATIVE_EVIDENCE;
 
@@ -442,7 +440,7 @@ impl Oracle {
                     let no_evidence = error(i) <= allowed(i) && scale > 0.0 && allowed(i) >= scale;
                     unresolved += usize::from((kink[i] && interval[i].is_none()) || no_evidence);
                 }
-                keep_worst_first(&mut candidates, TOP_K, |&(key, _)| key);
+                keep_worst(&mut candidates, TOP_K, |&(key, _)| key);
                 let top: Vec<Worst> = candidates
                     .iter()
                     .map(|&(_, i)| {

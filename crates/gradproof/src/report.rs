@@ -278,11 +278,7 @@ fn one() -> usize {
 /// Keeps the `limit` `items` with the largest `(ratio, error)` keys (error relative to the
 /// bound, then absolute error), worst first; full ties keep the given (layout) order, so the
 /// report is deterministic. In place, so that a caller can reuse the buffer.
-pub(crate) fn keep_worst_first<T>(
-    items: &mut Vec<T>,
-    limit: usize,
-    key: impl Fn(&T) -> (f64, f64),
-) {
+pub(crate) fn keep_worst<T>(items: &mut Vec<T>, limit: usize, key: impl Fn(&T) -> (f64, f64)) {
     items.sort_by(|a, b| {
         let ((ratio_a, error_a), (ratio_b, error_b)) = (key(a), key(b));
         ratio_b

@@ -11,7 +11,7 @@ use crate::derivative::{Derivative, Kink};
 use crate::difference::{norm2_of, quotient};
 use crate::error::Result;
 use crate::layout::Layout;
-use crate::report::{TensorReport, Worst, keep_worst_first, kink_floor};
+use crate::report::{TensorReport, Worst, keep_worst, kink_floor};
 use crate::settings::NOISE_SAFETY_FACTOR;
 use crate::verdict::NO_RELATIVE_EVIDENCE;
 
@@ -107,7 +107,7 @@ pub(crate) fn tensor_rows(
                 }
                 _ => (difference, threshold),
             };
-            keep_worst_first(&mut singles, top, |w| (w.ratio, w.error()));
+            keep_worst(&mut singles, top, |w| (w.ratio, w.error()));
             let row = TensorReport {
                 name: spec.name.clone(),
                 gradient_name: format!("d{}", spec.name),
