@@ -21,6 +21,27 @@ fn the_vector_build_gives_the_portable_build_s_bits() {
                     let (fast, a) = cache.cost(k, value);
                     let (portable, b) = cache.cost_body(k, value, &mut scratch);
                     assert_eq!((fast.to_bits(), a), (portable.to_bits(), b), "k={k}");
+                    // Each vector build the CPU can run, not only the one `cost` picks.
+                    #[cfg(target_arch = "x86_64")]
+                    {
+                        if std::is_x86_feature_detected!("avx2") {
+                            // SAFETY: only on a CPU with AVX2.
+                            let (v, c) = unsafe { cache.cost_avx2(k, value, &mut scratch) };
+                            assert_eq!((v.to_bits(), c), (portable.to_bits(), b), "k={k}");
+                            let values = [value, theta.values()[k] - delta];
+                            let mut pair = [Scratch::default(), Scratch::default()];
+                            // SAFETY: as above.
+                            let both = unsafe { cache.pair_avx2(k, values, &mut pair) };
+                            let bits = |(cost, signature): (f64, u64)| (cost.to_bits(), signature);
+                            let one = |v| bits(cache.cost_body(k, v, &mut Scratch::default()));
+                            assert_eq!(both.map(bits), values.map(one), "k={k}");
+                        }
+                        if std::is_x86_feature_detected!("avx512f") {
+                            // SAFETY: only on a CPU with AVX-512F.
+                            let (v, c) = unsafe { cache.cost_avx512(k, value, &mut scratch) };
+                            assert_eq!((v.to_bits(), c), (portable.to_bits(), b), "k={k}");
+                        }
+                    }
                 }
             }
         }

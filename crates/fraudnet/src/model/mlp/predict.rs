@@ -161,6 +161,36 @@ mod tests {
     /// Probabilities from row-major blocks (the transposed problem) and from a column-major
     /// copy (the cost's pass) are the same bits, for every activation and several widths.
     #[test]
+    fn every_vector_build_of_the_bias_and_activation_gives_the_same_bits() {
+        let mut rng = NumpyRng::new(3);
+        for activation in Activation::ALL {
+            for units in [1, 3, 16, 17, 32] {
+                let b: Vec<f64> = (0..units).map(|_| rng.randn()).collect();
+                let mut z: Vec<f64> = (0..units * 9).map(|_| 2.0 * rng.randn()).collect();
+                z[0] = -0.0;
+                let mut expected = z.clone();
+                add_bias_activate_body(&mut expected, &b, activation);
+                let bits = |v: &[f64]| v.iter().map(|p| p.to_bits()).collect::<Vec<_>>();
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if std::is_x86_feature_detected!("avx2") {
+                        let mut got = z.clone();
+                        // SAFETY: only on a CPU with AVX2.
+                        unsafe { rows_avx2(&mut got, &b, activation) };
+                        assert_eq!(bits(&got), bits(&expected), "{activation:?} {units}");
+                    }
+                    if std::is_x86_feature_detected!("avx512f") {
+                        let mut got = z.clone();
+                        // SAFETY: only on a CPU with AVX-512F.
+                        unsafe { rows_avx512(&mut got, &b, activation) };
+                        assert_eq!(bits(&got), bits(&expected), "{activation:?} {units}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn rows_and_columns_give_the_same_bits() {
         let mut rng = NumpyRng::new(7);
         for activation in [
