@@ -78,9 +78,8 @@ fn hour_of_day(step: f64) -> (f64, f64) {
             (angle.sin(), angle.cos())
         })
     });
-    // A whole step below 2⁵³ (every PaySim step): the same remainder as `rem_euclid`, by
-    // integers (the library's `fmod` was 1 % of scoring).
-    // (Not −0, whose sine is −0.)
+    // A whole step below 2⁵³ (every PaySim step; not −0, whose sine is −0): the same remainder
+    // as `rem_euclid`, by integers (the library's `fmod` was 1 % of scoring).
     if step.fract() == 0.0 && step.is_sign_positive() && step < 9_007_199_254_740_992.0 {
         return WHOLE_HOURS[(step as u64 % 24) as usize];
     }

@@ -129,11 +129,7 @@ impl Mlp {
         Self::expect_labels(x, y)?;
         self.expect_data(theta, x)?;
         self.expect_mask(mask, x.ncols())?;
-        let mut hasher = KinkHasher::new();
-        // A smooth activation has no kinks: its signature is the hash of nothing.
-        let kinked = self.hidden.is_kinked().then_some(&mut hasher);
-        let cost = self.evaluate(theta, x, y, mask, kinked);
-        Ok((cost, hasher.finish()))
+        self.cost_of_checked_data(theta, x, y, mask, true)
     }
 
     /// The cost and, with `signed`, the signature of [`Mlp::cost_with_signature_masked`] for
@@ -149,6 +145,7 @@ impl Mlp {
     ) -> Result<(f64, u64)> {
         self.layout.expect_len("parameters θ", theta.len())?;
         let mut hasher = KinkHasher::new();
+        // A smooth activation has no kinks: its signature is the hash of nothing.
         let kinked = (signed && self.hidden.is_kinked()).then_some(&mut hasher);
         let cost = self.evaluate(theta, x, y, mask, kinked);
         Ok((cost, hasher.finish()))
