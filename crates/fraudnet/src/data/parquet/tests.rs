@@ -404,6 +404,14 @@ fn scores_written_hold_the_rows_probabilities_and_flags() {
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file_of(&bytes))
             .unwrap();
     assert_eq!(reader.metadata().num_row_groups(), 2);
+    // Distinct values are not hashed into a dictionary; the counting row numbers are deltas.
+    let group = reader.metadata().row_group(0);
+    let encodings = |k: usize| group.column(k).encodings().collect::<Vec<_>>();
+    assert!(group.column(0).dictionary_page_offset().is_none());
+    assert!(group.column(1).dictionary_page_offset().is_none());
+    assert!(encodings(0).contains(&parquet::basic::Encoding::DELTA_BINARY_PACKED));
+    assert!(encodings(1).contains(&parquet::basic::Encoding::PLAIN));
+    assert!(group.column(0).compressed_size() < 1_000);
     let mut seen = 0u64;
     for batch in reader.build().unwrap() {
         let batch = batch.unwrap();

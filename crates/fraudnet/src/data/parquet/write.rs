@@ -12,9 +12,10 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, SchemaRef};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use rand::Rng;
 
 use super::super::generate::{GenerateSummary, generate};
@@ -30,6 +31,20 @@ fn properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(GROUP_ROWS))
+        .build()
+}
+
+/// [`properties`] without a dictionary for the row numbers and the probabilities: their values
+/// are (nearly) all distinct, so a dictionary only costs the hashing of every value before the
+/// writer falls back to plain encoding. The row numbers count up by one: delta-encoded they take
+/// almost no room.
+fn scores_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(GROUP_ROWS))
+        .set_column_dictionary_enabled(ColumnPath::from("row"), false)
+        .set_column_encoding(ColumnPath::from("row"), Encoding::DELTA_BINARY_PACKED)
+        .set_column_dictionary_enabled(ColumnPath::from("probability"), false)
         .build()
 }
 
@@ -248,7 +263,7 @@ impl<W: Write + Send> ScoresWriter<W> {
             Field::new("probability", DataType::Float64, false),
             Field::new("flag", DataType::Int8, false),
         ]));
-        let writer = ArrowWriter::try_new(writer, Arc::clone(&schema), Some(properties()))
+        let writer = ArrowWriter::try_new(writer, Arc::clone(&schema), Some(scores_properties()))
             .map_err(|e| write_error(output, e))?;
         Ok(ScoresWriter {
             writer,
