@@ -12,6 +12,7 @@ from typing import Any, Callable, List, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from . import _core
+from ._progress import ProgressOption, TextBar, progress_function
 from ._report import Report
 
 #: The name of the tensor in the single-array form (its gradient is ``dtheta``).
@@ -150,6 +151,7 @@ def check(
     seed: int = 0,
     points: int = 1,
     precision: Optional[str] = None,
+    progress: ProgressOption = None,
 ) -> Report:
     """Checks the hand-written gradient ``grad`` against finite differences of ``cost``.
 
@@ -190,6 +192,12 @@ def check(
             among the parameters (``"f32"`` if any is float32); with float64 parameters only,
             the engine recognises it from the values ``cost`` returns (a float64 model whose
             cost is computed in float32 is seen as ``"f32"``). ``report.precision`` says which.
+        progress: ``None`` (a bar on standard error once the check has run for two seconds,
+            only on a terminal, as on the command line), ``True`` (the bar at once, wherever
+            standard error goes), ``False`` (nothing), or a function ``progress(done, total)``
+            called with the coordinates differenced so far, from the calling thread, every 50 ms
+            or so and once at the end (e.g. to update a ``tqdm`` bar: ``bar.total = total;
+            bar.n = done; bar.refresh()``). An exception it raises stops the check and is raised.
 
     Returns:
         A :class:`Report`: ``.verdict``, ``.passed``, ``.failing``, ``.tensors[name]``, ...
@@ -217,9 +225,15 @@ def check(
     declared = _precision(precision, arrays)
     shapes = [a.shape for a in arrays]
     in_order = _gradient_in_order(grad, names, shapes, single)
-    report, table, failures = _core.check(
-        cost, in_order, names, arrays, single, mode, method, _step_text(step), int(seed), declared, int(points)
-    )
+    told = progress_function(progress)
+    try:
+        report, table, failures = _core.check(
+            cost, in_order, names, arrays, single, mode, method, _step_text(step), int(seed), declared,
+            int(points), told,
+        )
+    finally:
+        if isinstance(told, TextBar):
+            told.close()
     return Report(json.loads(report), table, failures)
 
 

@@ -17,6 +17,7 @@ def check(
     seed: int,
     precision: Optional[str],
     points: int,
+    progress: Optional[Callable[[int, int], Any]] = None,
 ) -> Tuple[str, str, List[str]]: ...
 
 class FraudModel:

@@ -11,7 +11,7 @@ mod fraud;
 mod problem;
 
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use gradproof::{Checker, Error, Layout, Mode, Precision, Reference, StepRule, TensorSpec};
@@ -62,17 +62,53 @@ fn keep_python_thread_state() {
     }
 }
 
+/// The latest `(done, total)` the engine reported, not yet handed to the user's progress
+/// function: written on the engine's thread, read on the calling thread.
+#[derive(Default)]
+struct Latest(Mutex<Option<(usize, usize)>>);
+
+impl Latest {
+    fn set(&self, done: usize, total: usize) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((done, total));
+    }
+
+    fn take(&self) -> Option<(usize, usize)> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// The user's progress function and what it has not been told yet.
+struct Progress {
+    callback: Py<PyAny>,
+    latest: Arc<Latest>,
+}
+
+impl Progress {
+    /// Calls `callback(done, total)` with the latest count, if there is a new one (on the calling
+    /// thread, with the GIL: a notebook widget or a terminal bar is drawn where the user is).
+    fn tell(&self, py: Python<'_>) -> PyResult<()> {
+        match self.latest.take() {
+            Some((done, total)) => self.callback.bind(py).call1((done, total)).map(drop),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Runs `check` on the pool while this (the calling) thread waits without the GIL and looks
 /// for signals every 50 ms: Python runs signal handlers only on the main thread, so without this
 /// Ctrl-C would not stop a long check. A handler's exception (KeyboardInterrupt) interrupts the
-/// problem, whose next call fails, and is raised once the engine has returned.
+/// problem, whose next call fails, and is raised once the engine has returned. With `progress`,
+/// the user's function is told the latest count at the same moments and once at the end; an
+/// exception it raises stops the check the same way.
 fn run_interruptibly<T: Send>(
     py: Python<'_>,
     problem: &PyProblem,
+    progress: Option<&Progress>,
     check: impl FnOnce() -> T + Send,
 ) -> PyResult<T> {
     let pool = pool()?;
     let (done, mut finished) = std::sync::mpsc::channel();
+    let tell = |py: Python<'_>| progress.map_or(Ok(()), |progress| progress.tell(py));
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let _ = done.send(pool.install(check));
@@ -85,10 +121,17 @@ fn run_interruptibly<T: Send>(
                 (finished, waited)
             });
             match waited {
-                Ok(outcome) => return Ok(outcome),
+                Ok(outcome) => {
+                    // The last count (the engine's own final call), unless the check failed
+                    // already: its error is the one to raise.
+                    if let Err(raised) = tell(py) {
+                        py.detach(|| problem.interrupt(raised));
+                    }
+                    return Ok(outcome);
+                }
                 Err(RecvTimeoutError::Timeout) => {
-                    if let Err(signal) = py.check_signals() {
-                        py.detach(|| problem.interrupt(signal));
+                    if let Err(stop) = py.check_signals().and_then(|()| tell(py)) {
+                        py.detach(|| problem.interrupt(stop));
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => {
@@ -146,8 +189,10 @@ fn checker(settings: &Settings<'_>) -> PyResult<Checker> {
 /// declares the precision the cost is computed in (`None`: recognised from its values);
 /// `points` is the number of points checked (θ, then seeded random points near it).
 /// Returns the report as JSON, its table and its failure lines.
+/// `progress`, when given, is called `progress(done, total)` with the coordinates differenced
+/// so far, from the calling thread, about every 50 ms and at the end.
 #[pyfunction]
-#[pyo3(signature = (cost, grad, names, arrays, single, mode, method, step, seed, precision, points))]
+#[pyo3(signature = (cost, grad, names, arrays, single, mode, method, step, seed, precision, points, progress=None))]
 #[allow(clippy::too_many_arguments)] // one per setting of `gradproof.check`, all positional
 fn check(
     py: Python<'_>,
@@ -162,8 +207,9 @@ fn check(
     seed: u64,
     precision: Option<&str>,
     points: usize,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<(String, String, Vec<String>)> {
-    let checker = checker(&Settings {
+    let mut checker = checker(&Settings {
         mode,
         method,
         step,
@@ -171,6 +217,14 @@ fn check(
         precision,
         points,
     })?;
+    let progress = progress.map(|callback| Progress {
+        callback,
+        latest: Arc::default(),
+    });
+    if let Some(progress) = &progress {
+        let latest = Arc::clone(&progress.latest);
+        checker = checker.on_progress(move |done, total| latest.set(done, total));
+    }
     if names.len() != arrays.len() {
         return Err(PyValueError::new_err(format!(
             "{} names for {} arrays",
@@ -193,7 +247,9 @@ fn check(
         Argument::Dict(PyDict::new(py).unbind())
     };
     let problem = PyProblem::new(layout, cost, grad, persistent, argument);
-    let outcome = run_interruptibly(py, &problem, || checker.check(&problem, &theta))?;
+    let outcome = run_interruptibly(py, &problem, progress.as_ref(), || {
+        checker.check(&problem, &theta)
+    })?;
     if let Some(raised) = problem.take_error() {
         return Err(raised);
     }
