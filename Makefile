@@ -17,7 +17,8 @@ test-rust:
 # torch from PyPI is the CUDA build (~5.6 GB installed, ~2 min here); it runs on the CPU.
 # pandas, pyarrow and pyspark (the fraud and Spark suites; Spark runs on the machine's Java 17):
 # ~750 MB installed (pyspark 490, pyarrow 170, pandas 85), ~45 s to install here.
-REQUIREMENTS := "maturin>=1.9.4,<2" numpy pytest torch "jax[cpu]" pandas "pyarrow>=14" pyspark
+# mypy checks the package's annotations (--strict).
+REQUIREMENTS := "maturin>=1.9.4,<2" numpy pytest torch "jax[cpu]" pandas "pyarrow>=14" pyspark mypy
 
 # The stamp is remade (pip installs what is missing) when this file changes.
 $(VENV)/installed: Makefile
@@ -34,6 +35,7 @@ install: $(VENV)/installed
 # suites instead of skipping them (plain pytest elsewhere skips them). The fraud suites make their
 # files with this checkout's CLI (`cargo build -p gradproof-cli`, or GRADPROOF_CLI).
 test-python: install
+	$(BIN)/python -m mypy --strict python/gradproof
 	GRADPROOF_REQUIRE_ADAPTERS=1 $(BIN)/python -m pytest -q python/tests --doctest-modules --pyargs gradproof
 	cd examples && ../$(BIN)/python seed.py > /dev/null
 	# The --exec tests again, now that a python with numpy exists: numpy and cc required, not skipped.

@@ -36,7 +36,9 @@ class Worst(NamedTuple):
     True
     """
 
-    index: Tuple[int, ...]
+    # The field the API names `index` shadows `tuple.index` (a method no caller of a `Worst`
+    # needs); type checkers flag the override, which is deliberate.
+    index: Tuple[int, ...]  # type: ignore[assignment]
     """Row-major multi-index inside the tensor (``()`` for a scalar)."""
     analytic: float
     """The hand-written gradient's value."""

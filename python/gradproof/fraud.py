@@ -24,7 +24,7 @@ Needs pyarrow (``pip install pyarrow``; pandas only to score a DataFrame).
 2
 """
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, List, NamedTuple, Optional
 
 import numpy as np
 
@@ -129,7 +129,7 @@ class FraudModel:
         return self._core.threshold
 
     @property
-    def columns(self) -> list:
+    def columns(self) -> List[str]:
         """The columns a row must have, named as in the schema's files."""
         return list(self._core.columns)
 
@@ -139,12 +139,12 @@ class FraudModel:
         return self._core.label_column
 
     @property
-    def features(self) -> list:
+    def features(self) -> List[str]:
         """The names of the engineered features the network reads, in order."""
         return list(self._core.features)
 
     @property
-    def sizes(self) -> list:
+    def sizes(self) -> List[int]:
         """The network's layer sizes, the input first."""
         return list(self._core.sizes)
 

@@ -14,7 +14,7 @@ Knows nothing of how a check runs. Importing ``gradproof`` does not import this 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +38,9 @@ def _leaf_names(paths: Sequence[Any], single: bool) -> List[str]:
     return names
 
 
-def _problem(f: Callable[..., Any], args: Sequence[Any], seed: int, jit: bool):
+def _problem(
+    f: Callable[..., Any], args: Sequence[Any], seed: int, jit: bool
+) -> Tuple[Callable[[Dict[str, np.ndarray]], float], Callable[[Dict[str, np.ndarray]], Dict[str, np.ndarray]], Dict[str, np.ndarray]]:
     """The named float leaves of ``args`` as numpy arrays, and ``cost``/``grad`` over them:
     ``cost = Σ ⟨v_l, f(*args)_l⟩`` over the output's leaves with seeded random cotangents ``v_l``
     (``v = 1`` for a scalar output), ``grad`` its gradient by ``jax.vjp``."""
@@ -89,13 +91,13 @@ def _problem(f: Callable[..., Any], args: Sequence[Any], seed: int, jit: bool):
     def vjp(checked_values: List[Any]) -> List[Any]:
         value, pullback = jax.vjp(scalar_cost, checked_values)
         (gradients,) = pullback(jnp.ones_like(value))
-        return gradients
+        return list(gradients)
 
     cost_fn, vjp_fn = (jax.jit(scalar_cost), jax.jit(vjp)) if jit else (scalar_cost, vjp)
     # JAX's configuration contexts are thread-local and the engine calls back on a thread of
     # its own: each call re-enters the caller's x64 setting (else float64 leaves would be
     # truncated to float32 there).
-    x64 = bool(jax.config.jax_enable_x64)
+    x64 = bool(jax.config.read("jax_enable_x64"))  # type: ignore[no-untyped-call,unused-ignore]
 
     def cost(arrays: Dict[str, np.ndarray]) -> float:
         with jax.enable_x64(x64):

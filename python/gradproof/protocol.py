@@ -20,6 +20,7 @@ import sys
 from typing import BinaryIO, Callable, Dict, Mapping, Optional
 
 import numpy as np
+import numpy.typing as npt
 
 VERSION = "gradproof-protocol 1"
 
@@ -103,7 +104,7 @@ class _Layout:
         theta = np.concatenate([a.ravel() for a in self.arrays])
         return json.dumps(header).encode() + b"\n" + self.frame(theta)
 
-    def frame(self, values) -> bytes:
+    def frame(self, values: npt.ArrayLike) -> bytes:
         """A frame: the count, then the values in the wire dtype."""
         values = np.ascontiguousarray(values, dtype=self.wire)
         return struct.pack("<Q", values.size) + values.tobytes()

@@ -35,7 +35,7 @@ except ImportError:  # older torch: its gradcheck raised a plain RuntimeError
 CHECKED_DTYPES = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
 
 
-class GradcheckError(_TorchGradcheckError):  # type: ignore[misc,valid-type]
+class GradcheckError(_TorchGradcheckError):  # type: ignore[misc,valid-type,unused-ignore]
     """Raised by :func:`gradcheck` when a backward pass is wrong: a subclass of torch's own
     ``GradcheckError`` (a ``RuntimeError``), so code catching torch's keeps working. The message
     names the wrong blocks (``output 0 / input 1``) and elements and carries the tables;
