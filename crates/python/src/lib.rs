@@ -122,8 +122,9 @@ fn run_interruptibly<T: Send>(
             });
             match waited {
                 Ok(outcome) => {
-                    // The last count (the engine's own final call), unless the check failed
-                    // already: its error is the one to raise.
+                    // The last count (the engine's own final call). Should the function raise
+                    // now, the check raises its exception, unless the check failed already
+                    // (the first exception is the one raised).
                     if let Err(raised) = tell(py) {
                         py.detach(|| problem.interrupt(raised));
                     }
@@ -188,9 +189,9 @@ fn checker(settings: &Settings<'_>) -> PyResult<Checker> {
 /// dict of them; `grad` must return a list of float64 arrays in the same order. `precision`
 /// declares the precision the cost is computed in (`None`: recognised from its values);
 /// `points` is the number of points checked (θ, then seeded random points near it).
-/// Returns the report as JSON, its table and its failure lines.
 /// `progress`, when given, is called `progress(done, total)` with the coordinates differenced
 /// so far, from the calling thread, about every 50 ms and at the end.
+/// Returns the report as JSON, its table and its failure lines.
 #[pyfunction]
 #[pyo3(signature = (cost, grad, names, arrays, single, mode, method, step, seed, precision, points, progress=None))]
 #[allow(clippy::too_many_arguments)] // one per setting of `gradproof.check`, all positional
