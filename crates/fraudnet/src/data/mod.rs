@@ -35,6 +35,7 @@ mod generate;
 mod history;
 mod open;
 mod parquet;
+mod plain_line;
 mod reader;
 mod schema;
 mod shown;
