@@ -1,6 +1,7 @@
 """Progress of a long check: what ``check(progress=...)`` accepts, and the text bar it draws on
 standard error by default (the command line's bar: ``checking 1234/40961 coordinates [===>  ]
-812/s, 0:00:47 left``), shown only once a check has run for two seconds and only on a terminal.
+812/s, 0:00:47 left``), shown only once a check has run for two seconds and only where someone
+watches: a terminal, or a Jupyter notebook's cell (whose output redraws a line on ``\r``).
 Knows nothing of how a check runs: the engine reports ``(done, total)`` coordinates.
 """
 
@@ -27,6 +28,15 @@ def _delay() -> float:
     except ValueError:
         return DELAY_SECONDS
     return seconds if seconds >= 0 else DELAY_SECONDS
+
+
+def _watched(stream: Any) -> bool:
+    """Whether ``stream`` is shown to someone as it is written: a terminal, or the stream a
+    Jupyter kernel puts in a cell's output."""
+    isatty = getattr(stream, "isatty", None)
+    if isatty is not None and isatty():
+        return True
+    return type(stream).__module__.split(".")[0] == "ipykernel"
 
 
 def _clock(seconds: float) -> str:
@@ -79,7 +89,8 @@ class TextBar:
 def progress_function(progress: ProgressOption) -> Optional[Callable[[int, int], Any]]:
     """What the engine calls with ``(done, total)`` for ``check(progress=progress)``: nothing
     for ``False``; the user's function; a bar on standard error for ``True`` (at once) or for
-    ``None`` (the default: only on a terminal, once the check has run for two seconds).
+    ``None`` (the default: only on a terminal or in a Jupyter notebook, once the check has run
+    for two seconds).
 
     >>> progress_function(False) is None
     True
@@ -91,9 +102,7 @@ def progress_function(progress: ProgressOption) -> Optional[Callable[[int, int],
     if progress is True:
         return TextBar(sys.stderr, delay=0.0)
     if progress is None:
-        stream = sys.stderr
-        isatty = getattr(stream, "isatty", None)
-        return TextBar(stream, delay=_delay()) if isatty is not None and isatty() else None
+        return TextBar(sys.stderr, delay=_delay()) if _watched(sys.stderr) else None
     if callable(progress):
         return progress
     raise TypeError(

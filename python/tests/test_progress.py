@@ -80,6 +80,20 @@ def test_a_wrong_value_is_refused(bad):
         notebook_check(progress=bad)
 
 
+def test_the_default_bar_is_for_a_terminal_or_a_notebook_cell(monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    # A Jupyter kernel's stream is no terminal, but its cell shows what is written.
+    OutStream = type("OutStream", (io.StringIO,), {"__module__": "ipykernel.iostream"})
+    for stream, shown in [(io.StringIO(), False), (Terminal(), True), (OutStream(), True)]:
+        monkeypatch.setattr("sys.stderr", stream)
+        assert isinstance(progress_function(None), TextBar) is shown, type(stream)
+
+
 def test_the_bar_waits_for_its_delay_and_estimates_the_time_left():
     import io
 
