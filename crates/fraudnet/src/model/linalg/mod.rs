@@ -58,6 +58,37 @@ pub(crate) fn matmul_into_split(
     }
 }
 
+/// `c = a · b + bias` for a product only `M` columns wide (`a` is `n × p`, `b` is `p × M`, `c` is
+/// `n × M`, `bias` one value per row), inlined into its caller with no kernel to choose: each
+/// row of `c` summed by the kernels' own block, its `M` sums in registers, then its bias
+/// added — the values of [`matmul_into`] followed by adding the bias. A tiny network's layer on
+/// a few examples is a few dozen multiply-adds, for which choosing and entering a kernel cost as
+/// much as the sums.
+#[inline(always)]
+pub(crate) fn narrow_affine<const M: usize>(
+    a: &[f64],
+    b: &[f64],
+    bias: &[f64],
+    c: &mut [f64],
+    (n, p): (usize, usize),
+) {
+    assert!(
+        a.len() == n * p && b.len() == p * M && c.len() == n * M && bias.len() == n,
+        "a, b, c, bias are n × p, p × M, n × M, n"
+    );
+    if p == 0 {
+        // The empty sums, then the bias.
+        for (c_row, &bias) in c.chunks_exact_mut(M).zip(bias) {
+            c_row.iter_mut().for_each(|v| *v = 0.0 + bias);
+        }
+        return;
+    }
+    for ((a_row, c_row), &bias) in a.chunks_exact(p).zip(c.chunks_exact_mut(M)).zip(bias) {
+        block::<1, M>(a_row, (b, M, 0), c_row, p, M, 0);
+        c_row.iter_mut().for_each(|v| *v += bias);
+    }
+}
+
 thread_local! {
     /// A thread's buffer for the panels of `b`, reused from product to product.
     static PANELS: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };

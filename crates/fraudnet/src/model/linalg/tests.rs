@@ -79,6 +79,42 @@ fn sums_in_the_textbook_order_bit_for_bit_at_every_block_size() {
     }
 }
 
+/// The inlined product of a few columns, plus its bias, against the textbook's sum then the
+/// bias, bit for bit (with no inner dimension too: the empty sum, then the bias).
+#[test]
+fn narrow_products_are_the_textbook_sums_plus_the_bias() {
+    let value = |s: usize| mixed(s, 7);
+    fn check<const M: usize>(n: usize, p: usize, value: impl Fn(usize) -> f64) {
+        let a = Array2::from_shape_fn((n, p), |(i, k)| value(i * 31 + k * 7 + 1));
+        let b = Array2::from_shape_fn((p, M), |(k, j)| value(k * 13 + j * 5 + 2));
+        let bias: Vec<f64> = (0..n).map(|i| value(i * 3 + 5)).collect();
+        let expected =
+            reference(a.view(), b.view()) + Array2::from_shape_fn((n, M), |(i, _)| bias[i]);
+        let mut c = vec![f64::NAN; n * M];
+        narrow_affine::<M>(
+            a.as_slice().unwrap(),
+            b.as_slice().unwrap(),
+            &bias,
+            &mut c,
+            (n, p),
+        );
+        let bits = |v: &mut dyn Iterator<Item = &f64>| v.map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&mut c.iter()),
+            bits(&mut expected.iter()),
+            "{n} × {p} × {M}"
+        );
+    }
+    for n in [1, 2, 3, 5, 16] {
+        for p in [0, 1, 2, 4, 5, 13] {
+            check::<1>(n, p, value);
+            check::<2>(n, p, value);
+            check::<3>(n, p, value);
+            check::<4>(n, p, value);
+        }
+    }
+}
+
 #[test]
 fn a_product_inside_a_product_packs_its_own_panels() {
     let value = unit;

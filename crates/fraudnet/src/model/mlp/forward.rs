@@ -12,8 +12,8 @@ use ndarray::{Array2, ArrayView2};
 use super::{CostForm, Mlp};
 use crate::error::Result;
 use crate::model::activation::{Activation, DropoutMask};
-use crate::model::formulas::{KinkHasher, sigmoid, weighted_loss_sum, write_kink_pattern};
-use crate::model::linalg::{add_bias_relu, matmul, matmul_into};
+use crate::model::formulas::{KinkHasher, relu, sigmoid, weighted_loss_sum, write_kink_pattern};
+use crate::model::linalg::{add_bias_relu, matmul, matmul_into, narrow_affine};
 
 /// What the forward pass keeps for the backward pass: every layer's pre-activation `Z` and
 /// activation `A` (layer 1 first; after the dropout mask, if any).
@@ -217,6 +217,13 @@ impl Mlp {
         }
         let depth = self.depth();
         let m = x.ncols();
+        if mask.is_none()
+            && m > 0
+            && self.sizes.iter().all(|&units| units * m <= TINY_LAYER)
+            && let Some(input) = x.as_slice()
+        {
+            return self.run_tiny_layers(theta, input, m, hasher, output);
+        }
         SCRATCH.with(|cell| {
             // A rayon worker waiting inside `matmul_into` may run another chunk's forward pass
             // on this thread: that one finds the buffers borrowed and uses fresh ones.
@@ -265,6 +272,62 @@ impl Mlp {
             }
             output(ping);
         })
+    }
+}
+
+/// Values of a layer (units × examples) up to which [`Mlp::run_layers`] runs on the stack: a
+/// network as small as the notebook's (4-5-3-1 on 3 examples), whose passes are a few hundred
+/// operations, where choosing kernels and borrowing thread-local buffers cost as much again.
+const TINY_LAYER: usize = 64;
+
+impl Mlp {
+    /// [`Mlp::run_layers`] without a mask for a network whose every layer has at most
+    /// [`TINY_LAYER`] values, `x` row-major (`m` examples): the same products (up to four
+    /// examples by [`narrow_affine`], inlined), bias, activation and kink pattern, in two stack
+    /// buffers instead of thread-local ones.
+    fn run_tiny_layers(
+        &self,
+        theta: &[f64],
+        x: &[f64],
+        m: usize,
+        mut hasher: Option<&mut KinkHasher>,
+        output: impl FnOnce(&[f64]),
+    ) {
+        let mut buffers = [0.0f64; 2 * TINY_LAYER];
+        let (mut front, mut back) = buffers.split_at_mut(TINY_LAYER);
+        let depth = self.depth();
+        for l in 1..=depth {
+            let (w, b) = self.layer_slices(theta, l);
+            let (units, inputs) = (self.sizes[l], self.sizes[l - 1]);
+            let input: &[f64] = if l == 1 { x } else { &back[..inputs * m] };
+            let z = &mut front[..units * m];
+            // A few examples: each row's sums side by side in registers, inlined here.
+            match m {
+                1 => narrow_affine::<1>(w, input, b, z, (units, inputs)),
+                2 => narrow_affine::<2>(w, input, b, z, (units, inputs)),
+                3 => narrow_affine::<3>(w, input, b, z, (units, inputs)),
+                4 => narrow_affine::<4>(w, input, b, z, (units, inputs)),
+                _ => {
+                    matmul_into(w, input, z, units, inputs, m);
+                    for (z_row, &b) in z.chunks_exact_mut(m).zip(b) {
+                        z_row.iter_mut().for_each(|z| *z += b);
+                    }
+                }
+            }
+            if l == depth {
+                break;
+            }
+            if let Some(hasher) = hasher.as_deref_mut() {
+                write_kink_pattern(hasher, z);
+            }
+            if self.hidden == Activation::Relu {
+                z.iter_mut().for_each(|v| *v = relu(*v));
+            } else {
+                z.iter_mut().for_each(|v| *v = self.hidden.apply(*v));
+            }
+            std::mem::swap(&mut front, &mut back);
+        }
+        output(&front[..m]);
     }
 }
 
@@ -327,15 +390,18 @@ mod tests {
 
     #[test]
     fn the_fused_cost_and_signature_match_the_forward_pass_bit_for_bit() {
-        let sizes: [&[usize]; 5] = [
+        // Small networks and few examples take the stack path (every layer at most
+        // `TINY_LAYER` values: 16 units × 4 examples is its edge), the rest the general one.
+        let sizes: [&[usize]; 6] = [
             &[3, 1],
             &[4, 5, 3, 1],
             &[7, 13, 1],
             &[5, 9, 17, 3, 1],
             &[2, 65, 1],
+            &[4, 16, 1],
         ];
         for (s, sizes) in sizes.into_iter().enumerate() {
-            for m in [1, 3, 8, 17, 64, 65] {
+            for m in [1, 2, 3, 4, 5, 8, 17, 64, 65] {
                 let (problem, theta) = MlpProblem::random(sizes, m, s as u32).unwrap();
                 // Saturated outputs and exact kinks (all-zero parameters) as well.
                 for scale in [1.0, 30.0, 0.0] {
