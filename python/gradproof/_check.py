@@ -194,9 +194,9 @@ def check(
             cost is computed in float32 is seen as ``"f32"``). ``report.precision`` says which.
         progress: ``None`` (a bar on standard error once the check has run for two seconds,
             only on a terminal, as on the command line, or in a Jupyter notebook), ``True``
-            (the bar at once, wherever
-            standard error goes), ``False`` (nothing), or a function ``progress(done, total)``
-            called with the coordinates differenced so far (of the point being checked), from
+            (the bar at once, wherever standard error goes), ``False`` (nothing), or a function
+            ``progress(done, total)`` called with the coordinates differenced so far (of the
+            point being checked), from
             the calling thread, every 50 ms or so and once at the end (e.g. to update a
             ``tqdm`` bar: ``bar.total = total; bar.n = done; bar.refresh()``). An exception it
             raises stops the check and is raised. The exhaustive and sampled modes report

@@ -61,29 +61,37 @@ class TextBar:
         self._stream = stream
         self._delay = delay
         self._started = time.monotonic()
-        self._drawn = False
+        # The count so far and when it started (a check of several points counts each anew),
+        # and the length of the line last drawn (a shorter one is padded over it).
+        self._done = 0
+        self._counting_since = self._started
+        self._drawn = 0
 
     def __call__(self, done: int, total: int) -> None:
-        elapsed = time.monotonic() - self._started
-        if elapsed < self._delay or total <= 0:
+        now = time.monotonic()
+        if done < self._done:
+            self._counting_since = now
+        self._done = done
+        if now - self._started < self._delay or total <= 0:
             return
         width = 30
         filled = min(width, width * done // total)
         arrow = ">" if filled < width else ""
         bar = "=" * filled + arrow + " " * (width - filled - len(arrow))
-        rate = done / elapsed if elapsed > 0 else 0.0
+        counting = now - self._counting_since
+        rate = done / counting if counting > 0 else 0.0
         left = _clock((total - done) / rate) if rate > 0 else "?"
         line = f"checking {done}/{total} coordinates [{bar}] {rate:.0f}/s, {left} left"
-        self._stream.write("\r" + line)
+        self._stream.write("\r" + line.ljust(self._drawn))
         self._stream.flush()
-        self._drawn = True
+        self._drawn = len(line)
 
     def close(self) -> None:
         """Ends the bar's line, if it was drawn."""
         if self._drawn:
             self._stream.write("\n")
             self._stream.flush()
-            self._drawn = False
+            self._drawn = 0
 
 
 def progress_function(progress: ProgressOption) -> Optional[Callable[[int, int], Any]]:

@@ -109,3 +109,18 @@ def test_the_bar_waits_for_its_delay_and_estimates_the_time_left():
     line = out.getvalue()
     assert line.startswith("\rchecking 25/100 coordinates [=======>") and line.endswith(" left\n")
     assert progress_function(False) is None
+
+
+def test_a_shorter_line_covers_the_longer_one_and_a_new_point_counts_anew():
+    import io
+
+    out = io.StringIO()
+    bar = TextBar(out, delay=0.0)
+    time.sleep(0.01)
+    bar(900, 1000)
+    first = out.getvalue()
+    bar(1, 1000)  # the next point of a check at several points
+    second = out.getvalue()[len(first):]
+    assert second.startswith("\rchecking 1/1000 coordinates [>")
+    assert len(second) >= len(first), "the old line is blanked out"
+    bar.close()

@@ -219,7 +219,10 @@ impl Mlp {
         let m = x.ncols();
         if mask.is_none()
             && m > 0
-            && self.sizes.iter().all(|&units| units * m <= TINY_LAYER)
+            && self
+                .sizes
+                .iter()
+                .all(|&units| units.saturating_mul(m) <= TINY_LAYER)
             && let Some(input) = x.as_slice()
         {
             return self.run_tiny_layers(theta, input, m, hasher, output);
