@@ -70,6 +70,24 @@ fn generate_draws_a_bar_on_a_terminal_only() {
     );
 }
 
+/// Parquet too: the bar counts the generator's rows as they are turned into columns.
+#[test]
+fn generate_draws_a_bar_for_parquet_as_well() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shown, quiet) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
+    let screen = on_a_terminal(&generate_args(&shown, false));
+    assert!(
+        screen.contains("generating") && screen.contains("/20001 rows"),
+        "{screen}"
+    );
+    let screen = on_a_terminal(&generate_args(&quiet, true));
+    assert!(!screen.contains("generating"), "{screen}");
+    assert!(
+        bytes(&shown) == bytes(&quiet),
+        "same bytes with and without a bar"
+    );
+}
+
 #[test]
 fn score_draws_a_bar_on_a_terminal_only() {
     let dir = tempfile::tempdir().unwrap();

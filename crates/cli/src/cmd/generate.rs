@@ -54,21 +54,30 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let out_name = shown_path(&args.out);
     let (rows, rate) = (args.rows, args.fraud_rate);
     let sink = files.create(out)?;
+    // The bar counts the generator's CSV lines, the header and one per row, whether they are
+    // written as they are or turned into Parquet columns.
+    let progress = Delayed::new(
+        rows + 1,
+        "generating {pos}/{len} rows [{bar:30}] {rate}, {eta} left",
+        args.quiet,
+    );
     let (summary, sink) = match FileFormat::or_from_path(args.out_format, &args.out) {
         FileFormat::Csv => {
-            // The bar counts the CSV's lines: the header and one per row.
-            let progress = Delayed::new(
-                rows + 1,
-                "generating {pos}/{len} rows [{bar:30}] {rate}, {eta} left",
-                args.quiet,
-            );
             let mut sink = LineCountingWriter::new(sink, progress);
             let summary = fraudnet::data::generate(rows, rate, &mut rng, &mut sink);
             summary.map(|summary| (summary, sink.into_inner()))
         }
-        // Without a bar: Parquet's bytes are not lines to count.
         FileFormat::Parquet => {
-            fraudnet::data::generate_parquet(rows, rate, &mut rng, sink, &out_name)
+            let written = fraudnet::data::generate_parquet_counting(
+                rows,
+                rate,
+                &mut rng,
+                sink,
+                &out_name,
+                |lines| progress.advance(lines),
+            );
+            progress.finish();
+            written
         }
     }
     .with_context(|| format!("--out {out_name}"))?;

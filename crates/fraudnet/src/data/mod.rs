@@ -51,7 +51,10 @@ pub use history::{
     FeatureSet, HISTORY_FEATURES, HISTORY_VERSION, History, SAME_TRANSFER_STEPS, SWEEP_STEPS,
     WINDOW_STEPS,
 };
-pub use parquet::{ParquetGroup, ParquetGroups, ParquetReader, ScoresWriter, generate_parquet};
+pub use parquet::{
+    ParquetGroup, ParquetGroups, ParquetReader, ScoresWriter, generate_parquet,
+    generate_parquet_counting,
+};
 pub use reader::{
     MAX_FIELD_BYTES, MAX_HEADER_BYTES, MAX_LINE_BYTES, MAX_RECORD_BYTES, Record, RecordReader,
     RowInfo,

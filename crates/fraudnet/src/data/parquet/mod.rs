@@ -11,7 +11,7 @@ mod write;
 
 pub use groups::{ParquetGroup, ParquetGroups};
 pub use read::ParquetReader;
-pub use write::{ScoresWriter, generate_parquet};
+pub use write::{ScoresWriter, generate_parquet, generate_parquet_counting};
 
 use crate::Error;
 

@@ -76,8 +76,38 @@ pub fn generate_parquet<W: Write + Send>(
     writer: W,
     output: &str,
 ) -> Result<(GenerateSummary, W)> {
+    generate_parquet_counting(rows, fraud_rate, rng, writer, output, |_| {})
+}
+
+/// [`generate_parquet`], telling `lines(n)` each time `n` more lines of the generator's CSV text
+/// (its header, then one per row: `rows + 1` in all) have been turned into columns, so that a
+/// caller can show its progress.
+///
+/// ```
+/// use fraudnet::data::generate_parquet_counting;
+/// let mut rng = <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+/// let mut lines = 0;
+/// generate_parquet_counting(100, 0.05, &mut rng, Vec::new(), "mem.parquet", |n| lines += n)?;
+/// assert_eq!(lines, 101);
+/// # Ok::<(), fraudnet::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`generate`].
+pub fn generate_parquet_counting<W: Write + Send>(
+    rows: u64,
+    fraud_rate: f64,
+    rng: &mut impl Rng,
+    writer: W,
+    output: &str,
+    lines: impl FnMut(u64),
+) -> Result<(GenerateSummary, W)> {
     let mut payments = PaymentsWriter::new(writer, output)?;
-    let summary = generate(rows, fraud_rate, rng, &mut payments).map_err(|e| match e {
+    let mut counted = LineCounting {
+        inner: &mut payments,
+        lines,
+    };
+    let summary = generate(rows, fraud_rate, rng, &mut counted).map_err(|e| match e {
         Error::Io { source, .. } => Error::Io {
             path: output.to_string(),
             source,
@@ -85,6 +115,27 @@ pub fn generate_parquet<W: Write + Send>(
         other => other,
     })?;
     Ok((summary, payments.finish()?))
+}
+
+/// A writer that tells `lines` how many line breaks each write passed on to `inner`.
+struct LineCounting<W, F> {
+    inner: W,
+    lines: F,
+}
+
+impl<W: Write, F: FnMut(u64)> Write for LineCounting<W, F> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let lines = buf[..n].iter().filter(|&&b| b == b'\n').count();
+        if lines > 0 {
+            (self.lines)(lines as u64);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Turns the generator's CSV text into Parquet row groups as it is written.
