@@ -7,8 +7,10 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use fraudnet::data::{FeatureSet, History, RowInfo, RowSource, Schema};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 /// Work shorter than this shows no bar.
@@ -61,15 +63,17 @@ impl Delayed {
 
     /// Advances the bar by `units`, showing it once the work has run for [`DELAY`].
     pub fn advance(&self, units: u64) {
-        self.bar.inc(units);
+        // Shown first, so that the step that makes it due is drawn (a file of one row group
+        // advances once).
         self.show_when_due();
+        self.bar.inc(units);
     }
 
     /// Sets the bar's position and length (work counted by someone else, from any thread).
     pub fn set(&self, position: u64, len: u64) {
+        self.show_when_due();
         self.bar.set_length(len);
         self.bar.set_position(position);
-        self.show_when_due();
     }
 
     fn show_when_due(&self) {
@@ -145,5 +149,75 @@ impl<W: Write> Write for LineCountingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// A source of payment rows that advances a bar by the rows read (a Parquet file read in order,
+/// with history features); the bar is removed when the source is dropped or its history taken.
+pub struct CountingRows<'a> {
+    inner: Box<dyn RowSource + 'a>,
+    progress: Cleared,
+}
+
+/// A bar removed when dropped (when the work ends, or fails).
+pub struct Cleared(pub Arc<Delayed>);
+
+impl Drop for Cleared {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+impl<'a> CountingRows<'a> {
+    /// Wraps `inner`.
+    pub fn new(inner: Box<dyn RowSource + 'a>, progress: Delayed) -> Self {
+        CountingRows {
+            inner,
+            progress: Cleared(Arc::new(progress)),
+        }
+    }
+}
+
+impl RowSource for CountingRows<'_> {
+    fn schema(&self) -> Schema {
+        self.inner.schema()
+    }
+
+    fn file(&self) -> &str {
+        self.inner.file()
+    }
+
+    fn has_labels(&self) -> bool {
+        self.inner.has_labels()
+    }
+
+    fn feature_set(&self) -> FeatureSet {
+        self.inner.feature_set()
+    }
+
+    fn into_history(self: Box<Self>) -> Option<History> {
+        let CountingRows { inner, progress } = *self;
+        drop(progress);
+        inner.into_history()
+    }
+
+    fn read_into(&mut self, features: &mut [f64]) -> fraudnet::Result<Option<RowInfo>> {
+        let row = self.inner.read_into(features)?;
+        if row.is_some() {
+            self.progress.0.advance(1);
+        }
+        Ok(row)
+    }
+
+    fn row_error(&self, info: &RowInfo, message: String) -> fraudnet::Error {
+        self.inner.row_error(info, message)
+    }
+
+    fn label_error(&self, info: &RowInfo, message: String) -> fraudnet::Error {
+        self.inner.label_error(info, message)
+    }
+
+    fn columns_error(&self, message: String) -> fraudnet::Error {
+        self.inner.columns_error(message)
     }
 }

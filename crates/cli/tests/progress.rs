@@ -118,6 +118,44 @@ fn score_draws_a_bar_on_a_terminal_only() {
     assert_eq!(bytes(&shown), bytes(&quiet));
 }
 
+/// A Parquet input too: its rows counted by row group (a per-row model), or one by one as they
+/// are read in order (a history model, no total).
+#[test]
+fn score_draws_a_bar_for_a_parquet_input_as_well() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = generate(dir.path(), "data.csv", 3_000, 0.05, 3);
+    let parquet = generate(dir.path(), "data.parquet", 5_000, 0.05, 4);
+    let per_row = common::train_model_with(dir.path(), &data, "row.json", &["--features", "row"]);
+    let history = train_model(dir.path(), &data, "history.json");
+    for (model, shown) in [(&per_row, "/5000 rows"), (&history, "scoring ")] {
+        let (a, b) = (dir.path().join("a.csv"), dir.path().join("b.csv"));
+        let args = |out: &Path| {
+            [
+                "score",
+                "--model",
+                s(model),
+                "--data",
+                s(&parquet),
+                "-o",
+                s(out),
+            ]
+            .map(str::to_string)
+            .to_vec()
+        };
+        let with_bar = args(&a);
+        let screen = on_a_terminal(&with_bar.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(
+            screen.contains("scoring") && screen.contains(shown),
+            "{screen}"
+        );
+        let mut quiet = args(&b);
+        quiet.push("-q".into());
+        let screen = on_a_terminal(&quiet.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!screen.contains("scoring "), "{screen}");
+        assert_eq!(bytes(&a), bytes(&b), "same bytes with and without a bar");
+    }
+}
+
 #[test]
 fn check_draws_a_bar_from_the_engines_progress_on_a_terminal_only() {
     let args = ["check", "--layers", "6,8,1", "--examples", "4"];

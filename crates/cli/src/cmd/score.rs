@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use fraudnet::data::{CsvChunks, FileFormat, History, shown_path};
@@ -11,7 +12,10 @@ use fraudnet::score::Rows;
 
 use crate::flags;
 use crate::output::Files;
-use crate::progress::{CountingReader, Delayed};
+use crate::progress::{Cleared, CountingReader, CountingRows, Delayed};
+
+/// The bar of a Parquet file's rows scored in row groups (its length the file's rows).
+const ROWS_BAR: &str = "scoring {pos}/{len} rows [{bar:30}] {rate}, {eta} left";
 
 /// Arguments of `gradproof score`.
 #[derive(Debug, clap::Args)]
@@ -56,6 +60,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let model = FraudModel::read_from(model_file, &shown_path(&args.model))?;
     let data_name = shown_path(&args.data);
     let mut state = load_state(&model, args.state.as_deref())?;
+    // The bar of a Parquet file's row groups, removed once they are scored (or on an error).
+    let mut bar: Option<Cleared> = None;
     let rows = match FileFormat::or_from_path(args.data_format, &args.data) {
         FileFormat::Csv => {
             // A FIFO or a device has no size: the bar then counts bytes without an estimate.
@@ -69,7 +75,20 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             Rows::Chunks(CsvChunks::new(counted, data_name.as_str(), model.schema)?)
         }
         // A Parquet file's history features are computed as it is read: its state goes in now.
-        FileFormat::Parquet => Rows::parquet(data_file, &data_name, &model, state.take())?,
+        // The bar counts rows: those of each row group as it is handed to a thread, or each
+        // row as it is read in order (for history features, without a total).
+        FileFormat::Parquet => match Rows::parquet(data_file, &data_name, &model, state.take())? {
+            Rows::Groups(groups) => {
+                let progress = Arc::new(Delayed::new(groups.rows(), ROWS_BAR, args.quiet));
+                bar = Some(Cleared(Arc::clone(&progress)));
+                Rows::Groups(groups.with_progress(move |rows| progress.advance(rows)))
+            }
+            Rows::Source(source) => {
+                let progress = Delayed::new(0, "scoring {pos} rows, {rate}", args.quiet);
+                Rows::Source(Box::new(CountingRows::new(source, progress)))
+            }
+            chunks => chunks,
+        },
     };
     let mut rows = rows.for_model(&model, state)?;
     let out_name = shown_path(&args.out);
@@ -90,6 +109,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             shown_path(&args.model)
         )
     })?;
+    drop(bar);
     files.finish(out, sink)?;
     files.commit()?;
     if let (Some(path), Some(history)) = (&args.state, rows.into_history()) {

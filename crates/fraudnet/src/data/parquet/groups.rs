@@ -44,6 +44,8 @@ pub struct ParquetGroups {
     /// The next group handed out, and the rows before it.
     next: usize,
     rows_before: u64,
+    /// Told each group's rows as it is handed out (see [`ParquetGroups::with_progress`]).
+    progress: Option<Box<dyn FnMut(u64) + Send>>,
 }
 
 /// What the groups of one file share.
@@ -93,7 +95,22 @@ impl ParquetGroups {
             }),
             next: 0,
             rows_before: 0,
+            progress: None,
         })
+    }
+
+    /// The groups, telling `rows(n)` the `n` rows of each group as it is handed out (at most a
+    /// few groups per thread ahead of the work done on them): a caller's progress.
+    pub fn with_progress(self, rows: impl FnMut(u64) + Send + 'static) -> Self {
+        ParquetGroups {
+            progress: Some(Box::new(rows)),
+            ..self
+        }
+    }
+
+    /// The file's number of rows, from its footer.
+    pub fn rows(&self) -> u64 {
+        u64::try_from(self.shared.metadata.metadata().file_metadata().num_rows()).unwrap_or(0)
     }
 
     /// The file's name as used in error messages.
@@ -127,7 +144,11 @@ impl ParquetGroups {
             rows_before: self.rows_before,
         };
         self.next += 1;
-        self.rows_before += u64::try_from(group.num_rows()).unwrap_or(0);
+        let rows = u64::try_from(group.num_rows()).unwrap_or(0);
+        self.rows_before += rows;
+        if let Some(progress) = &mut self.progress {
+            progress(rows);
+        }
         Some(part)
     }
 }
