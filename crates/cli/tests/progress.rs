@@ -38,54 +38,37 @@ fn generate_args(out: &Path, quiet: bool) -> Vec<&str> {
     args
 }
 
+/// CSV and Parquet alike: the bar counts the generator's rows (as they are written, or as they
+/// are turned into columns).
 #[test]
 fn generate_draws_a_bar_on_a_terminal_only() {
     let dir = tempfile::tempdir().unwrap();
-    let (shown, quiet, piped) = (
-        dir.path().join("a.csv"),
-        dir.path().join("b.csv"),
-        dir.path().join("c.csv"),
-    );
-    let screen = on_a_terminal(&generate_args(&shown, false));
-    assert!(
-        screen.contains("generating") && screen.contains("/20001 rows"),
-        "{screen}"
-    );
-    let screen = on_a_terminal(&generate_args(&quiet, true));
-    assert!(!screen.contains("generating"), "{screen}");
-    let out = gradproof_env(
-        &generate_args(&piped, false),
-        &[("GRADPROOF_PROGRESS_DELAY", "0")],
-    );
-    expect_code(&out, 0, "generate on a pipe");
-    assert!(
-        !text(&out.stderr).contains("generating"),
-        "{}",
-        text(&out.stderr)
-    );
-    let written = bytes(&shown);
-    assert!(
-        written == bytes(&quiet) && written == bytes(&piped),
-        "same bytes with and without a bar"
-    );
-}
-
-/// Parquet too: the bar counts the generator's rows as they are turned into columns.
-#[test]
-fn generate_draws_a_bar_for_parquet_as_well() {
-    let dir = tempfile::tempdir().unwrap();
-    let (shown, quiet) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
-    let screen = on_a_terminal(&generate_args(&shown, false));
-    assert!(
-        screen.contains("generating") && screen.contains("/20001 rows"),
-        "{screen}"
-    );
-    let screen = on_a_terminal(&generate_args(&quiet, true));
-    assert!(!screen.contains("generating"), "{screen}");
-    assert!(
-        bytes(&shown) == bytes(&quiet),
-        "same bytes with and without a bar"
-    );
+    for extension in ["csv", "parquet"] {
+        let path = |name: &str| dir.path().join(format!("{name}.{extension}"));
+        let (shown, quiet, piped) = (path("a"), path("b"), path("c"));
+        let screen = on_a_terminal(&generate_args(&shown, false));
+        assert!(
+            screen.contains("generating") && screen.contains("/20001 rows"),
+            "{extension}: {screen}"
+        );
+        let screen = on_a_terminal(&generate_args(&quiet, true));
+        assert!(!screen.contains("generating"), "{screen}");
+        let out = gradproof_env(
+            &generate_args(&piped, false),
+            &[("GRADPROOF_PROGRESS_DELAY", "0")],
+        );
+        expect_code(&out, 0, "generate on a pipe");
+        assert!(
+            !text(&out.stderr).contains("generating"),
+            "{}",
+            text(&out.stderr)
+        );
+        let written = bytes(&shown);
+        assert!(
+            written == bytes(&quiet) && written == bytes(&piped),
+            "{extension}: same bytes with and without a bar"
+        );
+    }
 }
 
 #[test]
