@@ -12,7 +12,7 @@ use ndarray::{Array2, ArrayView2};
 use super::{CostForm, Mlp};
 use crate::error::Result;
 use crate::model::activation::{Activation, DropoutMask};
-use crate::model::formulas::{KinkHasher, relu, sigmoid, weighted_loss_sum, write_kink_pattern};
+use crate::model::formulas::{KinkHasher, sigmoid, weighted_loss_sum, write_kink_pattern};
 use crate::model::linalg::{add_bias_relu, matmul, matmul_into, narrow_affine};
 
 /// What the forward pass keeps for the backward pass: every layer's pre-activation `Z` and
@@ -218,7 +218,7 @@ impl Mlp {
         let depth = self.depth();
         let m = x.ncols();
         if mask.is_none()
-            && m > 0
+            && (1..=NARROW_EXAMPLES).contains(&m)
             && self
                 .sizes
                 .iter()
@@ -283,11 +283,15 @@ impl Mlp {
 /// operations, where choosing kernels and borrowing thread-local buffers cost as much again.
 const TINY_LAYER: usize = 64;
 
+/// Examples up to which [`Mlp::run_layers`] runs on the stack (each layer's sums for them side by
+/// side in registers); more go through the matrix kernels.
+const NARROW_EXAMPLES: usize = 4;
+
 impl Mlp {
     /// [`Mlp::run_layers`] without a mask for a network whose every layer has at most
-    /// [`TINY_LAYER`] values, `x` row-major (`m` examples): the same products (up to four
-    /// examples by [`narrow_affine`], inlined), bias, activation and kink pattern, in two stack
-    /// buffers instead of thread-local ones.
+    /// [`TINY_LAYER`] values, on `m` ≤ [`NARROW_EXAMPLES`] examples (`x` row-major): the same
+    /// products and bias ([`narrow_affine`], inlined), kink pattern and activation, in two
+    /// stack buffers instead of thread-local ones.
     fn run_tiny_layers(
         &self,
         theta: &[f64],
@@ -304,18 +308,13 @@ impl Mlp {
             let (units, inputs) = (self.sizes[l], self.sizes[l - 1]);
             let input: &[f64] = if l == 1 { x } else { &back[..inputs * m] };
             let z = &mut front[..units * m];
-            // A few examples: each row's sums side by side in registers, inlined here.
+            // Each row's sums side by side in registers, inlined here.
+            let dims = (units, inputs);
             match m {
-                1 => narrow_affine::<1>(w, input, b, z, (units, inputs)),
-                2 => narrow_affine::<2>(w, input, b, z, (units, inputs)),
-                3 => narrow_affine::<3>(w, input, b, z, (units, inputs)),
-                4 => narrow_affine::<4>(w, input, b, z, (units, inputs)),
-                _ => {
-                    matmul_into(w, input, z, units, inputs, m);
-                    for (z_row, &b) in z.chunks_exact_mut(m).zip(b) {
-                        z_row.iter_mut().for_each(|z| *z += b);
-                    }
-                }
+                1 => narrow_affine::<1>(w, input, b, z, dims),
+                2 => narrow_affine::<2>(w, input, b, z, dims),
+                3 => narrow_affine::<3>(w, input, b, z, dims),
+                _ => narrow_affine::<4>(w, input, b, z, dims),
             }
             if l == depth {
                 break;
@@ -323,11 +322,7 @@ impl Mlp {
             if let Some(hasher) = hasher.as_deref_mut() {
                 write_kink_pattern(hasher, z);
             }
-            if self.hidden == Activation::Relu {
-                z.iter_mut().for_each(|v| *v = relu(*v));
-            } else {
-                z.iter_mut().for_each(|v| *v = self.hidden.apply(*v));
-            }
+            z.iter_mut().for_each(|v| *v = self.hidden.apply(*v));
             std::mem::swap(&mut front, &mut back);
         }
         output(&front[..m]);

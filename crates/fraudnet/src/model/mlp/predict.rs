@@ -158,8 +158,7 @@ mod tests {
     use super::*;
     use crate::numpy_rng::NumpyRng;
 
-    /// Probabilities from row-major blocks (the transposed problem) and from a column-major
-    /// copy (the cost's pass) are the same bits, for every activation and several widths.
+    /// Each vector build of the bias-and-activation pass gives the portable body's bits.
     #[test]
     fn every_vector_build_of_the_bias_and_activation_gives_the_same_bits() {
         let mut rng = NumpyRng::new(3);
@@ -190,6 +189,8 @@ mod tests {
         }
     }
 
+    /// Probabilities from row-major blocks (the transposed problem) and from a column-major
+    /// copy (the cost's pass) are the same bits, for every activation and several widths.
     #[test]
     fn rows_and_columns_give_the_same_bits() {
         let mut rng = NumpyRng::new(7);
