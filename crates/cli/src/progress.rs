@@ -1,9 +1,10 @@
 //! Progress bars for long work: a bar on standard error that appears only once the work has run
 //! for [`DELAY`] (short commands stay silent), only on a terminal (indicatif draws nothing on a
-//! pipe or a file), and never with `--quiet`. The readers and writers here advance a bar by the
-//! bytes they read or the lines they write, so the work itself knows nothing of it.
+//! pipe or a file), and never with `--quiet`. The reader and the row source here advance a bar by
+//! the bytes or the rows they read (a generator's lines are counted by
+//! `fraudnet::data::LineCounting`), so the work itself knows nothing of it.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use std::fmt;
@@ -116,39 +117,6 @@ impl<R: Read> Read for CountingReader<R> {
         let n = self.inner.read(buf)?;
         self.progress.advance(n as u64);
         Ok(n)
-    }
-}
-
-/// A writer that advances a bar by the lines it writes (one per row of a CSV file, the header
-/// included).
-pub struct LineCountingWriter<W> {
-    inner: W,
-    progress: Delayed,
-}
-
-impl<W> LineCountingWriter<W> {
-    /// Wraps `inner`.
-    pub fn new(inner: W, progress: Delayed) -> Self {
-        LineCountingWriter { inner, progress }
-    }
-
-    /// The writer, with the bar removed.
-    pub fn into_inner(self) -> W {
-        self.progress.finish();
-        self.inner
-    }
-}
-
-impl<W: Write> Write for LineCountingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        let lines = buf[..n].iter().filter(|&&b| b == b'\n').count();
-        self.progress.advance(lines as u64);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use fraudnet::data::{FileFormat, shown_path};
+use fraudnet::data::{FileFormat, LineCounting, shown_path};
 use rand::SeedableRng;
 
 use crate::flags;
 use crate::output::Files;
-use crate::progress::{Delayed, LineCountingWriter};
+use crate::progress::Delayed;
 
 /// A generous upper estimate of one generated row's bytes, for the free-space check.
 const BYTES_PER_ROW: u64 = 128;
@@ -63,8 +63,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     );
     let (summary, sink) = match FileFormat::or_from_path(args.out_format, &args.out) {
         FileFormat::Csv => {
-            let mut sink = LineCountingWriter::new(sink, progress);
+            let mut sink = LineCounting::new(sink, |lines| progress.advance(lines));
             let summary = fraudnet::data::generate(rows, rate, &mut rng, &mut sink);
+            progress.finish();
             summary.map(|summary| (summary, sink.into_inner()))
         }
         FileFormat::Parquet => {

@@ -46,7 +46,7 @@ pub use chunk_reader::ChunkReader;
 pub use chunks::{CHUNK_BYTES, CsvChunk, CsvChunks};
 pub use dataset::{Dataset, MAX_ROWS, Standardizer};
 pub use features::signed_log;
-pub use generate::{GenerateSummary, generate, generate_to_path};
+pub use generate::{GenerateSummary, LineCounting, generate, generate_to_path};
 pub use history::{
     FeatureSet, HISTORY_FEATURES, HISTORY_VERSION, History, SAME_TRANSFER_STEPS, SWEEP_STEPS,
     WINDOW_STEPS,

@@ -149,6 +149,52 @@ fn generate_named(
     Ok(summary)
 }
 
+/// A writer that tells `lines(n)` the `n` line breaks of each write it passes on to `inner`: the
+/// generator's rows as they are written (one line each, after the header), for a caller's
+/// progress.
+///
+/// ```
+/// use fraudnet::data::{LineCounting, generate};
+/// let mut rng = <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+/// let mut lines = 0;
+/// let mut out = LineCounting::new(Vec::new(), |n| lines += n);
+/// generate(100, 0.05, &mut rng, &mut out)?;
+/// assert!(!out.into_inner().is_empty());
+/// assert_eq!(lines, 101);
+/// # Ok::<(), fraudnet::Error>(())
+/// ```
+pub struct LineCounting<W, F> {
+    inner: W,
+    lines: F,
+}
+
+impl<W, F: FnMut(u64)> LineCounting<W, F> {
+    /// Wraps `inner`.
+    pub fn new(inner: W, lines: F) -> Self {
+        LineCounting { inner, lines }
+    }
+
+    /// The writer wrapped.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: io::Write, F: FnMut(u64)> io::Write for LineCounting<W, F> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        let lines = buf[..n].iter().filter(|&&b| b == b'\n').count();
+        if lines > 0 {
+            (self.lines)(lines as u64);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use rand::Rng;
 
-use super::super::generate::{GenerateSummary, generate};
+use super::super::generate::{GenerateSummary, LineCounting, generate};
 use super::super::schema::PAYSIM_HEADER;
 use crate::{Error, Result};
 
@@ -103,10 +103,7 @@ pub fn generate_parquet_counting<W: Write + Send>(
     lines: impl FnMut(u64),
 ) -> Result<(GenerateSummary, W)> {
     let mut payments = PaymentsWriter::new(writer, output)?;
-    let mut counted = LineCounting {
-        inner: &mut payments,
-        lines,
-    };
+    let mut counted = LineCounting::new(&mut payments, lines);
     let summary = generate(rows, fraud_rate, rng, &mut counted).map_err(|e| match e {
         Error::Io { source, .. } => Error::Io {
             path: output.to_string(),
@@ -115,27 +112,6 @@ pub fn generate_parquet_counting<W: Write + Send>(
         other => other,
     })?;
     Ok((summary, payments.finish()?))
-}
-
-/// A writer that tells `lines` how many line breaks each write passed on to `inner`.
-struct LineCounting<W, F> {
-    inner: W,
-    lines: F,
-}
-
-impl<W: Write, F: FnMut(u64)> Write for LineCounting<W, F> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        let lines = buf[..n].iter().filter(|&&b| b == b'\n').count();
-        if lines > 0 {
-            (self.lines)(lines as u64);
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Turns the generator's CSV text into Parquet row groups as it is written.
