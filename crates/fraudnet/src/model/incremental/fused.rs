@@ -41,6 +41,10 @@ const LANES: usize = 8;
 /// the 16 vector registers hold without spilling).
 const PAIR_LANES: usize = 4;
 
+/// The same with 512-bit vectors: one vector of eight (the 32 registers hold an 8 × 8 tile,
+/// its transpose and the two sums).
+const WIDE_PAIR_LANES: usize = 8;
+
 impl FusedRelu<'_> {
     /// Replaces each `(c, Δa)` of `changed` by `(c, logit)`, and appends the next layer's kink
     /// crossings `(layer, unit, c)`, example by example and unit by unit (the order the unfused
@@ -97,16 +101,54 @@ impl FusedRelu<'_> {
             "the same examples"
         );
         let [flips_first, flips_second] = flips;
-        let mut groups = first
-            .chunks_exact_mut(PAIR_LANES)
-            .zip(second.chunks_exact_mut(PAIR_LANES));
-        for (group_first, group_second) in &mut groups {
-            let columns: [&[f64]; PAIR_LANES] =
-                std::array::from_fn(|q| self.column(group_first[q].0));
-            let deltas_first: [f64; PAIR_LANES] = std::array::from_fn(|q| group_first[q].1);
-            let deltas_second: [f64; PAIR_LANES] = std::array::from_fn(|q| group_second[q].1);
-            let (sums_first, sums_second) = self.pair_sums(&columns, &deltas_first, &deltas_second);
-            let mut crossed = [false; PAIR_LANES];
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                done = self.pair_groups::<WIDE_PAIR_LANES>(
+                    [first, second],
+                    [flips_first, flips_second],
+                    // SAFETY: the CPU has AVX-512F, the only feature `avx512_pair_sums` is
+                    // compiled for.
+                    |columns, a, b| unsafe {
+                        avx512_pair_sums(self.w_next, self.w_out, columns, a, b)
+                    },
+                );
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                done += self.pair_groups::<PAIR_LANES>(
+                    [&mut first[done..], &mut second[done..]],
+                    [flips_first, flips_second],
+                    // SAFETY: the CPU has AVX2, the only feature `avx2_pair_sums` is compiled
+                    // for.
+                    |columns, a, b| unsafe {
+                        avx2_pair_sums(self.w_next, self.w_out, columns, a, b)
+                    },
+                );
+            }
+        }
+        self.logits(&mut first[done..], flips_first);
+        self.logits(&mut second[done..], flips_second);
+    }
+
+    /// The two moves' logits and crossings for the first whole groups of `L` examples, their
+    /// sums by `pair_sums`; returns how many examples that was.
+    #[inline(always)]
+    fn pair_groups<const L: usize>(
+        &self,
+        changed: [&mut [(usize, f64)]; 2],
+        flips: [&mut Vec<(usize, usize, usize)>; 2],
+        pair_sums: impl Fn(&[&[f64]; L], &[f64; L], &[f64; L]) -> ([f64; L], [f64; L]),
+    ) -> usize {
+        let [first, second] = changed;
+        let [flips_first, flips_second] = flips;
+        let groups = first.chunks_exact_mut(L).zip(second.chunks_exact_mut(L));
+        for (group_first, group_second) in groups {
+            let columns: [&[f64]; L] = std::array::from_fn(|q| self.column(group_first[q].0));
+            let deltas_first: [f64; L] = std::array::from_fn(|q| group_first[q].1);
+            let deltas_second: [f64; L] = std::array::from_fn(|q| group_second[q].1);
+            let (sums_first, sums_second) = pair_sums(&columns, &deltas_first, &deltas_second);
+            let mut crossed = [false; L];
             for (q, crossed) in crossed.iter_mut().enumerate() {
                 let c = group_first[q].0;
                 *crossed = self.reach.may_cross(self.unit, c, deltas_first[q])
@@ -131,30 +173,7 @@ impl FusedRelu<'_> {
                 flips_second,
             );
         }
-        let rest = first.len() / PAIR_LANES * PAIR_LANES;
-        self.logits(&mut first[rest..], flips_first);
-        self.logits(&mut second[rest..], flips_second);
-    }
-
-    /// The two moves' sums, with 256-bit vectors when the CPU has them.
-    #[inline(always)]
-    fn pair_sums(
-        &self,
-        columns: &[&[f64]; PAIR_LANES],
-        first: &[f64; PAIR_LANES],
-        second: &[f64; PAIR_LANES],
-    ) -> ([f64; PAIR_LANES], [f64; PAIR_LANES]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2, the only feature `avx2_pair_sums` is compiled for.
-                return unsafe { avx2_pair_sums(self.w_next, self.w_out, columns, first, second) };
-            }
-        }
-        (
-            portable_sums(self.w_next, self.w_out, columns, first).0,
-            portable_sums(self.w_next, self.w_out, columns, second).0,
-        )
+        first.len() / L * L
     }
 
     /// Example `c`'s cached column of the next layer.
@@ -357,6 +376,116 @@ unsafe fn avx2_pair_sums(
     (sums_first, sums_second)
 }
 
+/// [`avx2_pair_sums`] for eight examples with 512-bit vectors: an example's column is read
+/// eight units at a time and each 8 × 8 tile transposed in registers (the last units through
+/// masked loads, only the loaded ones stepped), so every sum is the same bits as
+/// [`portable_sums`] gives.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn avx512_pair_sums(
+    w_next: &[f64],
+    w_out: &[f64],
+    columns: &[&[f64]; WIDE_PAIR_LANES],
+    first: &[f64; WIDE_PAIR_LANES],
+    second: &[f64; WIDE_PAIR_LANES],
+) -> ([f64; WIDE_PAIR_LANES], [f64; WIDE_PAIR_LANES]) {
+    use std::arch::x86_64::*;
+    let n = w_next.len();
+    assert!(w_out.len() >= n && columns.iter().all(|c| c.len() == n));
+    // SAFETY: eight values each.
+    let (delta_first, delta_second) = unsafe {
+        (
+            _mm512_loadu_pd(first.as_ptr()),
+            _mm512_loadu_pd(second.as_ptr()),
+        )
+    };
+    let zero = _mm512_setzero_pd();
+    let (mut sum_first, mut sum_second) = (zero, zero);
+    // One unit for the eight examples, both moves: `moved = z + w·Δa`, `sum += w_out·max(moved,
+    // 0)` (`max(x, 0)` is `x` when `x > 0`, else 0, NaN included: [`relu`] to the bit).
+    let mut step = |unit: __m512d, r: usize| {
+        let (w, w_out) = (_mm512_set1_pd(w_next[r]), _mm512_set1_pd(w_out[r]));
+        let moved_first = _mm512_add_pd(unit, _mm512_mul_pd(w, delta_first));
+        let moved_second = _mm512_add_pd(unit, _mm512_mul_pd(w, delta_second));
+        sum_first = _mm512_add_pd(
+            sum_first,
+            _mm512_mul_pd(w_out, _mm512_max_pd(moved_first, zero)),
+        );
+        sum_second = _mm512_add_pd(
+            sum_second,
+            _mm512_mul_pd(w_out, _mm512_max_pd(moved_second, zero)),
+        );
+    };
+    let mut r = 0;
+    while r < n {
+        // The last units through masked loads (nothing read past a column), only those stepped.
+        let width = (n - r).min(8);
+        let mask = u8::MAX >> (8 - width);
+        // SAFETY: the mask loads units r..r + width, within each column (n long).
+        let column = |q: usize| unsafe { _mm512_maskz_loadu_pd(mask, columns[q].as_ptr().add(r)) };
+        let tile = wide_units(std::array::from_fn(column));
+        if width == 8 {
+            for (k, &unit) in tile.iter().enumerate() {
+                step(unit, r + k);
+            }
+        } else {
+            for (k, &unit) in tile.iter().enumerate().take(width) {
+                step(unit, r + k);
+            }
+        }
+        r += width;
+    }
+    let (mut sums_first, mut sums_second) = ([0.0f64; 8], [0.0f64; 8]);
+    // SAFETY: a vector of eight into eight values, twice.
+    unsafe {
+        _mm512_storeu_pd(sums_first.as_mut_ptr(), sum_first);
+        _mm512_storeu_pd(sums_second.as_mut_ptr(), sum_second);
+    }
+    (sums_first, sums_second)
+}
+
+/// Eight examples' columns, eight units each, as eight vectors of one unit across the
+/// examples (an 8 × 8 transpose: pairs, then 128-bit lanes, twice).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn wide_units(rows: [std::arch::x86_64::__m512d; 8]) -> [std::arch::x86_64::__m512d; 8] {
+    use std::arch::x86_64::*;
+    // Lanes of a 512-bit vector, 128 bits each: [a0, a2, b0, b2] and [a1, a3, b1, b3].
+    const EVEN: i32 = 0b10_00_10_00;
+    const ODD: i32 = 0b11_01_11_01;
+    let t: [__m512d; 8] = std::array::from_fn(|p| {
+        let (a, b) = (rows[p & !1], rows[p | 1]);
+        if p % 2 == 0 {
+            _mm512_unpacklo_pd(a, b)
+        } else {
+            _mm512_unpackhi_pd(a, b)
+        }
+    });
+    // t[0] = units 0, 2, 4, 6 of rows 0 and 1 interleaved; t[1] units 1, 3, 5, 7; likewise
+    // t[2], t[3] for rows 2 and 3, and so on.
+    let u = [
+        _mm512_shuffle_f64x2::<EVEN>(t[0], t[2]), // units 0, 4 of rows 0–3
+        _mm512_shuffle_f64x2::<ODD>(t[0], t[2]),  // units 2, 6
+        _mm512_shuffle_f64x2::<EVEN>(t[1], t[3]), // units 1, 5
+        _mm512_shuffle_f64x2::<ODD>(t[1], t[3]),  // units 3, 7
+        _mm512_shuffle_f64x2::<EVEN>(t[4], t[6]), // the same of rows 4–7
+        _mm512_shuffle_f64x2::<ODD>(t[4], t[6]),
+        _mm512_shuffle_f64x2::<EVEN>(t[5], t[7]),
+        _mm512_shuffle_f64x2::<ODD>(t[5], t[7]),
+    ];
+    [
+        _mm512_shuffle_f64x2::<EVEN>(u[0], u[4]),
+        _mm512_shuffle_f64x2::<EVEN>(u[2], u[6]),
+        _mm512_shuffle_f64x2::<EVEN>(u[1], u[5]),
+        _mm512_shuffle_f64x2::<EVEN>(u[3], u[7]),
+        _mm512_shuffle_f64x2::<ODD>(u[0], u[4]),
+        _mm512_shuffle_f64x2::<ODD>(u[2], u[6]),
+        _mm512_shuffle_f64x2::<ODD>(u[1], u[5]),
+        _mm512_shuffle_f64x2::<ODD>(u[3], u[7]),
+    ]
+}
+
 /// Four examples' columns, four units each, as four vectors of one unit across the examples.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
@@ -409,7 +538,7 @@ mod tests {
     #[test]
     fn vectors_and_scalars_agree_to_the_bit() {
         let value = |s: usize| mixed(s, 5);
-        for n in [1, 3, 4, 5, 8, 13, 128] {
+        for n in [1, 3, 4, 5, 7, 8, 9, 13, 16, 23, 128] {
             let z: Vec<Vec<f64>> = (0..LANES)
                 .map(|q| (0..n).map(|r| value(q * 97 + r * 13 + 1)).collect())
                 .collect();
@@ -444,6 +573,19 @@ mod tests {
                     let (a, b) =
                         unsafe { avx2_pair_sums(&w_next, &w_out, &pair_columns, &first, &second) };
                     let bits = |s: &[f64; PAIR_LANES]| s.map(f64::to_bits);
+                    assert_eq!(bits(&a), bits(&alone[0].0), "n = {n}");
+                    assert_eq!(bits(&b), bits(&alone[1].0), "n = {n}");
+                }
+            }
+            // Two moves of all eight side by side with 512-bit vectors, against each alone.
+            let second: [f64; WIDE_PAIR_LANES] = std::array::from_fn(|q| -deltas[7 - q] * 0.5);
+            let alone = [deltas, second].map(|d| portable_sums(&w_next, &w_out, &columns, &d));
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: only on a CPU with AVX-512F.
+                    let (a, b) =
+                        unsafe { avx512_pair_sums(&w_next, &w_out, &columns, &deltas, &second) };
                     assert_eq!(bits(&a), bits(&alone[0].0), "n = {n}");
                     assert_eq!(bits(&b), bits(&alone[1].0), "n = {n}");
                 }
