@@ -10,6 +10,7 @@
 //! differs from a full recomputation only by the rounding of the updates (a few ulps of `J`).
 
 mod fused;
+mod last_hidden;
 mod propagate;
 mod reach;
 
@@ -87,6 +88,10 @@ struct Scratch {
     /// substituted for one cost and restored after it.
     terms: Vec<f64>,
     terms_of: Option<u64>,
+    /// The changed examples' labels, packed, and which of each block of eight changed (the
+    /// last hidden layer's path).
+    labels: Vec<f64>,
+    masks: Vec<u8>,
 }
 
 /// The number the next [`Incremental`] gets.
@@ -170,6 +175,12 @@ impl<'a> Incremental<'a> {
         SCRATCH.with_borrow_mut(|[scratch, _]| {
             #[cfg(target_arch = "x86_64")]
             {
+                let target = self.target(k);
+                if self.last_hidden_applies(target.layer) {
+                    // SAFETY: the CPU has AVX-512F and the target is in the last hidden layer
+                    // (`last_hidden_applies`).
+                    return unsafe { self.last_hidden_costs(&target, [value], [scratch]) }[0];
+                }
                 if std::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has AVX-512F, the only feature `cost_avx512` is compiled
                     // for.
@@ -208,6 +219,13 @@ impl<'a> Incremental<'a> {
         SCRATCH.with_borrow_mut(|scratch| {
             #[cfg(target_arch = "x86_64")]
             {
+                let target = self.target(k);
+                if self.last_hidden_applies(target.layer) {
+                    let [first, second] = scratch;
+                    // SAFETY: the CPU has AVX-512F and the target is in the last hidden layer
+                    // (`last_hidden_applies`).
+                    return unsafe { self.last_hidden_costs(&target, values, [first, second]) };
+                }
                 if std::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has AVX-512F, the only feature `pair_avx512` is compiled
                     // for.

@@ -8,19 +8,41 @@ use crate::numpy_rng::NumpyRng;
 
 #[test]
 fn the_vector_build_gives_the_portable_build_s_bits() {
+    // 21 and 16 examples: blocks of eight with and without a remainder; a positive weight of
+    // 1 and 3 (the example weight's two forms).
+    let cases = [
+        (&[5, 8, 7, 3, 1][..], 21, 1.0),
+        (&[6, 9, 1], 21, 3.0),
+        (&[4, 7, 1], 16, 1.0),
+    ];
     for activation in Activation::ALL {
-        for sizes in [&[5, 8, 7, 3, 1][..], &[6, 9, 1]] {
-            let (problem, theta) = MlpProblem::random(sizes, 21, 4).unwrap();
-            let mlp = problem.mlp().clone().with_activation(activation);
+        for (sizes, examples, positive_weight) in cases {
+            let (problem, theta) = MlpProblem::random(sizes, examples, 4).unwrap();
+            let mlp = problem
+                .mlp()
+                .clone()
+                .with_activation(activation)
+                .with_positive_weight(positive_weight)
+                .unwrap();
             let (x, y) = (problem.x().view(), problem.y().view());
             let cache = Incremental::new(&mlp, theta.values(), x, y, None).unwrap();
             let mut scratch = Scratch::default();
             for k in 0..theta.values().len() {
-                for delta in [1e-7, -0.7] {
+                for delta in [1e-7, -0.7, 3.0] {
                     let value = theta.values()[k] + delta;
                     let (fast, a) = cache.cost(k, value);
                     let (portable, b) = cache.cost_body(k, value, &mut scratch);
                     assert_eq!((fast.to_bits(), a), (portable.to_bits(), b), "k={k}");
+                    // The pair as the engine asks for it (the last hidden layer's own path
+                    // where it applies), against each value alone.
+                    let values = [value, theta.values()[k] - delta];
+                    let bits = |(cost, signature): (f64, u64)| (cost.to_bits(), signature);
+                    let one = |v| bits(cache.cost_body(k, v, &mut Scratch::default()));
+                    assert_eq!(
+                        cache.cost_pair(k, values).map(bits),
+                        values.map(one),
+                        "k={k}"
+                    );
                     // Each vector build the CPU can run, not only the one `cost` picks.
                     #[cfg(target_arch = "x86_64")]
                     {
@@ -28,12 +50,9 @@ fn the_vector_build_gives_the_portable_build_s_bits() {
                             // SAFETY: only on a CPU with AVX2.
                             let (v, c) = unsafe { cache.cost_avx2(k, value, &mut scratch) };
                             assert_eq!((v.to_bits(), c), (portable.to_bits(), b), "k={k}");
-                            let values = [value, theta.values()[k] - delta];
                             let mut pair = [Scratch::default(), Scratch::default()];
                             // SAFETY: as above.
                             let both = unsafe { cache.pair_avx2(k, values, &mut pair) };
-                            let bits = |(cost, signature): (f64, u64)| (cost.to_bits(), signature);
-                            let one = |v| bits(cache.cost_body(k, v, &mut Scratch::default()));
                             assert_eq!(both.map(bits), values.map(one), "k={k}");
                         }
                         if std::is_x86_feature_detected!("avx512f") {
