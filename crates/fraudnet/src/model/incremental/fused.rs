@@ -105,15 +105,36 @@ impl FusedRelu<'_> {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F, the only feature `avx512_pair_sums` is compiled
+                // for.
+                let sums = |columns: &[&[f64]; WIDE_PAIR_LANES],
+                            a: &[f64; WIDE_PAIR_LANES],
+                            b: &[f64; WIDE_PAIR_LANES]| unsafe {
+                    avx512_pair_sums(self.w_next, self.w_out, columns, a, b)
+                };
                 done = self.pair_groups::<WIDE_PAIR_LANES>(
                     [first, second],
                     [flips_first, flips_second],
-                    // SAFETY: the CPU has AVX-512F, the only feature `avx512_pair_sums` is
-                    // compiled for.
-                    |columns, a, b| unsafe {
-                        avx512_pair_sums(self.w_next, self.w_out, columns, a, b)
-                    },
+                    sums,
                 );
+                let rest = first.len() - done;
+                if rest > 0 {
+                    // The last few as one more group, its free lanes the last example again
+                    // with no move (which crosses nothing, so records nothing); only the
+                    // first `rest` results are kept.
+                    let padded = |part: &[(usize, f64)]| -> [(usize, f64); WIDE_PAIR_LANES] {
+                        std::array::from_fn(|q| part.get(q).copied().unwrap_or((part[0].0, 0.0)))
+                    };
+                    let (mut a, mut b) = (padded(&first[done..]), padded(&second[done..]));
+                    self.pair_groups::<WIDE_PAIR_LANES>(
+                        [&mut a, &mut b],
+                        [flips_first, flips_second],
+                        sums,
+                    );
+                    first[done..].copy_from_slice(&a[..rest]);
+                    second[done..].copy_from_slice(&b[..rest]);
+                    return;
+                }
             }
             if std::is_x86_feature_detected!("avx2") {
                 done += self.pair_groups::<PAIR_LANES>(
