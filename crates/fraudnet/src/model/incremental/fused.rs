@@ -414,55 +414,61 @@ unsafe fn avx512_pair_sums(
     let n = w_next.len();
     assert!(w_out.len() >= n && columns.iter().all(|c| c.len() == n));
     // SAFETY: eight values each.
-    let (delta_first, delta_second) = unsafe {
-        (
+    let deltas = unsafe {
+        [
             _mm512_loadu_pd(first.as_ptr()),
             _mm512_loadu_pd(second.as_ptr()),
-        )
+        ]
     };
     let zero = _mm512_setzero_pd();
-    let (mut sum_first, mut sum_second) = (zero, zero);
-    // One unit for the eight examples, both moves: `moved = z + w·Δa`, `sum += w_out·max(moved,
-    // 0)` (`max(x, 0)` is `x` when `x > 0`, else 0, NaN included: [`relu`] to the bit).
-    let mut step = |unit: __m512d, r: usize| {
-        let (w, w_out) = (_mm512_set1_pd(w_next[r]), _mm512_set1_pd(w_out[r]));
-        let moved_first = _mm512_add_pd(unit, _mm512_mul_pd(w, delta_first));
-        let moved_second = _mm512_add_pd(unit, _mm512_mul_pd(w, delta_second));
-        sum_first = _mm512_add_pd(
-            sum_first,
-            _mm512_mul_pd(w_out, _mm512_max_pd(moved_first, zero)),
-        );
-        sum_second = _mm512_add_pd(
-            sum_second,
-            _mm512_mul_pd(w_out, _mm512_max_pd(moved_second, zero)),
-        );
-    };
+    let mut sums = [zero; 2];
     let mut r = 0;
-    while r < n {
-        // The last units through masked loads (nothing read past a column), only those stepped.
-        let width = (n - r).min(8);
-        let mask = u8::MAX >> (8 - width);
-        // SAFETY: the mask loads units r..r + width, within each column (n long).
-        let column = |q: usize| unsafe { _mm512_maskz_loadu_pd(mask, columns[q].as_ptr().add(r)) };
-        let tile = wide_units(std::array::from_fn(column));
-        if width == 8 {
-            for (k, &unit) in tile.iter().enumerate() {
-                step(unit, r + k);
-            }
-        } else {
-            for (k, &unit) in tile.iter().enumerate().take(width) {
-                step(unit, r + k);
-            }
+    while r + 8 <= n {
+        // SAFETY: r + 8 <= n, each column's length.
+        let load = |q: usize| unsafe { _mm512_loadu_pd(columns[q].as_ptr().add(r)) };
+        let units = wide_units(std::array::from_fn(load));
+        wide_steps(&units, 8, &w_next[r..], &w_out[r..], &deltas, &mut sums);
+        r += 8;
+    }
+    if r < n {
+        // The last units through a masked load (nothing read past a column).
+        let mask = u8::MAX >> (8 - (n - r));
+        // SAFETY: the mask loads the n − r units left of each column.
+        let load = |q: usize| unsafe { _mm512_maskz_loadu_pd(mask, columns[q].as_ptr().add(r)) };
+        let units = wide_units(std::array::from_fn(load));
+        wide_steps(&units, n - r, &w_next[r..], &w_out[r..], &deltas, &mut sums);
+    }
+    let mut out = [[0.0f64; 8]; 2];
+    for (out, sum) in out.iter_mut().zip(sums) {
+        // SAFETY: a vector of eight into eight values.
+        unsafe { _mm512_storeu_pd(out.as_mut_ptr(), sum) };
+    }
+    (out[0], out[1])
+}
+
+/// The first `width` units of a transposed tile (unit `k` across the eight examples in
+/// `units[k]`), each move's sum carried on: `moved = z + w·Δa`, `sum += w_out·max(moved, 0)`
+/// (`max(x, 0)` is `x` when `x > 0`, else 0, NaN included: [`relu`] to the bit).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn wide_steps<const M: usize>(
+    units: &[std::arch::x86_64::__m512d; 8],
+    width: usize,
+    w_next: &[f64],
+    w_out: &[f64],
+    deltas: &[std::arch::x86_64::__m512d; M],
+    sums: &mut [std::arch::x86_64::__m512d; M],
+) {
+    use std::arch::x86_64::*;
+    let zero = _mm512_setzero_pd();
+    for (k, &unit) in units.iter().enumerate().take(width) {
+        let (w, w_out) = (_mm512_set1_pd(w_next[k]), _mm512_set1_pd(w_out[k]));
+        for (sum, &delta) in sums.iter_mut().zip(deltas) {
+            let moved = _mm512_add_pd(unit, _mm512_mul_pd(w, delta));
+            *sum = _mm512_add_pd(*sum, _mm512_mul_pd(w_out, _mm512_max_pd(moved, zero)));
         }
-        r += width;
     }
-    let (mut sums_first, mut sums_second) = ([0.0f64; 8], [0.0f64; 8]);
-    // SAFETY: a vector of eight into eight values, twice.
-    unsafe {
-        _mm512_storeu_pd(sums_first.as_mut_ptr(), sum_first);
-        _mm512_storeu_pd(sums_second.as_mut_ptr(), sum_second);
-    }
-    (sums_first, sums_second)
 }
 
 /// Eight examples' columns, eight units each, as eight vectors of one unit across the
