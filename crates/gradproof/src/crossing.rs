@@ -107,6 +107,20 @@ impl Checker {
         }
     }
 
+    /// The fast-path request [`Checker::derivative`] makes first on a coordinate line (its first
+    /// difference's points), when it is known before any evaluation: not for the adaptive step
+    /// rule, which evaluates to choose the step.
+    pub(crate) fn first_request<P: Problem + ?Sized>(
+        &self,
+        c: &mut Line<'_, P>,
+    ) -> Option<(usize, Vec<f64>)> {
+        if self.step == StepRule::Adaptive {
+            return None;
+        }
+        let (first, _) = self.first_step(c).ok()?;
+        c.fast_request(&[], self.method.stencil(), 1.0, first)
+    }
+
     /// `found` at a step far above the method's natural step
     /// ([`StepRule::far_above_natural`]), corroborated there when it disagrees with `analytic`,
     /// straddles a kink or is unresolved: a cost nearly piecewise linear at the large step's

@@ -42,6 +42,7 @@ impl<P: Problem + ?Sized> Context<'_, P> {
             fast: None,
             evaluations: 0,
             scratch: Vec::new(),
+            prefetched: None,
         };
         let gradient_scale: f64 = group
             .iter()

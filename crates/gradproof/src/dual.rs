@@ -148,6 +148,7 @@ impl<'a, P: Problem + ?Sized> Fallback<'a, P> {
             fast: None,
             evaluations: 1,
             scratch: Vec::new(),
+            prefetched: None,
         };
         self.checker.straddle(&mut line, derivative_scale)
     }

@@ -70,6 +70,19 @@ pub(crate) struct Line<'a, P: ?Sized> {
     /// the caller hands it on, from line to line): cheap costs are not outweighed by
     /// allocations.
     pub(crate) scratch: Vec<Sample>,
+    /// Points the fast path was asked for ahead of the line (with another line's, see
+    /// [`CoordinateCosts::costs_of_two`]): taken by the first request for exactly these values,
+    /// counted as evaluations only then.
+    pub(crate) prefetched: Option<Prefetched>,
+}
+
+/// The fast path's answers for a line's first points, asked for ahead of the line.
+pub(crate) struct Prefetched {
+    /// The values of the line's coordinate asked for, in order.
+    pub(crate) values: Vec<f64>,
+    /// The answers, in order, up to the error that stopped them (if any).
+    pub(crate) results: Vec<(f64, Option<u64>)>,
+    pub(crate) error: Option<crate::Error>,
 }
 
 impl<P: Problem + ?Sized> Line<'_, P> {
@@ -177,23 +190,24 @@ impl<P: Problem + ?Sized> Line<'_, P> {
     ) -> Result<()> {
         let taken = |samples: &[Sample], at: f64| samples.iter().any(|(o, _, _)| *o == at);
         let mut batch = None;
-        // Only on the fast path: the others sample one point at a time without allocating.
-        let missing = match (self.fast, self.direction) {
-            (Some(_), &[_]) => stencil
-                .iter()
-                .map(|&(offset, _)| offset * scale)
-                .filter(|&at| at != 0.0 && !taken(samples, at))
-                .collect(),
-            _ => Vec::new(),
-        };
-        if let (Some(fast), &[(j, w)], 2..) = (self.fast, self.direction, missing.len()) {
-            let values: Vec<f64> = missing
-                .iter()
-                .map(|&at| self.point[j] + at * h * w)
-                .collect();
-            let mut results = Vec::with_capacity(values.len());
-            let outcome = fast.costs(j, &values, &mut results);
-            batch = Some((results.into_iter(), outcome.err()));
+        if let (Some(fast), Some((j, values))) =
+            (self.fast, self.fast_request(samples, stencil, scale, h))
+        {
+            let same = |p: &Prefetched| {
+                p.values.len() == values.len()
+                    && p.values
+                        .iter()
+                        .zip(&values)
+                        .all(|(a, b)| a.to_bits() == b.to_bits())
+            };
+            batch = Some(match self.prefetched.take() {
+                Some(p) if same(&p) => (p.results.into_iter(), p.error),
+                _ => {
+                    let mut results = Vec::with_capacity(values.len());
+                    let outcome = fast.costs(j, &values, &mut results);
+                    (results.into_iter(), outcome.err())
+                }
+            });
         }
         for &(offset, _) in stencil {
             let at = offset * scale;
@@ -221,6 +235,28 @@ impl<P: Problem + ?Sized> Line<'_, P> {
             samples.push((at, v, s));
         }
         Ok(())
+    }
+
+    /// What a line along one coordinate asks the fast path for in one call to sample the
+    /// stencil's points not in `samples` yet: the coordinate and its values in the stencil's
+    /// order, when there are at least two (a single point is asked for alone).
+    pub(crate) fn fast_request(
+        &self,
+        samples: &[Sample],
+        stencil: &[(f64, f64)],
+        scale: f64,
+        h: f64,
+    ) -> Option<(usize, Vec<f64>)> {
+        let (Some(_), &[(j, w)]) = (self.fast, self.direction) else {
+            return None;
+        };
+        let values: Vec<f64> = stencil
+            .iter()
+            .map(|&(offset, _)| offset * scale)
+            .filter(|&at| at != 0.0 && !samples.iter().any(|(o, _, _)| *o == at))
+            .map(|at| self.point[j] + at * h * w)
+            .collect();
+        (values.len() >= 2).then_some((j, values))
     }
 
     /// The method's derivative at step `h`, its truncation estimate (the method's own, or from

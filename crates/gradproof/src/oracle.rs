@@ -14,7 +14,7 @@ use crate::derivative::Derivative;
 use crate::difference::{norm2_of, quotient};
 use crate::error::Result;
 use crate::layout::{Layout, Tensors};
-use crate::line::{Line, Sample};
+use crate::line::{Line, Prefetched, Sample};
 use crate::noise::NoiseEstimate;
 use crate::problem::{CoordinateCosts, Problem};
 use crate::report::{Overall, Report, TensorReport, Worst, error_ratio, keep_worst, kink_floor};
@@ -157,30 +157,90 @@ impl Checker {
         let per_task = per_task.clamp(1.0, 1e6) as usize;
         let progress = self.progress.counter(coordinates.len());
         // Each thread's copy of θ and sample buffer, handed from line to line.
-        let one = |(point, scratch): &mut (Vec<f64>, Vec<Sample>), &i: &usize| {
+        type Buffers = (Vec<f64>, Vec<Sample>);
+        // Coordinate `i`'s line, with the thread's buffers lent to it, and what is done with
+        // it; the sample buffer is handed back after.
+        let along = |(point, scratch): &mut Buffers,
+                     i: usize,
+                     prefetched: Option<Prefetched>,
+                     work: &mut dyn FnMut(&mut Line<'_, P>)| {
+            let direction = [(i, 1.0)];
             let mut line = Line {
                 problem,
                 point,
-                direction: &[(i, 1.0)],
+                direction: &direction,
                 base,
                 fast,
                 evaluations: 0,
                 scratch: std::mem::take(scratch),
+                prefetched,
             };
-            let derivative = self.derivative(&mut line, hints.map(|h| h[i]), None);
+            work(&mut line);
             *scratch = line.scratch;
-            progress.tick();
-            derivative
         };
+        let one = |buffers: &mut Buffers, i: usize, prefetched: Option<Prefetched>| {
+            let mut derivative = None;
+            along(buffers, i, prefetched, &mut |line| {
+                derivative = Some(self.derivative(line, hints.map(|h| h[i]), None));
+            });
+            progress.tick();
+            derivative.expect("the line was differenced")
+        };
+        // On the fast path, coordinates two at a time: both lines' first points are asked for
+        // in one call (the fast path may share work between them), each line then takes its
+        // own as if it had asked alone.
+        let two = |buffers: &mut Buffers, pair: &[usize]| -> Vec<Result<Derivative>> {
+            let (Some(fast), &[a, b]) = (fast, pair) else {
+                return pair.iter().map(|&i| one(buffers, i, None)).collect();
+            };
+            let mut request = |i: usize| {
+                let mut request = None;
+                along(buffers, i, None, &mut |line| {
+                    request = self.first_request(line)
+                });
+                request
+            };
+            let (Some((_, first)), Some((_, second))) = (request(a), request(b)) else {
+                return vec![one(buffers, a, None), one(buffers, b, None)];
+            };
+            let mut results = [Vec::new(), Vec::new()];
+            let [first_out, second_out] = &mut results;
+            let errors = fast.costs_of_two([(a, &first), (b, &second)], [first_out, second_out]);
+            let [first_prefetched, second_prefetched] = {
+                let [first_results, second_results] = results;
+                let [first_error, second_error] = errors.map(Result::err);
+                [
+                    Prefetched {
+                        values: first,
+                        results: first_results,
+                        error: first_error,
+                    },
+                    Prefetched {
+                        values: second,
+                        results: second_results,
+                        error: second_error,
+                    },
+                ]
+            };
+            vec![
+                one(buffers, a, Some(first_prefetched)),
+                one(buffers, b, Some(second_prefetched)),
+            ]
+        };
+        let group = if fast.is_some() { 2 } else { 1 };
         if coordinates.len() <= per_task {
             // One task's worth: waking another thread would cost more than the work.
             let mut buffers = (theta.to_vec(), Vec::new());
-            return coordinates.iter().map(|i| one(&mut buffers, i)).collect();
+            return coordinates
+                .chunks(group)
+                .flat_map(|pair| two(&mut buffers, pair))
+                .collect();
         }
         let results: Vec<Result<Derivative>> = coordinates
-            .par_iter()
-            .with_min_len(per_task)
-            .map_init(|| (theta.to_vec(), Vec::new()), one)
+            .par_chunks(group)
+            .with_min_len(per_task.div_ceil(group))
+            .map_init(|| (theta.to_vec(), Vec::new()), two)
+            .flat_map_iter(|derivatives| derivatives)
             .collect();
         results.into_iter().collect()
     }

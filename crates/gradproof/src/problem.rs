@@ -128,6 +128,24 @@ pub trait CoordinateCosts: Send + Sync {
         Ok(())
     }
 
+    /// [`CoordinateCosts::costs`] for two coordinates at once: the first points of two lines,
+    /// asked together so that a fast path can share work between coordinates (two weights of
+    /// one unit read the same cached rows). Each request `(coordinate, values)` is answered into
+    /// its own `out` as `costs` answers it, with the error that stopped it; each result must be
+    /// what `cost` gives. The default asks `costs` for each.
+    fn costs_of_two(
+        &self,
+        requests: [(usize, &[f64]); 2],
+        out: [&mut Vec<(f64, Option<u64>)>; 2],
+    ) -> [Result<()>; 2] {
+        let [(first, first_values), (second, second_values)] = requests;
+        let [first_out, second_out] = out;
+        [
+            self.costs(first, first_values, first_out),
+            self.costs(second, second_values, second_out),
+        ]
+    }
+
     /// The signature of the unperturbed `θ` in this fast path's convention.
     fn base_signature(&self) -> Option<u64>;
 }

@@ -3,7 +3,9 @@
 //! through [`Problem::cost_with_signature`] gives: the same derivatives, bounds, verdicts and
 //! evaluation counts, in every method, mode and step rule, on a cost with kinks (so that
 //! re-evaluations at smaller steps happen too), and the same first error when a point's cost
-//! is not finite; and a fast path that answers fewer points than asked is asked again.
+//! is not finite; and a fast path that answers fewer points than asked is asked again. The same
+//! holds when two coordinates' first points are asked for in one call
+//! ([`CoordinateCosts::costs_of_two`]).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +30,10 @@ struct Hinges {
     /// without an error: the engine asks for the rest one at a time).
     short: bool,
     batches: AtomicUsize,
+    /// Whether it answers two coordinates' points in one call (`costs_of_two` overridden),
+    /// and how often it was asked to.
+    paired: bool,
+    pairs: AtomicUsize,
 }
 
 const N: usize = 12;
@@ -68,6 +74,8 @@ impl Hinges {
             batched,
             short: false,
             batches: AtomicUsize::new(0),
+            paired: false,
+            pairs: AtomicUsize::new(0),
         }
     }
 
@@ -173,6 +181,25 @@ impl CoordinateCosts for Fast<'_> {
         Ok(())
     }
 
+    fn costs_of_two(
+        &self,
+        requests: [(usize, &[f64]); 2],
+        out: [&mut Vec<(f64, Option<u64>)>; 2],
+    ) -> [Result<()>; 2] {
+        let [(a, first), (b, second)] = requests;
+        let [first_out, second_out] = out;
+        if !self.model.paired {
+            return [
+                self.costs(a, first, first_out),
+                self.costs(b, second, second_out),
+            ];
+        }
+        self.model.pairs.fetch_add(1, Ordering::Relaxed);
+        // The second coordinate first, to show that each answer goes to its own line.
+        let second_result = self.costs(b, second, second_out);
+        [self.costs(a, first, first_out), second_result]
+    }
+
     fn base_signature(&self) -> Option<u64> {
         Some(self.model.value(&self.theta).1)
     }
@@ -197,6 +224,7 @@ fn asking_for_points_together_changes_nothing_in_the_report() {
         StepRule::Adaptive,
     ];
     let mut batches = 0;
+    let mut pairs = 0;
     let mut runs = 0;
     for bug in [false, true] {
         for method in Method::ALL {
@@ -214,6 +242,11 @@ fn asking_for_points_together_changes_nothing_in_the_report() {
                         ..Hinges::new(bug, None, true, true)
                     };
                     let s = checker.check(&short, &theta()).expect("checks");
+                    let paired = Hinges {
+                        paired: true,
+                        ..Hinges::new(bug, None, true, true)
+                    };
+                    let p = checker.check(&paired, &theta()).expect("checks");
                     let context = format!("{method:?} {mode:?} {rule:?} bug={bug}");
                     if !bug {
                         assert!(a.failing().is_empty(), "{context}: {a}");
@@ -224,13 +257,19 @@ fn asking_for_points_together_changes_nothing_in_the_report() {
                     assert_eq!(a, without_time(f), "{context} (fast path)");
                     assert_eq!(a, without_time(b), "{context} (points together)");
                     assert_eq!(a, without_time(s), "{context} (short answers)");
+                    assert_eq!(a, without_time(p), "{context} (two coordinates together)");
                     batches += together.batches.load(Ordering::Relaxed);
+                    pairs += paired.pairs.load(Ordering::Relaxed);
                     runs += 1;
                 }
             }
         }
     }
     assert!(batches > 0, "no batch was asked for in {runs} checks");
+    assert!(
+        pairs > 0,
+        "no two coordinates were asked for together in {runs} checks"
+    );
 }
 
 #[test]
@@ -241,8 +280,22 @@ fn a_non_finite_point_asked_for_together_is_the_same_error() {
         let a = checker.check(&Hinges::new(false, Some(limit), false, false), &theta());
         let together = Hinges::new(false, Some(limit), true, true);
         let b = checker.check(&together, &theta());
-        let (a, b) = (a.expect_err("NaN"), b.expect_err("NaN"));
+        let paired = Hinges {
+            paired: true,
+            ..Hinges::new(false, Some(limit), true, true)
+        };
+        let p = checker.check(&paired, &theta());
+        let (a, b, p) = (
+            a.expect_err("NaN"),
+            b.expect_err("NaN"),
+            p.expect_err("NaN"),
+        );
         assert_eq!(a.to_string(), b.to_string(), "{method:?}");
+        assert_eq!(
+            a.to_string(),
+            p.to_string(),
+            "{method:?} (two coordinates together)"
+        );
         assert!(a.to_string().contains("W[0, 0]"), "{a}");
     }
 }
