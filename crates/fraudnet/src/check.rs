@@ -282,6 +282,29 @@ impl CoordinateCosts for FastCosts<'_> {
         Ok(())
     }
 
+    /// Two coordinates' central differences in one pass (the model shares work between two
+    /// weights of one unit); anything else as `costs` answers it.
+    fn costs_of_two(
+        &self,
+        requests: [(usize, &[f64]); 2],
+        out: [&mut Vec<(f64, Option<u64>)>; 2],
+    ) -> [gradproof::Result<()>; 2] {
+        let [(a, &[a0, a1]), (b, &[b0, b1])] = requests else {
+            let [(a, first), (b, second)] = requests;
+            let [first_out, second_out] = out;
+            return [
+                self.costs(a, first, first_out),
+                self.costs(b, second, second_out),
+            ];
+        };
+        let signature = |(cost, signature): (f64, u64)| (cost, self.kinked.then_some(signature));
+        let results = self.cache.cost_two_pairs((a, [a0, a1]), (b, [b0, b1]));
+        for (out, pair) in out.into_iter().zip(results) {
+            out.extend(pair.map(signature));
+        }
+        [Ok(()), Ok(())]
+    }
+
     fn base_signature(&self) -> Option<u64> {
         self.kinked.then(|| self.cache.base_signature())
     }

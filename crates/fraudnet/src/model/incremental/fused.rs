@@ -96,54 +96,26 @@ impl FusedRelu<'_> {
         flips: [&mut Vec<(usize, usize, usize)>; 2],
     ) {
         let [first, second] = changed;
-        assert!(
-            first.len() == second.len() && first.iter().zip(&*second).all(|(a, b)| a.0 == b.0),
-            "the same examples"
-        );
+        assert!(same_examples(&[first, second]), "the same examples");
         let [flips_first, flips_second] = flips;
         let mut done = 0;
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F, the only feature `avx512_pair_sums` is compiled
-                // for.
-                let sums = |columns: &[&[f64]; WIDE_PAIR_LANES],
-                            a: &[f64; WIDE_PAIR_LANES],
-                            b: &[f64; WIDE_PAIR_LANES]| unsafe {
-                    avx512_pair_sums(self.w_next, self.w_out, columns, a, b)
-                };
-                done = self.pair_groups::<WIDE_PAIR_LANES>(
-                    [first, second],
-                    [flips_first, flips_second],
-                    sums,
-                );
-                let rest = first.len() - done;
-                if rest > 0 {
-                    // The last few as one more group, its free lanes the last example again
-                    // with no move (which crosses nothing, so records nothing); only the
-                    // first `rest` results are kept.
-                    let padded = |part: &[(usize, f64)]| -> [(usize, f64); WIDE_PAIR_LANES] {
-                        std::array::from_fn(|q| part.get(q).copied().unwrap_or((part[0].0, 0.0)))
-                    };
-                    let (mut a, mut b) = (padded(&first[done..]), padded(&second[done..]));
-                    self.pair_groups::<WIDE_PAIR_LANES>(
-                        [&mut a, &mut b],
-                        [flips_first, flips_second],
-                        sums,
-                    );
-                    first[done..].copy_from_slice(&a[..rest]);
-                    second[done..].copy_from_slice(&b[..rest]);
-                    return;
-                }
+                // SAFETY: the CPU has AVX-512F.
+                unsafe { self.wide_logits([first, second], [flips_first, flips_second]) };
+                return;
             }
             if std::is_x86_feature_detected!("avx2") {
-                done += self.pair_groups::<PAIR_LANES>(
-                    [&mut first[done..], &mut second[done..]],
+                done = self.groups::<PAIR_LANES, 2>(
+                    [first, second],
                     [flips_first, flips_second],
                     // SAFETY: the CPU has AVX2, the only feature `avx2_pair_sums` is compiled
                     // for.
-                    |columns, a, b| unsafe {
-                        avx2_pair_sums(self.w_next, self.w_out, columns, a, b)
+                    |columns, [a, b]| {
+                        let (a, b) =
+                            unsafe { avx2_pair_sums(self.w_next, self.w_out, columns, a, b) };
+                        [a, b]
                     },
                 );
             }
@@ -152,49 +124,85 @@ impl FusedRelu<'_> {
         self.logits(&mut second[done..], flips_second);
     }
 
-    /// The two moves' logits and crossings for the first whole groups of `L` examples, their
-    /// sums by `pair_sums`; returns how many examples that was.
+    /// [`FusedRelu::logits_pair`] for `M` moves of the same unit (two coordinates' central
+    /// differences) with 512-bit vectors: each tile loaded and transposed once for all `M`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    ///
+    /// # Panics
+    /// If the lists do not name the same examples in the same order.
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    fn pair_groups<const L: usize>(
+    pub(super) unsafe fn wide_logits<const M: usize>(
         &self,
-        changed: [&mut [(usize, f64)]; 2],
-        flips: [&mut Vec<(usize, usize, usize)>; 2],
-        pair_sums: impl Fn(&[&[f64]; L], &[f64; L], &[f64; L]) -> ([f64; L], [f64; L]),
+        mut changed: [&mut [(usize, f64)]; M],
+        mut flips: [&mut Vec<(usize, usize, usize)>; M],
+    ) {
+        assert!(same_examples(&changed), "the same examples");
+        // SAFETY: the CPU has AVX-512F (the caller's promise), the only feature
+        // `avx512_sums` is compiled for.
+        let sums = |columns: &[&[f64]; WIDE_PAIR_LANES], deltas: [&[f64; WIDE_PAIR_LANES]; M]| unsafe {
+            avx512_sums(self.w_next, self.w_out, columns, deltas)
+        };
+        let len = changed[0].len();
+        let done = self.groups::<WIDE_PAIR_LANES, M>(
+            changed.each_mut().map(|c| &mut **c),
+            flips.each_mut().map(|f| &mut **f),
+            sums,
+        );
+        let rest = len - done;
+        if rest > 0 {
+            // The last few as one more group, its free lanes the last example again with no
+            // move (which crosses nothing, so records nothing); only the first `rest` results
+            // are kept.
+            let mut padded: [[(usize, f64); WIDE_PAIR_LANES]; M] = changed.each_ref().map(|part| {
+                let part = &part[done..];
+                std::array::from_fn(|q| part.get(q).copied().unwrap_or((part[0].0, 0.0)))
+            });
+            self.groups::<WIDE_PAIR_LANES, M>(
+                padded.each_mut().map(|p| &mut p[..]),
+                flips.each_mut().map(|f| &mut **f),
+                sums,
+            );
+            for (changed, padded) in changed.iter_mut().zip(&padded) {
+                changed[done..].copy_from_slice(&padded[..rest]);
+            }
+        }
+    }
+
+    /// The `M` moves' logits and crossings for the first whole groups of `L` examples, their
+    /// sums by `sums`; returns how many examples that was.
+    #[inline(always)]
+    fn groups<const L: usize, const M: usize>(
+        &self,
+        changed: [&mut [(usize, f64)]; M],
+        flips: [&mut Vec<(usize, usize, usize)>; M],
+        sums: impl Fn(&[&[f64]; L], [&[f64; L]; M]) -> [[f64; L]; M],
     ) -> usize {
-        let [first, second] = changed;
-        let [flips_first, flips_second] = flips;
-        let groups = first.chunks_exact_mut(L).zip(second.chunks_exact_mut(L));
-        for (group_first, group_second) in groups {
-            let columns: [&[f64]; L] = std::array::from_fn(|q| self.column(group_first[q].0));
-            let deltas_first: [f64; L] = std::array::from_fn(|q| group_first[q].1);
-            let deltas_second: [f64; L] = std::array::from_fn(|q| group_second[q].1);
-            let (sums_first, sums_second) = pair_sums(&columns, &deltas_first, &deltas_second);
+        let len = changed[0].len();
+        let mut changed = changed;
+        for start in (0..len / L * L).step_by(L) {
+            let groups: [&mut [(usize, f64)]; M] =
+                changed.each_mut().map(|c| &mut c[start..start + L]);
+            let columns: [&[f64]; L] = std::array::from_fn(|q| self.column(groups[0][q].0));
+            let deltas: [[f64; L]; M] =
+                std::array::from_fn(|i| std::array::from_fn(|q| groups[i][q].1));
+            let results = sums(&columns, deltas.each_ref());
             let mut crossed = [false; L];
             for (q, crossed) in crossed.iter_mut().enumerate() {
-                let c = group_first[q].0;
-                *crossed = self.reach.may_cross(self.unit, c, deltas_first[q])
-                    | self.reach.may_cross(self.unit, c, deltas_second[q]);
+                let c = groups[0][q].0;
+                *crossed = deltas
+                    .iter()
+                    .any(|deltas| self.reach.may_cross(self.unit, c, deltas[q]));
             }
-            // A crossing of either move sends both to the exact re-scan, which records only
-            // each move's own.
-            self.finish(
-                group_first,
-                &columns,
-                &deltas_first,
-                &sums_first,
-                &crossed,
-                flips_first,
-            );
-            self.finish(
-                group_second,
-                &columns,
-                &deltas_second,
-                &sums_second,
-                &crossed,
-                flips_second,
-            );
+            // A crossing of any move sends all to the exact re-scan, which records only each
+            // move's own.
+            for (i, group) in groups.into_iter().enumerate() {
+                self.finish(group, &columns, &deltas[i], &results[i], &crossed, flips[i]);
+            }
         }
-        first.len() / L * L
+        len / L * L
     }
 
     /// Example `c`'s cached column of the next layer.
@@ -238,6 +246,13 @@ impl FusedRelu<'_> {
             *value = sums[q] + self.b_out;
         }
     }
+}
+
+/// Whether every list names the same examples in the same order.
+fn same_examples(lists: &[&mut [(usize, f64)]]) -> bool {
+    lists.windows(2).all(|pair| {
+        pair[0].len() == pair[1].len() && pair[0].iter().zip(&*pair[1]).all(|(a, b)| a.0 == b.0)
+    })
 }
 
 /// For each example `q`: `Σ_r w_out[r]·relu(z_q[r] + w_next[r]·Δa_q)` over the units (added to
@@ -397,31 +412,24 @@ unsafe fn avx2_pair_sums(
     (sums_first, sums_second)
 }
 
-/// [`avx2_pair_sums`] for eight examples with 512-bit vectors: an example's column is read
-/// eight units at a time and each 8 × 8 tile transposed in registers (the last units through
-/// masked loads, only the loaded ones stepped), so every sum is the same bits as
+/// [`avx2_pair_sums`] for eight examples and `M` moves with 512-bit vectors: an example's
+/// column is read eight units at a time and each 8 × 8 tile transposed in registers (the last
+/// units through a masked load, only the loaded ones stepped), so every sum is the same bits as
 /// [`portable_sums`] gives.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn avx512_pair_sums(
+unsafe fn avx512_sums<const M: usize>(
     w_next: &[f64],
     w_out: &[f64],
     columns: &[&[f64]; WIDE_PAIR_LANES],
-    first: &[f64; WIDE_PAIR_LANES],
-    second: &[f64; WIDE_PAIR_LANES],
-) -> ([f64; WIDE_PAIR_LANES], [f64; WIDE_PAIR_LANES]) {
+    deltas: [&[f64; WIDE_PAIR_LANES]; M],
+) -> [[f64; WIDE_PAIR_LANES]; M] {
     use std::arch::x86_64::*;
     let n = w_next.len();
     assert!(w_out.len() >= n && columns.iter().all(|c| c.len() == n));
     // SAFETY: eight values each.
-    let deltas = unsafe {
-        [
-            _mm512_loadu_pd(first.as_ptr()),
-            _mm512_loadu_pd(second.as_ptr()),
-        ]
-    };
-    let zero = _mm512_setzero_pd();
-    let mut sums = [zero; 2];
+    let deltas = deltas.map(|d| unsafe { _mm512_loadu_pd(d.as_ptr()) });
+    let mut sums = [_mm512_setzero_pd(); M];
     let mut r = 0;
     while r + 8 <= n {
         // SAFETY: r + 8 <= n, each column's length.
@@ -438,12 +446,12 @@ unsafe fn avx512_pair_sums(
         let units = wide_units(std::array::from_fn(load));
         wide_steps(&units, n - r, &w_next[r..], &w_out[r..], &deltas, &mut sums);
     }
-    let mut out = [[0.0f64; 8]; 2];
-    for (out, sum) in out.iter_mut().zip(sums) {
+    sums.map(|sum| {
+        let mut out = [0.0f64; WIDE_PAIR_LANES];
         // SAFETY: a vector of eight into eight values.
         unsafe { _mm512_storeu_pd(out.as_mut_ptr(), sum) };
-    }
-    (out[0], out[1])
+        out
+    })
 }
 
 /// The first `width` units of a transposed tile (unit `k` across the eight examples in
@@ -611,8 +619,8 @@ mod tests {
             {
                 if std::is_x86_feature_detected!("avx512f") {
                     // SAFETY: only on a CPU with AVX-512F.
-                    let (a, b) =
-                        unsafe { avx512_pair_sums(&w_next, &w_out, &columns, &deltas, &second) };
+                    let [a, b] =
+                        unsafe { avx512_sums(&w_next, &w_out, &columns, [&deltas, &second]) };
                     assert_eq!(bits(&a), bits(&alone[0].0), "n = {n}");
                     assert_eq!(bits(&b), bits(&alone[1].0), "n = {n}");
                 }

@@ -31,36 +31,44 @@ impl Incremental<'_> {
         }
     }
 
-    /// [`Incremental::cost`] at each of `values` of `target`, a unit of the last hidden layer
-    /// (one work buffer per value), the same bits as the generic path gives.
+    /// [`Incremental::cost`] at each of `moves`, `(target, value)`, targets of one unit of the
+    /// last hidden layer (one work buffer per move), the same bits as the generic path gives.
     ///
     /// # Safety
     /// The CPU must have AVX-512F, and [`Incremental::last_hidden_applies`] must hold for the
-    /// target's layer.
+    /// targets' layer.
+    ///
+    /// # Panics
+    /// If the targets are not of one unit.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn last_hidden_costs<const N: usize>(
         &self,
-        target: &Target,
-        values: [f64; N],
+        moves: [(&Target, f64); N],
         scratch: [&mut Scratch; N],
     ) -> [(f64, u64); N] {
         use std::arch::x86_64::*;
-        let (l, unit) = (target.layer, target.unit);
+        let (l, unit) = (moves[0].0.layer, moves[0].0.unit);
+        assert!(
+            moves.iter().all(|(t, _)| (t.layer, t.unit) == (l, unit)),
+            "one unit"
+        );
         let depth = self.mlp.depth();
         let m = self.terms.len();
         let cached_z = contiguous(self.forward.pre_activations[l - 1].row(unit));
         let cached_a = contiguous(self.forward.activations[l - 1].row(unit));
         let logits = contiguous(self.forward.pre_activations[depth - 1].row(0));
-        let input = target.source.map(|j| {
-            contiguous(if l == 1 {
-                self.x.row(j)
-            } else {
-                self.forward.activations[l - 2].row(j)
+        let inputs = moves.map(|(target, _)| {
+            target.source.map(|j| {
+                contiguous(if l == 1 {
+                    self.x.row(j)
+                } else {
+                    self.forward.activations[l - 2].row(j)
+                })
             })
         });
         let w = _mm512_set1_pd(contiguous(self.w_transposed[l].row(unit))[0]);
-        let deltas = values.map(|value| value - self.theta[target.k]);
+        let deltas = moves.map(|(target, value)| value - self.theta[target.k]);
         let blocks = m.div_ceil(8);
         let zero = _mm512_setzero_pd();
         let mut s = scratch;
@@ -82,12 +90,11 @@ impl Incremental<'_> {
             let load = |row: &[f64]| unsafe { _mm512_maskz_loadu_pd(valid, row.as_ptr().add(at)) };
             let (z, a, logit) = (load(cached_z), load(cached_a), load(logits));
             let label = load(&self.labels);
-            let x = input.map(load);
             let positive = _mm512_cmp_pd_mask::<_CMP_GT_OQ>(z, zero);
             for (i, s) in s.iter_mut().enumerate() {
                 let delta = _mm512_set1_pd(deltas[i]);
                 // `z + δ·a` for a weight (as `move_row`), `z + δ` for a bias.
-                let moved = match x {
+                let moved = match inputs[i].map(load) {
                     Some(x) => _mm512_add_pd(z, _mm512_mul_pd(delta, x)),
                     None => _mm512_add_pd(z, delta),
                 };
@@ -158,6 +165,6 @@ impl Incremental<'_> {
                 }
             }
         }
-        std::array::from_fn(|i| self.finish(target, values[i], sums[i], &*s[i]))
+        std::array::from_fn(|i| self.finish(moves[i].0, moves[i].1, sums[i], &*s[i]))
     }
 }

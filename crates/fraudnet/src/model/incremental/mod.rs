@@ -98,8 +98,9 @@ struct Scratch {
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 thread_local! {
-    /// Two sets, for the two moves of [`Incremental::cost_pair`] (`cost` uses the first).
-    static SCRATCH: RefCell<[Scratch; 2]> = RefCell::new(Default::default());
+    /// Two pairs of sets: the first for the two moves of [`Incremental::cost_pair`] (`cost`
+    /// uses its first), both for the four of [`Incremental::cost_two_pairs`].
+    static SCRATCH: RefCell<[[Scratch; 2]; 2]> = RefCell::new(Default::default());
 }
 
 impl<'a> Incremental<'a> {
@@ -172,14 +173,14 @@ impl<'a> Incremental<'a> {
     /// # Panics
     /// If `k` is not a parameter index (the engine only asks for those).
     pub fn cost(&self, k: usize, value: f64) -> (f64, u64) {
-        SCRATCH.with_borrow_mut(|[scratch, _]| {
+        SCRATCH.with_borrow_mut(|[[scratch, _], _]| {
             #[cfg(target_arch = "x86_64")]
             {
                 let target = self.target(k);
                 if self.last_hidden_applies(target.layer) {
                     // SAFETY: the CPU has AVX-512F and the target is in the last hidden layer
                     // (`last_hidden_applies`).
-                    return unsafe { self.last_hidden_costs(&target, [value], [scratch]) }[0];
+                    return unsafe { self.last_hidden_costs([(&target, value)], [scratch]) }[0];
                 }
                 if std::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has AVX-512F, the only feature `cost_avx512` is compiled
@@ -216,7 +217,7 @@ impl<'a> Incremental<'a> {
     /// # Panics
     /// If `k` is not a parameter index.
     pub fn cost_pair(&self, k: usize, values: [f64; 2]) -> [(f64, u64); 2] {
-        SCRATCH.with_borrow_mut(|scratch| {
+        SCRATCH.with_borrow_mut(|[scratch, _]| {
             #[cfg(target_arch = "x86_64")]
             {
                 let target = self.target(k);
@@ -224,7 +225,8 @@ impl<'a> Incremental<'a> {
                     let [first, second] = scratch;
                     // SAFETY: the CPU has AVX-512F and the target is in the last hidden layer
                     // (`last_hidden_applies`).
-                    return unsafe { self.last_hidden_costs(&target, values, [first, second]) };
+                    let moves = values.map(|value| (&target, value));
+                    return unsafe { self.last_hidden_costs(moves, [first, second]) };
                 }
                 if std::is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has AVX-512F, the only feature `pair_avx512` is compiled
@@ -238,6 +240,143 @@ impl<'a> Incremental<'a> {
             }
             self.pair_body(k, values, scratch)
         })
+    }
+
+    /// [`Incremental::cost_pair`] for two parameters, `first` and `second`, each with its two
+    /// values: where both are weights or biases of one unit of the last two hidden layers (ReLU,
+    /// no dropout) and the CPU has AVX-512F, the four moves share their cached rows (and, above
+    /// the last hidden layer, the fused kernel's tiles); otherwise two pairs. Each result is
+    /// the same bits as `cost` gives.
+    ///
+    /// ```
+    /// use fraudnet::model::Incremental;
+    /// use fraudnet::MlpProblem;
+    /// let (problem, theta) = MlpProblem::random(&[6, 9, 4, 1], 20, 3)?;
+    /// let (mlp, x, y) = (problem.mlp(), problem.x().view(), problem.y().view());
+    /// let cache = Incremental::new(mlp, theta.values(), x, y, None)?;
+    /// let (a, b) = (17, 18); // W1[1, 5], W1[2, 0]
+    /// let t = theta.values();
+    /// let values = [[t[a] + 1e-3, t[a] - 1e-3], [t[b] + 1e-3, t[b] - 1e-3]];
+    /// let [first, second] = cache.cost_two_pairs((a, values[0]), (b, values[1]));
+    /// assert_eq!(first, cache.cost_pair(a, values[0]));
+    /// assert_eq!(second, cache.cost_pair(b, values[1]));
+    /// # Ok::<(), fraudnet::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If a parameter index is out of range.
+    pub fn cost_two_pairs(
+        &self,
+        first: (usize, [f64; 2]),
+        second: (usize, [f64; 2]),
+    ) -> [[(f64, u64); 2]; 2] {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (a, b) = (self.target(first.0), self.target(second.0));
+            let one_unit = (a.layer, a.unit) == (b.layer, b.unit);
+            if one_unit && std::is_x86_feature_detected!("avx512f") {
+                let moves = [
+                    (&a, first.1[0]),
+                    (&a, first.1[1]),
+                    (&b, second.1[0]),
+                    (&b, second.1[1]),
+                ];
+                let four = SCRATCH.with_borrow_mut(|[[s0, s1], [s2, s3]]| {
+                    if self.last_hidden_applies(a.layer) {
+                        // SAFETY: the CPU has AVX-512F and the targets are of one unit of the
+                        // last hidden layer (`last_hidden_applies`).
+                        Some(unsafe { self.last_hidden_costs(moves, [s0, s1, s2, s3]) })
+                    } else if self.fused_below(a.layer, a.unit).is_some() {
+                        // SAFETY: the CPU has AVX-512F, and the fused kernel carries the
+                        // targets' unit.
+                        Some(unsafe { self.fused_costs_avx512(moves, [s0, s1, s2, s3]) })
+                    } else {
+                        None
+                    }
+                });
+                if let Some([p, q, r, t]) = four {
+                    return [[p, q], [r, t]];
+                }
+            }
+        }
+        [
+            self.cost_pair(first.0, first.1),
+            self.cost_pair(second.0, second.1),
+        ]
+    }
+
+    /// [`Incremental::cost`] at each of `moves`, targets of one unit whose layer the fused
+    /// kernel carries (one work buffer per move), with 512-bit vectors: the fused kernel runs
+    /// once for all the moves where they changed the same examples (else once for each).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    ///
+    /// # Panics
+    /// If the targets are not of one unit, or the fused kernel does not carry their layer.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn fused_costs_avx512<const N: usize>(
+        &self,
+        moves: [(&Target, f64); N],
+        mut s: [&mut Scratch; N],
+    ) -> [(f64, u64); N] {
+        let (layer, unit) = (moves[0].0.layer, moves[0].0.unit);
+        assert!(
+            moves
+                .iter()
+                .all(|(t, _)| (t.layer, t.unit) == (layer, unit)),
+            "one unit"
+        );
+        let fused = self
+            .fused_below(layer, unit)
+            .expect("the fused kernel's layer");
+        let mut counts = [0; N];
+        for ((s, count), &(target, value)) in s.iter_mut().zip(&mut counts).zip(&moves) {
+            self.move_row(target, value, s);
+            *count = self.activation_changes(layer, unit, s);
+        }
+        let first = &s[0].changed[..counts[0]];
+        let same = s.iter().zip(&counts).all(|(moved, &count)| {
+            count == counts[0]
+                && moved.changed[..count]
+                    .iter()
+                    .zip(first)
+                    .all(|(a, b)| a.0 == b.0)
+        });
+        if same {
+            let mut parts = s.each_mut().map(|s| {
+                let Scratch { changed, flips, .. } = &mut **s;
+                Some((&mut changed[..counts[0]], flips))
+            });
+            let mut flips = [(); N].map(|()| None);
+            let changed = std::array::from_fn(|i| {
+                let (changed, moved_flips) = parts[i].take().expect("each once");
+                flips[i] = Some(moved_flips);
+                changed
+            });
+            // SAFETY: the CPU has AVX-512F (this function's own feature).
+            unsafe { fused.wide_logits(changed, flips.map(|f| f.expect("each once"))) };
+        } else {
+            for (s, &count) in s.iter_mut().zip(&counts) {
+                let Scratch { changed, flips, .. } = &mut **s;
+                fused.logits(&mut changed[..count], flips);
+            }
+        }
+        for (s, &count) in s.iter_mut().zip(&counts) {
+            self.substitute_terms(count, s);
+        }
+        // The moves' sums, each in example order, side by side (independent chains).
+        let mut sums = [0.0f64; N];
+        for c in 0..self.terms.len() {
+            for (sum, s) in sums.iter_mut().zip(&s) {
+                *sum += s.terms[c];
+            }
+        }
+        for (s, &count) in s.iter_mut().zip(&counts) {
+            self.restore_terms(count, s);
+        }
+        std::array::from_fn(|i| self.finish(moves[i].0, moves[i].1, sums[i], &*s[i]))
     }
 
     /// [`Incremental::cost`] compiled for 256-bit vectors. Without fused multiply-adds (Rust

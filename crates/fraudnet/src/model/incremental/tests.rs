@@ -43,6 +43,24 @@ fn the_vector_build_gives_the_portable_build_s_bits() {
                         values.map(one),
                         "k={k}"
                     );
+                    // With another parameter's pair: the next one, one of the same unit (the
+                    // shared path where it applies) and itself, against each value alone.
+                    let n = theta.values().len();
+                    let fan_in = sizes[cache.target(k).layer - 1];
+                    for other in [(k + 1) % n, (k + fan_in) % n, k] {
+                        let other_values = [theta.values()[other] + 0.5 * delta, value];
+                        let alone =
+                            |k: usize, v: f64| bits(cache.cost_body(k, v, &mut Scratch::default()));
+                        let both = cache.cost_two_pairs((k, values), (other, other_values));
+                        assert_eq!(
+                            both.map(|pair| pair.map(bits)),
+                            [
+                                values.map(|v| alone(k, v)),
+                                other_values.map(|v| alone(other, v))
+                            ],
+                            "k={k}, other={other}"
+                        );
+                    }
                     // Each vector build the CPU can run, not only the one `cost` picks.
                     #[cfg(target_arch = "x86_64")]
                     {
