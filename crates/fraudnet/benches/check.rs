@@ -328,6 +328,15 @@ fn arithmetic_limit(c: &mut Criterion) {
         group.bench_function(format!("incremental cost of {name}"), |b| {
             b.iter(|| cache.cost(black_box(k), theta[k] + 1e-7))
         });
+        // A central difference's two points, and two neighbours' (one unit) in one pass.
+        let pair = |k: usize| [theta[k] + 1e-7, theta[k] - 1e-7];
+        group.bench_function(format!("incremental pair of {name}"), |b| {
+            b.iter(|| cache.cost_pair(black_box(k), pair(k)))
+        });
+        group.bench_function(
+            format!("incremental pairs of {name} and its neighbour"),
+            |b| b.iter(|| cache.cost_two_pairs((black_box(k), pair(k)), (k + 1, pair(k + 1)))),
+        );
     }
     group.bench_function("full cost", |b| {
         b.iter(|| mlp.cost(black_box(&theta), x, y))
