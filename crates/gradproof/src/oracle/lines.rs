@@ -122,25 +122,18 @@ impl Checker {
             let mut results = [Vec::new(), Vec::new()];
             let [first_out, second_out] = &mut results;
             let errors = fast.costs_of_two([(a, &first), (b, &second)], [first_out, second_out]);
-            let [first_prefetched, second_prefetched] = {
-                let [first_results, second_results] = results;
-                let [first_error, second_error] = errors.map(Result::err);
-                [
-                    Prefetched {
-                        values: first,
-                        results: first_results,
-                        error: first_error,
-                    },
-                    Prefetched {
-                        values: second,
-                        results: second_results,
-                        error: second_error,
-                    },
-                ]
+            let [first_results, second_results] = results;
+            let [first_error, second_error] = errors;
+            let prefetched = |values, results, error: Result<()>| {
+                Some(Prefetched {
+                    values,
+                    results,
+                    error: error.err(),
+                })
             };
             vec![
-                one(buffers, a, Some(first_prefetched)),
-                one(buffers, b, Some(second_prefetched)),
+                one(buffers, a, prefetched(first, first_results, first_error)),
+                one(buffers, b, prefetched(second, second_results, second_error)),
             ]
         };
         let group = if fast.is_some() { 2 } else { 1 };

@@ -216,7 +216,12 @@ impl Incremental<'_> {
     /// once for both where their changed examples are the same, and the two sums carried in
     /// one pass (two independent chains of adds instead of one after the other).
     #[inline(always)]
-    pub(super) fn pair_body(&self, k: usize, values: [f64; 2], s: &mut [Scratch; 2]) -> [(f64, u64); 2] {
+    pub(super) fn pair_body(
+        &self,
+        k: usize,
+        values: [f64; 2],
+        s: &mut [Scratch; 2],
+    ) -> [(f64, u64); 2] {
         let target = self.target(k);
         let [first, second] = s;
         self.move_row(&target, values[0], first);
