@@ -15,7 +15,7 @@ impl Incremental<'_> {
     /// let (problem, theta) = MlpProblem::random(&[6, 9, 4, 1], 20, 3)?;
     /// let (mlp, x, y) = (problem.mlp(), problem.x().view(), problem.y().view());
     /// let cache = Incremental::new(mlp, theta.values(), x, y, None)?;
-    /// let k = 17; // W1[1, 5]
+    /// let k = 17; // W1[2, 5]
     /// let values = [theta.values()[k] + 1e-3, theta.values()[k] - 1e-3];
     /// let [plus, minus] = cache.cost_pair(k, values);
     /// assert_eq!(plus, cache.cost(k, values[0]));
@@ -63,7 +63,7 @@ impl Incremental<'_> {
     /// let (problem, theta) = MlpProblem::random(&[6, 9, 4, 1], 20, 3)?;
     /// let (mlp, x, y) = (problem.mlp(), problem.x().view(), problem.y().view());
     /// let cache = Incremental::new(mlp, theta.values(), x, y, None)?;
-    /// let (a, b) = (17, 18); // W1[1, 5], W1[2, 0]
+    /// let (a, b) = (12, 13); // W1[2, 0] and W1[2, 1]: one unit
     /// let t = theta.values();
     /// let values = [[t[a] + 1e-3, t[a] - 1e-3], [t[b] + 1e-3, t[b] - 1e-3]];
     /// let [first, second] = cache.cost_two_pairs((a, values[0]), (b, values[1]));

@@ -34,7 +34,7 @@ use reach::Reach;
 /// let (problem, theta) = MlpProblem::random(&[6, 9, 4, 1], 20, 3)?;
 /// let (mlp, x, y) = (problem.mlp(), problem.x().view(), problem.y().view());
 /// let cache = Incremental::new(mlp, theta.values(), x, y, None)?;
-/// let k = 17; // W1[1, 5]
+/// let k = 17; // W1[2, 5]
 /// let mut moved = theta.values().to_vec();
 /// moved[k] += 1e-3;
 /// let full = mlp.cost(&moved, x, y)?;
