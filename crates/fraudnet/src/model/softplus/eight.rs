@@ -1,7 +1,10 @@
 //! The logistic tails eight at a time with AVX-512 (F and DQ): [`super`]'s four-wide kernel's
 //! operations, in the same order, with comparisons as masks.
 
-use super::exp_table::EXP_TABLE;
+use super::glibc::{
+    EXP_POLY, EXP_TABLE, INV_LN2_N, LARGEST_REGULAR, LN2_HI, LN2_HI_N, LN2_LO, LN2_LO_N,
+    LOG1P_POLY, SHIFT, SMALLEST_REGULAR,
+};
 use crate::model::formulas::softplus_tail;
 
 /// [`super::four_tails`] for eight logits with 512-bit vectors: the same operations in the same order,
@@ -13,35 +16,22 @@ fn eight_tails(z: std::arch::x86_64::__m512d) -> (std::arch::x86_64::__m512d, u8
     use std::arch::x86_64::*;
 
     // exp: x = (k/128)·ln 2 + r, |r| ≤ ln 2/256; e^x = 2^(k/128)·(1 + r + r²·C2 + … + r⁵·C5).
-    let inv_ln2_n = _mm512_set1_pd(f64::from_bits(0x4067_1547_652b_82fe)); // 128/ln 2
-    let shift = _mm512_set1_pd(f64::from_bits(0x4338_0000_0000_0000)); // 1.5·2⁵²
-    let neg_ln2_hi_n = _mm512_set1_pd(-f64::from_bits(0x3f76_2e42_fefa_0000)); // ln 2/128, high
-    let neg_ln2_lo_n = _mm512_set1_pd(-f64::from_bits(0x3d0c_f79a_bc9e_3b3a)); // and low part
-    let c2 = _mm512_set1_pd(f64::from_bits(0x3fdf_ffff_ffff_fdbd));
-    let c3 = _mm512_set1_pd(f64::from_bits(0x3fc5_5555_5555_543c));
-    let c4 = _mm512_set1_pd(f64::from_bits(0x3fa5_5555_cf17_2b91));
-    let c5 = _mm512_set1_pd(f64::from_bits(0x3f81_1111_67a4_d017));
     // log1p: fdlibm's argument reduction and its polynomial R in s² (s = f/(2 + f)).
-    let ln2_hi = _mm512_set1_pd(f64::from_bits(0x3fe6_2e42_fee0_0000));
-    let ln2_lo = _mm512_set1_pd(f64::from_bits(0x3dea_39ef_3579_3c76));
-    let lp = [
-        0x3FE5_5555_5555_5593_u64,
-        0x3FD9_9999_9997_FA04,
-        0x3FD2_4924_9422_9359,
-        0x3FCC_71C5_1D8E_78AF,
-        0x3FC7_4664_96CB_03DE,
-        0x3FC3_9A09_D078_C69F,
-        0x3FC2_F112_DF3E_5244,
-    ]
-    .map(|bits| _mm512_set1_pd(f64::from_bits(bits)));
+    let splat = |bits: u64| _mm512_set1_pd(f64::from_bits(bits));
+    let (inv_ln2_n, shift) = (splat(INV_LN2_N), splat(SHIFT));
+    let neg_ln2_hi_n = _mm512_set1_pd(-f64::from_bits(LN2_HI_N));
+    let neg_ln2_lo_n = _mm512_set1_pd(-f64::from_bits(LN2_LO_N));
+    let [c2, c3, c4, c5] = EXP_POLY.map(splat);
+    let (ln2_hi, ln2_lo) = (splat(LN2_HI), splat(LN2_LO));
+    let lp = LOG1P_POLY.map(splat);
 
     let one = _mm512_set1_pd(1.0);
     let two = _mm512_set1_pd(2.0);
     let half = _mm512_set1_pd(0.5);
     let magnitude_mask = _mm512_set1_pd(f64::from_bits(0x7fff_ffff_ffff_ffff));
     let sign = _mm512_set1_pd(-0.0);
-    let smallest_regular = _mm512_set1_pd(f64::from_bits(0x3c90_0000_0000_0000)); // 2⁻⁵⁴
-    let largest_regular = _mm512_set1_pd(512.0);
+    let smallest_regular = splat(SMALLEST_REGULAR);
+    let largest_regular = _mm512_set1_pd(LARGEST_REGULAR);
     let index_mask = _mm512_set1_epi64(127);
     let high = |v: __m512d| _mm512_srli_epi64::<32>(_mm512_castpd_si512(v));
     let below = |v: __m512i, bound: i64| _mm512_cmplt_epi64_mask(v, _mm512_set1_epi64(bound));

@@ -17,12 +17,15 @@ use std::sync::OnceLock;
 
 #[cfg(target_arch = "x86_64")]
 mod eight;
-mod exp_table;
+mod glibc;
 
 use super::formulas::softplus_tail;
 #[cfg(target_arch = "x86_64")]
 use eight::avx512_tails;
-use exp_table::EXP_TABLE;
+use glibc::{
+    EXP_POLY, EXP_TABLE, INV_LN2_N, LARGEST_REGULAR, LN2_HI, LN2_HI_N, LN2_LO, LN2_LO_N,
+    LOG1P_POLY, SHIFT, SMALLEST_REGULAR,
+};
 
 /// Appends `ln(1 + e^(−|z|))` of each logit to `tails`, each the same bits as
 /// `(-z.abs()).exp().ln_1p()` gives (eight or four at a time where the CPU and its libm allow).
@@ -131,35 +134,22 @@ fn four_tails(z: std::arch::x86_64::__m256d) -> (std::arch::x86_64::__m256d, i32
     use std::arch::x86_64::*;
 
     // exp: x = (k/128)·ln 2 + r, |r| ≤ ln 2/256; e^x = 2^(k/128)·(1 + r + r²·C2 + … + r⁵·C5).
-    let inv_ln2_n = _mm256_set1_pd(f64::from_bits(0x4067_1547_652b_82fe)); // 128/ln 2
-    let shift = _mm256_set1_pd(f64::from_bits(0x4338_0000_0000_0000)); // 1.5·2⁵²
-    let neg_ln2_hi_n = _mm256_set1_pd(-f64::from_bits(0x3f76_2e42_fefa_0000)); // ln 2/128, high
-    let neg_ln2_lo_n = _mm256_set1_pd(-f64::from_bits(0x3d0c_f79a_bc9e_3b3a)); // and low part
-    let c2 = _mm256_set1_pd(f64::from_bits(0x3fdf_ffff_ffff_fdbd));
-    let c3 = _mm256_set1_pd(f64::from_bits(0x3fc5_5555_5555_543c));
-    let c4 = _mm256_set1_pd(f64::from_bits(0x3fa5_5555_cf17_2b91));
-    let c5 = _mm256_set1_pd(f64::from_bits(0x3f81_1111_67a4_d017));
     // log1p: fdlibm's argument reduction and its polynomial R in s² (s = f/(2 + f)).
-    let ln2_hi = _mm256_set1_pd(f64::from_bits(0x3fe6_2e42_fee0_0000));
-    let ln2_lo = _mm256_set1_pd(f64::from_bits(0x3dea_39ef_3579_3c76));
-    let lp = [
-        0x3FE5_5555_5555_5593_u64,
-        0x3FD9_9999_9997_FA04,
-        0x3FD2_4924_9422_9359,
-        0x3FCC_71C5_1D8E_78AF,
-        0x3FC7_4664_96CB_03DE,
-        0x3FC3_9A09_D078_C69F,
-        0x3FC2_F112_DF3E_5244,
-    ]
-    .map(|bits| _mm256_set1_pd(f64::from_bits(bits)));
+    let splat = |bits: u64| _mm256_set1_pd(f64::from_bits(bits));
+    let (inv_ln2_n, shift) = (splat(INV_LN2_N), splat(SHIFT));
+    let neg_ln2_hi_n = _mm256_set1_pd(-f64::from_bits(LN2_HI_N));
+    let neg_ln2_lo_n = _mm256_set1_pd(-f64::from_bits(LN2_LO_N));
+    let [c2, c3, c4, c5] = EXP_POLY.map(splat);
+    let (ln2_hi, ln2_lo) = (splat(LN2_HI), splat(LN2_LO));
+    let lp = LOG1P_POLY.map(splat);
 
     let one = _mm256_set1_pd(1.0);
     let two = _mm256_set1_pd(2.0);
     let half = _mm256_set1_pd(0.5);
     let magnitude_mask = _mm256_set1_pd(f64::from_bits(0x7fff_ffff_ffff_ffff));
     let sign = _mm256_set1_pd(-0.0);
-    let smallest_regular = _mm256_set1_pd(f64::from_bits(0x3c90_0000_0000_0000)); // 2⁻⁵⁴
-    let largest_regular = _mm256_set1_pd(512.0);
+    let smallest_regular = splat(SMALLEST_REGULAR);
+    let largest_regular = _mm256_set1_pd(LARGEST_REGULAR);
     let index_mask = _mm256_set1_epi64x(127);
     let high = |v: __m256d| _mm256_srli_epi64::<32>(_mm256_castpd_si256(v));
     let below = |v: __m256i, bound: i64| _mm256_cmpgt_epi64(_mm256_set1_epi64x(bound), v);
@@ -357,33 +347,27 @@ mod tests {
         }
         let mut logits = probe_logits(2, 1 << 21);
         logits.extend(edges());
-        let mut tails = Vec::new();
-        // SAFETY: the CPU has AVX2 and FMA (checked above).
-        unsafe { avx2_tails(&logits, &mut tails) };
-        let wrong = disagreements(&logits, &tails);
-        if cfg!(all(target_os = "linux", target_env = "gnu")) {
-            assert_eq!(wrong, 0, "of {} logits", logits.len());
-            assert!(kernel_agrees());
+        // Each kernel's count of differing tails; on glibc none, and the kernel in use.
+        let judge = |what: &str, kernel: unsafe fn(&[f64], &mut Vec<f64>), in_use: fn() -> bool| {
+            let mut tails = Vec::new();
+            // SAFETY: only kernels whose features the CPU has (checked by the caller).
+            unsafe { kernel(&logits, &mut tails) };
+            let wrong = disagreements(&logits, &tails);
+            if cfg!(all(target_os = "linux", target_env = "gnu")) {
+                assert_eq!(wrong, 0, "{what}: of {} logits", logits.len());
+                assert!(in_use(), "{what}");
+            } else {
+                eprintln!(
+                    "{what}: {wrong} of {} logits differ from this libm",
+                    logits.len()
+                );
+            }
+        };
+        judge("256 bits", avx2_tails, kernel_agrees);
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512dq") {
+            judge("512 bits", avx512_tails, wide_kernel_agrees);
         } else {
-            eprintln!("{wrong} of {} logits differ from this libm", logits.len());
-        }
-        if !(std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512dq"))
-        {
             eprintln!("no AVX-512F and DQ: the 512-bit kernel is not used on this CPU");
-            return;
-        }
-        tails.clear();
-        // SAFETY: the CPU has AVX-512F and DQ (checked above).
-        unsafe { avx512_tails(&logits, &mut tails) };
-        let wrong = disagreements(&logits, &tails);
-        if cfg!(all(target_os = "linux", target_env = "gnu")) {
-            assert_eq!(wrong, 0, "512 bits: of {} logits", logits.len());
-            assert!(wide_kernel_agrees());
-        } else {
-            eprintln!(
-                "512 bits: {wrong} of {} logits differ from this libm",
-                logits.len()
-            );
         }
     }
 

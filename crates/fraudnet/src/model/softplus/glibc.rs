@@ -1,4 +1,37 @@
-//! glibc's `exp` table, for the vector kernels of [`super`].
+//! glibc's `exp` (its table and constants) and fdlibm's `log1p` (its constants), as the vector
+//! kernels of [`super`] compute them: each bit pattern the library's own.
+
+/// `exp`'s argument reduction: `128/ln 2`, the shift `1.5·2⁵²` that rounds to an integer, and
+/// `ln 2/128` in a high and a low part.
+pub(super) const INV_LN2_N: u64 = 0x4067_1547_652b_82fe;
+pub(super) const SHIFT: u64 = 0x4338_0000_0000_0000;
+pub(super) const LN2_HI_N: u64 = 0x3f76_2e42_fefa_0000;
+pub(super) const LN2_LO_N: u64 = 0x3d0c_f79a_bc9e_3b3a;
+
+/// `exp`'s polynomial, `C2` to `C5`.
+pub(super) const EXP_POLY: [u64; 4] = [
+    0x3fdf_ffff_ffff_fdbd,
+    0x3fc5_5555_5555_543c,
+    0x3fa5_5555_cf17_2b91,
+    0x3f81_1111_67a4_d017,
+];
+
+/// `log1p`: `ln 2` in a high and a low part, and its polynomial `R` in `s²`, `Lp1` to `Lp7`.
+pub(super) const LN2_HI: u64 = 0x3fe6_2e42_fee0_0000;
+pub(super) const LN2_LO: u64 = 0x3dea_39ef_3579_3c76;
+pub(super) const LOG1P_POLY: [u64; 7] = [
+    0x3FE5_5555_5555_5593,
+    0x3FD9_9999_9997_FA04,
+    0x3FD2_4924_9422_9359,
+    0x3FCC_71C5_1D8E_78AF,
+    0x3FC7_4664_96CB_03DE,
+    0x3FC3_9A09_D078_C69F,
+    0x3FC2_F112_DF3E_5244,
+];
+
+/// The kernels' main path: `|z|` from `2⁻⁵⁴` up to (not including) 512; the rest is scalar.
+pub(super) const SMALLEST_REGULAR: u64 = 0x3c90_0000_0000_0000;
+pub(super) const LARGEST_REGULAR: f64 = 512.0;
 
 /// `2^(k/128)` for `k` in `0..128`, as glibc's `exp` tabulates it: entry `2k` is the bits of
 /// `T = (2^(k/128) − H)/H` and entry `2k + 1` those of `H` (`2^(k/128)` rounded to nearest)
