@@ -157,7 +157,7 @@ impl FusedRelu<'_> {
         );
         let rest = len - done;
         if rest > 0 {
-            // The last few as one more group, its free lanes the last example again with no
+            // The last few as one more group, its free lanes the first of them again with no
             // move (which crosses nothing, so records nothing); only the first `rest` results
             // are kept.
             let mut padded: [[(usize, f64); WIDE_PAIR_LANES]; M] = changed.each_ref().map(|part| {
