@@ -154,18 +154,18 @@ impl Incremental<'_> {
                     .all(|(a, b)| a.0 == b.0)
         });
         if same {
-            let mut parts = s.each_mut().map(|s| {
-                let Scratch { changed, flips, .. } = &mut **s;
-                Some((&mut changed[..counts[0]], flips))
-            });
-            let mut flips = [(); N].map(|()| None);
-            let changed = std::array::from_fn(|i| {
-                let (changed, moved_flips) = parts[i].take().expect("each once");
-                flips[i] = Some(moved_flips);
-                changed
-            });
+            let (changed, flips): (Vec<_>, Vec<_>) = s
+                .iter_mut()
+                .map(|s| {
+                    let Scratch { changed, flips, .. } = &mut **s;
+                    (&mut changed[..counts[0]], flips)
+                })
+                .unzip();
+            let (Ok(changed), Ok(flips)) = (changed.try_into(), flips.try_into()) else {
+                unreachable!("one of each per move");
+            };
             // SAFETY: the CPU has AVX-512F (this function's own feature).
-            unsafe { fused.wide_logits(changed, flips.map(|f| f.expect("each once"))) };
+            unsafe { fused.wide_logits::<N>(changed, flips) };
         } else {
             for (s, &count) in s.iter_mut().zip(&counts) {
                 let Scratch { changed, flips, .. } = &mut **s;

@@ -10,7 +10,7 @@
 //! substituting them into a copy.
 
 use super::{Incremental, Scratch, Target, contiguous};
-use crate::model::formulas::example_weight;
+use crate::model::formulas::{example_weight, logits_loss};
 use crate::model::softplus::softplus_tails;
 
 impl Incremental<'_> {
@@ -58,15 +58,7 @@ impl Incremental<'_> {
         let cached_z = contiguous(self.forward.pre_activations[l - 1].row(unit));
         let cached_a = contiguous(self.forward.activations[l - 1].row(unit));
         let logits = contiguous(self.forward.pre_activations[depth - 1].row(0));
-        let inputs = moves.map(|(target, _)| {
-            target.source.map(|j| {
-                contiguous(if l == 1 {
-                    self.x.row(j)
-                } else {
-                    self.forward.activations[l - 2].row(j)
-                })
-            })
-        });
+        let inputs = moves.map(|(target, _)| self.input_row(target));
         let w = _mm512_set1_pd(contiguous(self.w_transposed[l].row(unit))[0]);
         let deltas = moves.map(|(target, value)| value - self.theta[target.k]);
         let blocks = m.div_ceil(8);
@@ -121,15 +113,14 @@ impl Incremental<'_> {
                 counts[i] += changed.count_ones() as usize;
             }
         }
-        // Their loss terms, `(max(z, 0) − z·y + tail)·weight(y)` (`logits_loss` and
-        // `example_weight`), into `tails` (eight places past the last, read whole below).
+        // Their loss terms (as `substitute_terms` computes them), into `tails` (eight places
+        // past the last, read whole below).
         let positive_weight = self.mlp.positive_weight();
         for (s, &count) in s.iter_mut().zip(&counts) {
             s.tails.clear();
             softplus_tails(&s.logits[..count], &mut s.tails);
             for ((tail, &z), &y) in s.tails.iter_mut().zip(&s.logits).zip(&s.labels) {
-                let relu = if z > 0.0 { z } else { 0.0 };
-                *tail = (relu - z * y + *tail) * example_weight(positive_weight, y);
+                *tail = logits_loss(z, y, *tail) * example_weight(positive_weight, y);
             }
             s.tails.resize(count + 8, 0.0);
         }

@@ -258,18 +258,26 @@ impl<'a> Incremental<'a> {
         s.flips.clear();
         let z = contiguous(self.forward.pre_activations[l - 1].row(target.unit));
         s.row.clear();
-        match target.source {
-            Some(j) => {
-                let input = contiguous(if l == 1 {
-                    self.x.row(j)
-                } else {
-                    self.forward.activations[l - 2].row(j)
-                });
-                s.row
-                    .extend(z.iter().zip(input).map(|(&z, &a)| z + delta * a));
-            }
+        match self.input_row(target) {
+            Some(input) => s
+                .row
+                .extend(z.iter().zip(input).map(|(&z, &a)| z + delta * a)),
             None => s.row.extend(z.iter().map(|&z| z + delta)),
         }
+    }
+
+    /// The input row a weight multiplies (`X`'s or the layer above's activations, one value per
+    /// example); none for a bias.
+    #[inline(always)]
+    fn input_row(&self, target: &Target) -> Option<&[f64]> {
+        let l = target.layer;
+        target.source.map(|j| {
+            contiguous(if l == 1 {
+                self.x.row(j)
+            } else {
+                self.forward.activations[l - 2].row(j)
+            })
+        })
     }
 
     /// The moved row's changed examples and their new logits into the first places of

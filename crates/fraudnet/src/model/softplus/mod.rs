@@ -61,14 +61,10 @@ pub fn softplus_tails(logits: &[f64], tails: &mut Vec<f64>) {
 fn kernel_agrees() -> bool {
     static AGREES: OnceLock<bool> = OnceLock::new();
     *AGREES.get_or_init(|| {
-        if !(std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")) {
-            return false;
-        }
-        let logits = probe_logits(0, 1 << 16);
-        let mut tails = Vec::with_capacity(logits.len());
-        // SAFETY: the CPU has AVX2 and FMA (checked above).
-        unsafe { avx2_tails(&logits, &mut tails) };
-        disagreements(&logits, &tails) == 0
+        // SAFETY: `agrees` runs the kernel only on a CPU with AVX2 and FMA (checked first).
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && unsafe { agrees(avx2_tails) }
     })
 }
 
@@ -77,16 +73,24 @@ fn kernel_agrees() -> bool {
 fn wide_kernel_agrees() -> bool {
     static AGREES: OnceLock<bool> = OnceLock::new();
     *AGREES.get_or_init(|| {
-        if !(std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512dq"))
-        {
-            return false;
-        }
-        let logits = probe_logits(0, 1 << 16);
-        let mut tails = Vec::with_capacity(logits.len());
-        // SAFETY: the CPU has AVX-512F and DQ (checked above).
-        unsafe { avx512_tails(&logits, &mut tails) };
-        disagreements(&logits, &tails) == 0
+        // SAFETY: `agrees` runs the kernel only on a CPU with AVX-512F and DQ (checked first).
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512dq")
+            && unsafe { agrees(avx512_tails) }
     })
+}
+
+/// Whether `kernel` gives the scalar formula's bits on [`probe_logits`].
+///
+/// # Safety
+/// The CPU must have the kernel's features.
+#[cfg(target_arch = "x86_64")]
+unsafe fn agrees(kernel: unsafe fn(&[f64], &mut Vec<f64>)) -> bool {
+    let logits = probe_logits(0, 1 << 16);
+    let mut tails = Vec::with_capacity(logits.len());
+    // SAFETY: the caller's promise.
+    unsafe { kernel(&logits, &mut tails) };
+    disagreements(&logits, &tails) == 0
 }
 
 /// How many of `tails` differ in any bit from [`softplus_tail`] of the matching logit.
